@@ -1,0 +1,26 @@
+# byok-bot: small image, non-root user, health check on /healthz.
+#   docker build -t byok-bot .
+#   docker run --env-file .env -v byok-data:/data -p 8080:8080 byok-bot
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY byok ./byok
+COPY bot ./bot
+COPY adapters ./adapters
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    BYOK_MODE=production \
+    DATABASE_URL=sqlite+aiosqlite:////data/byok.db
+COPY --from=build /install /usr/local
+RUN useradd --system --uid 10001 --home-dir /data --create-home byok
+USER 10001
+WORKDIR /data
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"]
+ENTRYPOINT ["byok-bot"]
+CMD ["run"]

@@ -1,0 +1,153 @@
+"""The ``byok-bot`` command line: ``byok-bot [--config PATH] <command>``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from bot.config import Config, ConfigSource, load_config
+from bot.master_key import build_keyring
+from byok.db import Database, head_revision, upgrade
+from byok.errors import ByokError, ConfigError
+from byok.keystore import KeyStore
+from byok.secret import RedactingFilter
+
+__all__ = ["main"]
+
+Command = Callable[[argparse.Namespace, Config, ConfigSource], Coroutine[Any, Any, int]]
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+async def _db_upgrade(args: argparse.Namespace, config: Config, source: ConfigSource) -> int:
+    database = Database(config.database.url)
+    try:
+        before, after = await upgrade(database)
+    finally:
+        await database.dispose()
+    if before == after:
+        _say(f"Database {database.safe_url} is up to date (revision {after}).")
+    else:
+        _say(f"Database {database.safe_url} upgraded from {before or 'empty'} to {after}.")
+    return 0
+
+
+async def _db_current(args: argparse.Namespace, config: Config, source: ConfigSource) -> int:
+    from byok.db import current_revision
+
+    database = Database(config.database.url)
+    try:
+        current = await current_revision(database)
+    finally:
+        await database.dispose()
+    head = head_revision()
+    state = "up to date" if current == head else f"behind; run `byok-bot db upgrade` ({head})"
+    _say(f"{database.safe_url}: revision {current or 'none'} ({state})")
+    return 0 if current == head else 1
+
+
+async def _keys_rotate(args: argparse.Namespace, config: Config, source: ConfigSource) -> int:
+    setup = build_keyring(config)
+    database = Database(config.database.url)
+    try:
+        store = KeyStore(database, setup.keyring)
+        report = await store.rotate(batch_size=args.batch_size)
+        remaining = await store.count_by_master_key()
+    finally:
+        await database.dispose()
+    current = setup.keyring.current.key_id
+    _say(
+        f"Re-encrypted {report.rotated} key(s) under master key {current} "
+        f"({setup.source}); {report.already_current} were already current."
+    )
+    stale = {k: n for k, n in remaining.items() if k != current}
+    if stale:
+        detail = ", ".join(f"{n} under {k}" for k, n in stale.items())
+        _say(
+            f"{sum(stale.values())} key(s) could not be re-encrypted ({detail}): their old "
+            "master key is not configured. Set BYOK_PREVIOUS_ENCRYPTION_PASSWORD and "
+            "BYOK_PREVIOUS_ENCRYPTION_SALT (or BYOK_PREVIOUS_ENCRYPTION_KEY) to it and run "
+            "this again."
+        )
+        return 1
+    _say("Every stored key now uses the current master key; the previous one can be removed.")
+    return 0
+
+
+def _parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="byok-bot",
+        description="A Slack and Discord bot where every user brings their own LLM API keys.",
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", help="config file (default: $BYOK_CONFIG, ./config.toml)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", metavar="<db command>", required=True
+    )
+    db.add_parser("upgrade", help="create or migrate the database to the latest schema")
+    db.add_parser("current", help="show the schema revision")
+
+    keys = sub.add_parser("keys", help="stored API keys").add_subparsers(
+        dest="keys_command", metavar="<keys command>", required=True
+    )
+    rotate = keys.add_parser(
+        "rotate",
+        help="re-encrypt every stored key under the current master key",
+        description=(
+            "Set the NEW master key as BYOK_ENCRYPTION_PASSWORD/SALT (or BYOK_ENCRYPTION_KEY) "
+            "and the OLD one as BYOK_PREVIOUS_ENCRYPTION_PASSWORD/SALT (or "
+            "BYOK_PREVIOUS_ENCRYPTION_KEY), then run this. Safe to interrupt and re-run."
+        ),
+    )
+    rotate.add_argument("--batch-size", type=int, default=100, help=argparse.SUPPRESS)
+    return parser
+
+
+COMMANDS: dict[str, Command] = {
+    "db upgrade": _db_upgrade,
+    "db current": _db_current,
+    "keys rotate": _keys_rotate,
+}
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    parts = [args.command]
+    for attr in ("db_command", "keys_command"):
+        value = getattr(args, attr, None)
+        if value:
+            parts.append(value)
+    return " ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser(COMMANDS).parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    redactor = RedactingFilter()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redactor)
+    try:
+        config, source = load_config(args.config)
+        command = COMMANDS[_command_name(args)]
+        return asyncio.run(command(args, config, source))
+    except ConfigError as exc:
+        print(f"byok-bot: {exc}", file=sys.stderr)
+        return 2
+    except ByokError as exc:
+        print(f"byok-bot: {exc.user_message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("byok-bot: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

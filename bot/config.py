@@ -1,0 +1,347 @@
+"""Configuration: a TOML file validated into typed settings, secrets from the environment.
+
+Lookup order for the file: ``--config PATH``, then ``$BYOK_CONFIG``, then
+``./config.toml``, else built-in defaults (SQLite ``./byok.db``, development mode,
+console only). Secrets may sit in the file, but an environment variable, when set,
+wins: deployments keep secrets out of files. Every error names the exact setting.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from byok.errors import ConfigError
+
+__all__ = [
+    "BUILTIN_PROVIDER_IDS",
+    "Config",
+    "ConfigSource",
+    "load_config",
+]
+
+BUILTIN_PROVIDER_IDS = ("openai", "anthropic", "google", "xai", "openrouter")
+
+# Environment variables that may supply a setting; the value wins over the file.
+OPERATOR_KEY_ENV = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "google": "GOOGLE_API_KEY",
+    "xai": "XAI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+}
+_ENV_OVERRIDES: dict[tuple[str, ...], str] = {
+    ("database", "url"): "DATABASE_URL",
+    ("vault", "password"): "BYOK_ENCRYPTION_PASSWORD",
+    ("vault", "salt"): "BYOK_ENCRYPTION_SALT",
+    ("vault", "key"): "BYOK_ENCRYPTION_KEY",
+    ("vault", "previous_password"): "BYOK_PREVIOUS_ENCRYPTION_PASSWORD",
+    ("vault", "previous_salt"): "BYOK_PREVIOUS_ENCRYPTION_SALT",
+    ("vault", "previous_key"): "BYOK_PREVIOUS_ENCRYPTION_KEY",
+    ("bot", "mode"): "BYOK_MODE",
+    ("slack", "bot_token"): "SLACK_BOT_TOKEN",
+    ("slack", "app_token"): "SLACK_APP_TOKEN",
+    ("slack", "signing_secret"): "SLACK_SIGNING_SECRET",
+    ("slack", "client_id"): "SLACK_CLIENT_ID",
+    ("slack", "client_secret"): "SLACK_CLIENT_SECRET",
+    ("discord", "token"): "DISCORD_TOKEN",
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class BotSettings(_Section):
+    mode: Literal["development", "production"] = "development"
+    instance_name: str | None = None
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///byok.db"
+    auto_migrate: bool = True
+
+
+class VaultSettings(_Section):
+    password: SecretStr | None = None
+    salt: SecretStr | None = None
+    key: SecretStr | None = None
+    previous_password: SecretStr | None = None
+    previous_salt: SecretStr | None = None
+    previous_key: SecretStr | None = None
+    key_file: Path = Path(".byok/master.key")
+
+    @model_validator(mode="after")
+    def _pairs(self) -> VaultSettings:
+        if (self.password is None) != (self.salt is None):
+            raise ValueError(
+                "BYOK_ENCRYPTION_PASSWORD and BYOK_ENCRYPTION_SALT must be set together "
+                "([vault] password and salt)"
+            )
+        if (self.previous_password is None) != (self.previous_salt is None):
+            raise ValueError(
+                "BYOK_PREVIOUS_ENCRYPTION_PASSWORD and BYOK_PREVIOUS_ENCRYPTION_SALT "
+                "must be set together"
+            )
+        return self
+
+    @property
+    def has_master_key(self) -> bool:
+        return self.key is not None or self.password is not None
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class ProviderConfig(_Section):
+    """``[providers.<id>]``. Unset fields take the provider's documented defaults."""
+
+    wire: Literal["openai", "anthropic", "google", "openai-compatible"] | None = None
+    display_name: str | None = None
+    base_url: str | None = None
+    default_model: str | None = None
+    timeout_s: PositiveFloat = 60.0
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    enabled: bool = True
+    operator_key: SecretStr | None = None
+    allow_operator_key: bool = False
+    operator_monthly_cap_usd: Annotated[float, Field(ge=0)] = 5.0
+    requires_user_key: bool = True
+
+
+class LimitsSettings(_Section):
+    requests_per_minute: Annotated[int, Field(ge=1)] = 20
+    default_max_tokens: Annotated[int, Field(ge=1)] = 1024
+    max_transcript_chars: Annotated[int, Field(ge=1000)] = 400_000
+    history_token_budget: Annotated[int, Field(ge=0)] = 4000
+
+
+class SlackSettings(_Section):
+    enabled: bool = False
+    mode: Literal["socket", "http"] = "socket"
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    api_url: str = "https://slack.com/api/"
+
+
+class DiscordSettings(_Section):
+    enabled: bool = False
+    token: SecretStr | None = None
+    dev_guild_id: int | None = None
+    api_base: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+
+
+class HttpSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+
+
+class DigestSettings(_Section):
+    enabled: bool = True
+    day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "09:00"
+    timezone: str = "UTC"
+    grace_hours: Annotated[float, Field(ge=0)] = 24.0
+    chart_weeks: Annotated[int, Field(ge=1, le=12)] = 4
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class Config(_Section):
+    bot: BotSettings = BotSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    vault: VaultSettings = VaultSettings()
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    limits: LimitsSettings = LimitsSettings()
+    slack: SlackSettings = SlackSettings()
+    discord: DiscordSettings = DiscordSettings()
+    http: HttpSettings = HttpSettings()
+    digest: DigestSettings = DigestSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        for name, provider in self.providers.items():
+            if name not in BUILTIN_PROVIDER_IDS:
+                missing = [f for f in ("base_url", "default_model") if getattr(provider, f) is None]
+                if missing:
+                    raise ValueError(
+                        f"[providers.{name}] is not a built-in provider, so it needs "
+                        + " and ".join(missing)
+                        + ' (and wire = "openai-compatible")'
+                    )
+        return self
+
+    def provider(self, provider_id: str) -> ProviderConfig:
+        return self.providers.get(provider_id, ProviderConfig())
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSource:
+    """Where the configuration came from, for messages."""
+
+    path: Path | None
+    env_used: tuple[str, ...]
+
+    def describe(self) -> str:
+        where = str(self.path) if self.path else "built-in defaults"
+        if self.env_used:
+            where += " + environment (" + ", ".join(self.env_used) + ")"
+        return where
+
+
+def _find_path(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        return path
+    if env.get("BYOK_CONFIG"):
+        path = Path(env["BYOK_CONFIG"])
+        if not path.is_file():
+            raise ConfigError(f"BYOK_CONFIG points at {path}, which does not exist")
+        return path
+    default = Path("config.toml")
+    return default if default.is_file() else None
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> list[str]:
+    used: list[str] = []
+    for (section, key), var in _ENV_OVERRIDES.items():
+        value = env.get(var)
+        if value:
+            raw.setdefault(section, {})
+            if isinstance(raw[section], dict):
+                raw[section][key] = value
+                used.append(var)
+    providers = raw.setdefault("providers", {})
+    if isinstance(providers, dict):
+        for provider_id, var in OPERATOR_KEY_ENV.items():
+            value = env.get(var)
+            if value:
+                section = providers.setdefault(provider_id, {})
+                if isinstance(section, dict):
+                    section["operator_key"] = value
+                    used.append(var)
+    return used
+
+
+def _setting_name(loc: tuple[str | int, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if not parts:
+        return "(top level)"
+    if parts[0] == "providers" and len(parts) >= 2:
+        table = f"providers.{parts[1]}"
+        rest = parts[2:]
+    else:
+        table, rest = parts[0], parts[1:]
+    if not rest:
+        return f"[{table}]"
+    return f"[{table}] {'.'.join(rest)}"
+
+
+def _known_fields(loc: tuple[str | int, ...]) -> list[str]:
+    """The valid setting names of the table that holds ``loc``'s last part."""
+    parts = [str(p) for p in loc[:-1]]
+    if not parts:
+        return list(Config.model_fields)
+    if parts[0] == "providers":
+        return list(ProviderConfig.model_fields) if len(parts) == 2 else []
+    field = Config.model_fields.get(parts[0])
+    model = field.annotation if field is not None else None
+    if len(parts) == 1 and isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        name = _setting_name(loc)
+        if error["type"] == "extra_forbidden":
+            hint = difflib.get_close_matches(str(loc[-1]), _known_fields(loc), n=1)
+            suggestion = f" — did you mean `{hint[0]}`?" if hint else ""
+            lines.append(f"unknown setting {name}{suggestion}")
+        elif error["type"] == "value_error":
+            lines.append(str(error["msg"]).removeprefix("Value error, "))
+        else:
+            lines.append(f"{name}: {error['msg']} (got {_shown(error.get('input'), name)})")
+    return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)
+
+
+def _shown(value: Any, name: str) -> str:
+    secret_words = ("token", "secret", "password", "salt", "key")
+    if any(word in name for word in secret_words):
+        return "a hidden value"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_adapters(config: Config) -> list[str]:
+    problems = []
+    slack = config.slack
+    if slack.enabled:
+        if slack.bot_token is None and slack.client_id is None:
+            problems.append(
+                "[slack] is enabled but bot_token is missing (set SLACK_BOT_TOKEN, "
+                "or client_id and client_secret for OAuth installs)"
+            )
+        if slack.mode == "socket" and slack.app_token is None:
+            problems.append(
+                '[slack] mode = "socket" needs app_token (set SLACK_APP_TOKEN, an xapp- token)'
+            )
+        if slack.mode == "http" and slack.signing_secret is None:
+            problems.append('[slack] mode = "http" needs signing_secret (set SLACK_SIGNING_SECRET)')
+        if (slack.client_id is None) != (slack.client_secret is None):
+            problems.append("[slack] client_id and client_secret must be set together")
+    if config.discord.enabled and config.discord.token is None:
+        problems.append("[discord] is enabled but token is missing (set DISCORD_TOKEN)")
+    if config.bot.mode == "production" and not config.vault.has_master_key:
+        problems.append(
+            "[vault] production mode needs a master key: set BYOK_ENCRYPTION_PASSWORD and "
+            "BYOK_ENCRYPTION_SALT, or BYOK_ENCRYPTION_KEY"
+        )
+    return problems
+
+
+def load_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> tuple[Config, ConfigSource]:
+    """Read, merge with the environment and validate. Raises ConfigError naming each problem."""
+    env = os.environ if env is None else env
+    found = _find_path(path, env)
+    raw: dict[str, Any] = {}
+    if found is not None:
+        try:
+            raw = tomllib.loads(found.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{found} is not valid TOML: {exc}") from exc
+    used = _apply_env(raw, env)
+    source = ConfigSource(found, tuple(used))
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source.describe())) from None
+    problems = _check_adapters(config)
+    if problems:
+        raise ConfigError(
+            f"invalid configuration in {source.describe()}:\n  " + "\n  ".join(problems)
+        )
+    return config, source

@@ -1,0 +1,120 @@
+"""Database engines: SQLite (WAL, busy timeout) by default, PostgreSQL via asyncpg."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from byok.errors import ConfigError, DatabaseUnavailableError
+
+__all__ = ["Database", "database_unavailable", "is_sqlite"]
+
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """One async engine and its session factory for the whole process."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            if parsed.drivername != "sqlite+aiosqlite":
+                raise ConfigError(
+                    "[database] url: use the async driver, e.g. sqlite+aiosqlite:///byok.db"
+                )
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine: AsyncEngine = create_async_engine(url, echo=echo)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        elif backend == "postgresql":
+            if parsed.drivername != "postgresql+asyncpg":
+                raise ConfigError(
+                    "[database] url: use the asyncpg driver, e.g. "
+                    "postgresql+asyncpg://user:pass@host/db"
+                )
+            self.engine = create_async_engine(
+                url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10
+            )
+        else:
+            raise ConfigError(
+                f"[database] url: unsupported database {backend!r}; "
+                "use sqlite+aiosqlite:/// or postgresql+asyncpg://"
+            )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden, for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction, committed on success; DB outages become clear errors."""
+        try:
+            async with self.sessions() as session, session.begin():
+                yield session
+        except (OperationalError, DBAPIError, OSError) as exc:
+            if isinstance(exc, DBAPIError) and not _is_availability_error(exc):
+                raise
+            raise database_unavailable(self.safe_url, exc) from exc
+
+    async def ping(self) -> None:
+        from sqlalchemy import text
+
+        async with self.session() as session:
+            await session.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _is_availability_error(exc: DBAPIError) -> bool:
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return True
+    text = str(exc.orig).lower() if exc.orig is not None else ""
+    return any(
+        word in text
+        for word in ("connection", "locked", "busy", "cannot connect", "terminating", "shutdown")
+    )
+
+
+def database_unavailable(safe_url: str, exc: BaseException) -> DatabaseUnavailableError:
+    reason = "locked by another writer" if "locked" in str(exc).lower() else "unreachable"
+    return DatabaseUnavailableError(
+        f"database {safe_url} {reason}: {type(exc).__name__}",
+        user_message=(
+            f"The bot's database is {reason} right now, so nothing was saved or sent. "
+            "Please try again in a moment."
+        ),
+    )

@@ -1,0 +1,208 @@
+"""The database schema: users, their keys, preferences, usage, and the bot's logs.
+
+The first three tables follow the original product (user API keys, user AI
+preferences, usage tracking). Users are identified by platform + workspace + user id.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from byok.db.columns import Money, UTCDateTime
+
+__all__ = [
+    "AlertLog",
+    "Base",
+    "ConversationMessage",
+    "DigestLog",
+    "UsageEvent",
+    "User",
+    "UserAIPreferences",
+    "UserApiKey",
+]
+
+# Stable constraint names so Alembic migrations read the same on both databases.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT ids on PostgreSQL; SQLite only auto-increments a plain INTEGER primary key.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        Decimal: Money(),
+    }
+
+
+class User(Base):
+    """A chat user: unique by platform, workspace (Slack team / Discord guild) and user id."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("platform", "workspace_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    workspace_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class UserApiKey(Base):
+    """One encrypted provider key of one user. Only the last four characters are in clear."""
+
+    __tablename__ = "user_api_keys"
+    __table_args__ = (UniqueConstraint("user_ref", "provider"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_ref: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str | None] = mapped_column(String(64))
+    encrypted_key: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_id: Mapped[str] = mapped_column(String(32), index=True)
+    key_last4: Mapped[str] = mapped_column(String(4))
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    is_valid: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    invalid_reason: Mapped[str | None] = mapped_column(String(32))
+    monthly_limit: Mapped[Decimal | None]
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON)
+    last_validated_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class UserAIPreferences(Base):
+    """How a user's requests are routed and what the bot may keep or send them."""
+
+    __tablename__ = "user_ai_preferences"
+
+    user_ref: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    default_provider: Mapped[str | None] = mapped_column(String(32))
+    fallback_provider: Mapped[str | None] = mapped_column(String(32))
+    preferred_models: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    auto_switch_provider: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    max_tokens_per_request: Mapped[int | None] = mapped_column(Integer)
+    enable_cost_optimization: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    store_conversation_history: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    notify_on_quota_low: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    weekly_digest: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    digest_when_empty: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    updated_at: Mapped[datetime]
+
+
+class UsageEvent(Base):
+    """One attempt at one provider: written when the attempt starts, finished when it ends.
+
+    ``outcome`` is ``pending`` while the call runs (``reserved_cost`` holds its
+    worst-case cost, so concurrent requests see it against the monthly limit), then
+    ``success``, ``error`` or ``cancelled``. ``cost`` is NULL when the price is unknown.
+    """
+
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('pending', 'success', 'error', 'cancelled')", name="outcome"),
+        Index("ix_usage_events_user_ref_created_at", "user_ref", "created_at"),
+        Index("ix_usage_events_created_at_user_ref", "created_at", "user_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_ref: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    request_id: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128))
+    key_source: Mapped[str] = mapped_column(String(16))  # "user" or "operator"
+    request_kind: Mapped[str] = mapped_column(String(16))  # chat, stream, summary, ...
+    is_fallback: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    input_tokens: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    output_tokens: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    cached_input_tokens: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    reasoning_tokens: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    cost: Mapped[Decimal | None]
+    reserved_cost: Mapped[Decimal | None]
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+    @property
+    def success(self) -> bool:
+        return self.outcome == "success"
+
+
+class DigestLog(Base):
+    """A weekly digest claimed for one user and week; the unique pair makes it once-only."""
+
+    __tablename__ = "digest_log"
+    __table_args__ = (UniqueConstraint("user_ref", "period_start"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_ref: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    period_start: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # claimed, sent, failed
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+class AlertLog(Base):
+    """A spend alert (80% or 100% of a monthly limit), at most once per key and month."""
+
+    __tablename__ = "alert_log"
+    __table_args__ = (UniqueConstraint("user_ref", "provider", "month", "threshold"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_ref: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(32))
+    month: Mapped[date] = mapped_column(Date)
+    threshold: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'claimed'"))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class ConversationMessage(Base):
+    """A message of a thread, kept only for users who allowed history."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (Index("ix_conversation_messages_thread", "user_ref", "thread_key", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_ref: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    thread_key: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    token_estimate: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]

@@ -1,0 +1,337 @@
+"""The whole exception tree of the engine.
+
+::
+
+    ByokError
+    ├─ ConfigError
+    ├─ VaultError
+    │   ├─ MasterKeyMissingError
+    │   ├─ KeyNotFoundError
+    │   └─ KeyDecryptError
+    ├─ StorageError
+    │   └─ DatabaseUnavailableError
+    ├─ ProviderError(provider_id, retryable)
+    │   ├─ InvalidKeyError(reason)
+    │   ├─ RateLimitedError(retry_after)
+    │   ├─ ProviderQuotaError
+    │   ├─ ProviderUnavailableError
+    │   ├─ StreamInterruptedError
+    │   ├─ BadRequestError
+    │   └─ UnknownModelError(available)
+    ├─ UnknownProviderError
+    ├─ NoKeyError
+    ├─ AllProvidersFailedError(attempts)
+    ├─ SpendLimitError
+    └─ RequestRateLimitError(retry_after)
+
+Every error carries a ``user_message`` built only from safe fields (provider, model,
+setting names, seconds to wait) that tells the user what to do next. ``str(exc)`` is
+for logs and never contains a secret either: provider bodies are not copied in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+__all__ = [
+    "AllProvidersFailedError",
+    "Attempt",
+    "BadRequestError",
+    "ByokError",
+    "ConfigError",
+    "DatabaseUnavailableError",
+    "InvalidKeyError",
+    "KeyDecryptError",
+    "KeyNotFoundError",
+    "KeyProblem",
+    "MasterKeyMissingError",
+    "NoKeyError",
+    "ProviderError",
+    "ProviderQuotaError",
+    "ProviderUnavailableError",
+    "RateLimitedError",
+    "RequestRateLimitError",
+    "SpendLimitError",
+    "StorageError",
+    "StreamInterruptedError",
+    "UnknownModelError",
+    "UnknownProviderError",
+    "VaultError",
+]
+
+
+class ByokError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    def __init__(self, message: str, *, user_message: str | None = None) -> None:
+        super().__init__(message)
+        self.user_message = user_message or message
+
+
+class ConfigError(ByokError):
+    """A setting is missing, unknown or has the wrong type; the message names it."""
+
+
+class VaultError(ByokError):
+    """Encryption or decryption of a stored key failed."""
+
+
+class MasterKeyMissingError(VaultError):
+    """No master key is configured and the mode does not allow a generated one."""
+
+
+class KeyNotFoundError(VaultError):
+    """The user has no stored key for that provider."""
+
+
+class KeyDecryptError(VaultError):
+    """A stored key cannot be decrypted: wrong master key, tampered row, or moved row."""
+
+
+class StorageError(ByokError):
+    """The database refused an operation."""
+
+
+class DatabaseUnavailableError(StorageError):
+    """The database is locked, down or unreachable; nothing was written."""
+
+
+class ProviderError(ByokError):
+    """A provider call failed. ``retryable`` tells the router a fallback may help."""
+
+    retryable: bool = False
+    kind: str = "provider_error"
+
+    def __init__(
+        self,
+        provider_id: str,
+        message: str,
+        *,
+        user_message: str | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        super().__init__(f"{provider_id}: {message}", user_message=user_message)
+        self.provider_id = provider_id
+        self.model_id = model_id
+
+
+KeyProblem = Literal["invalid", "revoked", "blocked", "no_permission"]
+
+_KEY_PROBLEM_TEXT: dict[str, str] = {
+    "invalid": "was refused as invalid",
+    "revoked": "has been revoked or disabled",
+    "blocked": "is blocked by the provider",
+    "no_permission": "lacks permission for this request",
+}
+
+
+class InvalidKeyError(ProviderError):
+    """The provider refused the key (401/403, or 400 for Gemini and xAI)."""
+
+    kind = "invalid_key"
+
+    def __init__(
+        self, provider_id: str, reason: KeyProblem = "invalid", *, model_id: str | None = None
+    ) -> None:
+        text = _KEY_PROBLEM_TEXT[reason]
+        super().__init__(
+            provider_id,
+            f"key {text}",
+            user_message=(
+                f"Your {provider_id} key {text}. Create a new key in the {provider_id} "
+                f"console and replace it with `/byok add {provider_id}`."
+            ),
+            model_id=model_id,
+        )
+        self.reason: KeyProblem = reason
+
+
+class RateLimitedError(ProviderError):
+    """The provider asked us to slow down (429)."""
+
+    retryable = True
+    kind = "rate_limited"
+
+    def __init__(
+        self, provider_id: str, retry_after: float | None = None, *, model_id: str | None = None
+    ) -> None:
+        wait = f" Try again in {_seconds(retry_after)}." if retry_after else " Try again shortly."
+        super().__init__(
+            provider_id,
+            f"rate limited (retry after {retry_after}s)",
+            user_message=f"{provider_id} is rate limiting your key.{wait}",
+            model_id=model_id,
+        )
+        self.retry_after = retry_after
+
+
+class ProviderQuotaError(ProviderError):
+    """The account behind the key has no credit or hit its provider-side quota."""
+
+    retryable = True
+    kind = "quota_exhausted"
+
+    def __init__(self, provider_id: str, *, model_id: str | None = None) -> None:
+        super().__init__(
+            provider_id,
+            "quota or credit exhausted",
+            user_message=(
+                f"Your {provider_id} account has run out of credit or quota. "
+                f"Add credit in the {provider_id} billing console, or use another provider."
+            ),
+            model_id=model_id,
+        )
+
+
+class ProviderUnavailableError(ProviderError):
+    """5xx, timeout, connection failure or an unreadable response."""
+
+    retryable = True
+    kind = "unavailable"
+
+    def __init__(self, provider_id: str, what: str, *, model_id: str | None = None) -> None:
+        super().__init__(
+            provider_id,
+            f"unavailable: {what}",
+            user_message=(
+                f"{provider_id} is not answering right now ({what}). "
+                "Try again in a minute or ask another provider with `--provider`."
+            ),
+            model_id=model_id,
+        )
+        self.what = what
+
+
+class StreamInterruptedError(ProviderUnavailableError):
+    """A stream ended or failed after it had started sending tokens."""
+
+    kind = "stream_interrupted"
+
+    def __init__(self, provider_id: str, what: str, *, model_id: str | None = None) -> None:
+        super().__init__(provider_id, what, model_id=model_id)
+        self.user_message = (
+            f"{provider_id} stopped in the middle of the answer ({what}); "
+            "what you see is incomplete. Ask again to get a full answer."
+        )
+
+
+class BadRequestError(ProviderError):
+    """The provider rejected the request itself (context too long, bad parameter)."""
+
+    kind = "bad_request"
+
+    def __init__(self, provider_id: str, what: str, *, model_id: str | None = None) -> None:
+        super().__init__(
+            provider_id,
+            f"bad request: {what}",
+            user_message=f"{provider_id} rejected the request: {what}.",
+            model_id=model_id,
+        )
+        self.what = what
+
+
+class UnknownModelError(ProviderError):
+    """The model does not exist, or the key may not use it."""
+
+    kind = "unknown_model"
+
+    def __init__(self, provider_id: str, model_id: str, available: Sequence[str] = ()) -> None:
+        shown = ", ".join(list(available)[:15])
+        more = f" (and {len(available) - 15} more)" if len(available) > 15 else ""
+        hint = f" Models your key can use: {shown}{more}." if available else ""
+        super().__init__(
+            provider_id,
+            f"unknown model {model_id!r}",
+            user_message=f"{provider_id} has no model `{model_id}` for your key.{hint}",
+            model_id=model_id,
+        )
+        self.available = tuple(available)
+
+
+class UnknownProviderError(ByokError):
+    """A provider name that is neither built in nor configured."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        super().__init__(
+            f"unknown provider {name!r}",
+            user_message=f"Unknown provider `{name}`. Choose one of: {', '.join(known)}.",
+        )
+        self.name = name
+        self.known = tuple(known)
+
+
+class NoKeyError(ByokError):
+    """The user has no usable key for the provider and no operator key is allowed."""
+
+    def __init__(self, provider_id: str) -> None:
+        super().__init__(
+            f"no key for {provider_id}",
+            user_message=(
+                f"You have no {provider_id} key yet. Add one privately with "
+                f"`/byok add {provider_id}` (in a DM, or the modal it opens)."
+            ),
+        )
+        self.provider_id = provider_id
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One failed try within a routed request, for the user and the logs."""
+
+    provider_id: str
+    model_id: str
+    error: ProviderError
+
+
+class AllProvidersFailedError(ByokError):
+    """Every provider in the chain failed; ``attempts`` says how."""
+
+    def __init__(self, attempts: Sequence[Attempt]) -> None:
+        lines = [f"{a.provider_id} ({a.model_id}): {a.error.user_message}" for a in attempts]
+        super().__init__(
+            "all providers failed: " + "; ".join(f"{a.provider_id}: {a.error}" for a in attempts),
+            user_message="No provider could answer.\n" + "\n".join(f"• {line}" for line in lines),
+        )
+        self.attempts = tuple(attempts)
+
+
+class SpendLimitError(ByokError):
+    """The request could push a key or operator cap past its monthly limit."""
+
+    def __init__(
+        self, provider_id: str, limit: Decimal, spent: Decimal, needed: Decimal | None = None
+    ) -> None:
+        need = f" This request could cost up to ${needed:.4f}." if needed is not None else ""
+        super().__init__(
+            f"{provider_id} monthly limit ${limit} reached (spent ${spent})",
+            user_message=(
+                f"Your {provider_id} monthly limit of ${limit:.2f} is used up "
+                f"(${spent:.4f} spent).{need} Raise it with `/byok limit {provider_id} <usd>`, "
+                "lower `--max-tokens`, or ask another provider."
+            ),
+        )
+        self.provider_id = provider_id
+        self.limit = limit
+        self.spent = spent
+        self.needed = needed
+
+
+class RequestRateLimitError(ByokError):
+    """The user sent more requests than the bot allows per minute."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(
+            f"request rate limit, retry after {retry_after:.1f}s",
+            user_message=f"You are sending requests quickly. Try again in {_seconds(retry_after)}.",
+        )
+        self.retry_after = retry_after
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "a moment"
+    whole = max(1, round(value))
+    return f"{whole} s"

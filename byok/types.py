@@ -1,0 +1,126 @@
+"""Plain values that cross the engine's boundaries: messages, requests, usage, chunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+__all__ = [
+    "ChatMessage",
+    "ChatRequest",
+    "ChatResult",
+    "Chunk",
+    "KeyInfo",
+    "ModelInfo",
+    "ModelRef",
+    "Role",
+    "Usage",
+    "UserRef",
+]
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """Who a request is for. A Slack user id is only unique inside its workspace."""
+
+    platform: str
+    workspace: str
+    user: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.workspace}:{self.user}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """A provider and one of its models, parsed once from ``provider/model`` text."""
+
+    provider_id: str
+    model_id: str
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}/{self.model_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """What a provider is asked. ``model`` is the provider's own model id."""
+
+    model: str
+    messages: tuple[ChatMessage, ...]
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts exactly as the provider reported them.
+
+    ``input_tokens`` includes cached input; ``cached_input_tokens`` and
+    ``cache_write_tokens`` are the parts of it read from or written to a cache.
+    ``output_tokens`` includes ``reasoning_tokens``. ``reported_cost`` is a cost
+    the provider itself stated (OpenRouter), in USD.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    reported_cost: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """A finished answer. ``model`` is the model that actually served it."""
+
+    provider_id: str
+    model: str
+    text: str
+    usage: Usage
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One piece of a streamed answer.
+
+    Text chunks carry ``text``. The last chunk of a successful stream carries
+    ``usage`` (and the serving ``model``); a stream that ends without it failed.
+    """
+
+    text: str = ""
+    usage: Usage | None = None
+    model: str | None = None
+    finish_reason: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.usage is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    name: str | None = None
+    context_window: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What a successful key check learned. Credit figures are in USD when known."""
+
+    provider_id: str
+    label: str | None = None
+    credit_limit: Decimal | None = None
+    credit_remaining: Decimal | None = None
+    models: tuple[str, ...] = field(default=())

@@ -1,0 +1,137 @@
+"""The `byok-bot` command as an operator runs it: a real process in a fresh folder."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+BYOK_BOT = [sys.executable, "-m", "bot.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "SLACK_", "DISCORD_"))
+    }
+    base.pop("DATABASE_URL", None)
+    base["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [*BYOK_BOT, *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_db_upgrade_creates_the_sqlite_file(tmp_path: Path) -> None:
+    first = run(tmp_path, "db", "upgrade")
+    assert first.returncode == 0, first.stderr
+    assert "upgraded from empty to" in first.stdout
+    tables = {
+        r[0]
+        for r in sqlite3.connect(tmp_path / "byok.db").execute(
+            "SELECT name FROM sqlite_master WHERE type='table'"
+        )
+    }
+    assert {"users", "user_api_keys", "user_ai_preferences", "usage_events"} <= tables
+    second = run(tmp_path, "db", "upgrade")
+    assert "is up to date" in second.stdout
+    assert run(tmp_path, "db", "current").returncode == 0
+
+
+def test_config_errors_exit_2_naming_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text("[discord]\nenabled = true\n")
+    result = run(tmp_path, "--config", "bad.toml", "db", "upgrade")
+    assert result.returncode == 2
+    assert "[discord] is enabled but token is missing (set DISCORD_TOKEN)" in result.stderr
+
+
+def test_production_mode_refuses_to_run_without_master_key(tmp_path: Path) -> None:
+    result = run(tmp_path, "keys", "rotate", env={"BYOK_MODE": "production"})
+    assert result.returncode == 2
+    assert "production mode needs a master key" in result.stderr
+    assert not (tmp_path / ".byok").exists()
+
+
+def test_rotate_from_dev_key_file_to_configured_key(tmp_path: Path) -> None:
+    """Keys stored under the development key file move to a configured master key."""
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    canary = "sk-canary-" + secrets.token_hex(20)
+    store = (
+        "import asyncio\n"
+        "from bot.config import load_config\nfrom bot.master_key import build_keyring\n"
+        "from byok.db import Database\nfrom byok.keystore import KeyStore\n"
+        "from byok.secret import Secret\nfrom byok.types import UserRef\n"
+        "async def main(action, key):\n"
+        "    config, _ = load_config()\n"
+        "    db = Database(config.database.url)\n"
+        "    store = KeyStore(db, build_keyring(config).keyring)\n"
+        "    ref = UserRef('console', 'local', 'me')\n"
+        "    if action == 'put':\n"
+        "        await store.put(ref, 'openai', Secret(key))\n"
+        "    else:\n"
+        "        print((await store.secret(ref, 'openai')).reveal() == key)\n"
+        "    await db.dispose()\n"
+        "import sys; asyncio.run(main(sys.argv[1], sys.argv[2]))\n"
+    )
+    (tmp_path / "store.py").write_text(store)
+
+    def py(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        base = dict(os.environ, PYTHONPATH=str(ROOT))
+        return subprocess.run(
+            [sys.executable, "store.py", *args],
+            cwd=tmp_path,
+            env={**base, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    assert py("put", canary).returncode == 0
+    assert (tmp_path / ".byok" / "master.key").stat().st_mode & 0o777 == 0o600
+    new_key = {"BYOK_ENCRYPTION_KEY": secrets.token_hex(32)}
+    rotated = run(tmp_path, "keys", "rotate", env=new_key)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "Re-encrypted 1 key(s)" in rotated.stdout
+    os.rename(tmp_path / ".byok" / "master.key", tmp_path / "old.key")
+    readable = py("get", canary, env=new_key)
+    assert readable.stdout.strip() == "True", readable.stderr
+    for output in (rotated.stdout, rotated.stderr, readable.stdout, readable.stderr):
+        assert canary not in output and new_key["BYOK_ENCRYPTION_KEY"] not in output
+    assert canary.encode() not in (tmp_path / "byok.db").read_bytes()
+
+
+def test_rotate_without_the_old_key_says_what_to_set(tmp_path: Path) -> None:
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    old = {"BYOK_ENCRYPTION_KEY": secrets.token_hex(32)}
+    code = (
+        "import asyncio\nfrom byok.db import Database\nfrom byok.keystore import KeyStore\n"
+        "from byok.secret import Secret\nfrom byok.types import UserRef\n"
+        "from byok.vault import Keyring, parse_raw_key\nimport os\n"
+        "async def main():\n"
+        "    db = Database('sqlite+aiosqlite:///byok.db')\n"
+        "    ring = Keyring(parse_raw_key(os.environ['BYOK_ENCRYPTION_KEY']))\n"
+        "    ref = UserRef('slack', 'T', 'U')\n"
+        "    await KeyStore(db, ring).put(ref, 'xai', Secret('xai-k-123456'))\n"
+        "    await db.dispose()\n"
+        "asyncio.run(main())\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), **old),
+    )
+    result = run(tmp_path, "keys", "rotate", env={"BYOK_ENCRYPTION_KEY": secrets.token_hex(32)})
+    assert result.returncode == 1
+    assert "1 key(s) could not be re-encrypted" in result.stdout
+    assert "BYOK_PREVIOUS_ENCRYPTION_KEY" in result.stdout

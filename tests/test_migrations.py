@@ -1,0 +1,54 @@
+"""Alembic migrations build exactly the schema the code declares, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+
+from byok.db import Database, current_revision, head_revision, upgrade
+from byok.db.tables import Base
+from tests.postgres_server import PostgresServer
+
+
+def _diff(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def test_migrations_match_the_models(database: Database) -> None:
+    async with database.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+    assert await current_revision(database) == head_revision()
+
+
+async def test_usage_indexes_fit_the_queries(database: Database) -> None:
+    def indexes(connection: Connection) -> dict[str, list[str | None]]:
+        found = inspect(connection).get_indexes("usage_events")
+        return {i["name"] or "": list(i["column_names"]) for i in found}
+
+    async with database.engine.connect() as conn:
+        found = await conn.run_sync(indexes)
+    assert found["ix_usage_events_user_ref_created_at"] == ["user_ref", "created_at"]
+    assert found["ix_usage_events_created_at_user_ref"] == ["created_at", "user_ref"]
+
+
+async def test_upgrade_is_idempotent(database: Database) -> None:
+    before, after = await upgrade(database)
+    assert before == after == head_revision()
+
+
+async def test_concurrent_upgrades_on_postgresql_do_not_conflict(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.create_database()
+    databases = [Database(url) for _ in range(4)]
+    try:
+        results = await asyncio.gather(*(upgrade(db) for db in databases))
+        assert {after for _, after in results} == {head_revision()}
+        assert sum(1 for before, _ in results if before is None) == 1
+    finally:
+        for db in databases:
+            await db.dispose()
