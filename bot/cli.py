@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from bot.config import Config, ConfigSource, load_config
@@ -16,12 +16,12 @@ from byok.errors import ByokError, ConfigError
 from byok.keystore import KeyStore
 from byok.secret import RedactingFilter
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "Command", "build_parser", "execute", "main", "say"]
 
 Command = Callable[[argparse.Namespace, Config, ConfigSource], Coroutine[Any, Any, int]]
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     print(text, flush=True)
 
 
@@ -32,9 +32,9 @@ async def _db_upgrade(args: argparse.Namespace, config: Config, source: ConfigSo
     finally:
         await database.dispose()
     if before == after:
-        _say(f"Database {database.safe_url} is up to date (revision {after}).")
+        say(f"Database {database.safe_url} is up to date (revision {after}).")
     else:
-        _say(f"Database {database.safe_url} upgraded from {before or 'empty'} to {after}.")
+        say(f"Database {database.safe_url} upgraded from {before or 'empty'} to {after}.")
     return 0
 
 
@@ -48,7 +48,7 @@ async def _db_current(args: argparse.Namespace, config: Config, source: ConfigSo
         await database.dispose()
     head = head_revision()
     state = "up to date" if current == head else f"behind; run `byok-bot db upgrade` ({head})"
-    _say(f"{database.safe_url}: revision {current or 'none'} ({state})")
+    say(f"{database.safe_url}: revision {current or 'none'} ({state})")
     return 0 if current == head else 1
 
 
@@ -62,25 +62,26 @@ async def _keys_rotate(args: argparse.Namespace, config: Config, source: ConfigS
     finally:
         await database.dispose()
     current = setup.keyring.current.key_id
-    _say(
+    say(
         f"Re-encrypted {report.rotated} key(s) under master key {current} "
         f"({setup.source}); {report.already_current} were already current."
     )
     stale = {k: n for k, n in remaining.items() if k != current}
     if stale:
         detail = ", ".join(f"{n} under {k}" for k, n in stale.items())
-        _say(
+        say(
             f"{sum(stale.values())} key(s) could not be re-encrypted ({detail}): their old "
             "master key is not configured. Set BYOK_PREVIOUS_ENCRYPTION_PASSWORD and "
             "BYOK_PREVIOUS_ENCRYPTION_SALT (or BYOK_PREVIOUS_ENCRYPTION_KEY) to it and run "
             "this again."
         )
         return 1
-    _say("Every stored key now uses the current master key; the previous one can be removed.")
+    say("Every stored key now uses the current master key; the previous one can be removed.")
     return 0
 
 
-def _parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[Any]]:
+    """The parser with the commands that need no chat platform; callers may add more."""
     parser = argparse.ArgumentParser(
         prog="byok-bot",
         description="A Slack and Discord bot where every user brings their own LLM API keys.",
@@ -109,7 +110,7 @@ def _parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
         ),
     )
     rotate.add_argument("--batch-size", type=int, default=100, help=argparse.SUPPRESS)
-    return parser
+    return parser, sub
 
 
 COMMANDS: dict[str, Command] = {
@@ -128,15 +129,18 @@ def _command_name(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser(COMMANDS).parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    redactor = RedactingFilter()
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redactor)
+def execute(
+    args: argparse.Namespace, commands: Mapping[str, Command], configure_logs: bool = True
+) -> int:
+    """Load the configuration and run the chosen command; errors become exit codes."""
+    if configure_logs:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        redactor = RedactingFilter()
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(redactor)
     try:
         config, source = load_config(args.config)
-        command = COMMANDS[_command_name(args)]
+        command = commands[_command_name(args)]
         return asyncio.run(command(args, config, source))
     except ConfigError as exc:
         print(f"byok-bot: {exc}", file=sys.stderr)
@@ -149,5 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def main(argv: Sequence[str] | None = None) -> int:
+    """The commands of this layer alone (no chat adapters); see adapters/cli.py."""
+    parser, _ = build_parser()
+    return execute(parser.parse_args(argv), COMMANDS)

@@ -62,6 +62,7 @@ class _Section(BaseModel):
 class BotSettings(_Section):
     mode: Literal["development", "production"] = "development"
     instance_name: str | None = None
+    shutdown_grace_s: Annotated[float, Field(ge=0, le=600)] = 30.0
 
 
 class DatabaseSettings(_Section):

@@ -22,6 +22,8 @@
     ├─ NoKeyError
     ├─ AllProvidersFailedError(attempts)
     ├─ SpendLimitError
+    ├─ UnpricedModelError
+    ├─ KeyInPromptError
     └─ RequestRateLimitError(retry_after)
 
 Every error carries a ``user_message`` built only from safe fields (provider, model,
@@ -45,6 +47,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "InvalidKeyError",
     "KeyDecryptError",
+    "KeyInPromptError",
     "KeyNotFoundError",
     "KeyProblem",
     "MasterKeyMissingError",
@@ -59,6 +62,7 @@ __all__ = [
     "StreamInterruptedError",
     "UnknownModelError",
     "UnknownProviderError",
+    "UnpricedModelError",
     "VaultError",
 ]
 
@@ -283,7 +287,7 @@ class Attempt:
 
     provider_id: str
     model_id: str
-    error: ProviderError
+    error: ByokError
 
 
 class AllProvidersFailedError(ByokError):
@@ -317,6 +321,37 @@ class SpendLimitError(ByokError):
         self.limit = limit
         self.spent = spent
         self.needed = needed
+        self.notices: tuple[object, ...] = ()  # quota notices due now (byok.alerts.QuotaNotice)
+
+
+class UnpricedModelError(ByokError):
+    """A limit applies but the model's price is unknown, so the limit cannot be enforced."""
+
+    def __init__(self, provider_id: str, model_id: str) -> None:
+        super().__init__(
+            f"no price known for {provider_id}/{model_id}; limit cannot be enforced",
+            user_message=(
+                f"The price of `{model_id}` is unknown, so your {provider_id} monthly limit "
+                "cannot be enforced for it. Pick a priced model with `--model`, or remove "
+                f"the limit with `/byok limit {provider_id} off`."
+            ),
+        )
+        self.provider_id = provider_id
+        self.model_id = model_id
+
+
+class KeyInPromptError(ByokError):
+    """A message looked like it contained an API key; nothing was sent anywhere."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "message contains a key-shaped secret; not sent",
+            user_message=(
+                "Your message contains what looks like an API key or token, so it was not "
+                "sent to any provider. Treat that key as exposed: revoke it at the provider, "
+                "create a new one and add it privately with `/byok add <provider>`."
+            ),
+        )
 
 
 class RequestRateLimitError(ByokError):

@@ -12,6 +12,8 @@ from byok.db import Database, upgrade
 from byok.vault import Keyring, MasterKey
 from tests.postgres_server import PostgresServer, find_pg_bin
 
+pytest_plugins = ["tests.fakes.plugin"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

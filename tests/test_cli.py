@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BYOK_BOT = [sys.executable, "-m", "bot.cli"]
+BYOK_BOT = [sys.executable, "-m", "adapters.cli"]
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -1,0 +1,15 @@
+"""LLM providers behind one interface.
+
+- :mod:`byok.providers.base` — the :class:`Provider` protocol and :class:`ProviderSettings`.
+- :mod:`byok.providers.registry` — built-in ids, aliases, ``build_provider``.
+- :mod:`byok.providers.models` — legacy model names and their current equivalents.
+- one module per wire: ``openai``, ``anthropic``, ``google``, ``openai_compatible``
+  (with ``xai`` and ``openrouter`` on top).
+
+Only the light protocol types are re-exported here, so importing them does not import
+three SDKs; import the registry for the providers themselves.
+"""
+
+from byok.providers.base import Provider, ProviderSettings, WireProtocol
+
+__all__ = ["Provider", "ProviderSettings", "WireProtocol"]

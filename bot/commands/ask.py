@@ -1,0 +1,110 @@
+"""``/ask [--provider P] [--model M] [--max-tokens N] [--temperature T] <question>``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from bot.context import BotContext
+from bot.formatting import answer_footer
+from bot.grammar import CommandError, Flag, parse_flags, parse_number, text_value
+from bot.invocation import Invocation
+from bot.reply import Delta, Reply, ReplyEvent, Section, Status
+from byok.answers import Answer, FallingBack, TextDelta
+from byok.errors import StreamInterruptedError
+from byok.types import ChatMessage
+
+__all__ = ["ASK_FLAGS", "ASK_USAGE", "answer_reply", "ask", "stream_answer"]
+
+ASK_USAGE = "/ask [--provider P] [--model M] [--max-tokens N] [--temperature T] <question>"
+ASK_FLAGS = (
+    Flag("provider", text_value, "p", "openai, anthropic, google, xai (grok), openrouter"),
+    Flag("model", text_value, "m", "a model id or a familiar name like gpt-4 or claude-3-haiku"),
+    Flag("max-tokens", parse_number(int, 1, 200_000), None, "the longest answer, in tokens"),
+    Flag("temperature", parse_number(float, 0, 2), "t", "0 (focused) to 2 (inventive)"),
+)
+
+
+def answer_reply(answer: Answer, *, public: bool) -> Reply:
+    sections = []
+    if answer.fell_back:
+        sections.append(
+            Section(
+                title=f"Answered by {answer.provider_id} instead",
+                bullets=tuple(
+                    f"{a.provider_id}: {a.error.user_message}" for a in answer.failed_attempts
+                ),
+            )
+        )
+    if answer.notes:
+        sections.append(Section(bullets=answer.notes))
+    if answer.notices:
+        sections.append(Section(title="Spending", bullets=tuple(n.text for n in answer.notices)))
+    return Reply(
+        text=answer.text or "(the model returned no text)",
+        sections=tuple(sections),
+        footer=answer_footer(answer),
+        tone="answer",
+        private=not public,
+    )
+
+
+async def stream_answer(
+    ctx: BotContext,
+    inv: Invocation,
+    messages: Sequence[ChatMessage],
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    kind: str = "ask",
+) -> AsyncIterator[ReplyEvent]:
+    """Stream an answer as Deltas, then the Reply; a cut-off answer is marked incomplete."""
+    service = ctx.service(inv.user_ref)
+    shown: list[str] = []
+    try:
+        async for event in service.stream(
+            messages,
+            provider=provider,
+            model=model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            kind=kind,
+            thread=inv.thread,
+        ):
+            if isinstance(event, TextDelta):
+                shown.append(event.text)
+                yield Delta(event.text)
+            elif isinstance(event, FallingBack):
+                yield Status(
+                    f"{event.failed.provider_id} failed ({event.failed.error.user_message}) "
+                    f"— trying {event.next_provider_id}…"
+                )
+            else:
+                yield answer_reply(event, public=not inv.private)
+    except StreamInterruptedError as exc:
+        partial = getattr(exc, "partial_text", "".join(shown))
+        yield Reply(
+            text=partial,
+            sections=(Section(title="Incomplete answer", text=exc.user_message),),
+            footer=f"{exc.provider_id} · stopped early",
+            tone="warning",
+            private=inv.private,
+            incomplete=True,
+        )
+
+
+async def ask(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
+    parsed = parse_flags(inv.text, ASK_FLAGS, usage=ASK_USAGE)
+    if not parsed.text:
+        raise CommandError(f"What would you like to ask? Usage: `{ASK_USAGE}`")
+    async for event in stream_answer(
+        ctx,
+        inv,
+        [ChatMessage("user", parsed.text)],
+        provider=parsed.flags.get("provider"),
+        model=parsed.flags.get("model"),
+        max_tokens=parsed.flags.get("max-tokens"),
+        temperature=parsed.flags.get("temperature"),
+    ):
+        yield event

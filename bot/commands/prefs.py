@@ -1,0 +1,167 @@
+"""``/byok default|fallback|prefs``: how a user's requests are routed and what is kept."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.context import BotContext
+from bot.grammar import CommandError, closest
+from bot.invocation import Invocation
+from bot.reply import Field, Reply, ReplyEvent, Section
+from byok.preferences import Preferences
+
+__all__ = ["PREFERENCES", "default", "fallback", "prefs", "prefs_section"]
+
+_ON = {"on", "yes", "true", "enable", "enabled", "1"}
+_OFF = {"off", "no", "false", "disable", "disabled", "0"}
+
+
+def _switch(name: str, raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in _ON:
+        return True
+    if word in _OFF:
+        return False
+    raise CommandError(f"`{name}` is on or off, not `{raw}`.")
+
+
+def _tokens(name: str, raw: str) -> int | None:
+    word = raw.strip().lower()
+    if word in _OFF or word == "none":
+        return None
+    try:
+        value = int(word)
+    except ValueError:
+        raise CommandError(
+            f"`{name}` needs a whole number of tokens or `off`, not `{raw}`."
+        ) from None
+    if value < 1:
+        raise CommandError(f"`{name}` must be at least 1.")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Preference:
+    name: str  # as typed by users
+    field: str  # on Preferences
+    parse: Callable[[str, str], Any]
+    help: str
+
+    def show(self, prefs: Preferences) -> str:
+        value = getattr(prefs, self.field)
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return "off" if value is None else str(value)
+
+
+PREFERENCES = (
+    Preference("auto-switch", "auto_switch_provider", _switch,
+               "when a provider fails, answer from your fallback"),
+    Preference("max-tokens", "max_tokens_per_request", _tokens,
+               "the most tokens an answer may use (caps --max-tokens)"),
+    Preference("cost-optimization", "enable_cost_optimization", _switch,
+               "route to the cheapest priced model among your keys"),
+    Preference("history", "store_conversation_history", _switch,
+               "keep thread messages as context (off: nothing is stored)"),
+    Preference("quota-notices", "notify_on_quota_low", _switch,
+               "tell me at 80% and 100% of a monthly limit"),
+    Preference("digest", "weekly_digest", _switch, "the weekly usage digest by DM"),
+    Preference("empty-digest", "digest_when_empty", _switch,
+               "send the digest even in weeks without usage"),
+)  # fmt: skip
+_BY_NAME = {p.name: p for p in PREFERENCES}
+
+
+def prefs_section(prefs: Preferences) -> Section:
+    fields = [
+        Field("default provider", prefs.default_provider or "not set (first usable key)"),
+        Field("fallback provider", prefs.fallback_provider or "not set (your other keys)"),
+        Field(
+            "preferred models",
+            ", ".join(f"{p}: {m}" for p, m in sorted(prefs.preferred_models.items())) or "defaults",
+        ),
+    ]
+    fields.extend(Field(p.name, p.show(prefs)) for p in PREFERENCES)
+    return Section(title="Preferences", fields=tuple(fields))
+
+
+async def _set_provider(
+    inv: Invocation, ctx: BotContext, field: str, label: str
+) -> AsyncIterator[ReplyEvent]:
+    word = inv.text.strip()
+    usage = f"/byok {label} <provider|off>"
+    if not word:
+        raise CommandError(f"Usage: `{usage}` — providers: {', '.join(ctx.provider_ids)}.")
+    service = ctx.service(inv.user_ref)
+    if word.lower() in _OFF:
+        await service.set_preferences(**{field: None})
+        yield Reply(tone="success", text=f"Your {label} provider is no longer set.")
+        return
+    updated = await service.set_preferences(**{field: word})
+    chosen = getattr(updated, field)
+    keys = {k.key.provider_id for k in await service.get_user_api_keys() if k.key.usable}
+    warning = (
+        "" if chosen in keys else f" You have no usable {chosen} key yet: `/byok add {chosen}`."
+    )
+    yield Reply(tone="success", text=f"Your {label} provider is now {chosen}.{warning}")
+
+
+async def default(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
+    async for event in _set_provider(inv, ctx, "default_provider", "default"):
+        yield event
+
+
+async def fallback(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
+    async for event in _set_provider(inv, ctx, "fallback_provider", "fallback"):
+        yield event
+
+
+async def prefs(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
+    service = ctx.service(inv.user_ref)
+    words = inv.text.split()
+    if not words:
+        current = await service.get_preferences()
+        help_lines = [f"`{p.name}` — {p.help}" for p in PREFERENCES]
+        help_lines.append("`model <provider> <model|off>` — the model used for that provider")
+        yield Reply(
+            title="Your preferences",
+            sections=(
+                prefs_section(current),
+                Section(title="Change with /byok prefs <name> <value>", bullets=tuple(help_lines)),
+            ),
+        )
+        return
+    name = words[0].lower()
+    if name == "model":
+        if len(words) != 3:
+            raise CommandError("Usage: `/byok prefs model <provider> <model|off>`.")
+        model = None if words[2].lower() in _OFF else words[2]
+        updated = await service.set_preferred_model(words[1], model)
+        provider = ctx.engine.catalog.resolve(words[1]).provider_id
+        chosen = updated.preferred_model(provider)
+        text = (
+            f"{provider} answers with {chosen} unless you pass --model."
+            if chosen
+            else f"{provider} uses its default model again."
+        )
+        yield Reply(tone="success", text=text)
+        return
+    preference = _BY_NAME.get(name)
+    if preference is None:
+        guess = closest(name, [*_BY_NAME, "model"])
+        hint = f" Did you mean `{guess}`?" if guess else ""
+        raise CommandError(
+            f"Unknown preference `{name}`.{hint} Known: {', '.join([*_BY_NAME, 'model'])}."
+        )
+    if len(words) != 2:
+        raise CommandError(f"Usage: `/byok prefs {preference.name} <value>`.")
+    value = preference.parse(preference.name, words[1])
+    updated = await service.set_preferences(**{preference.field: value})
+    note = ""
+    if preference.field == "store_conversation_history" and not value:
+        note = " Any stored history was deleted."
+    yield Reply(
+        tone="success", text=f"`{preference.name}` is now {preference.show(updated)}.{note}"
+    )

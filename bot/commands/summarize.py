@@ -1,0 +1,149 @@
+"""``/summarize``: a meeting summary from a pasted or attached transcript.
+
+Long transcripts are split on speaker turns, summarised in parts with progress shown,
+and merged. Each part is an ordinary engine request (kind ``summary``), so routing,
+fallback, limits and usage rows all apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+
+from bot.context import BotContext
+from bot.formatting import money, tokens
+from bot.grammar import CommandError, Flag, parse_flags, text_value
+from bot.invocation import Invocation
+from bot.meeting_summary import MeetingSummary
+from bot.reply import Reply, ReplyEvent, Section, Status
+from bot.summaries import summarize as summarize_transcript
+from bot.transcripts import parse_transcript
+from byok.answers import Answer
+from byok.types import ChatMessage
+
+__all__ = ["SUMMARIZE_USAGE", "summarize", "summary_reply"]
+
+SUMMARIZE_USAGE = "/summarize [--provider P] [--model M] <transcript>  (or attach .txt/.vtt/.srt)"
+_FLAGS = (Flag("provider", text_value, "p"), Flag("model", text_value, "m"))
+SUPPORTED = (".txt", ".vtt", ".srt")
+
+
+def _transcript_source(inv: Invocation, text: str, limit: int) -> tuple[str | bytes, str | None]:
+    if inv.attachments:
+        attachment = inv.attachments[0]
+        if not attachment.filename.lower().endswith(SUPPORTED):
+            raise CommandError(
+                f"I can read transcripts in {', '.join(SUPPORTED)} files; "
+                f"`{attachment.filename}` is not one of them."
+            )
+        if len(attachment.data) > limit * 4:
+            raise _too_large(len(attachment.data), limit)
+        return attachment.data, attachment.filename
+    if not text:
+        raise CommandError(
+            f"Paste a transcript after the command or attach a file. Usage: `{SUMMARIZE_USAGE}`"
+        )
+    return text, None
+
+
+def _too_large(size: int, limit: int) -> CommandError:
+    return CommandError(
+        f"That transcript is {size:,} characters; the limit here is {limit:,}. "
+        "Split it into parts (for example by hour) and summarise each."
+    )
+
+
+def summary_reply(summary: MeetingSummary, answers: Sequence[Answer], *, public: bool) -> Reply:
+    sections = [Section(title="Overview", text=summary.overview or "—")]
+    sections.append(Section(title="Decisions", bullets=summary.decisions or ("None recorded.",)))
+    items = []
+    for item in summary.action_items:
+        who = item.owner or "unassigned"
+        due = f", due {item.due}" if item.due else ""
+        items.append(f"{item.task} — {who}{due}")
+    sections.append(Section(title="Action items", bullets=tuple(items) or ("None recorded.",)))
+    sections.append(
+        Section(title="Open questions", bullets=summary.open_questions or ("None recorded.",))
+    )
+    return Reply(
+        title="Meeting summary",
+        sections=tuple(sections),
+        footer=_footer(answers, summary.parts),
+        tone="answer",
+        private=not public,
+    )
+
+
+def _footer(answers: Sequence[Answer], parts: int) -> str:
+    providers = sorted({f"{a.provider_id} · {a.model}" for a in answers})
+    tokens_in = sum(a.usage.input_tokens for a in answers)
+    tokens_out = sum(a.usage.output_tokens for a in answers)
+    known = [a.cost for a in answers if a.cost is not None]
+    cost = (
+        money(sum(known, Decimal(0)))
+        if len(known) == len(answers)
+        else (f"{money(sum(known, Decimal(0)))} + unknown" if known else money(None))
+    )
+    calls = f"{len(answers)} call{'s' if len(answers) != 1 else ''}"
+    split = f"{parts} parts, " if parts > 1 else ""
+    return (
+        f"{', '.join(providers)} · {split}{calls} · "
+        f"{tokens(tokens_in)} in / {tokens(tokens_out)} out tokens · {cost}"
+    )
+
+
+async def summarize(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
+    parsed = parse_flags(inv.text, _FLAGS, usage=SUMMARIZE_USAGE)
+    limit = ctx.max_transcript_chars
+    if len(parsed.text) > limit:
+        raise _too_large(len(parsed.text), limit)
+    source, filename = _transcript_source(inv, parsed.text, limit)
+    transcript = parse_transcript(source, filename)
+    rendered = transcript.render()
+    if len(rendered) > limit:
+        raise _too_large(len(rendered), limit)
+    service = ctx.service(inv.user_ref)
+    answers: list[Answer] = []
+    progress: asyncio.Queue[Status] = asyncio.Queue()
+
+    async def complete(messages: Sequence[ChatMessage], max_tokens: int) -> str:
+        answer = await service.chat(
+            messages,
+            provider=parsed.flags.get("provider"),
+            model=parsed.flags.get("model"),
+            max_tokens=max_tokens,
+            temperature=0.2,
+            kind="summary",
+        )
+        answers.append(answer)
+        return answer.text
+
+    async def on_progress(part: int, total: int) -> None:
+        await progress.put(Status(f"Summarising part {part} of {total}…"))
+
+    yield Status(f"Reading {len(transcript.turns)} turns…")
+    task = asyncio.create_task(
+        summarize_transcript(
+            transcript,
+            complete,
+            context_tokens=ctx.summary_part_tokens,
+            max_output_tokens=ctx.summary_output_tokens,
+            on_progress=on_progress,
+        )
+    )
+    try:
+        while not task.done():
+            waiter = asyncio.create_task(progress.get())
+            done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if waiter in done:
+                yield waiter.result()
+            else:
+                waiter.cancel()
+        while not progress.empty():
+            yield progress.get_nowait()
+        summary = task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+    yield summary_reply(summary, answers, public=not inv.private)

@@ -1,0 +1,184 @@
+"""The boundary every command passes: parse, run, turn errors into helpful replies.
+
+Errors the user can fix become their ``user_message``. Anything unexpected is logged
+with an incident id and answered "Something went wrong (ref …)"; its text never
+reaches the chat, since it could hold a secret or a provider's raw body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Protocol
+
+from bot.commands import ask, help, keys, prefs, summarize, usage
+from bot.context import BotContext
+from bot.grammar import CommandError, closest
+from bot.invocation import Invocation
+from bot.reply import Reply, ReplyEvent, SecretRequest
+from byok.errors import ByokError
+from byok.secret import Secret, looks_like_key
+
+__all__ = ["BYOK_SUBCOMMANDS", "COMMANDS", "Dispatcher"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Invocation, BotContext], AsyncIterator[ReplyEvent]]
+
+
+class CommandMetrics(Protocol):
+    def command_started(self, platform: str, command: str) -> None: ...
+
+    def command_finished(self) -> None: ...
+
+
+BYOK_SUBCOMMANDS: dict[str, Handler] = {
+    "add": keys.add,
+    "list": keys.list_keys,
+    "remove": keys.remove,
+    "test": keys.test,
+    "enable": keys.enable,
+    "disable": keys.disable,
+    "limit": keys.limit,
+    "models": keys.models,
+    "default": prefs.default,
+    "fallback": prefs.fallback,
+    "prefs": prefs.prefs,
+}
+_BYOK_ALIASES = {"ls": "list", "rm": "remove", "delete": "remove", "check": "test"}
+
+
+async def _byok(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
+    words = inv.text.split(maxsplit=1)
+    if not words:
+        async for event in keys.list_keys(inv, ctx):
+            yield event
+        return
+    name = _BYOK_ALIASES.get(words[0].lower(), words[0].lower())
+    handler = BYOK_SUBCOMMANDS.get(name)
+    if handler is None:
+        guess = closest(name, list(BYOK_SUBCOMMANDS))
+        hint = f" Did you mean `/byok {guess}`?" if guess else ""
+        raise CommandError(
+            f"Unknown `/byok {words[0]}`.{hint} Choose one of: {', '.join(BYOK_SUBCOMMANDS)}."
+        )
+    sub = replace(inv, text=words[1] if len(words) > 1 else "")
+    async for event in handler(sub, ctx):
+        yield event
+
+
+COMMANDS: dict[str, Handler] = {
+    "ask": ask.ask,
+    "summarize": summarize.summarize,
+    "usage": usage.usage,
+    "byok": _byok,
+    "help": help.help_command,
+}
+_COMMAND_ALIASES = {"summarise": "summarize", "summary": "summarize", "keys": "byok"}
+
+
+def _is_key_entry(inv: Invocation) -> bool:
+    return inv.command == "byok" and inv.text.split(maxsplit=1)[:1] == ["add"]
+
+
+class Dispatcher:
+    """Runs commands for every adapter, and knows how many are running (for shutdown)."""
+
+    def __init__(self, ctx: BotContext, metrics: CommandMetrics | None = None) -> None:
+        self.ctx = ctx
+        self._metrics = metrics
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.accepting = True
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop taking new commands and wait for running ones; False if time ran out."""
+        self.accepting = False
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def run(self, inv: Invocation) -> AsyncIterator[ReplyEvent]:
+        if not self.accepting:
+            yield Reply(
+                tone="warning",
+                text="The bot is restarting and not taking new requests. Try again in a minute.",
+            )
+            return
+        self._in_flight += 1
+        self._idle.clear()
+        if self._metrics is not None:
+            self._metrics.command_started(inv.platform, inv.command)
+        try:
+            async for event in self._run(inv):
+                yield event
+        finally:
+            self._in_flight -= 1
+            if self._metrics is not None:
+                self._metrics.command_finished()
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _run(self, inv: Invocation) -> AsyncIterator[ReplyEvent]:
+        command = _COMMAND_ALIASES.get(inv.command.lower(), inv.command.lower())
+        handler = COMMANDS.get(command)
+        if handler is None:
+            guess = closest(command, list(COMMANDS))
+            hint = f" Did you mean `/{guess}`?" if guess else ""
+            yield Reply(
+                tone="error",
+                text=f"Unknown command `/{inv.command}`.{hint} Try `/help`.",
+            )
+            return
+        if looks_like_key(inv.text) and not _is_key_entry(inv):
+            yield Reply(
+                tone="error",
+                title="Not sent",
+                text=(
+                    "Your message contains what looks like an API key or token, so it was "
+                    "not sent to any provider or stored. Treat that key as exposed: revoke it "
+                    "at the provider and add a new one privately with `/byok add <provider>`."
+                ),
+            )
+            return
+        async for event in self._guarded(handler, replace(inv, command=command)):
+            yield event
+
+    async def submit_key(self, inv: Invocation, request: SecretRequest, key: str) -> Reply:
+        """The second half of ``/byok add``: the key the adapter collected privately."""
+        try:
+            return await keys.add_key(self.ctx, inv, request, Secret(key))
+        except Exception as exc:  # noqa: BLE001 - this is the boundary
+            return _error_reply(exc, inv)
+
+    async def _guarded(self, handler: Handler, inv: Invocation) -> AsyncIterator[ReplyEvent]:
+        try:
+            async for event in handler(inv, self.ctx):
+                yield event
+        except Exception as exc:  # noqa: BLE001 - this is the boundary
+            yield _error_reply(exc, inv)
+
+
+def _error_reply(exc: Exception, inv: Invocation) -> Reply:
+    if isinstance(exc, ByokError):
+        log.info("command /%s refused: %s", inv.command, exc)
+        return Reply(tone="error", text=exc.user_message)
+    incident = secrets.token_hex(4)
+    log.error("command /%s failed (incident %s)", inv.command, incident, exc_info=exc)
+    return Reply(
+        tone="error",
+        text=(
+            f"Something went wrong on our side (ref {incident}). Please try again; if it "
+            "keeps happening, give the operator that ref."
+        ),
+    )

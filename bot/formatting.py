@@ -1,0 +1,39 @@
+"""How numbers look to users: money, tokens, and the footer naming who answered."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from byok.answers import Answer
+
+__all__ = ["answer_footer", "money", "tokens"]
+
+
+def money(value: Decimal | None) -> str:
+    """``$0.00042`` for small sums, ``$12.34`` for large; an unknown cost says so."""
+    if value is None:
+        return "cost unknown"
+    if value == 0:
+        return "$0.00"
+    if abs(value) < Decimal("0.01"):
+        text = f"{value:.6f}".rstrip("0")
+        return f"${text}"
+    return f"${value:,.2f}"
+
+
+def tokens(count: int) -> str:
+    return f"{count:,}"
+
+
+def answer_footer(answer: Answer) -> str:
+    """``anthropic · claude-sonnet-4-5 · 1,200 in / 340 out tokens · $0.0087``."""
+    usage = answer.usage
+    parts = [
+        answer.provider_id,
+        answer.model,
+        f"{tokens(usage.input_tokens)} in / {tokens(usage.output_tokens)} out tokens",
+        money(answer.cost),
+    ]
+    if answer.key_source == "operator":
+        parts.append("operator key")
+    return " · ".join(parts)

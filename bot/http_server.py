@@ -1,0 +1,110 @@
+"""The bot's one HTTP server: health, readiness, metrics, the providers list, Slack events.
+
+``/healthz`` answers while the process runs; ``/readyz`` only when the database answers
+and every started adapter says it is connected. ``/api/byok/providers`` lists providers
+and their default models, as the original product did, with no secrets and no user data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from bot.metrics import CONTENT_TYPE_LATEST, Metrics
+from byok.db.engine import Database
+from byok.errors import DatabaseUnavailableError
+from byok.providers.models import legacy_models
+from byok.providers.registry import PROVIDER_ALIASES
+from byok.service import Engine
+
+__all__ = ["HttpServer", "ReadinessCheck"]
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], tuple[str, bool]]  # (name, ready)
+
+
+@dataclass
+class HttpServer:
+    engine: Engine
+    metrics: Metrics
+    host: str
+    port: int
+    readiness: list[ReadinessCheck] = field(default_factory=list)
+    extra_routes: Sequence[web.RouteDef] = ()
+    _runner: web.AppRunner | None = None
+    bound_port: int | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.add_routes(
+            [
+                web.get("/healthz", self._healthz),
+                web.get("/readyz", self._readyz),
+                web.get("/metrics", self._metrics),
+                web.get("/api/byok/providers", self._providers),
+                *self.extra_routes,
+            ]
+        )
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        addresses = self._runner.addresses
+        self.bound_port = int(addresses[0][1]) if addresses else self.port
+        log.info("HTTP server listening on http://%s:%s", self.host, self.bound_port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        checks: dict[str, bool] = {"database": await _database_ready(self.engine.database)}
+        for check in self.readiness:
+            name, ready = check()
+            checks[name] = ready
+        ready = all(checks.values())
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status=200 if ready else 503,
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        response = web.Response(body=self.metrics.render())
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    async def _providers(self, request: web.Request) -> web.Response:
+        providers = []
+        for entry in self.engine.catalog:
+            pid = entry.provider_id
+            providers.append(
+                {
+                    "id": pid,
+                    "name": entry.display_name,
+                    "default_model": entry.default_model,
+                    "aliases": sorted(a for a, target in PROVIDER_ALIASES.items() if target == pid),
+                    "legacy_models": {m.name: m.replacement for m in legacy_models(pid)},
+                    "operator_key_available": entry.operator_key_usable,
+                }
+            )
+        return web.json_response({"providers": providers})
+
+
+async def _database_ready(database: Database) -> bool:
+    try:
+        await asyncio.wait_for(database.ping(), timeout=3)
+    except (DatabaseUnavailableError, TimeoutError, OSError):
+        return False
+    return True

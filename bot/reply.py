@@ -1,0 +1,125 @@
+"""What handlers produce and adapters render: Block Kit, embeds, or terminal text.
+
+A handler yields :class:`Status` and :class:`Delta` events while it works (progress,
+streamed text) and ends with one :class:`Reply`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "Delta",
+    "Field",
+    "FileOut",
+    "Reply",
+    "ReplyEvent",
+    "SecretRequest",
+    "Section",
+    "Status",
+    "collect",
+]
+
+Tone = Literal["info", "answer", "success", "warning", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A titled part of a reply: text, label/value fields, and/or bullet points."""
+
+    title: str | None = None
+    text: str | None = None
+    fields: tuple[Field, ...] = ()
+    bullets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FileOut:
+    """A file to attach, such as a chart."""
+
+    filename: str
+    content: bytes
+    mime: str
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRequest:
+    """Ask the user for a key privately (modal or hidden prompt), then call back."""
+
+    provider_id: str
+    label: str | None = None
+    monthly_limit: str | None = None
+    allowed_models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The finished answer to a command.
+
+    ``private`` asks the adapter to show it to the invoking user only (an ephemeral
+    message). ``footer`` carries who answered and what it cost.
+    """
+
+    text: str = ""
+    title: str | None = None
+    sections: tuple[Section, ...] = ()
+    footer: str | None = None
+    tone: Tone = "info"
+    private: bool = True
+    files: tuple[FileOut, ...] = ()
+    secret_request: SecretRequest | None = None
+    incomplete: bool = False
+
+    def plain_text(self) -> str:
+        """The whole reply as plain text (console, notifications, tests)."""
+        lines: list[str] = []
+        if self.title:
+            lines.append(self.title)
+        if self.text:
+            lines.append(self.text)
+        for section in self.sections:
+            if section.title:
+                lines.append(f"\n{section.title}")
+            if section.text:
+                lines.append(section.text)
+            lines.extend(f"  {f.label}: {f.value}" for f in section.fields)
+            lines.extend(f"  • {b}" for b in section.bullets)
+        if self.footer:
+            lines.append(f"— {self.footer}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Progress while a command works ("part 3 of 7", "trying anthropic…")."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """More streamed answer text, to append to what was shown."""
+
+    text: str
+
+
+ReplyEvent = Status | Delta | Reply
+
+
+async def collect(events: AsyncIterator[ReplyEvent]) -> tuple[list[Status | Delta], Reply]:
+    """Run a handler to its end: the events on the way and the final reply."""
+    seen: list[Status | Delta] = []
+    async for event in events:
+        if isinstance(event, Reply):
+            return seen, event
+        seen.append(event)
+    raise RuntimeError("handler ended without a reply")

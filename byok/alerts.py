@@ -1,0 +1,83 @@
+"""Quota notices: once at 80% and once at 100% of a monthly limit, per key and month.
+
+The claim is an INSERT guarded by a unique constraint, so two requests (or two
+bot instances) crossing a threshold together produce one notice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from byok.db.engine import Database
+from byok.db.tables import AlertLog
+from byok.usage import month_bounds
+
+__all__ = ["THRESHOLDS", "QuotaNotice", "claim_quota_notices"]
+
+THRESHOLDS = (80, 100)
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaNotice:
+    provider_id: str
+    threshold: int
+    spent: Decimal
+    limit: Decimal
+    operator_key: bool = False
+
+    @property
+    def text(self) -> str:
+        whose = "the shared operator allowance" if self.operator_key else "your monthly limit"
+        if self.threshold >= 100:
+            return (
+                f"You have used all of {whose} for {self.provider_id} "
+                f"(${self.spent:.2f} of ${self.limit:.2f}). Requests to {self.provider_id} "
+                f"are paused until next month unless you raise it with "
+                f"`/byok limit {self.provider_id} <usd>`."
+            )
+        return (
+            f"You have used {self.threshold}% of {whose} for {self.provider_id} "
+            f"(${self.spent:.2f} of ${self.limit:.2f})."
+        )
+
+
+async def claim_quota_notices(
+    database: Database,
+    *,
+    user_ref: int,
+    provider_id: str,
+    spent: Decimal,
+    limit: Decimal,
+    now: datetime,
+    operator_key: bool = False,
+) -> list[QuotaNotice]:
+    """The notices newly due for this spend; each is returned by exactly one caller."""
+    reached = [100] if limit <= 0 else [t for t in THRESHOLDS if spent * 100 >= limit * t]
+    if not reached:
+        return []
+    month = month_bounds(now)[0].date()
+    alert_provider = f"operator:{provider_id}" if operator_key else provider_id
+    notices = []
+    async with database.session() as session:
+        insert = pg_insert if database.dialect == "postgresql" else sqlite_insert
+        for threshold in reached:
+            result = await session.execute(
+                insert(AlertLog)
+                .values(
+                    user_ref=user_ref,
+                    provider=alert_provider,
+                    month=month,
+                    threshold=threshold,
+                    status="claimed",
+                    created_at=now,
+                )
+                .on_conflict_do_nothing()
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                notices.append(QuotaNotice(provider_id, threshold, spent, limit, operator_key))
+    return notices

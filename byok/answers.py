@@ -1,0 +1,64 @@
+"""What the engine hands back: a finished answer, and the events of a streamed one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from byok.alerts import QuotaNotice
+from byok.errors import Attempt
+from byok.types import Usage
+from byok.usage import KeySource
+
+__all__ = ["Answer", "FallingBack", "StreamEvent", "TextDelta"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A complete answer, who gave it, what it cost, and what happened on the way."""
+
+    text: str
+    provider_id: str
+    model: str
+    usage: Usage
+    cost: Decimal | None  # None: the price of this model is unknown
+    latency_ms: int
+    request_id: str
+    key_source: KeySource
+    failed_attempts: tuple[Attempt, ...] = ()
+    notes: tuple[str, ...] = ()
+    notices: tuple[QuotaNotice, ...] = ()
+    finish_reason: str | None = None
+
+    @property
+    def fell_back(self) -> bool:
+        return bool(self.failed_attempts)
+
+    @property
+    def fallback_reason(self) -> str | None:
+        if not self.failed_attempts:
+            return None
+        return "; ".join(
+            f"{a.provider_id} failed: {a.error.user_message}" for a in self.failed_attempts
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of streamed text from ``provider_id``."""
+
+    text: str
+    provider_id: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class FallingBack:
+    """The previous provider failed before sending anything; the next is being tried."""
+
+    failed: Attempt
+    next_provider_id: str
+    next_model: str
+
+
+StreamEvent = TextDelta | FallingBack | Answer

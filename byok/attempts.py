@@ -1,0 +1,326 @@
+"""One attempt at one provider: reserve against limits, call, record exactly one row.
+
+The usage row is written before the call and finished after it, whatever happens:
+success, a provider error, a cancelled caller, or a stream the consumer dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from byok.alerts import QuotaNotice, claim_quota_notices
+from byok.catalog import Catalog
+from byok.clock import Clock
+from byok.db.engine import Database
+from byok.db.tables import User
+from byok.errors import (
+    DatabaseUnavailableError,
+    InvalidKeyError,
+    ProviderError,
+    SpendLimitError,
+    StreamInterruptedError,
+    UnpricedModelError,
+)
+from byok.keystore import KeyStore, StoredKey
+from byok.observer import AttemptRecord, EngineObserver, NullObserver
+from byok.pricing import estimate_input_tokens, price_of, worst_case_cost
+from byok.routing import Candidate
+from byok.secret import Secret
+from byok.types import ChatRequest, ChatResult, Chunk, Usage, UserRef
+from byok.usage import UsageLedger
+
+__all__ = ["AttemptRunner", "Reservation"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A pending attempt: its usage row, the limit it was checked against, what it asks."""
+
+    attempt_id: int
+    limit: Decimal | None
+    candidate: Candidate
+    request: ChatRequest
+    kind: str
+
+
+class AttemptRunner:
+    """Runs attempts for the engine; shared by every user."""
+
+    def __init__(
+        self,
+        database: Database,
+        catalog: Catalog,
+        keys: KeyStore,
+        ledger: UsageLedger,
+        clock: Clock,
+        observer: EngineObserver | None = None,
+    ) -> None:
+        self.observer: EngineObserver = observer or NullObserver()
+        self._db = database
+        self._catalog = catalog
+        self._keys = keys
+        self._ledger = ledger
+        self._clock = clock
+        # One lock per user serialises limit checks in this process (SQLite);
+        # on PostgreSQL a row lock on the user serialises them across instances.
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def key_for(self, user: UserRef, candidate: Candidate) -> Secret:
+        if candidate.key_source == "user":
+            return await self._keys.secret(user, candidate.provider_id)
+        entry = self._catalog.get(candidate.provider_id)
+        return entry.operator_key or Secret("")
+
+    def _limit_for(self, candidate: Candidate, key: StoredKey | None) -> Decimal | None:
+        if candidate.key_source == "operator":
+            entry = self._catalog.get(candidate.provider_id)
+            return entry.operator_monthly_cap if entry.requires_user_key else None
+        return key.monthly_limit if key is not None else None
+
+    async def reserve(
+        self,
+        *,
+        user_ref: int,
+        candidate: Candidate,
+        stored_key: StoredKey | None,
+        request: ChatRequest,
+        request_id: str,
+        kind: str,
+    ) -> Reservation:
+        """Check the monthly limit with the worst-case cost and write the pending row."""
+        limit = self._limit_for(candidate, stored_key)
+        worst = worst_case_cost(
+            candidate.provider_id,
+            request.model,
+            estimate_input_tokens(request.messages),
+            request.max_tokens or 0,
+        )
+        if limit is not None and worst is None:
+            self.observer.request_refused(candidate.provider_id, "unpriced_model")
+            raise UnpricedModelError(candidate.provider_id, request.model)
+        lock = self._locks.get(user_ref)
+        if lock is None:
+            lock = self._locks[user_ref] = asyncio.Lock()
+        async with lock, self._db.session() as session:
+            if self._db.dialect == "postgresql":
+                await session.execute(select(User.id).where(User.id == user_ref).with_for_update())
+            if limit is not None and worst is not None:
+                spent = await self._ledger.month_spend(
+                    session,
+                    user_ref=user_ref,
+                    provider_id=candidate.provider_id,
+                    key_source=candidate.key_source,
+                )
+                if spent + worst > limit:
+                    self.observer.request_refused(candidate.provider_id, "spend_limit")
+                    raise SpendLimitError(candidate.provider_id, limit, spent, worst)
+            attempt_id = await self._ledger.begin(
+                session,
+                user_ref=user_ref,
+                request_id=request_id,
+                provider_id=candidate.provider_id,
+                model=request.model,
+                key_source=candidate.key_source,
+                request_kind=kind,
+                is_fallback=candidate.is_fallback,
+                reserved_cost=worst,
+            )
+        return Reservation(attempt_id, limit, candidate, request, kind)
+
+    async def finish(self, reservation: Reservation, started: float, **fields: object) -> None:
+        """Finish the row and report it; a database outage now must not lose the answer."""
+        try:
+            await asyncio.shield(self._ledger.finish(reservation.attempt_id, **fields))  # type: ignore[arg-type]
+        except DatabaseUnavailableError:
+            log.warning("usage row %s left pending: database unavailable", reservation.attempt_id)
+        usage = fields.get("usage")
+        cost = fields.get("cost")
+        error_kind = fields.get("error_kind")
+        self.observer.attempt_finished(
+            AttemptRecord(
+                provider_id=reservation.candidate.provider_id,
+                model=str(fields.get("model") or reservation.request.model),
+                outcome=str(fields["outcome"]),
+                error_kind=str(error_kind) if error_kind else None,
+                request_kind=reservation.kind,
+                is_fallback=reservation.candidate.is_fallback,
+                key_source=reservation.candidate.key_source,
+                latency_s=time.perf_counter() - started,
+                input_tokens=usage.input_tokens if isinstance(usage, Usage) else 0,
+                output_tokens=usage.output_tokens if isinstance(usage, Usage) else 0,
+                cost=cost if isinstance(cost, Decimal) else None,
+            )
+        )
+
+    async def call(
+        self,
+        user: UserRef,
+        candidate: Candidate,
+        key: Secret,
+        request: ChatRequest,
+        reservation: Reservation,
+    ) -> tuple[ChatResult, Decimal | None, int]:
+        provider = self._catalog.get(candidate.provider_id).provider
+        started = time.perf_counter()
+        try:
+            result = await provider.chat(key, request)
+        except ProviderError as exc:
+            await self._failed(user, candidate, reservation, exc, started, billed=False)
+            raise
+        except asyncio.CancelledError:
+            await self.finish(
+                reservation,
+                started,
+                outcome="cancelled",
+                latency_ms=_ms(started),
+                error_kind="cancelled",
+                may_have_billed=True,
+            )
+            raise
+        except BaseException:
+            await self.finish(
+                reservation,
+                started,
+                outcome="error",
+                latency_ms=_ms(started),
+                error_kind="internal",
+                may_have_billed=True,
+            )
+            raise
+        latency = _ms(started)
+        cost = price_of(candidate.provider_id, result.model, result.usage)
+        await self.finish(
+            reservation,
+            started,
+            outcome="success",
+            model=result.model,
+            usage=result.usage,
+            cost=cost,
+            latency_ms=latency,
+        )
+        return result, cost, latency
+
+    async def stream(
+        self,
+        user: UserRef,
+        candidate: Candidate,
+        key: Secret,
+        request: ChatRequest,
+        reservation: Reservation,
+    ) -> AsyncGenerator[Chunk, None]:
+        """Yields text chunks, then the final chunk; the row is finished in every case."""
+        provider = self._catalog.get(candidate.provider_id).provider
+        started = time.perf_counter()
+        shown = False
+        final: Chunk | None = None
+        done = False
+        try:
+            async for chunk in provider.stream(key, request):
+                if chunk.is_final:
+                    final = chunk
+                if chunk.text:
+                    shown = True
+                    yield chunk
+            if final is None:
+                raise StreamInterruptedError(
+                    candidate.provider_id, "the stream ended without a final usage report"
+                )
+            usage = final.usage or Usage()
+            served = final.model or request.model
+            cost = price_of(candidate.provider_id, served, usage)
+            await self.finish(
+                reservation,
+                started,
+                outcome="success",
+                model=served,
+                usage=usage,
+                cost=cost,
+                latency_ms=_ms(started),
+            )
+            done = True
+            yield Chunk(usage=usage, model=served, finish_reason=final.finish_reason)
+        except ProviderError as exc:
+            if not done:
+                error = exc
+                if shown and not isinstance(exc, StreamInterruptedError):
+                    error = StreamInterruptedError(
+                        candidate.provider_id, exc.kind.replace("_", " ")
+                    )
+                done = True
+                await self._failed(user, candidate, reservation, error, started, billed=shown)
+                if error is not exc:
+                    raise error from exc
+            raise
+        finally:
+            if not done:
+                # The consumer went away (GeneratorExit) or the task was cancelled.
+                await self.finish(
+                    reservation,
+                    started,
+                    outcome="cancelled",
+                    latency_ms=_ms(started),
+                    error_kind="cancelled",
+                    may_have_billed=True,
+                )
+
+    async def _failed(
+        self,
+        user: UserRef,
+        candidate: Candidate,
+        reservation: Reservation,
+        exc: ProviderError,
+        started: float,
+        *,
+        billed: bool,
+    ) -> None:
+        await self.finish(
+            reservation,
+            started,
+            outcome="error",
+            latency_ms=_ms(started),
+            error_kind=exc.kind,
+            may_have_billed=billed,
+        )
+        if isinstance(exc, InvalidKeyError) and candidate.key_source == "user":
+            try:
+                await self._keys.update(
+                    user, candidate.provider_id, is_valid=False, invalid_reason=exc.reason
+                )
+            except DatabaseUnavailableError:
+                log.warning("could not mark %s key invalid: database unavailable", exc.provider_id)
+
+    async def notices_after(
+        self, *, user_ref: int, candidate: Candidate, limit: Decimal | None
+    ) -> list[QuotaNotice]:
+        if limit is None:
+            return []
+        async with self._db.session() as session:
+            spent = await self._ledger.month_spend(
+                session,
+                user_ref=user_ref,
+                provider_id=candidate.provider_id,
+                key_source=candidate.key_source,
+            )
+        return await claim_quota_notices(
+            self._db,
+            user_ref=user_ref,
+            provider_id=candidate.provider_id,
+            spent=spent,
+            limit=limit,
+            now=self._clock(),
+            operator_key=candidate.key_source == "operator",
+        )
+
+
+def _ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)

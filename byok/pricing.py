@@ -1,0 +1,93 @@
+"""Prices from the ``genai-prices`` package, as Decimal USD; unknown stays unknown.
+
+No price table is written here: a model genai-prices does not know has no price,
+and callers show it as unknown (never as free).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+from functools import lru_cache
+
+from genai_prices import Usage as PriceUsage
+from genai_prices import calc_price
+
+from byok.types import ChatMessage, Usage
+
+__all__ = ["estimate_input_tokens", "price_of", "worst_case_cost"]
+
+# genai-prices names xAI "x-ai"; operator-added OpenAI-compatible endpoints have no prices.
+_PRICE_PROVIDER = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google": "google",
+    "xai": "x-ai",
+    "openrouter": "openrouter",
+}
+
+# Per-message framing the providers add around content (role markers, separators).
+_MESSAGE_OVERHEAD_TOKENS = 4
+
+
+def estimate_input_tokens(messages: Sequence[ChatMessage]) -> int:
+    """A deliberately high estimate (3 characters a token) for worst-case cost checks."""
+    return (
+        sum(math.ceil(len(m.content) / 3) + _MESSAGE_OVERHEAD_TOKENS for m in messages)
+        + _MESSAGE_OVERHEAD_TOKENS
+    )
+
+
+@lru_cache(maxsize=1024)
+def _price(
+    provider: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cached: int,
+    cache_write: int,
+) -> Decimal | None:
+    try:
+        calculation = calc_price(
+            PriceUsage(
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cache_read_tokens=cached,
+                cache_write_tokens=cache_write,
+            ),
+            model_ref=model,
+            provider_id=provider,
+        )
+    except LookupError:
+        return None
+    return Decimal(calculation.total_price)
+
+
+def price_of(provider_id: str, model: str, usage: Usage) -> Decimal | None:
+    """The cost of one call in USD, or None when the price is unknown.
+
+    A cost the provider reported itself (OpenRouter) wins over the price list.
+    """
+    if usage.reported_cost is not None:
+        return usage.reported_cost
+    provider = _PRICE_PROVIDER.get(provider_id)
+    if provider is None:
+        return None
+    return _price(
+        provider,
+        model,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cached_input_tokens,
+        usage.cache_write_tokens,
+    )
+
+
+def worst_case_cost(
+    provider_id: str, model: str, input_tokens: int, max_output_tokens: int
+) -> Decimal | None:
+    """The most a call could cost: the estimated prompt plus every allowed output token."""
+    return price_of(
+        provider_id, model, Usage(input_tokens=input_tokens, output_tokens=max_output_tokens)
+    )

@@ -1,0 +1,175 @@
+"""Anthropic through the official ``anthropic`` SDK (2.x, Messages API).
+
+The system prompt is Anthropic's top-level ``system`` field and turns must alternate, so
+messages pass through :func:`byok.providers.turns.split_system`. One ``AsyncAnthropic``
+is built per provider with a placeholder key (an explicit key also stops the SDK from
+reading ``ANTHROPIC_API_KEY`` or auto-discovering credential profiles on disk); each call
+uses ``with_options(api_key=...)``, which shares the ``httpx2`` pool. SDK 2.x sends the key
+as ``Authorization: Bearer`` with ``anthropic-version: 2026-10-21``.
+
+API version 2026-10-21 rejects ``temperature``/``top_p``/``top_k`` (even at their
+defaults), so a requested temperature is not sent to Anthropic.
+
+Usage: Anthropic's ``input_tokens`` excludes cache reads and cache writes, so
+``Usage.input_tokens`` is the sum of the three. In a stream the input counts arrive in
+``message_start`` and the *cumulative* output count in ``message_delta``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import anthropic
+import httpx2
+
+from byok.errors import BadRequestError, InvalidKeyError, ProviderError, ProviderUnavailableError
+from byok.providers.base import ProviderSettings
+from byok.providers.failures import (
+    CONNECTION_LOST,
+    UNREACHABLE,
+    UNREADABLE,
+    ErrorDetail,
+    error_for_status,
+    error_in_stream,
+    timed_out,
+)
+from byok.providers.template import ProviderTemplate
+from byok.providers.turns import split_system
+from byok.secret import Secret
+from byok.types import ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo, Usage
+
+__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider"]
+
+#: Anthropic requires ``max_tokens``; this is used when the request sets none.
+DEFAULT_MAX_TOKENS = 4096
+
+_NO_KEY = "per-request-key-not-set"
+
+
+class AnthropicProvider(ProviderTemplate):
+    """Messages API with named-event streaming; key check via ``GET /v1/models``."""
+
+    translatable = (anthropic.AnthropicError, httpx2.HTTPError, json.JSONDecodeError)
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
+        self._client = anthropic.AsyncAnthropic(
+            api_key=_NO_KEY,
+            base_url=settings.base_url,
+            timeout=settings.timeout_s,
+            max_retries=settings.max_retries,
+        )
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic:
+        return self._client
+
+    def _for(self, key: Secret) -> anthropic.AsyncAnthropic:
+        if not key:
+            raise InvalidKeyError(self.provider_id, "invalid")
+        return self._client.with_options(api_key=key.reveal())
+
+    def _params(self, request: ChatRequest) -> dict[str, Any]:
+        conversation = split_system(request.messages)
+        if not conversation.turns:
+            raise BadRequestError(
+                self.provider_id, "there is no message to answer", model_id=request.model
+            )
+        messages = [{"role": t.role, "content": t.text} for t in conversation.turns]
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+        }
+        if conversation.system:
+            params["system"] = conversation.system
+        # No temperature: API version 2026-10-21 (what SDK 2.x speaks) answers 400 to any
+        # sampling parameter, and the SDK no longer accepts one.
+        return params
+
+    async def _chat(self, key: Secret, request: ChatRequest) -> ChatResult:
+        message = await self._for(key).messages.create(**self._params(request))
+        text = "".join(b.text for b in message.content if b.type == "text")
+        return ChatResult(
+            provider_id=self.provider_id,
+            model=message.model or request.model,
+            text=text,
+            usage=_usage(message.usage.model_dump()),
+            finish_reason=message.stop_reason,
+        )
+
+    async def _stream(self, key: Secret, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
+        stream = await self._for(key).messages.create(**self._params(request), stream=True)
+        started: dict[str, Any] = {}
+        delta_usage: dict[str, Any] = {}
+        model = request.model
+        finish: str | None = None
+        stopped = False
+        async with stream:
+            async for event in stream:
+                if event.type == "message_start":
+                    model = event.message.model or model
+                    started = event.message.usage.model_dump()
+                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    yield Chunk(text=event.delta.text)
+                elif event.type == "message_delta":
+                    # Cumulative counts: the last message_delta holds the totals.
+                    delta_usage = {
+                        k: v for k, v in event.usage.model_dump().items() if v is not None
+                    }
+                    finish = event.delta.stop_reason or finish
+                elif event.type == "message_stop":
+                    stopped = True
+        if started and stopped:
+            yield Chunk(usage=_usage({**started, **delta_usage}), model=model, finish_reason=finish)
+
+    async def _validate_key(self, key: Secret) -> KeyInfo:
+        models = await self._list_models(key)
+        return KeyInfo(provider_id=self.provider_id, models=tuple(m.id for m in models))
+
+    async def _list_models(self, key: Secret) -> list[ModelInfo]:
+        return [
+            ModelInfo(id=m.id, name=m.display_name)
+            async for m in self._for(key).models.list(limit=1000)
+        ]
+
+    def _translate(self, exc: Exception, model_id: str | None) -> ProviderError:
+        pid = self.provider_id
+        if isinstance(exc, anthropic.APIStatusError):
+            detail = ErrorDetail.from_body(exc.body)
+            if exc.status_code == 200:
+                # `event: error` inside a stream is raised as a status error with the
+                # stream's own 200 status; the body names the real problem.
+                return error_in_stream(pid, detail, model_id=model_id)
+            return error_for_status(
+                pid, exc.status_code, detail, headers=dict(exc.response.headers), model_id=model_id
+            )
+        if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
+            return ProviderUnavailableError(
+                pid, timed_out(self.settings.timeout_s), model_id=model_id
+            )
+        if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
+            connect = isinstance(exc, httpx2.ConnectError) or isinstance(
+                exc.__cause__, httpx2.ConnectError
+            )
+            return ProviderUnavailableError(
+                pid, UNREACHABLE if connect else CONNECTION_LOST, model_id=model_id
+            )
+        return ProviderUnavailableError(pid, UNREADABLE, model_id=model_id)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _usage(raw: dict[str, Any]) -> Usage:
+    uncached = raw.get("input_tokens") or 0
+    cache_read = raw.get("cache_read_input_tokens") or 0
+    cache_write = raw.get("cache_creation_input_tokens") or 0
+    return Usage(
+        input_tokens=uncached + cache_read + cache_write,
+        output_tokens=raw.get("output_tokens") or 0,
+        cached_input_tokens=cache_read,
+        cache_write_tokens=cache_write,
+    )

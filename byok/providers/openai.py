@@ -1,0 +1,163 @@
+"""OpenAI through the official ``openai`` SDK (3.x, Chat Completions).
+
+One ``AsyncOpenAI`` is built per provider; each call uses ``with_options(api_key=...)``,
+which copies the client object but shares its ``httpx2`` connection pool, so the user's key
+travels in the ``Authorization`` header of that one request and connections are reused.
+The SDK retries 408/409/429/5xx and connection errors itself (``max_retries``), honouring
+``retry-after-ms``/``retry-after``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Mapping
+from typing import TypeVar, cast
+
+import httpx2
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+
+from byok.errors import InvalidKeyError, ProviderError, ProviderUnavailableError
+from byok.providers.base import ProviderSettings
+from byok.providers.failures import (
+    CONNECTION_LOST,
+    UNREACHABLE,
+    UNREADABLE,
+    ErrorDetail,
+    error_for_status,
+    error_in_stream,
+    timed_out,
+)
+from byok.providers.openai_wire import messages_to_openai, usage_from_openai
+from byok.providers.template import ProviderTemplate
+from byok.secret import Secret
+from byok.types import ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo, Usage
+
+__all__ = ["OpenAIProvider"]
+
+# The SDK refuses to build a client without a key, and would otherwise read the
+# operator's OPENAI_API_KEY. Every request replaces it with the user's key.
+_NO_KEY = "per-request-key-not-set"
+
+_T = TypeVar("_T")
+
+# The SDK would add the operator's OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment
+# to every request, and OpenAI refuses a user's key paired with someone else's
+# organization. Omit() removes the headers whatever the environment says.
+_NO_OPERATOR_ACCOUNT = cast(
+    Mapping[str, str], {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
+)
+
+
+class OpenAIProvider(ProviderTemplate):
+    """Chat Completions with streaming usage, key check via ``GET /models``."""
+
+    translatable = (openai.OpenAIError, httpx2.HTTPError, json.JSONDecodeError)
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
+        self._client = openai.AsyncOpenAI(
+            api_key=_NO_KEY,
+            base_url=settings.base_url,
+            timeout=settings.timeout_s,
+            max_retries=settings.max_retries,
+            default_headers=_NO_OPERATOR_ACCOUNT,
+        )
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The one SDK client; its connection pool serves every user's requests."""
+        return self._client
+
+    def _for(self, key: Secret) -> openai.AsyncOpenAI:
+        if not key:
+            raise InvalidKeyError(self.provider_id, "invalid")
+        return self._client.with_options(api_key=key.reveal())
+
+    async def _chat(self, key: Secret, request: ChatRequest) -> ChatResult:
+        response = await self._for(key).chat.completions.create(
+            model=request.model,
+            messages=_messages(request),
+            max_completion_tokens=_given(request.max_tokens),
+            temperature=_given(request.temperature),
+        )
+        choice = response.choices[0] if response.choices else None
+        usage = response.usage.model_dump() if response.usage else None
+        return ChatResult(
+            provider_id=self.provider_id,
+            model=response.model or request.model,
+            text=(choice.message.content or "") if choice else "",
+            usage=usage_from_openai(usage),
+            finish_reason=choice.finish_reason if choice else None,
+        )
+
+    async def _stream(self, key: Secret, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
+        stream = await self._for(key).chat.completions.create(
+            model=request.model,
+            messages=_messages(request),
+            max_completion_tokens=_given(request.max_tokens),
+            temperature=_given(request.temperature),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        usage: Usage | None = None
+        model = request.model
+        finish: str | None = None
+        async with stream:
+            async for chunk in stream:
+                model = chunk.model or model
+                for choice in chunk.choices:
+                    if choice.delta.content:
+                        yield Chunk(text=choice.delta.content)
+                    finish = choice.finish_reason or finish
+                # With include_usage the real usage arrives in one extra chunk whose
+                # `choices` is empty, just before [DONE]; it doubles as the end marker.
+                if chunk.usage is not None:
+                    usage = usage_from_openai(chunk.usage.model_dump())
+        if usage is not None:
+            yield Chunk(usage=usage, model=model, finish_reason=finish)
+
+    async def _validate_key(self, key: Secret) -> KeyInfo:
+        models = await self._list_models(key)
+        return KeyInfo(provider_id=self.provider_id, models=tuple(m.id for m in models))
+
+    async def _list_models(self, key: Secret) -> list[ModelInfo]:
+        return [ModelInfo(id=m.id) async for m in self._for(key).models.list()]
+
+    def _translate(self, exc: Exception, model_id: str | None) -> ProviderError:
+        pid = self.provider_id
+        if isinstance(exc, openai.APIStatusError):
+            detail = ErrorDetail.from_body(exc.body)
+            headers = dict(exc.response.headers)
+            return error_for_status(
+                pid, exc.status_code, detail, headers=headers, model_id=model_id
+            )
+        if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+            return ProviderUnavailableError(
+                pid, timed_out(self.settings.timeout_s), model_id=model_id
+            )
+        if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
+            what = UNREACHABLE if _could_not_connect(exc) else CONNECTION_LOST
+            return ProviderUnavailableError(pid, what, model_id=model_id)
+        if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
+            return ProviderUnavailableError(pid, UNREADABLE, model_id=model_id)
+        if isinstance(exc, openai.APIError):
+            # An `{"error": ...}` event inside a stream that had answered 200.
+            return error_in_stream(pid, ErrorDetail.from_body(exc.body), model_id=model_id)
+        return ProviderUnavailableError(pid, UNREADABLE, model_id=model_id)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _messages(request: ChatRequest) -> list[ChatCompletionMessageParam]:
+    # Our roles are exactly the Chat Completions ones, so each dict is a valid param.
+    return messages_to_openai(request.messages)  # type: ignore[return-value]
+
+
+def _given(value: _T | None) -> _T | openai.Omit:
+    return openai.omit if value is None else value
+
+
+def _could_not_connect(exc: Exception) -> bool:
+    return isinstance(exc, httpx2.ConnectError) or isinstance(exc.__cause__, httpx2.ConnectError)

@@ -1,0 +1,157 @@
+"""Which providers exist, what users may call them, and how to build them.
+
+The five built-in providers and their documented default base URLs are the public
+contract of ``[providers.<id>]`` (DESIGN.md); an operator may add any number of
+OpenAI-compatible endpoints (Ollama, vLLM, LM Studio) under names of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from byok.errors import ConfigError, UnknownProviderError
+from byok.providers.base import Provider, ProviderSettings, WireProtocol
+from byok.providers.models import OPENROUTER_AUTO
+
+__all__ = [
+    "BUILTIN_PROVIDERS",
+    "BUILTIN_PROVIDER_IDS",
+    "PROVIDER_ALIASES",
+    "build_provider",
+    "build_providers",
+    "provider_settings",
+    "resolve_provider_id",
+]
+
+BUILTIN_PROVIDERS: Mapping[str, ProviderSettings] = MappingProxyType(
+    {
+        "openai": ProviderSettings(
+            "openai", "openai", "https://api.openai.com/v1", "gpt-5.6-terra", display_name="OpenAI"
+        ),
+        "anthropic": ProviderSettings(
+            "anthropic",
+            "anthropic",
+            "https://api.anthropic.com",
+            "claude-sonnet-4-6",
+            display_name="Anthropic",
+        ),
+        "google": ProviderSettings(
+            "google",
+            "google",
+            "https://generativelanguage.googleapis.com",
+            "gemini-3.5-flash",
+            display_name="Google Gemini",
+        ),
+        "xai": ProviderSettings(
+            "xai", "openai-compatible", "https://api.x.ai/v1", "grok-4.3", display_name="xAI Grok"
+        ),
+        "openrouter": ProviderSettings(
+            "openrouter",
+            "openai-compatible",
+            "https://openrouter.ai/api/v1",
+            OPENROUTER_AUTO,
+            display_name="OpenRouter",
+        ),
+    }
+)
+
+BUILTIN_PROVIDER_IDS: tuple[str, ...] = tuple(BUILTIN_PROVIDERS)
+
+#: Other names users type for the built-in providers.
+PROVIDER_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "gpt": "openai",
+        "chatgpt": "openai",
+        "claude": "anthropic",
+        "gemini": "google",
+        "grok": "xai",
+        "x.ai": "xai",
+        "x-ai": "xai",
+        "open-router": "openrouter",
+    }
+)
+
+
+def resolve_provider_id(name: str, configured: Iterable[str] = ()) -> str:
+    """The provider id for a name a user typed: an id, an alias, or a configured name."""
+    extra = [c for c in configured if c not in BUILTIN_PROVIDERS]
+    wanted = name.strip().lower()
+    if wanted in BUILTIN_PROVIDERS or wanted in extra:
+        return wanted
+    if wanted in PROVIDER_ALIASES:
+        return PROVIDER_ALIASES[wanted]
+    raise UnknownProviderError(name, [*BUILTIN_PROVIDER_IDS, *extra])
+
+
+def provider_settings(
+    provider_id: str,
+    *,
+    wire: WireProtocol | None = None,
+    base_url: str | None = None,
+    default_model: str | None = None,
+    timeout_s: float | None = None,
+    max_retries: int | None = None,
+    display_name: str | None = None,
+) -> ProviderSettings:
+    """Operator settings over the built-in defaults (unset arguments keep the default).
+
+    A provider that is not built in needs ``base_url`` and ``default_model``, and speaks
+    the OpenAI-compatible wire unless told otherwise.
+    """
+    builtin = BUILTIN_PROVIDERS.get(provider_id)
+    if builtin is None:
+        if base_url is None or default_model is None:
+            raise ConfigError(
+                f"[providers.{provider_id}] is not a built-in provider, so it needs "
+                "base_url and default_model"
+            )
+        builtin = ProviderSettings(
+            provider_id,
+            wire or "openai-compatible",
+            base_url,
+            default_model,
+            display_name=provider_id,
+        )
+    return ProviderSettings(
+        provider_id=provider_id,
+        wire=wire or builtin.wire,
+        base_url=base_url or builtin.base_url,
+        default_model=default_model or builtin.default_model,
+        timeout_s=builtin.timeout_s if timeout_s is None else timeout_s,
+        max_retries=builtin.max_retries if max_retries is None else max_retries,
+        display_name=display_name or builtin.display_name,
+    )
+
+
+def build_provider(settings: ProviderSettings) -> Provider:
+    """A ready provider for these settings; it owns one pooled HTTP client until aclose().
+
+    Provider modules are imported here, not at the top: each pulls in an SDK that takes
+    up to two seconds to import, and a process may use only some of them.
+    """
+    from byok.providers.anthropic import AnthropicProvider
+    from byok.providers.google import GoogleProvider
+    from byok.providers.openai import OpenAIProvider
+    from byok.providers.openai_compatible import OpenAICompatibleProvider
+    from byok.providers.openrouter import OpenRouterProvider
+    from byok.providers.xai import XAIProvider
+
+    if settings.wire == "openai-compatible":
+        if settings.provider_id == "xai":
+            return XAIProvider(settings)
+        if settings.provider_id == "openrouter":
+            return OpenRouterProvider(settings)
+        return OpenAICompatibleProvider(settings)
+    if settings.wire == "openai":
+        return OpenAIProvider(settings)
+    if settings.wire == "anthropic":
+        return AnthropicProvider(settings)
+    if settings.wire == "google":
+        return GoogleProvider(settings)
+    raise ConfigError(f"[providers.{settings.provider_id}] has an unknown wire {settings.wire!r}")
+
+
+def build_providers(settings: Iterable[ProviderSettings]) -> dict[str, Provider]:
+    """One provider per settings entry, keyed by provider id."""
+    return {s.provider_id: build_provider(s) for s in settings}

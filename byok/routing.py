@@ -1,0 +1,238 @@
+"""Which provider and model answer a request, and what to try when they fail.
+
+Order of choice: the provider the user named; else cost optimisation (cheapest
+priced model among their usable keys) when enabled; else their default provider;
+else the first provider they hold a usable key for; else an operator key where the
+operator allows one. Fallbacks are added only when auto-switch is on: the user's
+fallback provider, else their other usable keys. An operator key is never used as
+a silent fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from byok.catalog import Catalog, ProviderEntry
+from byok.errors import ByokError, NoKeyError
+from byok.keystore import StoredKey
+from byok.preferences import Preferences
+from byok.pricing import worst_case_cost
+from byok.usage import KeySource
+
+__all__ = ["Candidate", "ModelNotAllowedError", "ResolveModel", "RoutePlan", "plan_route"]
+
+# (provider id, typed model or None, provider default) -> (model to send, note or None)
+ResolveModel = Callable[[str, str | None, str], tuple[str, str | None]]
+
+
+class ModelNotAllowedError(ByokError):
+    """The key's owner restricted it to other models."""
+
+    def __init__(self, provider_id: str, model: str, allowed: Sequence[str]) -> None:
+        super().__init__(
+            f"{model} not allowed for {provider_id} key",
+            user_message=(
+                f"Your {provider_id} key is limited to: {', '.join(allowed)}. Ask with one "
+                f"of those (`--model`), or change the list with `/byok models {provider_id} …`."
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    provider_id: str
+    model: str
+    key_source: KeySource
+    reason: str
+    is_fallback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    candidates: tuple[Candidate, ...]
+    notes: tuple[str, ...] = ()
+
+
+def _source(entry: ProviderEntry, keys: dict[str, StoredKey]) -> KeySource | None:
+    key = keys.get(entry.provider_id)
+    if key is not None and key.usable:
+        return "user"
+    if entry.operator_key_usable:
+        return "operator"
+    return None
+
+
+def _unusable_key_error(entry: ProviderEntry, key: StoredKey | None) -> ByokError:
+    pid = entry.provider_id
+    if key is not None and not key.is_valid:
+        return ByokError(
+            f"{pid} key marked invalid ({key.invalid_reason})",
+            user_message=(
+                f"Your {pid} key (…{key.last4}) was refused by {pid} "
+                f"({key.invalid_reason or 'invalid'}) and is switched off. Replace it with "
+                f"`/byok add {pid}`, or check it again with `/byok test {pid}`."
+            ),
+        )
+    if key is not None and not key.is_active:
+        return ByokError(
+            f"{pid} key disabled",
+            user_message=f"Your {pid} key is disabled. Turn it back on with `/byok enable {pid}`.",
+        )
+    return NoKeyError(pid)
+
+
+def _model_for(
+    entry: ProviderEntry,
+    prefs: Preferences,
+    key: StoredKey | None,
+    resolve: ResolveModel,
+    notes: list[str],
+    requested: str | None = None,
+) -> str:
+    pid = entry.provider_id
+    model, note = resolve(pid, requested or prefs.preferred_model(pid), entry.default_model)
+    if key is not None and key.allowed_models and model not in key.allowed_models:
+        if requested:
+            raise ModelNotAllowedError(pid, model, key.allowed_models)
+        model, note = resolve(pid, key.allowed_models[0], entry.default_model)
+    if note and note not in notes:
+        notes.append(note)
+    return model
+
+
+def _cheapest(
+    options: Sequence[tuple[ProviderEntry, KeySource, StoredKey | None]],
+    prefs: Preferences,
+    resolve: ResolveModel,
+    input_tokens: int,
+    max_tokens: int,
+) -> tuple[Candidate, str] | None:
+    priced: list[tuple[Decimal, str, str, KeySource]] = []
+    for entry, source, key in options:
+        pid = entry.provider_id
+        names = {entry.default_model, prefs.preferred_model(pid) or entry.default_model}
+        if key is not None and key.allowed_models:
+            names = set(key.allowed_models)
+        for name in sorted(names):
+            model, _ = resolve(pid, name, entry.default_model)
+            cost = worst_case_cost(pid, model, input_tokens, max_tokens)
+            if cost is not None:
+                priced.append((cost, pid, model, source))
+    if not priced:
+        return None
+    priced.sort(key=lambda item: item[0])
+    cost, pid, model, source = priced[0]
+    runner_up = next((p for p in priced[1:] if (p[1], p[2]) != (pid, model)), None)
+    note = f"Cost optimisation chose {pid}/{model} (at most ${cost:.5f} for this request"
+    if runner_up is not None:
+        note += f"; next cheapest {runner_up[1]}/{runner_up[2]} at ${runner_up[0]:.5f}"
+    note += ")."
+    return Candidate(pid, model, source, "cheapest"), note
+
+
+def plan_route(
+    catalog: Catalog,
+    prefs: Preferences,
+    keys: Sequence[StoredKey],
+    *,
+    resolve: ResolveModel,
+    provider: str | None = None,
+    model: str | None = None,
+    input_tokens: int = 0,
+    max_tokens: int = 1024,
+) -> RoutePlan:
+    """The ordered candidates for one request. Raises a user-facing error when none exist."""
+    by_provider = {k.provider_id: k for k in keys}
+    notes: list[str] = []
+    primary: Candidate | None = None
+
+    if provider is not None:
+        entry = catalog.resolve(provider)
+        source = _source(entry, by_provider)
+        if source is None:
+            raise _unusable_key_error(entry, by_provider.get(entry.provider_id))
+        key = by_provider.get(entry.provider_id) if source == "user" else None
+        if model is None and prefs.enable_cost_optimization:
+            best = _cheapest([(entry, source, key)], prefs, resolve, input_tokens, max_tokens)
+            if best is not None:
+                primary, note = best
+                notes.append(note)
+        if primary is None:
+            chosen = _model_for(entry, prefs, key, resolve, notes, model)
+            primary = Candidate(entry.provider_id, chosen, source, "you asked for it")
+    else:
+        options = [
+            (entry, source, by_provider.get(entry.provider_id) if source == "user" else None)
+            for entry in catalog
+            if (source := _source(entry, by_provider)) is not None
+        ]
+        if prefs.enable_cost_optimization and model is None:
+            best = _cheapest(options, prefs, resolve, input_tokens, max_tokens)
+            if best is not None:
+                primary, note = best
+                notes.append(note)
+        if primary is None and prefs.default_provider in catalog:
+            entry = catalog.get(prefs.default_provider)  # type: ignore[arg-type]
+            source = _source(entry, by_provider)
+            if source is not None:
+                key = by_provider.get(entry.provider_id) if source == "user" else None
+                chosen = _model_for(entry, prefs, key, resolve, notes, model)
+                primary = Candidate(entry.provider_id, chosen, source, "your default provider")
+            elif not prefs.auto_switch_provider:
+                raise _unusable_key_error(entry, by_provider.get(entry.provider_id))
+            else:
+                notes.append(
+                    f"Your default provider {entry.provider_id} has no usable key, "
+                    "so another was used."
+                )
+        if primary is None:
+            ordered = sorted(options, key=lambda o: o[1] != "user")  # own keys first
+            if not ordered:
+                raise _no_keys_at_all(catalog)
+            entry, source, key = ordered[0]
+            chosen = _model_for(entry, prefs, key, resolve, notes, model)
+            why = "your only usable key" if source == "user" else "the operator's shared key"
+            primary = Candidate(entry.provider_id, chosen, source, why)
+
+    candidates = [primary]
+    if prefs.auto_switch_provider:
+        candidates.extend(_fallbacks(catalog, prefs, by_provider, resolve, primary, notes))
+    return RoutePlan(tuple(candidates), tuple(notes))
+
+
+def _fallbacks(
+    catalog: Catalog,
+    prefs: Preferences,
+    keys: dict[str, StoredKey],
+    resolve: ResolveModel,
+    primary: Candidate,
+    notes: list[str],
+) -> list[Candidate]:
+    chosen: list[Candidate] = []
+    if prefs.fallback_provider and prefs.fallback_provider in catalog:
+        entry = catalog.get(prefs.fallback_provider)
+        source = _source(entry, keys)
+        if source is not None and entry.provider_id != primary.provider_id:
+            key = keys.get(entry.provider_id) if source == "user" else None
+            model = _model_for(entry, prefs, key, resolve, notes)
+            chosen.append(Candidate(entry.provider_id, model, source, "your fallback", True))
+        return chosen
+    for entry in catalog:
+        key = keys.get(entry.provider_id)
+        if entry.provider_id == primary.provider_id or key is None or not key.usable:
+            continue
+        model = _model_for(entry, prefs, key, resolve, notes)
+        chosen.append(Candidate(entry.provider_id, model, "user", "your other key", True))
+    return chosen
+
+
+def _no_keys_at_all(catalog: Catalog) -> ByokError:
+    return ByokError(
+        "user has no keys",
+        user_message=(
+            "You have no API keys yet. Add one privately with `/byok add <provider>` "
+            f"(providers: {', '.join(catalog.ids)})."
+        ),
+    )

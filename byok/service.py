@@ -1,0 +1,583 @@
+"""BYOKService: the engine's one entry point, as the original product described it.
+
+``Engine`` holds what every user shares (database, vault, providers); a
+``BYOKService`` is a light view of it for one user::
+
+    service = engine.service(UserRef("slack", "T1", "U1"))
+    answer = await service.chat([{"role": "user", "content": "hi"}], provider="anthropic")
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from byok.answers import Answer, FallingBack, StreamEvent, TextDelta
+from byok.attempts import AttemptRunner, Reservation
+from byok.catalog import Catalog
+from byok.clock import Clock, utc_now
+from byok.db.engine import Database
+from byok.errors import (
+    AllProvidersFailedError,
+    Attempt,
+    ByokError,
+    InvalidKeyError,
+    KeyInPromptError,
+    KeyNotFoundError,
+    ProviderError,
+    ProviderQuotaError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    RequestRateLimitError,
+    SpendLimitError,
+    UnpricedModelError,
+)
+from byok.history import ConversationStore
+from byok.keystore import KeyStore, StoredKey
+from byok.observer import EngineObserver
+from byok.preferences import Preferences, PreferenceStore
+from byok.pricing import estimate_input_tokens, price_of
+from byok.providers.models import resolve_model
+from byok.ratelimit import RequestRateLimiter
+from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
+from byok.secret import Secret, looks_like_key
+from byok.types import ChatMessage, ChatRequest, KeyInfo, Usage, UserRef
+from byok.usage import UsageLedger, UsageReport, month_bounds, week_bounds
+from byok.users import user_id_or_create
+from byok.vault import Keyring
+
+__all__ = ["BYOKService", "Engine", "EngineSettings", "KeyStatus", "MessageLike"]
+
+MessageLike = ChatMessage | Mapping[str, str]
+
+# Failures a different provider can help with. A bad request or unknown model is the
+# user's to fix, and falling back would hide that.
+_FALLBACK_ON = (
+    ProviderUnavailableError,
+    RateLimitedError,
+    ProviderQuotaError,
+    InvalidKeyError,
+    SpendLimitError,
+    UnpricedModelError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    default_max_tokens: int = 1024
+    requests_per_minute: int = 20
+    history_token_budget: int = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyStatus:
+    """A stored key as its owner sees it, with this month's spend."""
+
+    key: StoredKey
+    spent_this_month: Decimal
+
+    @property
+    def limit_used_fraction(self) -> float | None:
+        limit = self.key.monthly_limit
+        if not limit:
+            return None
+        return float(self.spent_this_month / limit)
+
+
+def resolve_model_name(provider_id: str, typed: str | None, default: str) -> tuple[str, str | None]:
+    choice = resolve_model(provider_id, typed, default)
+    return choice.model_id, choice.note
+
+
+class Engine:
+    """Everything users share; create one per process."""
+
+    def __init__(
+        self,
+        database: Database,
+        keyring: Keyring,
+        catalog: Catalog,
+        settings: EngineSettings | None = None,
+        *,
+        clock: Clock = utc_now,
+        resolve: ResolveModel = resolve_model_name,
+        monotonic: Callable[[], float] = time.monotonic,
+        observer: EngineObserver | None = None,
+    ) -> None:
+        self.database = database
+        self.catalog = catalog
+        self.settings = settings or EngineSettings()
+        self.clock = clock
+        self.resolve = resolve
+        self.keys = KeyStore(database, keyring, clock)
+        self.preferences = PreferenceStore(database, clock)
+        self.ledger = UsageLedger(database, clock)
+        self.history = ConversationStore(database, clock)
+        self.limiter = RequestRateLimiter(self.settings.requests_per_minute, monotonic)
+        self.runner = AttemptRunner(database, catalog, self.keys, self.ledger, clock, observer)
+
+    def service(self, user: UserRef) -> BYOKService:
+        return BYOKService(self, user)
+
+    def canonical_model(self, provider_id: str, typed: str) -> str:
+        """The model id a typed name stands for (retired names map to their successor)."""
+        entry = self.catalog.get(provider_id)
+        return self.resolve(provider_id, typed, entry.default_model)[0]
+
+    async def validate_api_key(self, provider: str, key: str | Secret) -> KeyInfo:
+        """Check a key with the provider's cheapest call; raises why it was refused."""
+        entry = self.catalog.resolve(provider)
+        secret = key if isinstance(key, Secret) else Secret(key)
+        return await entry.provider.validate_key(secret)
+
+    async def aclose(self) -> None:
+        await self.catalog.aclose()
+        await self.database.dispose()
+
+
+def _messages(messages: Sequence[MessageLike]) -> tuple[ChatMessage, ...]:
+    converted = []
+    for message in messages:
+        if isinstance(message, ChatMessage):
+            converted.append(message)
+            continue
+        role = message.get("role", "user")
+        if role not in ("system", "user", "assistant"):
+            raise ByokError(f"unknown message role {role!r}")
+        converted.append(ChatMessage(role, str(message.get("content", ""))))  # type: ignore[arg-type]
+    if not any(m.role == "user" and m.content.strip() for m in converted):
+        raise ByokError("empty question", user_message="There is no question to ask.")
+    if any(looks_like_key(m.content) for m in converted):
+        raise KeyInPromptError
+    return tuple(converted)
+
+
+class BYOKService:
+    """The engine for one user: chat, stream, keys, preferences and usage."""
+
+    def __init__(self, engine: Engine, user: UserRef) -> None:
+        self._engine = engine
+        self.user = user
+
+    # --- asking -------------------------------------------------------------------
+
+    async def chat(
+        self,
+        messages: Sequence[MessageLike],
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        kind: str = "chat",
+        thread: str | None = None,
+    ) -> Answer:
+        """One complete answer, routed by the user's preferences, with fallback."""
+        answer: Answer | None = None
+        async for event in self._run(
+            messages, provider, model, max_tokens, temperature, kind, thread, streaming=False
+        ):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def stream(
+        self,
+        messages: Sequence[MessageLike],
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        kind: str = "stream",
+        thread: str | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Text as it is generated, then the Answer. See :mod:`byok.answers`."""
+        return self._run(
+            messages, provider, model, max_tokens, temperature, kind, thread, streaming=True
+        )
+
+    async def _prepare(
+        self,
+        messages: Sequence[MessageLike],
+        provider: str | None,
+        model: str | None,
+        max_tokens: int | None,
+        thread: str | None,
+    ) -> tuple[
+        tuple[ChatMessage, ...], Preferences, dict[str, StoredKey], RoutePlan, int, list[str]
+    ]:
+        engine = self._engine
+        asked = _messages(messages)
+        try:
+            engine.limiter.acquire(self.user)
+        except RequestRateLimitError:
+            engine.runner.observer.request_refused(provider or "any", "request_rate")
+            raise
+        prefs = await engine.preferences.get(self.user)
+        keys = {k.provider_id: k for k in await engine.keys.list(self.user)}
+        notes: list[str] = []
+        limit = max_tokens or prefs.max_tokens_per_request or engine.settings.default_max_tokens
+        if prefs.max_tokens_per_request and limit > prefs.max_tokens_per_request:
+            notes.append(
+                f"max tokens capped at {prefs.max_tokens_per_request} by your preferences."
+            )
+            limit = prefs.max_tokens_per_request
+        full = asked
+        if thread and prefs.store_conversation_history:
+            earlier = await engine.history.recent(
+                self.user, thread, engine.settings.history_token_budget
+            )
+            system = tuple(m for m in asked if m.role == "system")
+            rest = tuple(m for m in asked if m.role != "system")
+            full = (*system, *earlier, *rest)
+        plan = plan_route(
+            engine.catalog,
+            prefs,
+            list(keys.values()),
+            resolve=engine.resolve,
+            provider=provider,
+            model=model,
+            input_tokens=estimate_input_tokens(full),
+            max_tokens=limit,
+        )
+        notes.extend(plan.notes)
+        return full, prefs, keys, plan, limit, notes
+
+    async def _run(
+        self,
+        messages: Sequence[MessageLike],
+        provider: str | None,
+        model: str | None,
+        max_tokens: int | None,
+        temperature: float | None,
+        kind: str,
+        thread: str | None,
+        *,
+        streaming: bool,
+    ) -> AsyncIterator[StreamEvent]:
+        engine = self._engine
+        full, prefs, keys, plan, limit, notes = await self._prepare(
+            messages, provider, model, max_tokens, thread
+        )
+        async with engine.database.session() as session:
+            user_ref = await user_id_or_create(session, self.user, engine.clock())
+        request_id = uuid.uuid4().hex
+        failures: list[Attempt] = []
+        for index, candidate in enumerate(plan.candidates):
+            request = ChatRequest(candidate.model, full, limit, temperature)
+            try:
+                key = await engine.runner.key_for(self.user, candidate)
+                reservation = await engine.runner.reserve(
+                    user_ref=user_ref,
+                    candidate=candidate,
+                    stored_key=keys.get(candidate.provider_id),
+                    request=request,
+                    request_id=request_id,
+                    kind=kind,
+                )
+                if streaming:
+                    answer = None
+                    attempt = self._stream_attempt(
+                        candidate, key, request, reservation, request_id, failures, notes
+                    )
+                    async with aclosing(attempt):
+                        async for event in attempt:
+                            if isinstance(event, Answer):
+                                answer = event
+                            else:
+                                yield event
+                    assert answer is not None
+                else:
+                    answer = await self._chat_attempt(
+                        candidate, key, request, reservation, request_id, failures, notes
+                    )
+            except (ProviderError, SpendLimitError, UnpricedModelError, KeyNotFoundError) as exc:
+                if getattr(exc, "kind", "") == "stream_interrupted":
+                    raise
+                failures.append(Attempt(candidate.provider_id, candidate.model, exc))
+                if isinstance(exc, SpendLimitError) and prefs.notify_on_quota_low:
+                    exc.notices = tuple(
+                        await engine.runner.notices_after(
+                            user_ref=user_ref, candidate=candidate, limit=exc.limit
+                        )
+                    )
+                later = plan.candidates[index + 1 :]
+                if not later or not isinstance(exc, _FALLBACK_ON):
+                    final = _final_error(failures)
+                    if final is exc:
+                        raise
+                    raise final from exc
+                if streaming:
+                    yield FallingBack(failures[-1], later[0].provider_id, later[0].model)
+                continue
+            answer = await self._with_notices(answer, user_ref, candidate, reservation)
+            if thread and prefs.store_conversation_history:
+                new = [m for m in full if m.role == "user"][-1:]
+                await engine.history.append(
+                    self.user, thread, [*new, ChatMessage("assistant", answer.text)]
+                )
+            yield answer
+            return
+
+    async def _chat_attempt(
+        self,
+        candidate: Candidate,
+        key: Secret,
+        request: ChatRequest,
+        reservation: Reservation,
+        request_id: str,
+        failures: list[Attempt],
+        notes: list[str],
+    ) -> Answer:
+        result, cost, latency = await self._engine.runner.call(
+            self.user, candidate, key, request, reservation
+        )
+        return Answer(
+            text=result.text,
+            provider_id=candidate.provider_id,
+            model=result.model,
+            usage=result.usage,
+            cost=cost,
+            latency_ms=latency,
+            request_id=request_id,
+            key_source=candidate.key_source,
+            failed_attempts=tuple(failures),
+            notes=tuple(notes),
+            finish_reason=result.finish_reason,
+        )
+
+    async def _stream_attempt(
+        self,
+        candidate: Candidate,
+        key: Secret,
+        request: ChatRequest,
+        reservation: Reservation,
+        request_id: str,
+        failures: list[Attempt],
+        notes: list[str],
+    ) -> AsyncGenerator[TextDelta | Answer, None]:
+        started = time.perf_counter()
+        parts: list[str] = []
+        stream = self._engine.runner.stream(self.user, candidate, key, request, reservation)
+        try:
+            async with aclosing(stream):
+                async for chunk in stream:
+                    if chunk.is_final:
+                        usage = chunk.usage or Usage()
+                        served = chunk.model or request.model
+                        yield Answer(
+                            text="".join(parts),
+                            provider_id=candidate.provider_id,
+                            model=served,
+                            usage=usage,
+                            cost=price_of(candidate.provider_id, served, usage),
+                            latency_ms=round((time.perf_counter() - started) * 1000),
+                            request_id=request_id,
+                            key_source=candidate.key_source,
+                            failed_attempts=tuple(failures),
+                            notes=tuple(notes),
+                            finish_reason=chunk.finish_reason,
+                        )
+                    else:
+                        parts.append(chunk.text)
+                        yield TextDelta(chunk.text, candidate.provider_id, request.model)
+        except ProviderError as exc:
+            if exc.kind == "stream_interrupted":
+                exc.partial_text = "".join(parts)  # type: ignore[attr-defined]
+            raise
+
+    async def _with_notices(
+        self, answer: Answer, user_ref: int, candidate: Candidate, reservation: Reservation
+    ) -> Answer:
+        prefs = await self._engine.preferences.get(self.user)
+        if not prefs.notify_on_quota_low:
+            return answer
+        notices = await self._engine.runner.notices_after(
+            user_ref=user_ref, candidate=candidate, limit=reservation.limit
+        )
+        return replace(answer, notices=tuple(notices)) if notices else answer
+
+    # --- keys ---------------------------------------------------------------------
+
+    async def validate_api_key(self, provider: str, key: str | Secret) -> KeyInfo:
+        return await self._engine.validate_api_key(provider, key)
+
+    async def add_key(
+        self,
+        provider: str,
+        key: str | Secret,
+        *,
+        label: str | None = None,
+        monthly_limit: Decimal | None = None,
+        allowed_models: Sequence[str] | None = None,
+    ) -> tuple[StoredKey, KeyInfo]:
+        """Validate the key with the provider, then store it encrypted (replacing any)."""
+        entry = self._engine.catalog.resolve(provider)
+        secret = key if isinstance(key, Secret) else Secret(key)
+        info = await entry.provider.validate_key(secret)
+        models = [self._engine.canonical_model(entry.provider_id, m) for m in allowed_models or ()]
+        stored = await self._engine.keys.put(
+            self.user,
+            entry.provider_id,
+            secret,
+            label=label,
+            monthly_limit=monthly_limit,
+            allowed_models=models or None,
+        )
+        return stored, info
+
+    async def test_key(self, provider: str) -> KeyInfo:
+        """Check the stored key again; a refused key is marked invalid, a good one valid."""
+        entry = self._engine.catalog.resolve(provider)
+        secret = await self._engine.keys.secret(self.user, entry.provider_id)
+        try:
+            info = await entry.provider.validate_key(secret)
+        except InvalidKeyError as exc:
+            await self._engine.keys.update(
+                self.user, entry.provider_id, is_valid=False, invalid_reason=exc.reason
+            )
+            raise
+        await self._engine.keys.update(
+            self.user,
+            entry.provider_id,
+            is_valid=True,
+            invalid_reason=None,
+            last_validated_at=self._engine.clock(),
+        )
+        return info
+
+    async def get_user_api_keys(self) -> list[KeyStatus]:
+        keys = await self._engine.keys.list(self.user)
+        if not keys:
+            return []
+        async with self._engine.database.session() as session:
+            user_ref = await user_id_or_create(session, self.user, self._engine.clock())
+        spent = await self._engine.ledger.month_spend_by_provider(user_ref, "user")
+        return [KeyStatus(k, spent.get(k.provider_id, Decimal(0))) for k in keys]
+
+    async def remove_key(self, provider: str) -> bool:
+        entry = self._engine.catalog.resolve(provider)
+        return await self._engine.keys.remove(self.user, entry.provider_id)
+
+    async def set_key_enabled(self, provider: str, enabled: bool) -> StoredKey:
+        entry = self._engine.catalog.resolve(provider)
+        return await self._engine.keys.update(self.user, entry.provider_id, is_active=enabled)
+
+    async def set_monthly_limit(self, provider: str, usd: Decimal | None) -> StoredKey:
+        entry = self._engine.catalog.resolve(provider)
+        if usd is not None and usd < 0:
+            raise ByokError("negative limit", user_message="A monthly limit cannot be negative.")
+        return await self._engine.keys.update(self.user, entry.provider_id, monthly_limit=usd)
+
+    async def set_allowed_models(self, provider: str, models: Sequence[str]) -> StoredKey:
+        entry = self._engine.catalog.resolve(provider)
+        canonical = [self._engine.canonical_model(entry.provider_id, m) for m in models]
+        return await self._engine.keys.update(
+            self.user, entry.provider_id, allowed_models=canonical or None
+        )
+
+    # --- preferences ----------------------------------------------------------------
+
+    async def get_preferences(self) -> Preferences:
+        return await self._engine.preferences.get(self.user)
+
+    async def set_preferences(self, **changes: Any) -> Preferences:
+        """Change preferences; provider names are resolved (aliases allowed) and checked."""
+        catalog = self._engine.catalog
+        for name in ("default_provider", "fallback_provider"):
+            if changes.get(name):
+                changes[name] = catalog.resolve(changes[name]).provider_id
+        if "preferred_models" in changes:
+            changes["preferred_models"] = {
+                catalog.resolve(p).provider_id: self._engine.canonical_model(
+                    catalog.resolve(p).provider_id, m
+                )
+                for p, m in changes["preferred_models"].items()
+            }
+        if "max_tokens_per_request" in changes:
+            cap = changes["max_tokens_per_request"]
+            if cap is not None and cap < 1:
+                raise ByokError(
+                    "bad max tokens", user_message="Max tokens per request must be at least 1."
+                )
+        if not changes.get("store_conversation_history", True):
+            await self._engine.history.forget(self.user)
+        return await self._engine.preferences.update(self.user, **changes)
+
+    async def set_preferred_model(self, provider: str, model: str | None) -> Preferences:
+        entry = self._engine.catalog.resolve(provider)
+        prefs = await self.get_preferences()
+        models = dict(prefs.preferred_models)
+        if model:
+            models[entry.provider_id] = self._engine.canonical_model(entry.provider_id, model)
+        else:
+            models.pop(entry.provider_id, None)
+        return await self._engine.preferences.update(self.user, preferred_models=models)
+
+    # --- usage ------------------------------------------------------------------------
+
+    async def usage_report(
+        self, period: Literal["week", "month"] = "month", *, at: datetime | None = None
+    ) -> UsageReport:
+        now = at or self._engine.clock()
+        start, end = week_bounds(now) if period == "week" else month_bounds(now)
+        async with self._engine.database.session() as session:
+            user_ref = await user_id_or_create(session, self.user, self._engine.clock())
+        return await self._engine.ledger.report(user_ref, start, end)
+
+    async def track_usage(
+        self,
+        provider: str,
+        model: str,
+        usage: Usage,
+        *,
+        latency_ms: int | None = None,
+        success: bool = True,
+        error_kind: str | None = None,
+        cost: Decimal | None = None,
+        kind: str = "external",
+    ) -> Decimal | None:
+        """Record a call made outside the engine; returns its cost (priced if not given)."""
+        engine = self._engine
+        entry = engine.catalog.resolve(provider)
+        if cost is None and success:
+            cost = price_of(entry.provider_id, model, usage)
+        async with engine.database.session() as session:
+            user_ref = await user_id_or_create(session, self.user, engine.clock())
+            attempt_id = await engine.ledger.begin(
+                session,
+                user_ref=user_ref,
+                request_id=uuid.uuid4().hex,
+                provider_id=entry.provider_id,
+                model=model,
+                key_source="user",
+                request_kind=kind,
+                is_fallback=False,
+                reserved_cost=None,
+            )
+        await engine.ledger.finish(
+            attempt_id,
+            outcome="success" if success else "error",
+            usage=usage,
+            cost=cost,
+            latency_ms=latency_ms,
+            error_kind=error_kind,
+        )
+        return cost
+
+    async def forget_history(self, thread: str | None = None) -> int:
+        return await self._engine.history.forget(self.user, thread)
+
+
+def _final_error(failures: list[Attempt]) -> ByokError:
+    if len(failures) == 1:
+        return failures[0].error
+    return AllProvidersFailedError(failures)

@@ -1,0 +1,258 @@
+"""The usage ledger: one row per attempt, month-to-date spend, and usage reports.
+
+An attempt's row is written *before* the provider is called (``pending``, holding
+its worst-case cost as a reservation) and finished afterwards, so concurrent
+requests see each other against a monthly limit, and a cancelled caller still
+leaves exactly one row. Spend counts a row's real cost, or its reservation while
+the real cost is not known. Aggregation happens in SQL.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy import and_, case, func, select, type_coerce, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from byok.clock import Clock, utc_now
+from byok.db.columns import Money
+from byok.db.engine import Database
+from byok.db.tables import UsageEvent
+from byok.types import Usage
+
+__all__ = [
+    "KeySource",
+    "Outcome",
+    "UsageLedger",
+    "UsageLine",
+    "UsageReport",
+    "month_bounds",
+    "week_bounds",
+]
+
+KeySource = Literal["user", "operator"]
+Outcome = Literal["success", "error", "cancelled"]
+
+
+def month_bounds(now: datetime) -> tuple[datetime, datetime]:
+    """The calendar month (UTC) containing ``now``: [start, end)."""
+    now = now.astimezone(UTC)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    days = calendar.monthrange(start.year, start.month)[1]
+    return start, start + timedelta(days=days)
+
+
+def week_bounds(now: datetime) -> tuple[datetime, datetime]:
+    """The ISO week (Monday 00:00 UTC) containing ``now``: [start, end)."""
+    now = now.astimezone(UTC)
+    start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, start + timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLine:
+    """Usage of one provider and model over a period."""
+
+    provider_id: str
+    model: str
+    requests: int
+    failures: int
+    fallbacks: int
+    input_tokens: int
+    output_tokens: int
+    cost: Decimal
+    unpriced: int  # successful requests whose price is unknown
+
+    @property
+    def successes(self) -> int:
+        return self.requests - self.failures
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    start: datetime
+    end: datetime
+    lines: tuple[UsageLine, ...]
+
+    @property
+    def requests(self) -> int:
+        return sum(line.requests for line in self.lines)
+
+    @property
+    def cost(self) -> Decimal:
+        return sum((line.cost for line in self.lines), Decimal(0))
+
+    @property
+    def unpriced(self) -> int:
+        return sum(line.unpriced for line in self.lines)
+
+    def by_provider(self) -> dict[str, Decimal]:
+        totals: dict[str, Decimal] = {}
+        for line in self.lines:
+            totals[line.provider_id] = totals.get(line.provider_id, Decimal(0)) + line.cost
+        return totals
+
+
+# Cost counted against a limit: the real cost, else the reservation still held.
+_SPEND = func.coalesce(UsageEvent.cost, UsageEvent.reserved_cost)
+
+
+class UsageLedger:
+    def __init__(self, database: Database, clock: Clock = utc_now) -> None:
+        self._db = database
+        self._clock = clock
+
+    async def begin(
+        self,
+        session: AsyncSession,
+        *,
+        user_ref: int,
+        request_id: str,
+        provider_id: str,
+        model: str,
+        key_source: KeySource,
+        request_kind: str,
+        is_fallback: bool,
+        reserved_cost: Decimal | None,
+    ) -> int:
+        """Write the pending row of an attempt, inside the caller's transaction."""
+        row = UsageEvent(
+            user_ref=user_ref,
+            request_id=request_id,
+            provider=provider_id,
+            model=model,
+            key_source=key_source,
+            request_kind=request_kind,
+            is_fallback=is_fallback,
+            outcome="pending",
+            reserved_cost=reserved_cost,
+            created_at=self._clock(),
+        )
+        session.add(row)
+        await session.flush()
+        return row.id
+
+    async def finish(
+        self,
+        attempt_id: int,
+        *,
+        outcome: Outcome,
+        model: str | None = None,
+        usage: Usage | None = None,
+        cost: Decimal | None = None,
+        latency_ms: int | None = None,
+        error_kind: str | None = None,
+        may_have_billed: bool = False,
+    ) -> None:
+        """Record how an attempt ended.
+
+        The reservation is kept only when the provider may have billed tokens
+        that were never reported (a cancelled or cut-off call), so the limit
+        stays conservative; otherwise the known cost replaces it.
+        """
+        usage = usage or Usage()
+        values: dict[str, object] = {
+            "outcome": outcome,
+            "error_kind": error_kind,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cached_input_tokens": usage.cached_input_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "cost": cost,
+            "latency_ms": latency_ms,
+            "finished_at": self._clock(),
+        }
+        if model:
+            values["model"] = model
+        if not may_have_billed:
+            values["reserved_cost"] = None
+        async with self._db.session() as session:
+            await session.execute(
+                update(UsageEvent).where(UsageEvent.id == attempt_id).values(**values)
+            )
+
+    async def month_spend(
+        self,
+        session: AsyncSession,
+        *,
+        user_ref: int,
+        provider_id: str,
+        key_source: KeySource,
+        now: datetime | None = None,
+    ) -> Decimal:
+        start, end = month_bounds(now or self._clock())
+        total = await session.scalar(
+            select(type_coerce(func.coalesce(func.sum(_SPEND), 0), Money())).where(
+                UsageEvent.user_ref == user_ref,
+                UsageEvent.provider == provider_id,
+                UsageEvent.key_source == key_source,
+                UsageEvent.created_at >= start,
+                UsageEvent.created_at < end,
+            )
+        )
+        return total if total is not None else Decimal(0)
+
+    async def month_spend_by_provider(
+        self, user_ref: int, key_source: KeySource = "user"
+    ) -> dict[str, Decimal]:
+        start, end = month_bounds(self._clock())
+        async with self._db.session() as session:
+            rows = await session.execute(
+                select(UsageEvent.provider, type_coerce(func.sum(_SPEND), Money()))
+                .where(
+                    UsageEvent.user_ref == user_ref,
+                    UsageEvent.key_source == key_source,
+                    UsageEvent.created_at >= start,
+                    UsageEvent.created_at < end,
+                )
+                .group_by(UsageEvent.provider)
+            )
+            return {provider: spent or Decimal(0) for provider, spent in rows}
+
+    async def report(self, user_ref: int, start: datetime, end: datetime) -> UsageReport:
+        failed = case((UsageEvent.outcome != "success", 1), else_=0)
+        unpriced = case(
+            (and_(UsageEvent.outcome == "success", UsageEvent.cost.is_(None)), 1), else_=0
+        )
+        query = (
+            select(
+                UsageEvent.provider,
+                UsageEvent.model,
+                func.count(),
+                func.sum(failed),
+                func.sum(case((UsageEvent.is_fallback, 1), else_=0)),
+                func.sum(UsageEvent.input_tokens),
+                func.sum(UsageEvent.output_tokens),
+                type_coerce(func.coalesce(func.sum(UsageEvent.cost), 0), Money()),
+                func.sum(unpriced),
+            )
+            .where(
+                UsageEvent.user_ref == user_ref,
+                UsageEvent.created_at >= start,
+                UsageEvent.created_at < end,
+                UsageEvent.outcome != "pending",
+            )
+            .group_by(UsageEvent.provider, UsageEvent.model)
+            .order_by(UsageEvent.provider, UsageEvent.model)
+        )
+        async with self._db.session() as session:
+            rows = await session.execute(query)
+            lines = tuple(
+                UsageLine(
+                    provider_id=provider,
+                    model=model,
+                    requests=int(requests),
+                    failures=int(failures or 0),
+                    fallbacks=int(fallbacks or 0),
+                    input_tokens=int(tokens_in or 0),
+                    output_tokens=int(tokens_out or 0),
+                    cost=cost or Decimal(0),
+                    unpriced=int(unpriced_count or 0),
+                )
+                for provider, model, requests, failures, fallbacks, tokens_in, tokens_out, cost, unpriced_count in rows
+            )
+        return UsageReport(start=start, end=end, lines=lines)

@@ -1,0 +1,197 @@
+"""Every command and its mistakes, through the dispatcher as any adapter calls it."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.bot.conftest import Chat
+from tests.fakes.loopback import Fault
+
+
+async def test_help_lists_every_command_with_examples(chat: Chat) -> None:
+    said = await chat.say("/help")
+    for command in ("/ask", "/summarize", "/usage", "/byok"):
+        assert command in said.text
+    detail = await chat.say("/help byok")
+    assert "/byok add openai" in detail.text and "/byok limit openai 25" in detail.text
+    wrong = await chat.say("/help askk")
+    assert "Did you mean `/help ask`?" in wrong.text
+
+
+async def test_unknown_command_suggests_the_closest(chat: Chat) -> None:
+    said = await chat.say("/uasge week")
+    assert said.reply.tone == "error" and "Did you mean `/usage`?" in said.text
+
+
+async def test_add_asks_for_the_key_privately_then_stores_it(chat: Chat) -> None:
+    said = await chat.say("/byok add grok --limit 15 --label personal")
+    request = said.reply.secret_request
+    assert request is not None and request.provider_id == "xai"
+    assert request.monthly_limit == "15" and request.label == "personal"
+    key = chat.rig.fakes.key("xai")
+    stored = await chat.dispatcher.submit_key(chat.invocation("/byok add grok"), request, key)
+    assert stored.tone == "success"
+    assert f"…{key[-4:]}" in stored.plain_text() and "$15.00" in stored.plain_text()
+    assert key not in stored.plain_text()
+    listed = await chat.say("/byok list")
+    assert "xai" in listed.text and "personal" in listed.text and "of $15.00" in listed.text
+    assert key not in listed.text
+
+
+async def test_a_refused_key_says_why_and_stores_nothing(chat: Chat, canary_key: str) -> None:
+    said = await chat.add_key("openai", canary_key)
+    assert said.reply.tone == "error"
+    assert "openai refused this key: it is not a valid key. Nothing was stored." in said.text
+    assert canary_key not in said.text
+    assert "no keys yet" in (await chat.say("/byok list")).text
+
+
+async def test_key_typed_in_a_shared_channel_is_refused_and_not_forwarded(
+    chat: Chat, canary_key: str
+) -> None:
+    before = sum(len(chat.rig.fakes[p].requests) for p in chat.rig.fakes)
+    said = await chat.say(f"/byok add openai {canary_key}", private=False)
+    assert said.reply.tone == "error" and "Never paste an API key in a shared channel" in said.text
+    assert canary_key not in said.text
+    assert sum(len(chat.rig.fakes[p].requests) for p in chat.rig.fakes) == before
+    assert "no keys yet" in (await chat.say("/byok list")).text
+
+
+async def test_key_typed_in_a_dm_is_accepted(chat: Chat) -> None:
+    key = chat.rig.fakes.key("anthropic")
+    said = await chat.say(f"/byok add anthropic {key}", private=True)
+    assert said.reply.tone == "success" and key not in said.text
+
+
+async def test_a_key_pasted_into_a_question_is_never_sent(chat: Chat, canary_key: str) -> None:
+    await chat.add_key("openai")
+    before = len(chat.rig.fakes["openai"].requests)
+    said = await chat.say(f"/ask why does {canary_key} not work?", private=False)
+    assert said.reply.tone == "error" and "revoke it" in said.text
+    assert canary_key not in said.text
+    assert len(chat.rig.fakes["openai"].requests) == before
+
+
+async def test_ask_streams_and_names_provider_model_tokens_and_cost(chat: Chat) -> None:
+    await chat.add_key("openai")
+    chat.rig.fakes["openai"].reply(text="Four, of course.", input_tokens=9, output_tokens=4)
+    said = await chat.say("/ask --provider openai --max-tokens 50 What is 2+2?", private=False)
+    assert said.streamed == "Four, of course."
+    assert said.reply.text == "Four, of course." and not said.reply.private
+    footer = said.reply.footer or ""
+    assert footer.startswith("openai · gpt-5.6-terra · 9 in / 4 out tokens · $0.0000")
+    sent = chat.rig.fakes["openai"].requests[-1].json()
+    assert sent["messages"] == [{"role": "user", "content": "What is 2+2?"}]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("/ask", "What would you like to ask?"),
+        ("/ask --provider", "`--provider` needs a value."),
+        ("/ask --provder openai hi", "Did you mean `--provider`?"),
+        ("/ask --max-tokens lots hi", "`--max-tokens` needs a whole number, not `lots`."),
+        ("/ask --temperature 3 hi", "`--temperature` must be between 0 and 2 (got 3)."),
+        ("/ask --provider mistral hi", "Unknown provider `mistral`. Choose one of: openai, anthropic, google, xai, openrouter."),
+        ("/ask --provider openai hi", "You have no openai key yet"),
+        ("/byok", "You have no keys yet"),
+        ("/byok lst", "Did you mean `/byok list`?"),
+        ("/byok add", "Which provider?"),
+        ("/byok add cohere", "Unknown provider `cohere`"),
+        ("/byok limit openai", "How much a month?"),
+        ("/byok limit openai lots", "must be an amount in US dollars"),
+        ("/byok prefs auto-swtich off", "Did you mean `auto-switch`?"),
+        ("/byok prefs max-tokens many", "needs a whole number of tokens"),
+        ("/usage year", "Usage: `/usage [week|month]`."),
+        ("/summarize", "Paste a transcript"),
+    ],
+)  # fmt: skip
+async def test_every_mistake_gets_an_actionable_answer(
+    chat: Chat, line: str, expected: str
+) -> None:
+    said = await chat.say(line)
+    assert expected in said.text, said.text
+
+
+async def test_fallback_is_explained_in_the_reply(chat: Chat) -> None:
+    await chat.add_key("openai")
+    await chat.add_key("anthropic")
+    await chat.say("/byok default openai")
+    await chat.say("/byok fallback claude")
+    chat.rig.fakes["openai"].inject(Fault.http(503), path="chat/completions")
+    said = await chat.say("/ask Explain DNS in one line")
+    assert any("trying anthropic" in status for status in said.statuses)
+    assert "Answered by anthropic instead" in said.text
+    assert (said.reply.footer or "").startswith("anthropic · ")
+
+
+async def test_cut_stream_is_marked_incomplete(chat: Chat) -> None:
+    await chat.add_key("openai")
+    await chat.say("/byok prefs auto-switch off")
+    chat.rig.fakes["openai"].reply(text="The answer starts well and then")
+    chat.rig.fakes["openai"].inject(Fault.cut(after=3), path="chat/completions")
+    said = await chat.say("/ask tell me")
+    assert said.reply.incomplete and said.reply.tone == "warning"
+    assert said.reply.text == said.streamed != ""
+    assert "Incomplete answer" in said.text
+
+
+async def test_preferences_and_limits_commands(chat: Chat) -> None:
+    await chat.add_key("openai")
+    assert "now anthropic" in (await chat.say("/byok default claude")).text
+    assert "no usable anthropic key yet" in (await chat.say("/byok default claude")).text
+    assert "`max-tokens` is now 300" in (await chat.say("/byok prefs max-tokens 300")).text
+    assert "`history` is now off" in (await chat.say("/byok prefs history off")).text
+    assert "gpt-5.6-sol" in (await chat.say("/byok prefs model openai gpt-4")).text
+    shown = await chat.say("/byok prefs")
+    assert "max-tokens: 300" in shown.text and "openai: gpt-5.6-sol" in shown.text
+    assert "$25.00 a month" in (await chat.say("/byok limit openai $25")).text
+    assert "no monthly limit" in (await chat.say("/byok limit openai off")).text
+    assert (
+        "only be used with: gpt-4o-mini" in (await chat.say("/byok models openai gpt-4o-mini")).text
+    )
+    listing = await chat.say("/byok models openai")
+    assert "Allowed for your openai key: gpt-4o-mini" in listing.text
+    assert "gpt-5.6-terra" in listing.text  # what the key can use, from the provider
+    assert "any model" in (await chat.say("/byok models openai all")).text
+
+
+async def test_test_disable_enable_remove(chat: Chat) -> None:
+    await chat.add_key("google")
+    assert "Your google key works" in (await chat.say("/byok test gemini")).text
+    assert "is off" in (await chat.say("/byok disable google")).text
+    assert "disabled" in (await chat.say("/ask --provider google hi")).text
+    assert "on again" in (await chat.say("/byok enable google")).text
+    assert "Removed your google key" in (await chat.say("/byok remove google")).text
+    assert "had no google key" in (await chat.say("/byok remove google")).text
+
+
+async def test_usage_shows_requests_tokens_cost_and_limits(chat: Chat) -> None:
+    await chat.add_key("openai")
+    await chat.say("/byok limit openai 10")
+    chat.rig.fakes["openai"].reply(text="a", input_tokens=1000, output_tokens=100)
+    await chat.say("/ask one")
+    said = await chat.say("/usage")
+    assert "1 requests November 2026 so far" in said.text
+    assert "gpt-5.6-terra: 1 request, 1,000 in / 100 out tokens" in said.text
+    assert "Monthly limits" in said.text and "of $10.00" in said.text
+    week = await chat.say("/usage week")
+    assert "this week" in week.text
+
+
+async def test_unexpected_errors_get_an_incident_ref_not_the_exception(
+    chat: Chat, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret_detail = "internal detail sk-should-not-leak-0123456789abcdef"
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError(secret_detail)
+
+    monkeypatch.setattr(chat.rig.engine.preferences, "get", broken)
+    with caplog.at_level(logging.ERROR):
+        said = await chat.say("/byok prefs")
+    assert "Something went wrong on our side (ref " in said.text
+    assert secret_detail not in said.text
+    assert any("incident" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,169 @@
+"""Monthly limits hold on every path: plain, streamed, fallback, operator keys, concurrent.
+
+Costs here are genai-prices figures for the fakes' models: gpt-5.6-terra costs $2 per
+million input tokens and $12 per million output tokens (below its long-context tier).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from byok.answers import Answer
+from byok.errors import AllProvidersFailedError, SpendLimitError, UnpricedModelError
+from byok.pricing import estimate_input_tokens, price_of, worst_case_cost
+from byok.types import ChatMessage, Usage
+from tests.engine.conftest import MakeRig, Rig
+from tests.fakes.plugin import FakeProviders
+
+QUESTION = [{"role": "user", "content": "What is 2 + 2?"}]
+MAX_TOKENS = 1000
+INPUT = estimate_input_tokens([ChatMessage("user", "What is 2 + 2?")])
+WORST = worst_case_cost("openai", "gpt-5.6-terra", INPUT, MAX_TOKENS)
+# The fake reports 11 input tokens and every allowed output token: the real worst case.
+FULL = Usage(input_tokens=11, output_tokens=MAX_TOKENS)
+FULL_COST = price_of("openai", "gpt-5.6-terra", FULL)
+
+
+def script_full_answers(rig: Rig, provider: str, count: int) -> None:
+    for _ in range(count):
+        rig.fakes[provider].reply(text="Four.", input_tokens=11, output_tokens=MAX_TOKENS)
+
+
+def test_the_figures_come_from_genai_prices() -> None:
+    per_in, per_out = Decimal("0.000002"), Decimal("0.000012")
+    assert INPUT * per_in + MAX_TOKENS * per_out == WORST
+    assert 11 * per_in + MAX_TOKENS * per_out == FULL_COST
+
+
+async def test_limit_refuses_the_request_that_could_cross_it(rig: Rig) -> None:
+    assert WORST is not None and FULL_COST is not None
+    limit = 2 * FULL_COST + WORST - Decimal("0.000001")  # room for two, not three
+    await rig.add_key("openai", limit=str(limit))
+    script_full_answers(rig, "openai", 3)
+    for _ in range(2):
+        answer = await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
+        assert answer.cost == FULL_COST
+    with pytest.raises(SpendLimitError) as caught:
+        await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
+    assert caught.value.spent == 2 * FULL_COST
+    assert "/byok limit openai" in caught.value.user_message
+    # A smaller request still fits under the same limit.
+    small = await rig.service().chat(QUESTION, max_tokens=10)
+    assert small.provider_id == "openai"
+    rows = await rig.usage_rows()
+    assert len(rows) == 3 and all(r["outcome"] == "success" for r in rows)
+
+
+async def test_exactly_at_the_boundary_is_allowed(rig: Rig) -> None:
+    assert WORST is not None
+    await rig.add_key("openai", limit=str(WORST))
+    script_full_answers(rig, "openai", 1)
+    answer = await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
+    assert answer.cost is not None and answer.cost <= WORST
+
+
+async def test_streaming_respects_the_limit(rig: Rig) -> None:
+    assert WORST is not None and FULL_COST is not None
+    await rig.add_key("openai", limit=str(FULL_COST + WORST - Decimal("0.000001")))
+    script_full_answers(rig, "openai", 2)
+    events = [e async for e in rig.service().stream(QUESTION, max_tokens=MAX_TOKENS)]
+    final = events[-1]
+    assert isinstance(final, Answer) and final.cost == FULL_COST
+    with pytest.raises(SpendLimitError):
+        async for _ in rig.service().stream(QUESTION, max_tokens=MAX_TOKENS):
+            pass
+
+
+async def test_fallback_respects_the_fallback_keys_limit(rig: Rig) -> None:
+    await rig.add_key("openai", limit="0.000001")
+    await rig.add_key("xai", limit="0.000001")
+    await rig.service().set_preferences(default_provider="openai", fallback_provider="xai")
+    with pytest.raises(AllProvidersFailedError) as caught:
+        await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
+    assert [type(a.error) for a in caught.value.attempts] == [SpendLimitError, SpendLimitError]
+    assert await rig.usage_rows() == []
+
+
+async def test_a_limited_primary_falls_back_to_a_key_with_room(rig: Rig) -> None:
+    await rig.add_key("openai", limit="0.000001")
+    await rig.add_key("xai", limit="10")
+    await rig.service().set_preferences(default_provider="openai", fallback_provider="xai")
+    answer = await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
+    assert answer.provider_id == "xai"
+    assert "monthly limit" in (answer.fallback_reason or "")
+
+
+async def test_operator_key_has_its_own_per_user_cap(
+    make_rig: MakeRig, fake_providers: FakeProviders
+) -> None:
+    assert WORST is not None and FULL_COST is not None
+    cap = FULL_COST + WORST - Decimal("0.000001")
+    rig = await make_rig(
+        operator={"openai": {"key": fake_providers.key("openai"), "cap": str(cap)}}
+    )
+    script_full_answers(rig, "openai", 2)
+    answer = await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
+    assert answer.key_source == "operator"
+    with pytest.raises(SpendLimitError):
+        await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
+    [row] = await rig.usage_rows()
+    assert row["key_source"] == "operator"
+
+
+async def test_concurrent_requests_of_one_user_never_pass_the_limit(rig_any_db: Rig) -> None:
+    rig = rig_any_db
+    assert WORST is not None and FULL_COST is not None
+    limit = 3 * WORST  # room for three in flight at once
+    await rig.add_key("openai", limit=str(limit))
+    script_full_answers(rig, "openai", 20)
+
+    async def ask() -> Answer | SpendLimitError:
+        try:
+            return await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
+        except SpendLimitError as exc:
+            return exc
+
+    results = await asyncio.gather(*(ask() for _ in range(20)))
+    answers = [r for r in results if isinstance(r, Answer)]
+    refused = [r for r in results if isinstance(r, SpendLimitError)]
+    assert len(answers) == 3 and len(refused) == 17
+    rows = await rig.usage_rows()
+    assert len(rows) == 3 and all(r["outcome"] == "success" for r in rows)
+    spent = sum((r["cost"] for r in rows), Decimal(0))
+    assert spent == 3 * FULL_COST <= limit
+
+
+async def test_unknown_price_with_a_limit_is_refused_not_free(
+    make_rig: MakeRig, fake_providers: FakeProviders
+) -> None:
+    rig = await make_rig()
+    await rig.add_key("openai", limit="5")
+    with pytest.raises(UnpricedModelError) as caught:
+        await rig.service().chat(QUESTION, provider="openai", model="gpt-99-unreleased")
+    assert "price of `gpt-99-unreleased` is unknown" in caught.value.user_message
+
+
+async def test_quota_notices_once_at_80_and_100_percent(rig: Rig) -> None:
+    assert FULL_COST is not None
+    small = price_of("openai", "gpt-5.6-terra", Usage(input_tokens=11, output_tokens=100))
+    assert small is not None
+    limit = small * Decimal("2.2")  # 45%, then 91%
+    await rig.add_key("openai", limit=str(limit))
+    for _ in range(4):
+        rig.fakes["openai"].reply(text="ok", input_tokens=11, output_tokens=100)
+    first = await rig.service().chat(QUESTION, max_tokens=100)
+    second = await rig.service().chat(QUESTION, max_tokens=100)
+    assert first.notices == ()
+    assert [n.threshold for n in second.notices] == [80]
+    assert "80%" in second.notices[0].text
+    # The user lowers the limit below what is spent: refused, and told once that it is used up.
+    await rig.service().set_monthly_limit("openai", small)
+    with pytest.raises(SpendLimitError) as caught:
+        await rig.service().chat(QUESTION, max_tokens=100)
+    assert [n.threshold for n in caught.value.notices] == [100]  # type: ignore[attr-defined]
+    with pytest.raises(SpendLimitError) as again:
+        await rig.service().chat(QUESTION, max_tokens=100)
+    assert again.value.notices == ()

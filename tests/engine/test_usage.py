@@ -1,0 +1,160 @@
+"""Usage rows: exactly one per attempt, whatever happens; costs from genai-prices."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from byok.answers import Answer, TextDelta
+from byok.errors import ProviderUnavailableError
+from byok.pricing import price_of
+from byok.types import Usage
+from tests.engine.conftest import BOB, Rig
+from tests.fakes.loopback import Fault
+
+QUESTION = [{"role": "user", "content": "Name three prime numbers."}]
+
+
+async def test_success_row_has_reported_tokens_and_genai_prices_cost(rig: Rig) -> None:
+    await rig.add_key("anthropic")
+    rig.fakes["anthropic"].reply(
+        text="2, 3, 5", input_tokens=1200, output_tokens=80, cached_tokens=1000
+    )
+    answer = await rig.service().chat(QUESTION, provider="anthropic")
+    expected = price_of(
+        "anthropic",
+        "claude-sonnet-4-6",
+        Usage(input_tokens=1200, output_tokens=80, cached_input_tokens=1000),
+    )
+    assert expected is not None and answer.cost == expected
+    [row] = await rig.usage_rows()
+    assert (row["input_tokens"], row["output_tokens"], row["cached_input_tokens"]) == (
+        1200,
+        80,
+        1000,
+    )
+    assert row["cost"] == expected and row["reserved_cost"] is None
+    assert (row["outcome"], row["request_kind"], row["key_source"]) == ("success", "chat", "user")
+    assert row["latency_ms"] is not None and row["finished_at"] is not None
+
+
+async def test_openrouter_reported_cost_wins_and_served_model_is_recorded(rig: Rig) -> None:
+    await rig.add_key("openrouter")
+    rig.fakes["openrouter"].reply(
+        text="2, 3, 5", model="anthropic/claude-sonnet-4.6", cost=0.00123,
+        input_tokens=20, output_tokens=10,
+    )  # fmt: skip
+    answer = await rig.service().chat(QUESTION, provider="openrouter")
+    assert answer.model == "anthropic/claude-sonnet-4.6"
+    assert answer.cost == Decimal("0.00123")
+    [row] = await rig.usage_rows()
+    assert row["model"] == "anthropic/claude-sonnet-4.6" and row["cost"] == Decimal("0.00123")
+
+
+async def test_unknown_price_is_stored_as_unknown_not_zero(rig: Rig) -> None:
+    await rig.add_key("openai")
+    rig.fakes["openai"].models.append("gpt-99-unreleased")
+    answer = await rig.service().chat(QUESTION, provider="openai", model="gpt-99-unreleased")
+    assert answer.cost is None
+    [row] = await rig.usage_rows()
+    assert row["cost"] is None
+    report = await rig.service().usage_report("month")
+    assert report.unpriced == 1 and report.cost == 0
+
+
+async def test_failed_attempt_rows_release_their_reservation(rig: Rig) -> None:
+    await rig.add_key("openai")
+    await rig.service().set_preferences(auto_switch_provider=False)
+    rig.fakes["openai"].inject(Fault.http(503), path="chat/completions")
+    with pytest.raises(ProviderUnavailableError):
+        await rig.service().chat(QUESTION)
+    [row] = await rig.usage_rows()
+    assert (row["outcome"], row["error_kind"]) == ("error", "unavailable")
+    assert row["cost"] is None and row["reserved_cost"] is None
+
+
+async def test_cancelled_caller_still_leaves_exactly_one_row(rig: Rig) -> None:
+    await rig.add_key("openai")
+    rig.fakes["openai"].inject(Fault.stall(), path="chat/completions")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(rig.service().chat(QUESTION), timeout=0.5)
+    [row] = await rig.usage_rows()
+    assert (row["outcome"], row["error_kind"]) == ("cancelled", "cancelled")
+    assert row["reserved_cost"] is not None  # it may have been billed: it keeps counting
+
+
+async def test_stream_abandoned_by_its_reader_leaves_one_cancelled_row(rig: Rig) -> None:
+    await rig.add_key("openai")
+    rig.fakes["openai"].reply(text="one two three four five six")
+    stream = rig.service().stream(QUESTION)
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+    [row] = await rig.usage_rows()
+    assert row["outcome"] == "cancelled"
+
+
+async def test_streamed_usage_matches_non_streamed(rig: Rig) -> None:
+    await rig.add_key("google")
+    rig.fakes["google"].reply(
+        text="2, 3 and 5", input_tokens=30, output_tokens=12, reasoning_tokens=5
+    )
+    events = [e async for e in rig.service().stream(QUESTION, provider="google")]
+    final = events[-1]
+    assert isinstance(final, Answer)
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (30, 12)
+    assert final.usage.reasoning_tokens == 5
+    [row] = await rig.usage_rows()
+    assert (row["input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (30, 12, 5)
+    assert row["request_kind"] == "stream"
+
+
+async def test_concurrent_requests_write_one_row_each(rig_any_db: Rig) -> None:
+    rig = rig_any_db
+    await rig.add_key("xai")
+    await rig.add_key("xai", user=BOB)
+    asks = [rig.service(user).chat(QUESTION) for user in (rig.engine.service(BOB).user,) * 15]
+    asks += [rig.service().chat(QUESTION) for _ in range(15)]
+    answers = await asyncio.gather(*asks)
+    rows = await rig.usage_rows()
+    assert len(rows) == 30 == len({r["request_id"] for r in rows})
+    assert {a.request_id for a in answers} == {r["request_id"] for r in rows}
+
+
+async def test_usage_report_by_provider_model_and_period(rig: Rig) -> None:
+    await rig.add_key("openai")
+    await rig.add_key("anthropic")
+    for _ in range(2):
+        rig.fakes["openai"].reply(text="a", input_tokens=100, output_tokens=10)
+    rig.fakes["anthropic"].reply(text="b", input_tokens=50, output_tokens=5)
+    await rig.service().chat(QUESTION, provider="openai")
+    await rig.service().chat(QUESTION, provider="openai")
+    rig.clock.now -= timedelta(days=10)  # earlier this month, not this week
+    await rig.service().chat(QUESTION, provider="anthropic")
+    rig.clock.now += timedelta(days=10)
+    month = await rig.service().usage_report("month")
+    week = await rig.service().usage_report("week")
+    assert [(line.provider_id, line.requests) for line in month.lines] == [
+        ("anthropic", 1),
+        ("openai", 2),
+    ]
+    assert [(line.provider_id, line.input_tokens, line.output_tokens) for line in week.lines] == [
+        ("openai", 200, 20)
+    ]
+    openai_cost = price_of("openai", "gpt-5.6-terra", Usage(input_tokens=100, output_tokens=10))
+    assert openai_cost is not None and week.cost == 2 * openai_cost
+    statuses = {s.key.provider_id: s for s in await rig.service().get_user_api_keys()}
+    assert statuses["openai"].spent_this_month == 2 * openai_cost
+
+
+async def test_track_usage_records_an_outside_call(rig: Rig) -> None:
+    cost = await rig.service().track_usage(
+        "anthropic", "claude-haiku-4-5", Usage(input_tokens=1000, output_tokens=100), latency_ms=900
+    )
+    assert cost == price_of("anthropic", "claude-haiku-4-5", Usage(1000, 100))
+    [row] = await rig.usage_rows()
+    assert (row["request_kind"], row["outcome"], row["latency_ms"]) == ("external", "success", 900)

@@ -1,0 +1,175 @@
+"""The shared classification helpers, on the error shapes quoted in the research notes."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import pytest
+
+from byok.errors import (
+    BadRequestError,
+    InvalidKeyError,
+    ProviderQuotaError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    UnknownModelError,
+)
+from byok.providers.failures import (
+    ErrorDetail,
+    error_for_status,
+    error_in_stream,
+    key_problem,
+    retry_after_seconds,
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "code"),
+    [
+        (
+            {
+                "error": {
+                    "message": "Incorrect API key",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            },
+            "Incorrect API key",
+            "invalid_api_key",
+        ),
+        ({"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}}, "slow", ""),
+        (
+            {"error": {"code": 400, "message": "API key not valid.", "status": "INVALID_ARGUMENT"}},
+            "API key not valid.",
+            "400",
+        ),
+        (
+            {"code": "Client specified an invalid argument", "error": "Incorrect API key provided"},
+            "Incorrect API key provided",
+            "Client specified an invalid argument",
+        ),
+        ({"message": "unwrapped", "code": "x"}, "unwrapped", "x"),
+        ("plain text body", "plain text body", ""),
+        (None, "", ""),
+    ],
+)
+def test_error_detail_reads_every_shape(body: object, message: str, code: str) -> None:
+    detail = ErrorDetail.from_body(body)
+
+    assert (detail.message, detail.code) == (message, code)
+
+
+def test_retry_after_prefers_milliseconds_then_seconds_then_a_date() -> None:
+    assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert retry_after_seconds({"Retry-After": "7"}) == 7.0
+    date = email.utils.formatdate(time.time() + 30, usegmt=True)
+    wait = retry_after_seconds({"retry-after": date})
+    assert wait is not None and 25 < wait <= 31
+    assert retry_after_seconds({"retry-after": "soon"}) is None
+    assert retry_after_seconds({}) is None
+    assert retry_after_seconds(None) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "problem"),
+    [
+        ("invalid x-api-key", "invalid"),
+        ("API key expired. Please renew the API key.", "revoked"),
+        ("The API key has been disabled.", "revoked"),
+        ("The API key sk-...abcd has been deactivated.", "revoked"),
+        ("Requests to this API ... are blocked.", "blocked"),
+    ],
+)
+def test_key_problem(message: str, problem: str) -> None:
+    assert key_problem(ErrorDetail(message=message)) == problem
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (401, {"error": {"message": "User not found.", "code": 401}}, InvalidKeyError),
+        (400, {"code": "x", "error": "Incorrect API key provided: xa***cd."}, InvalidKeyError),
+        (402, {"error": {"code": 402, "message": "Insufficient credits"}}, ProviderQuotaError),
+        (
+            429,
+            {
+                "error": {
+                    "type": "insufficient_quota",
+                    "code": "insufficient_quota",
+                    "message": "You exceeded your current quota",
+                }
+            },
+            ProviderQuotaError,
+        ),
+        (
+            429,
+            {
+                "error": {
+                    "type": "requests",
+                    "code": "rate_limit_exceeded",
+                    "message": "Rate limit reached",
+                }
+            },
+            RateLimitedError,
+        ),
+        (
+            400,
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": "Your credit balance is too low",
+                },
+            },
+            ProviderQuotaError,
+        ),
+        (
+            404,
+            {"error": {"message": "The model `x` does not exist", "code": "model_not_found"}},
+            UnknownModelError,
+        ),
+        (404, {"error": {"message": "Not Found"}}, ProviderUnavailableError),
+        (400, {"error": {"code": 400, "message": "x is not a valid model ID"}}, UnknownModelError),
+        (
+            413,
+            {"type": "error", "error": {"type": "request_too_large", "message": "big"}},
+            BadRequestError,
+        ),
+        (
+            529,
+            {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+            ProviderUnavailableError,
+        ),
+        (422, {}, BadRequestError),
+    ],
+)
+def test_error_for_status(status: int, body: object, error: type) -> None:
+    err = error_for_status("p", status, ErrorDetail.from_body(body), model_id="x")
+
+    assert type(err) is error
+    assert err.provider_id == "p"
+
+
+def test_error_messages_never_copy_the_provider_body() -> None:
+    body = {"error": {"message": "secret-ish provider text sk-abc123", "code": 400}}
+
+    err = error_for_status("p", 400, ErrorDetail.from_body(body), model_id="m")
+
+    assert "secret-ish" not in str(err) and "secret-ish" not in err.user_message
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"error": {"code": 502, "message": "Provider returned error"}}, ProviderUnavailableError),
+        ({"error": {"code": 429, "message": "Rate limit"}}, RateLimitedError),
+        (
+            {"type": "error", "error": {"type": "overloaded_error", "message": "x"}},
+            ProviderUnavailableError,
+        ),
+        ({"error": "something broke"}, ProviderUnavailableError),
+    ],
+)
+def test_error_in_stream(body: object, error: type) -> None:
+    assert type(error_in_stream("p", ErrorDetail.from_body(body))) is error
