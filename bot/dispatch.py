@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Protocol
 
-from bot.commands import ask, help, keys, prefs, summarize, usage
+from bot.commands import ask, help, home, keys, prefs, summarize, usage
 from bot.context import BotContext
 from bot.grammar import CommandError, closest
 from bot.invocation import Invocation
@@ -76,6 +76,7 @@ COMMANDS: dict[str, Handler] = {
     "usage": usage.usage,
     "byok": _byok,
     "help": help.help_command,
+    "home": home.home,
 }
 _COMMAND_ALIASES = {"summarise": "summarize", "summary": "summarize", "keys": "byok"}
 
@@ -99,11 +100,12 @@ class Dispatcher:
     def in_flight(self) -> int:
         return self._in_flight
 
-    async def drain(self, timeout: float) -> bool:
+    async def drain(self, grace_s: float) -> bool:
         """Stop taking new commands and wait for running ones; False if time ran out."""
         self.accepting = False
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            async with asyncio.timeout(grace_s):
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True
