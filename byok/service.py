@@ -43,7 +43,7 @@ from byok.keystore import KeyStore, StoredKey
 from byok.observer import EngineObserver
 from byok.preferences import Preferences, PreferenceStore
 from byok.pricing import estimate_input_tokens, price_of
-from byok.providers.models import resolve_model
+from byok.providers.models import OPENROUTER_AUTO, resolve_model
 from byok.ratelimit import RequestRateLimiter
 from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
 from byok.secret import Secret, looks_like_key
@@ -350,7 +350,7 @@ class BYOKService:
             request_id=request_id,
             key_source=candidate.key_source,
             failed_attempts=tuple(failures),
-            notes=tuple(notes),
+            notes=(*notes, *_substitution_note(candidate, request.model, result.model)),
             finish_reason=result.finish_reason,
         )
 
@@ -383,7 +383,7 @@ class BYOKService:
                             request_id=request_id,
                             key_source=candidate.key_source,
                             failed_attempts=tuple(failures),
-                            notes=tuple(notes),
+                            notes=(*notes, *_substitution_note(candidate, request.model, served)),
                             finish_reason=chunk.finish_reason,
                         )
                     else:
@@ -575,6 +575,15 @@ class BYOKService:
 
     async def forget_history(self, thread: str | None = None) -> int:
         return await self._engine.history.forget(self.user, thread)
+
+
+def _substitution_note(candidate: Candidate, asked: str, served: str) -> tuple[str, ...]:
+    """Say so when a router (OpenRouter) answered with another model than the one chosen."""
+    if candidate.provider_id != "openrouter" or asked == OPENROUTER_AUTO:
+        return ()
+    if served.partition(":")[0] == asked.partition(":")[0]:
+        return ()
+    return (f"OpenRouter answered with {served}, not {asked}; it was priced as {served}.",)
 
 
 def _final_error(failures: list[Attempt]) -> ByokError:

@@ -107,3 +107,25 @@ async def test_max_tokens_cap_from_preferences(rig: Rig) -> None:
     sent = rig.fakes["openai"].requests[-1].json()
     assert sent.get("max_completion_tokens", sent.get("max_tokens")) == 64
     assert any("capped at 64" in note for note in answer.notes)
+
+
+async def test_openrouter_never_gets_a_fallback_model_list(rig: Rig) -> None:
+    """OpenRouter's own `models`/`route` fallbacks can land on paid models: never sent."""
+    await rig.add_key("openrouter")
+    free = "meta-llama/llama-3.3-70b-instruct:free"
+    rig.fakes["openrouter"].models.append(free)
+    answer = await rig.service().chat(QUESTION, provider="openrouter", model=free)
+    body = rig.fakes["openrouter"].requests[-1].json()
+    assert body["model"] == free
+    assert "models" not in body and "route" not in body
+    assert answer.notes == ()
+
+
+async def test_openrouter_substitution_is_reported(rig: Rig) -> None:
+    await rig.add_key("openrouter")
+    rig.fakes["openrouter"].reply(text="hi", model="openai/gpt-5.6-terra", cost=0.01)
+    answer = await rig.service().chat(
+        QUESTION, provider="openrouter", model="anthropic/claude-sonnet-4.6"
+    )
+    assert answer.model == "openai/gpt-5.6-terra"
+    assert any("answered with openai/gpt-5.6-terra" in note for note in answer.notes)
