@@ -12,6 +12,7 @@ import time
 import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from byok.db.tables import User
 from byok.errors import (
     DatabaseUnavailableError,
     InvalidKeyError,
+    KeyNotFoundError,
     ProviderError,
     SpendLimitError,
     StreamInterruptedError,
@@ -36,6 +38,7 @@ from byok.routing import Candidate
 from byok.secret import Secret
 from byok.types import ChatRequest, ChatResult, Chunk, Usage, UserRef
 from byok.usage import UsageLedger
+from byok.vault import Sealed
 
 __all__ = ["AttemptRunner", "Reservation"]
 
@@ -44,13 +47,22 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """A pending attempt: its usage row, the limit it was checked against, what it asks."""
+    """An attempt about to be made: what it asks, and the limit it was checked against.
 
-    attempt_id: int
+    With a limit, its pending usage row already exists (``attempt_id``) and holds the
+    worst-case cost; without one there is nothing to reserve, and the row is written
+    in one insert when the attempt ends.
+    """
+
+    attempt_id: int | None
     limit: Decimal | None
     candidate: Candidate
     request: ChatRequest
     kind: str
+    user_ref: int
+    request_id: str
+    created_at: datetime
+    worst_case: Decimal | None
 
 
 class AttemptRunner:
@@ -75,9 +87,11 @@ class AttemptRunner:
         # on PostgreSQL a row lock on the user serialises them across instances.
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def key_for(self, user: UserRef, candidate: Candidate) -> Secret:
+    def key_for(self, user: UserRef, candidate: Candidate, sealed: Sealed | None) -> Secret:
         if candidate.key_source == "user":
-            return await self._keys.secret(user, candidate.provider_id)
+            if sealed is None:
+                raise KeyNotFoundError(f"no stored {candidate.provider_id} key")
+            return self._keys.open_sealed(user, candidate.provider_id, sealed)
         entry = self._catalog.get(candidate.provider_id)
         return entry.operator_key or Secret("")
 
@@ -108,6 +122,11 @@ class AttemptRunner:
         if limit is not None and worst is None:
             self.observer.request_refused(candidate.provider_id, "unpriced_model")
             raise UnpricedModelError(candidate.provider_id, request.model)
+        now = self._clock()
+        if limit is None:
+            return Reservation(
+                None, None, candidate, request, kind, user_ref, request_id, now, worst
+            )
         lock = self._locks.get(user_ref)
         if lock is None:
             lock = self._locks[user_ref] = asyncio.Lock()
@@ -135,12 +154,14 @@ class AttemptRunner:
                 is_fallback=candidate.is_fallback,
                 reserved_cost=worst,
             )
-        return Reservation(attempt_id, limit, candidate, request, kind)
+        return Reservation(
+            attempt_id, limit, candidate, request, kind, user_ref, request_id, now, worst
+        )
 
     async def finish(self, reservation: Reservation, started: float, **fields: object) -> None:
         """Finish the row and report it; a database outage now must not lose the answer."""
         try:
-            await asyncio.shield(self._ledger.finish(reservation.attempt_id, **fields))  # type: ignore[arg-type]
+            await asyncio.shield(self._write_row(reservation, fields))
         except DatabaseUnavailableError:
             log.warning("usage row %s left pending: database unavailable", reservation.attempt_id)
         usage = fields.get("usage")
@@ -160,6 +181,25 @@ class AttemptRunner:
                 output_tokens=usage.output_tokens if isinstance(usage, Usage) else 0,
                 cost=cost if isinstance(cost, Decimal) else None,
             )
+        )
+
+    async def _write_row(self, reservation: Reservation, fields: dict[str, object]) -> None:
+        if reservation.attempt_id is not None:
+            await self._ledger.finish(reservation.attempt_id, **fields)  # type: ignore[arg-type]
+            return
+        candidate = reservation.candidate
+        may_have_billed = bool(fields.pop("may_have_billed", False))
+        self._ledger.record(
+            user_ref=reservation.user_ref,
+            request_id=reservation.request_id,
+            provider_id=candidate.provider_id,
+            key_source=candidate.key_source,
+            request_kind=reservation.kind,
+            is_fallback=candidate.is_fallback,
+            created_at=reservation.created_at,
+            model=str(fields.pop("model", None) or reservation.request.model),
+            reserved_cost=reservation.worst_case if may_have_billed else None,
+            **fields,  # type: ignore[arg-type]
         )
 
     async def call(

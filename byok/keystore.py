@@ -21,7 +21,7 @@ from byok.types import UserRef
 from byok.users import get_user_id, user_id_or_create
 from byok.vault import Keyring, Sealed
 
-__all__ = ["KeyStore", "RotationReport", "StoredKey"]
+__all__ = ["KeyStore", "RotationReport", "StoredKey", "stored_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class RotationReport:
     unreadable: int
 
 
-def _stored(row: UserApiKey) -> StoredKey:
+def stored_key(row: UserApiKey) -> StoredKey:
     return StoredKey(
         id=row.id,
         provider_id=row.provider,
@@ -118,7 +118,7 @@ class KeyStore:
             row.updated_at = now
             row.last_validated_at = now if validated else None
             await session.flush()
-            return _stored(row)
+            return stored_key(row)
 
     async def secret(self, owner: UserRef, provider_id: str) -> Secret:
         """Decrypt the user's key for one call. Raises KeyNotFoundError or KeyDecryptError."""
@@ -137,6 +137,10 @@ class KeyStore:
             raise KeyNotFoundError(f"no stored {provider_id} key")
         return self._keyring.open(Sealed(row.encrypted_key, row.master_key_id), owner, provider_id)
 
+    def open_sealed(self, owner: UserRef, provider_id: str, sealed: Sealed) -> Secret:
+        """Decrypt a ciphertext already read (see :mod:`byok.user_state`)."""
+        return self._keyring.open(sealed, owner, provider_id)
+
     async def list(self, owner: UserRef) -> list[StoredKey]:
         async with self._db.session() as session:
             user_ref = await get_user_id(session, owner)
@@ -147,7 +151,7 @@ class KeyStore:
                 .where(UserApiKey.user_ref == user_ref)
                 .order_by(UserApiKey.provider)
             )
-            return [_stored(r) for r in rows]
+            return [stored_key(r) for r in rows]
 
     async def get(self, owner: UserRef, provider_id: str) -> StoredKey | None:
         return next((k for k in await self.list(owner) if k.provider_id == provider_id), None)
@@ -197,7 +201,7 @@ class KeyStore:
                 setattr(row, name, value)
             row.updated_at = self._clock()
             await session.flush()
-            return _stored(row)
+            return stored_key(row)
 
     async def count_by_master_key(self) -> dict[str, int]:
         async with self._db.session() as session:

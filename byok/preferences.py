@@ -13,7 +13,7 @@ from byok.db.tables import UserAIPreferences
 from byok.types import UserRef
 from byok.users import get_user_id, user_id_or_create
 
-__all__ = ["PreferenceStore", "Preferences"]
+__all__ = ["PREFERENCE_FIELDS", "PreferenceStore", "Preferences", "preferences_from_row"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class Preferences:
         return self.preferred_models.get(provider_id)
 
 
-_FIELDS = tuple(f.name for f in fields(Preferences))
+PREFERENCE_FIELDS = tuple(f.name for f in fields(Preferences))
 
 
 class PreferenceStore:
@@ -49,11 +49,11 @@ class PreferenceStore:
             if user_ref is None:
                 return Preferences()
             row = await session.get(UserAIPreferences, user_ref)
-            return _from_row(row) if row is not None else Preferences()
+            return preferences_from_row(row) if row is not None else Preferences()
 
     async def update(self, owner: UserRef, **changes: Any) -> Preferences:
         """Change some preferences; returns the whole new set."""
-        unknown = set(changes) - set(_FIELDS)
+        unknown = set(changes) - set(PREFERENCE_FIELDS)
         if unknown:
             raise ValueError(f"unknown preferences {sorted(unknown)}")
         now = self._clock()
@@ -64,19 +64,19 @@ class PreferenceStore:
                 .where(UserAIPreferences.user_ref == user_ref)
                 .with_for_update()
             )
-            current = _from_row(row) if row is not None else Preferences()
+            current = preferences_from_row(row) if row is not None else Preferences()
             updated = replace(current, **changes)
             if row is None:
                 row = UserAIPreferences(user_ref=user_ref)
                 session.add(row)
-            for name in _FIELDS:
+            for name in PREFERENCE_FIELDS:
                 value = getattr(updated, name)
                 setattr(row, name, dict(value) if name == "preferred_models" else value)
             row.updated_at = now
             return updated
 
 
-def _from_row(row: UserAIPreferences) -> Preferences:
-    values = {name: getattr(row, name) for name in _FIELDS}
+def preferences_from_row(row: UserAIPreferences) -> Preferences:
+    values = {name: getattr(row, name) for name in PREFERENCE_FIELDS}
     values["preferred_models"] = dict(values["preferred_models"] or {})
     return Preferences(**values)

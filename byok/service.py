@@ -29,7 +29,6 @@ from byok.errors import (
     ByokError,
     InvalidKeyError,
     KeyInPromptError,
-    KeyNotFoundError,
     ProviderError,
     ProviderQuotaError,
     ProviderUnavailableError,
@@ -37,6 +36,7 @@ from byok.errors import (
     RequestRateLimitError,
     SpendLimitError,
     UnpricedModelError,
+    VaultError,
 )
 from byok.history import ConversationStore
 from byok.keystore import KeyStore, StoredKey
@@ -49,6 +49,7 @@ from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
 from byok.secret import Secret, looks_like_key
 from byok.types import ChatMessage, ChatRequest, KeyInfo, Usage, UserRef
 from byok.usage import UsageLedger, UsageReport, month_bounds, week_bounds
+from byok.user_state import UserState, load_user_state
 from byok.users import user_id_or_create
 from byok.vault import Keyring
 
@@ -65,6 +66,7 @@ _FALLBACK_ON = (
     InvalidKeyError,
     SpendLimitError,
     UnpricedModelError,
+    VaultError,
 )
 
 
@@ -137,6 +139,7 @@ class Engine:
         return await entry.provider.validate_key(secret)
 
     async def aclose(self) -> None:
+        await self.ledger.flush()
         await self.catalog.aclose()
         await self.database.dispose()
 
@@ -211,9 +214,7 @@ class BYOKService:
         model: str | None,
         max_tokens: int | None,
         thread: str | None,
-    ) -> tuple[
-        tuple[ChatMessage, ...], Preferences, dict[str, StoredKey], RoutePlan, int, list[str]
-    ]:
+    ) -> tuple[tuple[ChatMessage, ...], UserState, RoutePlan, int, list[str]]:
         engine = self._engine
         asked = _messages(messages)
         try:
@@ -221,8 +222,8 @@ class BYOKService:
         except RequestRateLimitError:
             engine.runner.observer.request_refused(provider or "any", "request_rate")
             raise
-        prefs = await engine.preferences.get(self.user)
-        keys = {k.provider_id: k for k in await engine.keys.list(self.user)}
+        state = await load_user_state(engine.database, self.user, engine.clock())
+        prefs = state.prefs
         notes: list[str] = []
         limit = max_tokens or prefs.max_tokens_per_request or engine.settings.default_max_tokens
         if prefs.max_tokens_per_request and limit > prefs.max_tokens_per_request:
@@ -241,7 +242,7 @@ class BYOKService:
         plan = plan_route(
             engine.catalog,
             prefs,
-            list(keys.values()),
+            list(state.keys.values()),
             resolve=engine.resolve,
             provider=provider,
             model=model,
@@ -249,7 +250,7 @@ class BYOKService:
             max_tokens=limit,
         )
         notes.extend(plan.notes)
-        return full, prefs, keys, plan, limit, notes
+        return full, state, plan, limit, notes
 
     async def _run(
         self,
@@ -264,21 +265,22 @@ class BYOKService:
         streaming: bool,
     ) -> AsyncIterator[StreamEvent]:
         engine = self._engine
-        full, prefs, keys, plan, limit, notes = await self._prepare(
+        full, state, plan, limit, notes = await self._prepare(
             messages, provider, model, max_tokens, thread
         )
-        async with engine.database.session() as session:
-            user_ref = await user_id_or_create(session, self.user, engine.clock())
+        prefs, user_ref = state.prefs, state.user_ref
         request_id = uuid.uuid4().hex
         failures: list[Attempt] = []
         for index, candidate in enumerate(plan.candidates):
             request = ChatRequest(candidate.model, full, limit, temperature)
             try:
-                key = await engine.runner.key_for(self.user, candidate)
+                key = engine.runner.key_for(
+                    self.user, candidate, state.sealed.get(candidate.provider_id)
+                )
                 reservation = await engine.runner.reserve(
                     user_ref=user_ref,
                     candidate=candidate,
-                    stored_key=keys.get(candidate.provider_id),
+                    stored_key=state.keys.get(candidate.provider_id),
                     request=request,
                     request_id=request_id,
                     kind=kind,
@@ -299,7 +301,7 @@ class BYOKService:
                     answer = await self._chat_attempt(
                         candidate, key, request, reservation, request_id, failures, notes
                     )
-            except (ProviderError, SpendLimitError, UnpricedModelError, KeyNotFoundError) as exc:
+            except (ProviderError, SpendLimitError, UnpricedModelError, VaultError) as exc:
                 if getattr(exc, "kind", "") == "stream_interrupted":
                     raise
                 failures.append(Attempt(candidate.provider_id, candidate.model, exc))
@@ -318,7 +320,11 @@ class BYOKService:
                 if streaming:
                     yield FallingBack(failures[-1], later[0].provider_id, later[0].model)
                 continue
-            answer = await self._with_notices(answer, user_ref, candidate, reservation)
+            if prefs.notify_on_quota_low and reservation.limit is not None:
+                notices = await engine.runner.notices_after(
+                    user_ref=user_ref, candidate=candidate, limit=reservation.limit
+                )
+                answer = replace(answer, notices=tuple(notices)) if notices else answer
             if thread and prefs.store_conversation_history:
                 new = [m for m in full if m.role == "user"][-1:]
                 await engine.history.append(
@@ -393,17 +399,6 @@ class BYOKService:
             if exc.kind == "stream_interrupted":
                 exc.partial_text = "".join(parts)  # type: ignore[attr-defined]
             raise
-
-    async def _with_notices(
-        self, answer: Answer, user_ref: int, candidate: Candidate, reservation: Reservation
-    ) -> Answer:
-        prefs = await self._engine.preferences.get(self.user)
-        if not prefs.notify_on_quota_low:
-            return answer
-        notices = await self._engine.runner.notices_after(
-            user_ref=user_ref, candidate=candidate, limit=reservation.limit
-        )
-        return replace(answer, notices=tuple(notices)) if notices else answer
 
     # --- keys ---------------------------------------------------------------------
 

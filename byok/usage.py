@@ -15,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import and_, case, func, select, type_coerce, update
+from sqlalchemy import and_, case, func, insert, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from byok.clock import Clock, utc_now
 from byok.db.columns import Money
 from byok.db.engine import Database
 from byok.db.tables import UsageEvent
+from byok.db.writer import BatchWriter
 from byok.types import Usage
 
 __all__ = [
@@ -105,6 +106,7 @@ class UsageLedger:
     def __init__(self, database: Database, clock: Clock = utc_now) -> None:
         self._db = database
         self._clock = clock
+        self._writer = BatchWriter(database, insert(UsageEvent))
 
     async def begin(
         self,
@@ -135,6 +137,58 @@ class UsageLedger:
         session.add(row)
         await session.flush()
         return row.id
+
+    def record(
+        self,
+        *,
+        user_ref: int,
+        request_id: str,
+        provider_id: str,
+        model: str,
+        key_source: KeySource,
+        request_kind: str,
+        is_fallback: bool,
+        created_at: datetime,
+        outcome: Outcome,
+        usage: Usage | None = None,
+        cost: Decimal | None = None,
+        latency_ms: int | None = None,
+        error_kind: str | None = None,
+        reserved_cost: Decimal | None = None,
+    ) -> None:
+        """Queue a finished attempt (one with no limit to reserve against) for writing.
+
+        Rows are written in batches, one transaction for all that arrived meanwhile
+        (group commit), so the answer never waits for the database. Reads of this
+        ledger flush first; :meth:`flush` and :meth:`aclose` wait for the writes.
+        """
+        usage = usage or Usage()
+        self._writer.submit(
+            {
+                "user_ref": user_ref,
+                "request_id": request_id,
+                "provider": provider_id,
+                "model": model,
+                "key_source": key_source,
+                "request_kind": request_kind,
+                "is_fallback": is_fallback,
+                "outcome": outcome,
+                "error_kind": error_kind,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "cached_input_tokens": usage.cached_input_tokens,
+                "reasoning_tokens": usage.reasoning_tokens,
+                "cost": cost,
+                "reserved_cost": reserved_cost,
+                "latency_ms": latency_ms,
+                "created_at": created_at,
+                "finished_at": self._clock(),
+            }
+        )
+
+    async def flush(self) -> None:
+        """Wait until every queued row is written."""
+        await self._writer.flush()
 
     async def finish(
         self,
@@ -199,6 +253,7 @@ class UsageLedger:
     async def month_spend_by_provider(
         self, user_ref: int, key_source: KeySource = "user"
     ) -> dict[str, Decimal]:
+        await self.flush()
         start, end = month_bounds(self._clock())
         async with self._db.session() as session:
             rows = await session.execute(
@@ -214,6 +269,7 @@ class UsageLedger:
             return {provider: spent or Decimal(0) for provider, spent in rows}
 
     async def report(self, user_ref: int, start: datetime, end: datetime) -> UsageReport:
+        await self.flush()
         failed = case((UsageEvent.outcome != "success", 1), else_=0)
         unpriced = case(
             (and_(UsageEvent.outcome == "success", UsageEvent.cost.is_(None)), 1), else_=0

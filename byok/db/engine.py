@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -51,7 +52,12 @@ class Database:
                 )
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self.engine: AsyncEngine = create_async_engine(url, echo=echo)
+            # One connection: SQLite admits one writer at a time, and a second connection
+            # waiting in SQLite's busy handler sleeps in steps of up to 100 ms; queueing
+            # for the connection in asyncio instead keeps every transaction short.
+            self.engine: AsyncEngine = create_async_engine(
+                url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60
+            )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         elif backend == "postgresql":
             if parsed.drivername != "postgresql+asyncpg":
@@ -84,6 +90,17 @@ class Database:
         try:
             async with self.sessions() as session, session.begin():
                 yield session
+        except (OperationalError, DBAPIError, OSError) as exc:
+            if isinstance(exc, DBAPIError) and not _is_availability_error(exc):
+                raise
+            raise database_unavailable(self.safe_url, exc) from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in a transaction: the lighter path for hot, simple statements."""
+        try:
+            async with self.engine.begin() as connection:
+                yield connection
         except (OperationalError, DBAPIError, OSError) as exc:
             if isinstance(exc, DBAPIError) and not _is_availability_error(exc):
                 raise

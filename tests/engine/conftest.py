@@ -54,6 +54,7 @@ class Rig:
     async def usage_rows(self) -> list[dict[str, Any]]:
         from sqlalchemy import select
 
+        await self.engine.ledger.flush()
         from byok.db.tables import UsageEvent
 
         async with self.engine.database.session() as session:
