@@ -56,12 +56,10 @@ class ConsoleAdapter:
         line = await asyncio.to_thread(self._in.readline)
         return None if line == "" else line.rstrip("\r\n")
 
-    def _invocation(self, line: str) -> Invocation:
-        text = line.strip()
+    def _invocation(self, text: str, attachments: tuple[Attachment, ...]) -> Invocation:
         if not text.startswith("/"):
             text = "/ask " + text
         command, _, rest = text[1:].partition(" ")
-        rest, attachments = self._attachments(rest)
         return Invocation(
             platform="console",
             workspace="local",
@@ -74,23 +72,6 @@ class ConsoleAdapter:
             thread="console",
             user_name=self._user,
         )
-
-    def _attachments(self, text: str) -> tuple[str, tuple[Attachment, ...]]:
-        if "--file" not in text:
-            return text, ()
-        try:
-            words = shlex.split(text)
-        except ValueError:
-            return text, ()
-        if "--file" not in words:
-            return text, ()
-        at = words.index("--file")
-        if at + 1 >= len(words):
-            return text, ()
-        path = Path(words[at + 1]).expanduser()
-        data = path.read_bytes() if path.is_file() else b""
-        remaining = words[:at] + words[at + 2 :]
-        return " ".join(remaining), (Attachment(path.name, data),) if path.is_file() else ()
 
     async def run(self) -> int:
         if self._interactive:
@@ -107,23 +88,13 @@ class ConsoleAdapter:
                 continue
             if stripped.lower() in _QUIT:
                 break
-            if "--file" in stripped:
-                missing = self._missing_file(stripped)
-                if missing:
-                    self._write(f"No such file: {missing}\n\n")
-                    continue
-            await self.handle(self._invocation(stripped))
+            try:
+                text, attachments = _take_file(stripped)
+            except FileNotFoundError as missing:
+                self._write(f"No such file: {missing.args[0]}\n\n")
+                continue
+            await self.handle(self._invocation(text, attachments))
         return 0
-
-    def _missing_file(self, line: str) -> str | None:
-        try:
-            words = shlex.split(line)
-        except ValueError:
-            return None
-        if "--file" in words and words.index("--file") + 1 < len(words):
-            candidate = words[words.index("--file") + 1]
-            return None if Path(candidate).expanduser().is_file() else candidate
-        return None
 
     async def handle(self, inv: Invocation) -> None:
         streamed: list[str] = []
@@ -150,12 +121,24 @@ class ConsoleAdapter:
                 key = await self._readline() or ""
             reply = await self._dispatcher.submit_key(inv, request, key)
         if streamed:
-            rest = reply.plain_text()
-            if reply.text and rest.startswith(reply.text):
-                rest = rest[len(reply.text) :]
-            elif reply.title and reply.text and streamed.strip() == reply.text.strip():
-                rest = rest.replace(reply.text, "", 1)
+            rest = reply.plain_text(with_text=False)
             self._write(("" if streamed.endswith("\n") else "\n") + rest.lstrip("\n") + "\n\n")
             return
         prefix = {"error": "✗ ", "success": "✓ ", "warning": "! "}.get(reply.tone, "")
         self._write(prefix + reply.plain_text() + "\n\n")
+
+
+def _take_file(line: str) -> tuple[str, tuple[Attachment, ...]]:
+    """Pull ``--file PATH`` out of a line and read that file as an attachment."""
+    try:
+        words = shlex.split(line)
+    except ValueError:
+        return line, ()
+    if "--file" not in words or words.index("--file") + 1 >= len(words):
+        return line, ()
+    at = words.index("--file")
+    path = Path(words[at + 1]).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(words[at + 1])
+    rest = " ".join(words[:at] + words[at + 2 :])
+    return rest, (Attachment(path.name, path.read_bytes()),)

@@ -79,12 +79,16 @@ class Reply:
     secret_request: SecretRequest | None = None
     incomplete: bool = False
 
-    def plain_text(self) -> str:
-        """The whole reply as plain text (console, notifications, tests)."""
+    def plain_text(self, *, with_text: bool = True) -> str:
+        """The reply as plain text (console, notifications, tests).
+
+        ``with_text=False`` leaves out the title and main text, for a reply whose text
+        was already shown as it streamed.
+        """
         lines: list[str] = []
-        if self.title:
+        if self.title and with_text:
             lines.append(self.title)
-        if self.text:
+        if self.text and with_text:
             lines.append(self.text)
         for section in self.sections:
             if section.title:
