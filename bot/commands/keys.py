@@ -10,7 +10,13 @@ from bot.formatting import money
 from bot.grammar import CommandError, Flag, parse_flags, text_value
 from bot.invocation import Invocation
 from bot.reply import Field, Reply, ReplyEvent, SecretRequest, Section
-from byok.errors import InvalidKeyError, ProviderError, ProviderQuotaError, VaultError
+from byok.errors import (
+    InvalidKeyError,
+    ProviderError,
+    ProviderQuotaError,
+    ProviderUnavailableError,
+    VaultError,
+)
 from byok.secret import Secret, looks_like_key
 from byok.service import KeyStatus
 from byok.types import KeyInfo
@@ -116,7 +122,12 @@ def refused_text(provider: str, exc: ProviderError) -> str:
             f"{provider} says this key's account has no credit left. Nothing was stored; "
             f"add credit at {provider} and try again."
         )
-    return f"Could not check the key: {exc.user_message} Nothing was stored; try again."
+    if isinstance(exc, ProviderUnavailableError):
+        return (
+            f"Could not reach {provider} to check the key ({exc.what}). Nothing was stored; "
+            "try again in a minute."
+        )
+    return f"Could not check the key: {exc.user_message} Nothing was stored."
 
 
 async def add_key(ctx: BotContext, inv: Invocation, request: SecretRequest, key: Secret) -> Reply:

@@ -195,3 +195,11 @@ async def test_unexpected_errors_get_an_incident_ref_not_the_exception(
     assert "Something went wrong on our side (ref " in said.text
     assert secret_detail not in said.text
     assert any("incident" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_provider_outage_while_adding_a_key_says_to_retry(chat: Chat) -> None:
+    chat.rig.fakes["openai"].inject(Fault.http(503), path="/models")
+    said = await chat.add_key("openai")
+    assert said.reply.tone == "error"
+    assert "Could not reach openai to check the key" in said.text
+    assert "Nothing was stored; try again in a minute." in said.text
