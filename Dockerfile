@@ -12,9 +12,9 @@ RUN pip install --no-cache-dir --prefix=/install .
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    BYOK_MODE=production \
-    DATABASE_URL=sqlite+aiosqlite:////data/byok.db
+    BYOK_CONFIG=/etc/byok-bot/config.toml
 COPY --from=build /install /usr/local
+COPY docker/config.toml /etc/byok-bot/config.toml
 RUN useradd --system --uid 10001 --home-dir /data --create-home byok
 USER 10001
 WORKDIR /data

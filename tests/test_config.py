@@ -132,3 +132,10 @@ def test_invalid_toml_is_reported(tmp_path: Path) -> None:
 def test_example_is_valid_toml_with_only_known_tables() -> None:
     data = tomllib.loads(EXAMPLE.read_text())
     assert set(data) <= set(Config.model_fields)
+
+
+def test_the_docker_image_config_is_valid_and_listens_outside() -> None:
+    config, _ = load_config(ROOT / "docker" / "config.toml", env={"BYOK_ENCRYPTION_KEY": "00" * 32})
+    assert config.http.host == "0.0.0.0" and config.bot.mode == "production"
+    with pytest.raises(ConfigError, match="production mode needs a master key"):
+        load_config(ROOT / "docker" / "config.toml", env={})
