@@ -14,10 +14,16 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigSource
 from bot.logs import configure_logging
+from bot.messenger import Messenger
 from bot.metrics import Metrics
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.http_server import HttpServer
 
 __all__ = ["Running", "run_bot"]
 
@@ -31,11 +37,17 @@ class Running:
     stops: list[tuple[str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    messengers: list[Messenger] = field(default_factory=list)
 
 
 def _literal_secrets(config: Config) -> list[str]:
-    values = [config.slack.bot_token, config.slack.app_token, config.slack.signing_secret,
-              config.slack.client_secret, config.discord.token]  # fmt: skip
+    values = [
+        config.slack.bot_token,
+        config.slack.app_token,
+        config.slack.signing_secret,
+        config.slack.client_secret,
+        config.discord.token,
+    ]
     values += [p.operator_key for p in config.providers.values()]
     return [v.get_secret_value() for v in values if v is not None]
 
@@ -74,12 +86,16 @@ async def run_bot(
         if ready is not None:
             ready.set()
         await _wait_for_signal()
-        log.info("stopping: no new work; waiting up to %ss for %d command(s) in flight",
-                 config.bot.shutdown_grace_s, app.dispatcher.in_flight)  # fmt: skip
+        log.info(
+            "stopping: no new work; waiting up to %ss for %d command(s) in flight",
+            config.bot.shutdown_grace_s,
+            app.dispatcher.in_flight,
+        )
         drained = await app.dispatcher.drain(config.bot.shutdown_grace_s)
         if not drained:
-            log.warning("grace period over with %d command(s) still running",
-                        app.dispatcher.in_flight)  # fmt: skip
+            log.warning(
+                "grace period over with %d command(s) still running", app.dispatcher.in_flight
+            )
     finally:
         for name, stop in reversed(running.stops):
             try:
@@ -91,11 +107,30 @@ async def run_bot(
     return 0
 
 
-async def _start_adapters(config: Config, app: object, metrics: Metrics, http: object,
-                          running: Running) -> None:  # fmt: skip
+async def _start_adapters(
+    config: Config, app: App, metrics: Metrics, http: HttpServer, running: Running
+) -> None:
     if not config.slack.enabled:
         running.missing.append("Slack: [slack] enabled = false")
-    if not config.discord.enabled:
+    if config.discord.enabled:
+        from adapters.discord import DiscordAdapter
+
+        discord_adapter = DiscordAdapter(app.dispatcher, config.discord)
+        await discord_adapter.start()
+        running.stops.append(
+            ("Discord", lambda: discord_adapter.stop(grace=config.bot.shutdown_grace_s))
+        )
+        running.messengers.append(discord_adapter.messenger)
+        http.readiness.append(lambda: ("discord", discord_adapter.connected))
+        running.started.append(
+            "Discord: connected"
+            + (
+                f", commands registered to guild {config.discord.dev_guild_id}"
+                if config.discord.dev_guild_id
+                else ", commands registered globally"
+            )
+        )
+    else:
         running.missing.append("Discord: [discord] enabled = false")
     if not config.slack.enabled and not config.discord.enabled:
         running.missing.append(

@@ -1,0 +1,12 @@
+"""Discord: application commands, key modals, streamed answers, conversations and DMs.
+
+The composition root needs :class:`DiscordAdapter` (``start()`` / ``stop()``) and its
+``messenger`` (a :class:`DiscordMessenger`) for digests and alerts.
+"""
+
+from adapters.discord.adapter import DiscordAdapter
+from adapters.discord.identity import PLATFORM, WORKSPACE
+from adapters.discord.messenger import DiscordMessenger
+from adapters.discord.streaming import Pacing
+
+__all__ = ["PLATFORM", "WORKSPACE", "DiscordAdapter", "DiscordMessenger", "Pacing"]

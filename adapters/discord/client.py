@@ -1,0 +1,99 @@
+"""The discord.py client: the intents the bot needs, its command tree, its event hooks.
+
+Intents: ``guilds`` (the servers and channels the bot is in, which discord.py needs to
+resolve interactions and messages), ``dm_messages`` (DMs to the bot) and
+``guild_messages`` (messages in servers; Discord delivers their content only when they
+mention the bot or reply to it, which is all the bot answers). ``message_content`` is
+*not* requested: it is privileged, needs approval for bots in more than 100 servers,
+and would show the bot every message in every channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from adapters.discord.inflight import Inflight
+from adapters.discord.surfaces import Interaction
+
+__all__ = ["ByokClient", "ByokTree", "intents"]
+
+log = logging.getLogger(__name__)
+
+Teller = Callable[[Interaction, str], Awaitable[None]]
+
+
+def intents() -> discord.Intents:
+    chosen = discord.Intents.none()
+    chosen.guilds = True
+    chosen.guild_messages = True
+    chosen.dm_messages = True
+    return chosen
+
+
+class ByokTree(app_commands.CommandTree[discord.Client]):
+    """Answers interactions the tree itself cannot route (stale commands) or that failed."""
+
+    def __init__(self, client: discord.Client, inflight: Inflight) -> None:
+        super().__init__(client)
+        self._inflight = inflight
+        self.tell: Teller | None = None
+
+    async def on_error(
+        self, interaction: Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        async with self._inflight.track(interaction.id):
+            if isinstance(
+                error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch
+            ):
+                log.warning(
+                    "interaction for an outdated command (%s); commands need a sync",
+                    type(error).__name__,
+                )
+                text = "This command has just changed; please try again in a minute."
+            else:
+                incident = secrets.token_hex(4)
+                log.error("command failed (incident %s)", incident, exc_info=error)
+                text = f"Something went wrong on our side (ref {incident})."
+            if self.tell is not None:
+                await self.tell(interaction, text)
+
+
+class ByokClient(discord.Client):
+    """A gateway client that hands messages to the conversation handler."""
+
+    def __init__(self, inflight: Inflight) -> None:
+        super().__init__(
+            intents=intents(),
+            allowed_mentions=discord.AllowedMentions.none(),  # model output never pings
+            max_ratelimit_timeout=30.0,  # longer waits raise RateLimited instead of hanging
+            chunk_guilds_at_startup=False,
+            member_cache_flags=discord.MemberCacheFlags.none(),
+        )
+        self.tree = ByokTree(self, inflight)
+        self.message_handler: Callable[[discord.Message], Awaitable[None]] | None = None
+        self.gateway_up = asyncio.Event()
+
+    async def on_message(self, message: discord.Message) -> None:
+        if self.message_handler is not None:
+            await self.message_handler(message)
+
+    async def on_connect(self) -> None:
+        self.gateway_up.set()
+
+    async def on_resumed(self) -> None:
+        self.gateway_up.set()
+
+    async def on_disconnect(self) -> None:
+        self.gateway_up.clear()
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        # The event's arguments are not logged: a message or modal may hold a key.
+        incident = secrets.token_hex(4)
+        log.exception("unhandled error in %s (incident %s)", event_method, incident)

@@ -1,0 +1,304 @@
+"""What happens when a user runs an application command, submits a modal or autocompletes.
+
+Every interaction is acknowledged first — deferred (type 5), a modal (type 9) or
+autocomplete choices (type 8) — well within Discord's 3 seconds, then answered through
+the dispatcher by editing the deferred response. Private things (keys, usage, help,
+errors) are ephemeral. :meth:`InteractionFlows.boundary` is the adapter's boundary for
+one interaction: Discord refusals are logged and, where possible, explained to the
+user; nothing escapes into discord.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping, Sequence
+
+import discord
+from discord import app_commands
+
+from adapters.discord.identity import chain_thread, dm_thread, invocation
+from adapters.discord.inflight import Inflight
+from adapters.discord.modals import KeyModal, TranscriptModal
+from adapters.discord.render import render
+from adapters.discord.streaming import AnswerStream, Pacing, close_events
+from adapters.discord.surfaces import Interaction, InteractionSurface
+from bot.dispatch import Dispatcher
+from bot.invocation import Attachment, Invocation
+from bot.lookup import ModelLookup
+from bot.reply import Reply, ReplyEvent, SecretRequest
+
+__all__ = ["InteractionFlows", "command_text"]
+
+log = logging.getLogger(__name__)
+
+_FIRST_RESPONSE_BUDGET = 2.0  # seconds of Discord's 3 we allow ourselves before answering
+_STOPPING = "The bot is restarting; please try again in a minute."
+
+
+def command_text(
+    *words: str | None, flags: Mapping[str, object] | None = None, free: str | None = None
+) -> str:
+    """Command text in the bot's grammar: words, ``--flags``, then ``-- free text``."""
+    parts = [w for w in words if w]
+    for name, value in (flags or {}).items():
+        if value is not None:
+            parts += [f"--{name}", str(value)]
+    if free is not None:
+        parts += ["--", free]
+    return " ".join(parts)
+
+
+async def _first_reply(events: AsyncIterator[ReplyEvent]) -> Reply:
+    try:
+        async for event in events:
+            if isinstance(event, Reply):
+                return event
+    finally:
+        await close_events(events)
+    return Reply(tone="error", text="No answer came back; please try again.")
+
+
+class InteractionFlows:
+    """The bot's side of every interaction."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        models: ModelLookup,
+        inflight: Inflight,
+        pacing: Pacing,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self._models = models
+        self._inflight = inflight
+        self._pacing = pacing
+        self.accepting = True
+
+    @property
+    def max_attachment_bytes(self) -> int:
+        return self.dispatcher.ctx.max_transcript_chars * 4
+
+    # -- the boundary -----------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def boundary(self, interaction: Interaction) -> AsyncIterator[bool]:
+        """Track the interaction and handle every failure; yields False while stopping."""
+        async with self._inflight.track(interaction.id):
+            if not self.accepting:
+                await self.tell(interaction, _STOPPING)
+                yield False
+                return
+            try:
+                yield True
+            except discord.NotFound as exc:
+                what = "expired before it was answered" if exc.code == 10062 else "lost"
+                log.warning("interaction %s %s (HTTP 404, code %s)", interaction.id, what, exc.code)
+            except discord.Forbidden as exc:
+                log.warning(
+                    "Discord refused an answer to interaction %s: missing permissions (code %s)",
+                    interaction.id,
+                    exc.code,
+                )
+                await self.tell(
+                    interaction,
+                    "I'm missing a permission here (Send Messages, "
+                    "Embed Links or Attach Files); ask a server admin.",
+                )
+            except discord.HTTPException as exc:
+                log.warning(
+                    "Discord refused an answer to interaction %s: HTTP %s (code %s)",
+                    interaction.id,
+                    exc.status,
+                    exc.code,
+                )
+                await self.tell(interaction, "Discord didn't accept my answer; please try again.")
+            except Exception as exc:  # the adapter's boundary
+                incident = secrets.token_hex(4)
+                log.error(
+                    "interaction %s failed (incident %s)", interaction.id, incident, exc_info=exc
+                )
+                await self.tell(interaction, f"Something went wrong on our side (ref {incident}).")
+
+    async def tell(self, interaction: Interaction, text: str) -> None:
+        """A short ephemeral note, by whatever response is still possible."""
+        try:
+            if interaction.type is discord.InteractionType.autocomplete:
+                if not interaction.response.is_done():
+                    await interaction.response.autocomplete([])
+            elif not interaction.response.is_done():
+                await interaction.response.send_message(text, ephemeral=True)
+            else:
+                await interaction.followup.send(text, ephemeral=True)
+        except (discord.HTTPException, discord.InteractionResponded) as exc:
+            log.info("could not tell the user about a failure: %s", type(exc).__name__)
+
+    # -- running commands -------------------------------------------------------------
+
+    def _invocation(
+        self,
+        interaction: Interaction,
+        command: str,
+        text: str,
+        *,
+        private: bool,
+        attachments: Sequence[Attachment] = (),
+        conversation: bool = False,
+    ) -> Invocation:
+        dm = interaction.guild_id is None
+        channel = interaction.channel_id or 0
+        thread = None
+        if conversation and dm:
+            thread = dm_thread(channel)
+        elif conversation and not private:  # an ephemeral answer can't be replied to
+            thread = chain_thread(channel, interaction.id)
+        return invocation(
+            interaction.user,
+            interaction.channel_id,
+            command,
+            text,
+            private=private or dm,
+            attachments=attachments,
+            thread=thread,
+        )
+
+    async def _answer(
+        self, interaction: Interaction, inv: Invocation, *, ephemeral: bool, deferred: bool = False
+    ) -> None:
+        if not deferred:
+            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+        surface = InteractionSurface(interaction, ephemeral=ephemeral)
+        await AnswerStream(surface, self._pacing).run(self.dispatcher.run(inv))
+
+    async def private_command(self, interaction: Interaction, command: str, text: str) -> None:
+        """``/byok …``, ``/usage``, ``/help``: answered to the user alone."""
+        async with self.boundary(interaction) as serving:
+            if serving:
+                inv = self._invocation(interaction, command, text, private=True)
+                await self._answer(interaction, inv, ephemeral=True)
+
+    async def ask(
+        self, interaction: Interaction, prompt: str, flags: Mapping[str, object], *, private: bool
+    ) -> None:
+        async with self.boundary(interaction) as serving:
+            if serving:
+                text = command_text(flags=flags, free=prompt)
+                inv = self._invocation(interaction, "ask", text, private=private, conversation=True)
+                await self._answer(interaction, inv, ephemeral=private)
+
+    # -- keys: the modal ------------------------------------------------------------------
+
+    async def byok_add(self, interaction: Interaction, provider: str) -> None:
+        """Open the key modal at once: a modal must be the interaction's first response."""
+        async with self.boundary(interaction) as serving:
+            if not serving:
+                return
+            inv = self._invocation(interaction, "byok", f"add {provider}", private=True)
+            try:
+                async with asyncio.timeout(_FIRST_RESPONSE_BUDGET):
+                    reply = await _first_reply(self.dispatcher.run(inv))
+            except TimeoutError:
+                reply = Reply(tone="error", text="That took too long; please try again.")
+            if reply.secret_request is not None:
+                modal = KeyModal(self, inv, reply.secret_request, owner=interaction.user.id)
+                await interaction.response.send_modal(modal)
+            else:
+                await interaction.response.send_message(
+                    **render(reply)[0].send_kwargs(), ephemeral=True
+                )
+
+    async def submit_key(
+        self, interaction: Interaction, inv: Invocation, request: SecretRequest, key: str
+    ) -> None:
+        """The modal's submit: validate and store the key, answer the user alone."""
+        async with self.boundary(interaction) as serving:
+            if serving:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+                reply = await self.dispatcher.submit_key(inv, request, key)
+                surface = InteractionSurface(interaction, ephemeral=True)
+                await AnswerStream(surface, self._pacing).show_reply(reply)
+
+    # -- summaries ------------------------------------------------------------------------
+
+    async def summarize(
+        self,
+        interaction: Interaction,
+        transcript: discord.Attachment | None,
+        flags: Mapping[str, object],
+        *,
+        private: bool,
+    ) -> None:
+        """From an attached file, or a modal to paste the transcript into."""
+        async with self.boundary(interaction) as serving:
+            if not serving:
+                return
+            if transcript is None:
+                modal = TranscriptModal(self, flags, private=private, owner=interaction.user.id)
+                await interaction.response.send_modal(modal)
+                return
+            await interaction.response.defer(ephemeral=private, thinking=True)
+            if transcript.size > self.max_attachment_bytes:
+                reply = Reply(
+                    tone="error",
+                    text=(
+                        f"`{transcript.filename}` is {transcript.size:,} bytes; I read transcripts "
+                        f"up to {self.max_attachment_bytes:,}. Split it and summarise each part."
+                    ),
+                )
+                surface = InteractionSurface(interaction, ephemeral=private)
+                await AnswerStream(surface, self._pacing).show_reply(reply)
+                return
+            try:
+                data = await transcript.read()
+            except discord.HTTPException as exc:
+                log.warning("downloading an attachment failed: HTTP %s", exc.status)
+                await interaction.edit_original_response(
+                    content=f"I couldn't download `{transcript.filename}` from Discord; please "
+                    "try again."
+                )
+                return
+            attachment = Attachment(transcript.filename, data, transcript.content_type)
+            inv = self._invocation(
+                interaction,
+                "summarize",
+                command_text(flags=flags),
+                private=private,
+                attachments=(attachment,),
+            )
+            await self._answer(interaction, inv, ephemeral=private, deferred=True)
+
+    async def submit_transcript(
+        self, interaction: Interaction, text: str, flags: Mapping[str, object], *, private: bool
+    ) -> None:
+        async with self.boundary(interaction) as serving:
+            if serving:
+                inv = self._invocation(
+                    interaction, "summarize", command_text(flags=flags, free=text), private=private
+                )
+                await self._answer(interaction, inv, ephemeral=private)
+
+    # -- autocomplete ---------------------------------------------------------------------
+
+    async def suggest_models(
+        self, interaction: Interaction, current: str, *, extra: Sequence[str] = ()
+    ) -> None:
+        """Answer an autocomplete with the user's models; the last comma-separated word."""
+        async with self.boundary(interaction) as serving:
+            if not serving:
+                return
+            done, _, typing = current.rpartition(",")
+            head = f"{done}," if done else ""
+            provider = getattr(interaction.namespace, "provider", None)
+            user = self._invocation(interaction, "ask", "", private=True).user_ref
+            try:
+                async with asyncio.timeout(_FIRST_RESPONSE_BUDGET):
+                    names = await self._models.suggest(user, provider, typing)
+            except TimeoutError:
+                names = []
+            matching = [e for e in extra if typing.strip().lower() in e]
+            values = [head + n for n in [*matching, *names] if len(head + n) <= 100]
+            await interaction.response.autocomplete(
+                [app_commands.Choice(name=v, value=v) for v in values[:25]]
+            )

@@ -1,0 +1,203 @@
+"""Answers that stream in: messages edited in place at a pace Discord allows.
+
+Each message being written has its own throttle (:class:`LiveMessage`): at most one edit
+per ``Pacing.interval`` seconds, the newest text winning, so a fast stream costs a few
+edits, not one per token. While the answer grows the last message ends with a "still
+writing…" line (or the latest progress status); text past one message's limit
+continues in a new message. The final :class:`~bot.reply.Reply` then replaces the
+streamed view, or — when it is private but was begun in public — the public messages
+are withdrawn and the reply is delivered privately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiohttp
+import discord
+
+from adapters.discord.render import Outgoing, live_view, render
+from bot.reply import Delta, Reply, ReplyEvent
+
+__all__ = ["AnswerStream", "LiveMessage", "MessageHandle", "Pacing", "Surface", "close_events"]
+
+log = logging.getLogger(__name__)
+
+_NO_REPLY = Reply(tone="error", text="No answer came back; please try again.")
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How often one message may be edited; the clock and sleep are injectable."""
+
+    interval: float = 1.2
+    clock: Callable[[], float] = field(default=time.monotonic)
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
+
+
+class MessageHandle(Protocol):
+    """A message the bot posted and may change."""
+
+    async def edit(self, out: Outgoing) -> None: ...
+
+    async def delete(self) -> None: ...
+
+
+class Surface(Protocol):
+    """Where one answer appears: an interaction's responses or a channel's messages."""
+
+    @property
+    def public(self) -> bool:
+        """Whether people other than the asker can see what is posted."""
+        ...
+
+    async def post(self, out: Outgoing) -> MessageHandle:
+        """Show a message (the first one may replace a "thinking…" placeholder)."""
+        ...
+
+    async def go_private(self, outs: Sequence[Outgoing]) -> None:
+        """Withdraw what was posted in public and deliver ``outs`` to the asker alone."""
+        ...
+
+
+class LiveMessage:
+    """One message edited in place, never more often than the pacing allows."""
+
+    def __init__(self, handle: MessageHandle, shown: Outgoing, pacing: Pacing) -> None:
+        self.handle = handle
+        self._shown: Outgoing | None = shown
+        self._pending: Outgoing | None = None
+        self._pacing = pacing
+        self._last = pacing.clock()
+        self._task: asyncio.Task[None] | None = None
+        self.gone = False
+        self.edits = 0
+
+    def show(self, out: Outgoing) -> None:
+        """Schedule ``out``; returns at once. Intermediate versions may be skipped."""
+        if self.gone or out.same_as(self._shown):
+            self._pending = None
+            return
+        self._pending = out
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+
+    async def settle(self, out: Outgoing) -> None:
+        """Show ``out`` as the final version and return once it is on Discord."""
+        self.show(out)
+        if self._task is not None:
+            await self._task
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _flush(self) -> None:
+        while self._pending is not None and not self.gone:
+            wait = self._last + self._pacing.interval - self._pacing.clock()
+            if wait > 0:
+                await self._pacing.sleep(wait)
+            out, self._pending = self._pending, None
+            try:
+                await self.handle.edit(out)
+            except discord.NotFound:
+                log.info("a streamed message was deleted; no more edits to it")
+                self.gone = True
+            except discord.HTTPException as exc:
+                log.warning(
+                    "editing a streamed message failed: HTTP %s (code %s)", exc.status, exc.code
+                )
+            except (aiohttp.ClientError, OSError) as exc:
+                log.warning("editing a streamed message failed: %s", type(exc).__name__)
+            else:
+                self._shown = out
+                self.edits += 1
+            finally:
+                self._last = self._pacing.clock()
+
+
+async def close_events(events: AsyncIterator[ReplyEvent]) -> None:
+    """Stop a handler early (its provider stream too), when it is a generator."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+class AnswerStream:
+    """Shows one command's events on a surface: streamed text, progress, the reply."""
+
+    def __init__(self, surface: Surface, pacing: Pacing | None = None) -> None:
+        self._surface = surface
+        self._pacing = pacing or Pacing()
+        self._live: list[LiveMessage] = []
+
+    async def run(
+        self,
+        events: AsyncIterator[ReplyEvent],
+        finish: Callable[[Reply], Reply] | None = None,
+    ) -> Reply | None:
+        """Consume ``events`` to the end; ``finish`` may adjust the reply before it shows."""
+        text, status = "", None
+        try:
+            async for event in events:
+                if isinstance(event, Reply):
+                    reply = finish(event) if finish else event
+                    await self.show_reply(reply)
+                    return reply
+                if isinstance(event, Delta):
+                    text += event.text
+                else:
+                    status = event.text
+                await self._show_live(live_view(text, status))
+            await self.show_reply(_NO_REPLY)
+            return None
+        finally:
+            await close_events(events)
+            for live in self._live:
+                await live.close()
+
+    async def _show_live(self, contents: list[str]) -> None:
+        for index, content in enumerate(contents):
+            out = Outgoing(content)
+            if index < len(self._live):
+                self._live[index].show(out)
+                continue
+            try:
+                handle = await self._surface.post(out)
+            except (discord.Forbidden, discord.NotFound):
+                raise  # the answer cannot be shown here at all
+            except discord.HTTPException as exc:
+                log.warning(
+                    "posting a streamed message failed: HTTP %s (code %s); retrying "
+                    "with the next update",
+                    exc.status,
+                    exc.code,
+                )
+                return
+            self._live.append(LiveMessage(handle, out, self._pacing))
+
+    async def show_reply(self, reply: Reply) -> None:
+        outs = render(reply)
+        if reply.private and self._surface.public:
+            for live in self._live:
+                await live.close()
+            self._live.clear()
+            await self._surface.go_private(outs)
+            return
+        for index, out in enumerate(outs):
+            if index < len(self._live):
+                await self._live[index].settle(out)
+            else:
+                await self._surface.post(out)
+        for extra in self._live[len(outs) :]:
+            await extra.close()
+            with contextlib.suppress(discord.NotFound):
+                await extra.handle.delete()
