@@ -110,7 +110,25 @@ async def run_bot(
 async def _start_adapters(
     config: Config, app: App, metrics: Metrics, http: HttpServer, running: Running
 ) -> None:
-    if not config.slack.enabled:
+    if config.slack.enabled:
+        from adapters.slack import SlackAdapter
+        from byok.installations import InstallationStore
+
+        installations = (
+            InstallationStore(app.engine.database, app.keyring.keyring)
+            if config.slack.client_id
+            else None
+        )
+        slack = SlackAdapter(app.dispatcher, config.slack, installations=installations)
+        await slack.start()
+        running.stops.append(("Slack", lambda: slack.stop(grace_s=config.bot.shutdown_grace_s)))
+        running.messengers.append(slack.messenger)
+        http.extra_routes = [*http.extra_routes, *slack.routes()]
+        http.readiness.append(slack.readiness)
+        how = "Socket Mode" if config.slack.mode == "socket" else "HTTP mode at /slack/events"
+        oauth = ", OAuth installs at /slack/install" if installations else ""
+        running.started.append(f"Slack: {how}{oauth}")
+    else:
         running.missing.append("Slack: [slack] enabled = false")
     if config.discord.enabled:
         from adapters.discord import DiscordAdapter

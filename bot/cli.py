@@ -13,6 +13,7 @@ from bot.config import Config, ConfigSource, load_config
 from bot.master_key import build_keyring
 from byok.db import Database, head_revision, upgrade
 from byok.errors import ByokError, ConfigError
+from byok.installations import InstallationStore
 from byok.keystore import KeyStore
 from byok.secret import RedactingFilter
 
@@ -59,6 +60,9 @@ async def _keys_rotate(args: argparse.Namespace, config: Config, source: ConfigS
         store = KeyStore(database, setup.keyring)
         report = await store.rotate(batch_size=args.batch_size)
         remaining = await store.count_by_master_key()
+        installs_resealed, installs_unreadable = await InstallationStore(
+            database, setup.keyring
+        ).rotate()
     finally:
         await database.dispose()
     current = setup.keyring.current.key_id
@@ -66,9 +70,19 @@ async def _keys_rotate(args: argparse.Namespace, config: Config, source: ConfigS
         f"Re-encrypted {report.rotated} key(s) under master key {current} "
         f"({setup.source}); {report.already_current} were already current."
     )
+    if installs_resealed or installs_unreadable:
+        say(
+            f"Slack installations: {installs_resealed} re-encrypted"
+            + (
+                f", {installs_unreadable} unreadable (old key missing)"
+                if installs_unreadable
+                else ""
+            )
+            + "."
+        )
     stale = {k: n for k, n in remaining.items() if k != current}
-    if stale:
-        detail = ", ".join(f"{n} under {k}" for k, n in stale.items())
+    if stale or installs_unreadable:
+        detail = ", ".join(f"{n} under {k}" for k, n in stale.items()) or "Slack installations"
         say(
             f"{sum(stale.values())} key(s) could not be re-encrypted ({detail}): their old "
             "master key is not configured. Set BYOK_PREVIOUS_ENCRYPTION_PASSWORD and "

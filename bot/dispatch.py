@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Protocol
 
-from bot.commands import ask, help, keys, prefs, summarize, usage
+from bot.commands import ask, help, home, keys, prefs, summarize, usage
 from bot.context import BotContext
 from bot.grammar import CommandError, closest
 from bot.invocation import Invocation
@@ -76,6 +76,7 @@ COMMANDS: dict[str, Handler] = {
     "usage": usage.usage,
     "byok": _byok,
     "help": help.help_command,
+    "home": home.home,
 }
 _COMMAND_ALIASES = {"summarise": "summarize", "summary": "summarize", "keys": "byok"}
 

@@ -35,6 +35,7 @@ __all__ = [
     "Base",
     "ConversationMessage",
     "DigestLog",
+    "SlackInstallation",
     "UsageEvent",
     "User",
     "UserAIPreferences",
@@ -206,3 +207,23 @@ class ConversationMessage(Base):
     content: Mapped[str] = mapped_column(Text)
     token_estimate: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
+
+
+class SlackInstallation(Base):
+    """A workspace (or Enterprise Grid org) that installed the Slack app by OAuth.
+
+    Its tokens are sealed like users' keys; ``enterprise_id`` and ``team_id`` are ``""``
+    when absent (an org-wide install has no team), so the unique pair holds on both
+    databases.
+    """
+
+    __tablename__ = "slack_installations"
+    __table_args__ = (UniqueConstraint("enterprise_id", "team_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(String(32))
+    team_id: Mapped[str] = mapped_column(String(32))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_id: Mapped[str] = mapped_column(String(32), index=True)
+    installed_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -1,0 +1,107 @@
+"""The slack-bolt AsyncApp with every listener, and the Web API client it uses.
+
+The client retries connection errors and Slack's rate limits (HTTP 429), honouring
+``Retry-After``; anything a listener lets escape is logged with an incident id.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import commands, events, home, modals
+from adapters.slack.assistant import build_assistant
+from adapters.slack.events import EventSettings
+from adapters.slack.runtime import Runtime
+
+__all__ = ["build_bolt_app", "build_client", "quiet_logger"]
+
+log = logging.getLogger(__name__)
+
+
+class _NoPayloads(logging.Filter):
+    """Drops DEBUG records: slack-sdk logs whole request and response bodies there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+def quiet_logger(name: str) -> logging.Logger:
+    """A logger for slack-sdk clients that never prints payloads.
+
+    Payloads hold what users type and paste (forms, thread messages), which may include
+    a key; no log level should put them in a log file.
+    """
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _NoPayloads) for f in logger.filters):
+        logger.addFilter(_NoPayloads())
+    return logger
+
+
+#: Retries after a rate limit; each waits as long as Slack's Retry-After says.
+RATE_LIMIT_RETRIES = 2
+
+
+def build_client(api_url: str, token: str | None = None) -> AsyncWebClient:
+    """A Web API client for ``api_url`` (keep its trailing slash) with retries."""
+    return AsyncWebClient(
+        token=token,
+        base_url=api_url if api_url.endswith("/") else api_url + "/",
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        ],
+        logger=quiet_logger("adapters.slack.web"),
+    )
+
+
+def build_bolt_app(
+    runtime: Runtime,
+    client: AsyncWebClient,
+    events_settings: EventSettings,
+    *,
+    signing_secret: str | None,
+    oauth: AsyncOAuthSettings | None = None,
+    process_before_response: bool = False,
+) -> AsyncApp:
+    """The bolt app: slash commands, forms, events, shortcuts, App Home and the assistant."""
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret or "",
+        oauth_settings=oauth,
+        installation_store_bot_only=True if oauth is not None else None,
+        process_before_response=process_before_response,
+        logger=logging.getLogger("adapters.slack.bolt"),
+    )
+
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        ref = secrets.token_hex(4)
+        kind = body.get("type") or body.get("command") or "request"
+        log.error("slack: a %s listener failed (incident %s)", kind, ref, exc_info=error)
+
+    app.error(on_error)
+    # The assistant middleware first: it owns the threads of DMs with the bot.
+    app.assistant(build_assistant(runtime, events_settings))
+    commands.register(app, runtime)
+    modals.register(app, runtime)
+    events.register(app, runtime, events_settings)
+    home.register(app, runtime)
+
+    async def on_uninstalled(body: dict[str, Any]) -> None:
+        store = oauth.installation_store if oauth is not None else None
+        if store is not None:
+            enterprise = body.get("enterprise_id")
+            await store.async_delete_all(enterprise_id=enterprise, team_id=body.get("team_id"))
+
+    app.event("app_uninstalled")(on_uninstalled)
+    app.event("tokens_revoked")(on_uninstalled)
+    return app

@@ -1,0 +1,272 @@
+"""Turning one command's ReplyEvents into Slack messages.
+
+Public answers (and anything in the bot's own DM) are posted and grow as they stream:
+natively inside a thread when Slack allows it, else by paced edits. Private replies in a
+shared conversation are ephemeral; when Slack will not let the bot post there at all,
+the slash command's ``response_url`` still reaches the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from adapters.slack import texts
+from adapters.slack.render import (
+    SlackMessage,
+    context_block,
+    render_reply,
+    render_stream,
+    tail_blocks,
+)
+from adapters.slack.streaming import DEFAULT_INTERVAL, Clock, LiveMessage, NativeStream
+from bot.reply import Delta, FileOut, Reply, ReplyEvent, SecretRequest, Status
+
+__all__ = ["Delivery", "SlackOptions", "Target"]
+
+log = logging.getLogger(__name__)
+
+_TOO_LONG = frozenset({"msg_too_long", "msg_blocks_too_long"})
+_SMALL_MESSAGE = 3500
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one command's reply goes and who may see it."""
+
+    channel: str
+    user: str
+    team: str | None
+    private: bool
+    in_bot_dm: bool = False
+    thread_ts: str | None = None
+    response_url: str | None = None
+    assistant: bool = False
+    header: str | None = None
+    placeholder: str | None = None
+
+    @property
+    def live_ok(self) -> bool:
+        """Whether a message posted here is seen by the right people while it grows."""
+        return self.in_bot_dm or not self.private
+
+
+@dataclass(frozen=True, slots=True)
+class SlackOptions:
+    """Pacing and timing; production keeps the defaults."""
+
+    #: Seconds between edits of one streamed message.
+    interval: float = DEFAULT_INTERVAL
+    #: Use Slack's chat streaming API inside threads.
+    native_streaming: bool = True
+    #: How long a key form's submission waits for the provider before saying "checking…".
+    submit_wait_s: float = 2.0
+    clock: Clock = time.monotonic
+
+
+SecretOpener = Callable[[SecretRequest], Awaitable[None]]
+
+
+class Delivery:
+    """Shows one command's events in Slack; one instance per command."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        target: Target,
+        options: SlackOptions,
+        *,
+        bot_user_id: str | None = None,
+        open_secret: SecretOpener | None = None,
+    ) -> None:
+        self._client = client
+        self.target = target
+        self._options = options
+        self._bot_user_id = bot_user_id
+        self._open_secret = open_secret
+        self._live: LiveMessage | None = None
+        self._native: NativeStream | None = None
+        self._text = ""
+
+    def _new_live(self, adopt: list[str] | None = None) -> LiveMessage:
+        return LiveMessage(
+            self._client,
+            self.target.channel,
+            self.target.thread_ts,
+            interval=self._options.interval,
+            clock=self._options.clock,
+            adopt=adopt or (),
+        )
+
+    async def run(self, events: AsyncIterator[ReplyEvent]) -> Reply | None:
+        """Consume the events; returns the final reply (None when nothing could be shown)."""
+        try:
+            if self.target.placeholder and not await self._post_placeholder():
+                return None
+            async for event in events:
+                if isinstance(event, Status):
+                    await self._status(event.text)
+                elif isinstance(event, Delta):
+                    await self._delta(event.text)
+                else:
+                    await self._finish(event)
+                    return event
+            return None
+        finally:
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def _post_placeholder(self) -> bool:
+        assert self.target.placeholder is not None
+        live = self._new_live()
+        text = self.target.placeholder
+        try:
+            await live.open(SlackMessage(text=text, blocks=[context_block(text)]))
+        except SlackApiError as exc:
+            await self.explain(exc)
+            return False
+        self._live = live
+        return True
+
+    async def _status(self, text: str) -> None:
+        if self.target.assistant and self.target.thread_ts:
+            with suppress(SlackApiError):
+                await self._client.assistant_threads_setStatus(
+                    channel_id=self.target.channel, thread_ts=self.target.thread_ts, status=text
+                )
+            return
+        if self._native is not None or not self.target.live_ok:
+            return
+        self._live = self._live or self._new_live()
+        self._live.show(lambda: render_stream(self._text, header=self.target.header, status=text))
+
+    async def _delta(self, text: str) -> None:
+        self._text += text
+        if not self.target.live_ok:
+            return
+        native = self._native
+        if native is None and self._live is None and self._native_ok():
+            native = self._native = NativeStream(
+                self._client,
+                self.target.channel,
+                self.target.thread_ts or "",
+                team_id=self.target.team,
+                user_id=self.target.user,
+                interval=self._options.interval,
+                clock=self._options.clock,
+            )
+        if native is not None:
+            if native.failed is None:
+                native.append(text)
+                return
+            # Slack refused the stream (or it expired): keep going with edits.
+            self._native = None
+            await native.abandon()
+            self._live = self._new_live(adopt=native.posted)
+        self._live = self._live or self._new_live()
+        self._live.show(lambda: render_stream(self._text, header=self.target.header))
+
+    def _native_ok(self) -> bool:
+        return self._options.native_streaming and self.target.thread_ts is not None
+
+    async def _finish(self, reply: Reply) -> None:
+        if reply.secret_request is not None and self._open_secret is not None:
+            await self._discard()
+            await self._open_secret(reply.secret_request)
+            return
+        try:
+            if reply.private and not self.target.in_bot_dm:
+                await self._discard()
+                await self.ephemeral(render_reply(reply))
+            else:
+                await self._publish(reply)
+            await self._upload(reply.files, ephemeral=reply.private and not self.target.in_bot_dm)
+        except SlackApiError as exc:
+            await self.explain(exc)
+
+    async def _discard(self) -> None:
+        if self._native is not None:
+            native, self._native = self._native, None
+            await native.abandon()
+            self._live = self._new_live(adopt=native.posted)
+        if self._live is not None:
+            await self._live.delete()
+            self._live = None
+
+    async def _publish(self, reply: Reply) -> None:
+        header = self.target.header
+        native = self._native
+        if native is not None:
+            same = reply.text.strip() == self._text.strip()
+            tail = tail_blocks(reply) if same else render_reply(reply)[0].blocks
+            await native.finish(tail)
+            if native.failed is None:
+                return
+            self._live = self._new_live(adopt=native.posted)
+        live = self._live or self._new_live()
+        try:
+            await live.finish(render_reply(reply, header=header))
+        except SlackApiError as exc:
+            if texts.slack_error_code(exc) not in _TOO_LONG:
+                raise
+            await live.finish(render_reply(reply, header=header, message_chars=_SMALL_MESSAGE))
+
+    async def ephemeral(self, messages: list[SlackMessage]) -> None:
+        """Show messages to the user alone; through response_url if the bot cannot post."""
+        target = self.target
+        try:
+            for message in messages:
+                await self._client.chat_postEphemeral(
+                    channel=target.channel,
+                    user=target.user,
+                    thread_ts=target.thread_ts,
+                    **message.payload(),
+                )
+        except SlackApiError as exc:
+            if not target.response_url or texts.slack_error_code(exc) not in texts.CHANNEL_ERRORS:
+                raise
+            for message in messages:
+                await self.respond(message)
+
+    async def respond(self, message: SlackMessage) -> None:
+        assert self.target.response_url is not None
+        webhook = AsyncWebhookClient(self.target.response_url)
+        await webhook.send(text=message.text, blocks=message.blocks, response_type="ephemeral")
+
+    async def explain(self, exc: SlackApiError) -> None:
+        """Tell the user what Slack refused, by whatever way still reaches them."""
+        code = texts.slack_error_code(exc)
+        log.info("slack: a call was refused (%s)", code)
+        text = texts.api_error_text(code, self._bot_user_id)
+        message = SlackMessage(text=text, blocks=[context_block(text)])
+        try:
+            if self.target.response_url:
+                await self.respond(message)
+            elif code not in texts.CHANNEL_ERRORS:
+                await self.ephemeral([message])
+        except Exception as again:  # noqa: BLE001 - nothing else can reach the user
+            log.warning("slack: could not explain %s to the user: %s", code, type(again).__name__)
+
+    async def _upload(self, files: tuple[FileOut, ...], *, ephemeral: bool) -> None:
+        if not files:
+            return
+        channel, thread = self.target.channel, self.target.thread_ts
+        if ephemeral:
+            opened = await self._client.conversations_open(users=self.target.user)
+            channel, thread = str(opened["channel"]["id"]), None
+        for file in files:
+            await self._client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread,
+                content=file.content,
+                filename=file.filename,
+                title=file.title or file.filename,
+            )

@@ -1,0 +1,189 @@
+"""What every Slack listener shares: the dispatcher, background work, and where to reply.
+
+Listeners acknowledge Slack at once and hand slow work to :meth:`Runtime.spawn`. Each
+spawned job runs inside this adapter's boundary: an unexpected error is logged with an
+incident id, the user is told the id, and nothing else stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import texts
+from adapters.slack.delivery import Delivery, SecretOpener, SlackOptions, Target
+from adapters.slack.render import SlackMessage, context_block
+from bot.dispatch import COMMANDS, Dispatcher
+from bot.invocation import Attachment, Invocation
+from bot.reply import Reply
+
+__all__ = ["Runtime", "command_in", "invocation"]
+
+log = logging.getLogger(__name__)
+
+FailureHandler = Callable[[str], Awaitable[None]]
+HomePublisher = Callable[[AsyncWebClient, str, str], Coroutine[Any, Any, None]]
+
+
+def invocation(
+    *,
+    team: str,
+    user: str,
+    channel: str,
+    private: bool,
+    command: str,
+    text: str = "",
+    thread: str | None = None,
+    attachments: tuple[Attachment, ...] = (),
+    user_name: str | None = None,
+) -> Invocation:
+    return Invocation(
+        platform="slack",
+        workspace=team,
+        user=user,
+        channel=channel,
+        private=private,
+        command=command,
+        text=text,
+        attachments=attachments,
+        thread=thread,
+        user_name=user_name,
+    )
+
+
+def command_in(text: str) -> tuple[str, str]:
+    """A DM's text as (command, rest): ``/usage week`` is /usage, anything else /ask.
+
+    Slack keeps real slash commands out of messages, so a leading ``/word`` here was
+    typed by hand or sent by a suggested prompt.
+    """
+    stripped = text.strip()
+    if stripped.startswith("/"):
+        name, _, rest = stripped[1:].partition(" ")
+        if name.lower() in COMMANDS:
+            return name.lower(), rest.strip()
+    return "ask", stripped
+
+
+@dataclass(slots=True)
+class Runtime:
+    dispatcher: Dispatcher
+    options: SlackOptions = field(default_factory=SlackOptions)
+    #: Set by the App Home module: republishes a user's Home after their settings change.
+    home_publisher: HomePublisher | None = None
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _bot_dms: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def provider_ids(self) -> tuple[str, ...]:
+        return self.dispatcher.ctx.provider_ids
+
+    def spawn(
+        self,
+        work: Coroutine[Any, Any, Any],
+        *,
+        what: str,
+        on_failure: FailureHandler | None = None,
+    ) -> asyncio.Task[Any]:
+        """Run ``work`` after the listener has acknowledged Slack."""
+        task = asyncio.create_task(self._guarded(work, what, on_failure), name=f"slack:{what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _guarded(
+        self, work: Coroutine[Any, Any, Any], what: str, on_failure: FailureHandler | None
+    ) -> Any:
+        try:
+            return await work
+        except Exception as exc:  # the adapter's boundary
+            ref = secrets.token_hex(4)
+            log.error("slack: %s failed (incident %s)", what, ref, exc_info=exc)
+            if on_failure is not None:
+                try:
+                    await on_failure(ref)
+                except Exception as again:  # noqa: BLE001 - reporting must not fail louder
+                    log.warning(
+                        "slack: could not report incident %s (%s)", ref, type(again).__name__
+                    )
+            return None
+
+    def refresh_home(self, client: AsyncWebClient, team: str, user: str) -> None:
+        if self.home_publisher is not None:
+            self.spawn(self.home_publisher(client, team, user), what="App Home refresh")
+
+    async def drain(self) -> None:
+        """Wait until all background work (including work it started) has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        with suppress(asyncio.CancelledError):
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def bot_dm(self, client: AsyncWebClient, team: str, user: str) -> str | None:
+        """The id of the user's direct conversation with the bot (cached)."""
+        cached = self._bot_dms.get((team, user))
+        if cached is not None:
+            return cached
+        try:
+            response = await client.conversations_open(users=user)
+        except SlackApiError as exc:
+            log.info("slack: no DM with a user (%s)", exc.response.get("error"))
+            return None
+        channel = str(response["channel"]["id"])
+        if len(self._bot_dms) > 10_000:
+            self._bot_dms.clear()
+        self._bot_dms[(team, user)] = channel
+        return channel
+
+    def delivery(
+        self,
+        client: AsyncWebClient,
+        target: Target,
+        *,
+        bot_user_id: str | None,
+        open_secret: SecretOpener | None = None,
+    ) -> Delivery:
+        return Delivery(
+            client, target, self.options, bot_user_id=bot_user_id, open_secret=open_secret
+        )
+
+    async def deliver(
+        self,
+        client: AsyncWebClient,
+        target: Target,
+        inv: Invocation,
+        *,
+        bot_user_id: str | None,
+        open_secret: SecretOpener | None = None,
+    ) -> Reply | None:
+        """Run one command and show its events at ``target``."""
+        delivery = self.delivery(client, target, bot_user_id=bot_user_id, open_secret=open_secret)
+        return await delivery.run(self.dispatcher.run(inv))
+
+    def failure_reporter(
+        self, client: AsyncWebClient, target: Target, bot_user_id: str | None
+    ) -> FailureHandler:
+        """Tells the user an incident id when their work failed unexpectedly."""
+
+        async def report(ref: str) -> None:
+            text = texts.incident(ref)
+            message = SlackMessage(text=text, blocks=[context_block(text)])
+            delivery = self.delivery(client, target, bot_user_id=bot_user_id)
+            if target.response_url:
+                await delivery.respond(message)
+            else:
+                await delivery.ephemeral([message])
+
+        return report

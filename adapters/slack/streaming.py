@@ -1,0 +1,257 @@
+"""Answers that grow in place: Slack's chat streaming API, or edits paced per message.
+
+:class:`NativeStream` uses slack-sdk's ``chat_stream`` (``chat.startStream`` /
+``appendStream`` / ``stopStream``), which needs a thread to reply in.
+:class:`LiveMessage` posts a message and edits it with ``chat.update`` (Tier 3, about
+50 calls a minute per workspace), continuing in the thread when the answer outgrows a
+message. Each message has its own :class:`Pacer`, so one busy answer never slows another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_chat_stream import AsyncChatStream
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.render import MESSAGE_CHARS, Block, SlackMessage
+
+__all__ = ["DEFAULT_INTERVAL", "LiveMessage", "NativeStream", "Pacer"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds between edits of one message: chat.update is Tier 3 (~50/minute/workspace).
+DEFAULT_INTERVAL = 1.5
+
+Clock = Callable[[], float]
+
+
+class Pacer:
+    """Calls ``flush`` at most once per ``interval`` for one message; the latest content wins.
+
+    ``poke`` says the content changed. Flushes run in a background task, so the answer
+    keeps arriving while Slack is called; ``close`` waits for a flush in flight.
+    """
+
+    def __init__(
+        self,
+        flush: Callable[[], Awaitable[None]],
+        interval: float,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._flush = flush
+        self._interval = interval
+        self._clock = clock
+        self._dirty = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._last = -math.inf
+        self._closed = False
+
+    def poke(self) -> None:
+        if self._closed:
+            return
+        self._dirty.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="slack-pacer")
+
+    async def _run(self) -> None:
+        while True:
+            await self._dirty.wait()
+            delay = self._last + self._interval - self._clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with self._lock:
+                self._dirty.clear()
+                self._last = self._clock()
+                await self._flush()
+
+    async def close(self) -> None:
+        """Stop pacing; an edit already on its way to Slack is allowed to finish."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is None:
+            return
+        async with self._lock:
+            task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
+class LiveMessage:
+    """Messages kept in step with what should be shown, posted then edited with chat.update.
+
+    The first message goes to ``thread_ts`` (top level when None); continuations go to
+    the thread. ``adopt`` takes over messages already posted (a stream that expired).
+    """
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str | None,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        clock: Clock = time.monotonic,
+        adopt: Sequence[str] = (),
+    ) -> None:
+        self._client = client
+        self.channel = channel
+        self._thread_ts = thread_ts
+        self._sent: list[tuple[str, dict[str, Any] | None]] = [(ts, None) for ts in adopt]
+        self._want: Callable[[], list[SlackMessage]] = list
+        self._pacer = Pacer(self._paced_sync, interval, clock)
+
+    @property
+    def posted(self) -> list[str]:
+        return [ts for ts, _ in self._sent]
+
+    async def open(self, message: SlackMessage) -> None:
+        """Post the first message now, so a channel the bot is not in fails at once."""
+        await self._sync([message])
+
+    def show(self, render: Callable[[], list[SlackMessage]]) -> None:
+        """What should be shown next, rendered and sent when this message's pace allows."""
+        self._want = render
+        self._pacer.poke()
+
+    async def finish(self, messages: list[SlackMessage]) -> None:
+        await self._pacer.close()
+        await self._sync(messages)
+
+    async def delete(self) -> None:
+        await self._pacer.close()
+        for ts, _ in self._sent:
+            with suppress(SlackApiError):
+                await self._client.chat_delete(channel=self.channel, ts=ts)
+        self._sent.clear()
+
+    async def _paced_sync(self) -> None:
+        try:
+            await self._sync(self._want())
+        except SlackApiError as exc:
+            # A lost intermediate edit is harmless: the final one carries everything.
+            log.warning("slack: interim edit failed (%s)", exc.response.get("error"))
+
+    async def _sync(self, messages: list[SlackMessage]) -> None:
+        for index, message in enumerate(messages):
+            payload = message.payload()
+            if index < len(self._sent):
+                ts, last = self._sent[index]
+                if last != payload:
+                    await self._client.chat_update(channel=self.channel, ts=ts, **payload)
+                    self._sent[index] = (ts, payload)
+                continue
+            thread = self._thread_ts or (self._sent[0][0] if self._sent else None)
+            response = await self._client.chat_postMessage(
+                channel=self.channel,
+                thread_ts=thread,
+                unfurl_links=False,
+                unfurl_media=False,
+                **payload,
+            )
+            self._sent.append((str(response["ts"]), payload))
+        for ts, _ in self._sent[len(messages) :]:
+            await self._client.chat_delete(channel=self.channel, ts=ts)
+        del self._sent[len(messages) :]
+
+
+class NativeStream:
+    """An answer streamed with Slack's chat streaming API into a thread.
+
+    When Slack refuses a stream call, ``failed`` is set and the caller continues with a
+    :class:`LiveMessage` adopting :attr:`posted`.
+    """
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        *,
+        team_id: str | None,
+        user_id: str | None,
+        interval: float = DEFAULT_INTERVAL,
+        clock: Clock = time.monotonic,
+        message_chars: int = MESSAGE_CHARS,
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._team_id = team_id
+        self._user_id = user_id
+        self._stream: AsyncChatStream | None = None
+        self._pending = ""
+        self._in_message = 0
+        self._message_chars = message_chars
+        self.posted: list[str] = []
+        self.failed: SlackApiError | None = None
+        self._pacer = Pacer(self._paced_flush, interval, clock)
+
+    def append(self, text: str) -> None:
+        self._pending += text
+        self._pacer.poke()
+
+    async def finish(self, tail: list[Block]) -> None:
+        """Send what is left and close the stream with ``tail`` (sections, footer) below."""
+        await self._pacer.close()
+        if self.failed is not None:
+            return
+        try:
+            await self._flush(final=True)
+            assert self._stream is not None
+            await self._stream.stop(blocks=tail or None)
+        except SlackApiError as exc:
+            self.failed = exc
+
+    async def abandon(self) -> None:
+        await self._pacer.close()
+
+    async def _paced_flush(self) -> None:
+        if self.failed is not None:
+            return
+        try:
+            await self._flush(final=False)
+        except SlackApiError as exc:
+            log.info("slack: chat stream refused (%s); editing instead", exc.response.get("error"))
+            self.failed = exc
+
+    async def _open(self) -> AsyncChatStream:
+        stream = await self._client.chat_stream(
+            buffer_size=1,  # the pacer decides when to send
+            channel=self._channel,
+            thread_ts=self._thread_ts,
+            recipient_team_id=self._team_id,
+            recipient_user_id=self._user_id,
+        )
+        self._stream = stream
+        self._in_message = 0
+        return stream
+
+    async def _flush(self, *, final: bool) -> None:
+        text, self._pending = self._pending, ""
+        stream = self._stream or await self._open()
+        while self._in_message + len(text) > self._message_chars:
+            room = self._message_chars - self._in_message
+            cut = text.rfind("\n", 0, room)
+            cut = cut if cut > room // 2 else room
+            if cut > 0:
+                await self._append(stream, text[:cut])
+            text = text[cut:].lstrip("\n")
+            await stream.stop()
+            stream = await self._open()
+        if text or (final and stream.ts is None):
+            await self._append(stream, text or " ")
+
+    async def _append(self, stream: AsyncChatStream, text: str) -> None:
+        await stream.append(markdown_text=text)
+        self._in_message += len(text)
+        if stream.ts and stream.ts not in self.posted:
+            self.posted.append(stream.ts)

@@ -1,0 +1,246 @@
+"""Mentions, direct messages, shared transcripts and the summarise shortcut."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.slack.conftest import CHANNEL, TEAM, USER, SlackRig, assert_nowhere
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "transcripts"
+DM = "D" + USER.lstrip("U")
+SUMMARY = {
+    "overview": "A short planning call.",
+    "decisions": ["Ship on Friday"],
+    "action_items": [{"task": "Update docs", "owner": "Bob", "due": None}],
+    "open_questions": ["Who tells support?"],
+}
+
+
+def mention(
+    text: str, *, ts: str = "1700000100.000100", thread_ts: str | None = None, **more: Any
+) -> dict[str, Any]:
+    event = {
+        "type": "app_mention",
+        "user": USER,
+        "text": f"<@U0BOT> {text}",
+        "ts": ts,
+        "channel": CHANNEL,
+        "event_ts": ts,
+        **more,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def dm(text: str, **more: Any) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "channel_type": "im",
+        "user": USER,
+        "text": text,
+        "ts": "1700000200.000100",
+        "channel": DM,
+        "event_ts": "1700000200.000100",
+        **more,
+    }
+
+
+async def test_a_mention_is_answered_in_its_thread_with_the_chat_stream(slack: SlackRig) -> None:
+    await slack.add_key("openai")
+    slack.rig.fakes["openai"].reply(text="Streaming works nicely.", input_tokens=5, output_tokens=3)
+
+    response = await slack.event(mention("--provider openai does streaming work?"))
+    await slack.settle()
+
+    assert response.status == 200
+    (start,) = slack.fake.calls_to("chat.startStream")
+    assert start.args["thread_ts"] == "1700000100.000100"
+    assert start.args["recipient_user_id"] == USER and start.args["recipient_team_id"] == TEAM
+    (message,) = slack.fake.messages[CHANNEL]
+    assert message["streamed"] == "Streaming works nicely."
+    assert not message["streaming"]
+    footer = message["blocks"][-1]["elements"][0]["text"]
+    assert footer.startswith("openai · ") and "5 in / 3 out tokens" in footer
+    assert not slack.fake.calls_to("chat.postMessage")
+
+
+async def test_without_the_chat_stream_the_answer_is_edited_in_the_thread(slack: SlackRig) -> None:
+    await slack.add_key("openai")
+    slack.fake.fail("chat.startStream", "not_allowed_token_type")
+    slack.rig.fakes["openai"].reply(text="Edits work too.")
+
+    await slack.event(mention("--provider openai hello"))
+    await slack.settle()
+
+    (message,) = slack.fake.messages[CHANNEL]
+    assert message["thread_ts"] == "1700000100.000100"
+    assert "Edits work too." in slack.fake.texts(CHANNEL)[0]
+    assert "openai · " in json.dumps(message["blocks"][-1], ensure_ascii=False)
+
+
+async def test_a_stream_slack_expired_is_finished_with_an_edit(slack: SlackRig) -> None:
+    await slack.add_key("openai")
+    slack.fake.fail("chat.stopStream", "message_not_in_streaming_state")
+    slack.rig.fakes["openai"].reply(text="Finished anyway.")
+
+    await slack.event(mention("--provider openai hello"))
+    await slack.settle()
+
+    (started,) = slack.fake.calls_to("chat.startStream")
+    (update,) = slack.fake.calls_to("chat.update")
+    assert update.args["ts"] == slack.fake.messages[CHANNEL][0]["ts"]
+    assert "Finished anyway." in json.dumps(update.args["blocks"])
+    assert started.args["channel"] == CHANNEL
+
+
+def _thread(fake_messages: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    return [
+        {"type": "message", "user": user, "text": text, "ts": f"1700000000.00{i:04d}"}
+        for i, (user, text) in enumerate(fake_messages)
+    ]
+
+
+async def test_with_history_allowed_a_mention_reads_its_thread_leaving_keys_out(
+    slack: SlackRig, canary_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await slack.add_key("openai")
+    await slack.rig.service().set_preferences(store_conversation_history=True)
+    root = "1700000000.000000"
+    slack.fake.threads[(CHANNEL, root)] = _thread(
+        [("U222", "We should move the launch to May."), ("U333", f"use my key {canary_key}")]
+    )
+
+    await slack.event(mention("--provider openai what did Bob propose?", thread_ts=root))
+    await slack.settle()
+
+    (replies,) = slack.fake.calls_to("conversations.replies")
+    assert replies.args["ts"] == root
+    sent = slack.rig.fakes["openai"].requests_to("/chat/completions")[-1].json()
+    prompt = json.dumps(sent["messages"])
+    assert "move the launch to May" in prompt and "what did Bob propose?" in prompt
+    assert "left out" in prompt
+    assert canary_key not in prompt
+    assert_nowhere(canary_key, slack.fake, caplog)
+
+
+async def test_without_history_a_mention_does_not_read_its_thread(slack: SlackRig) -> None:
+    await slack.add_key("openai")
+
+    await slack.event(
+        mention("--provider openai summarise the thread", thread_ts="1700000000.000000")
+    )
+    await slack.settle()
+
+    assert not slack.fake.calls_to("conversations.replies")
+    assert slack.fake.messages[CHANNEL][0]["thread_ts"] == "1700000000.000000"
+
+
+async def test_a_key_pasted_in_a_channel_mention_goes_nowhere(
+    slack: SlackRig, canary_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await slack.add_key("openai")
+
+    await slack.event(mention(f"is {canary_key} still valid?"))
+    await slack.settle()
+
+    (told,) = [c.args for c in slack.fake.calls_to("chat.postEphemeral")]
+    assert told["thread_ts"] == "1700000100.000100" and "revoke it" in json.dumps(told["blocks"])
+    assert not slack.rig.fakes["openai"].requests_to("/chat/completions")
+    assert_nowhere(canary_key, slack.fake, caplog)
+
+
+async def test_a_direct_message_is_a_question(slack: SlackRig) -> None:
+    await slack.add_key("openai")
+    slack.rig.fakes["openai"].reply(text="Hello in private.")
+
+    await slack.event(dm("--provider openai hi &amp; bye"))
+    await slack.settle()
+
+    sent = slack.rig.fakes["openai"].requests_to("/chat/completions")[-1].json()
+    assert sent["messages"][-1]["content"] == "hi & bye"
+    (message,) = slack.fake.messages[DM]
+    assert "thread_ts" not in message or message["thread_ts"] is None
+    assert "Hello in private." in slack.fake.texts(DM)[0]
+    assert not slack.fake.calls_to("chat.postEphemeral")
+
+
+async def test_a_direct_message_may_run_a_command(slack: SlackRig) -> None:
+    await slack.event(dm("/byok list"))
+    await slack.settle()
+
+    assert "no keys yet" in slack.fake.texts(DM)[0]
+
+
+async def test_a_transcript_shared_in_a_dm_is_summarised(slack: SlackRig) -> None:
+    await slack.add_key("openai")
+    slack.rig.fakes["openai"].reply(text=json.dumps(SUMMARY))
+    content = (FIXTURES / "vendor_call.srt").read_bytes()
+    file = slack.fake.share_file("vendor_call.srt", content)
+
+    await slack.event(dm("", subtype="file_share", files=[file]))
+    await slack.settle()
+
+    (download,) = slack.fake.requests_to("/files-pri/")
+    assert download.headers["Authorization"] == f"Bearer {slack.bot_token}"
+    shown = "\n".join(slack.fake.texts(DM))
+    assert (
+        "Meeting summary" in shown and "Ship on Friday" in shown and "Who tells support?" in shown
+    )
+
+
+async def test_a_file_too_large_is_refused_without_downloading(slack: SlackRig) -> None:
+    file = slack.fake.share_file("huge.txt", b"x")
+    file["size"] = 10_000_000
+
+    await slack.event(dm("", subtype="file_share", files=[file]))
+    await slack.settle()
+
+    assert not slack.fake.requests_to("/files-pri/")
+    told = slack.fake.calls_to("chat.postEphemeral")[-1].args
+    assert "larger than a transcript may be" in told["text"]
+
+
+async def test_the_bot_token_only_goes_to_slack(slack: SlackRig) -> None:
+    file = slack.fake.share_file("notes.txt", b"Alice: hi")
+    file["url_private_download"] = "https://evil.example/steal"
+
+    await slack.event(dm("", subtype="file_share", files=[file]))
+    await slack.settle()
+
+    told = slack.fake.calls_to("chat.postEphemeral")[-1].args
+    assert "could not download" in told["text"]
+
+
+async def test_the_summarise_shortcut_summarises_a_pasted_transcript_in_its_thread(
+    slack: SlackRig,
+) -> None:
+    await slack.add_key("openai")
+    slack.rig.fakes["openai"].reply(text=json.dumps(SUMMARY))
+    message = {"type": "message", "user": "U222", "ts": "1700000300.000100",
+               "text": (FIXTURES / "standup.txt").read_text()}  # fmt: skip
+
+    response = await slack.payload(
+        {
+            "type": "message_action",
+            "callback_id": "byok_summarize_message",
+            "team": {"id": TEAM},
+            "user": {"id": USER},
+            "channel": {"id": CHANNEL},
+            "message": message,
+            "response_url": slack.fake.response_url(),
+            "trigger_id": "7.8.9",
+            "action_ts": "1.2",
+        }
+    )
+    await slack.settle()
+
+    assert response.status == 200
+    (post,) = slack.fake.calls_to("chat.postMessage")
+    assert post.args["thread_ts"] == "1700000300.000100" and "Working on" in post.args["text"]
+    shown = slack.fake.texts(CHANNEL)[0]
+    assert "Meeting summary" in shown and "asked for a summary" in shown
