@@ -62,7 +62,7 @@ class Reservation:
     user_ref: int
     request_id: str
     created_at: datetime
-    worst_case: Decimal | None
+    worst_case: Decimal | None = None
 
 
 class AttemptRunner:
@@ -113,20 +113,13 @@ class AttemptRunner:
     ) -> Reservation:
         """Check the monthly limit with the worst-case cost and write the pending row."""
         limit = self._limit_for(candidate, stored_key)
-        worst = worst_case_cost(
-            candidate.provider_id,
-            request.model,
-            estimate_input_tokens(request.messages),
-            request.max_tokens or 0,
-        )
-        if limit is not None and worst is None:
-            self.observer.request_refused(candidate.provider_id, "unpriced_model")
-            raise UnpricedModelError(candidate.provider_id, request.model)
         now = self._clock()
         if limit is None:
-            return Reservation(
-                None, None, candidate, request, kind, user_ref, request_id, now, worst
-            )
+            return Reservation(None, None, candidate, request, kind, user_ref, request_id, now)
+        worst = _worst_case(request, candidate)
+        if worst is None:
+            self.observer.request_refused(candidate.provider_id, "unpriced_model")
+            raise UnpricedModelError(candidate.provider_id, request.model)
         lock = self._locks.get(user_ref)
         if lock is None:
             lock = self._locks[user_ref] = asyncio.Lock()
@@ -198,7 +191,9 @@ class AttemptRunner:
             is_fallback=candidate.is_fallback,
             created_at=reservation.created_at,
             model=str(fields.pop("model", None) or reservation.request.model),
-            reserved_cost=reservation.worst_case if may_have_billed else None,
+            # Nothing was reserved (no limit), but a cut-off call may still be billed:
+            # keep its worst case so reports do not show it as free.
+            reserved_cost=_worst_case(reservation.request, candidate) if may_have_billed else None,
             **fields,  # type: ignore[arg-type]
         )
 
@@ -360,6 +355,15 @@ class AttemptRunner:
             now=self._clock(),
             operator_key=candidate.key_source == "operator",
         )
+
+
+def _worst_case(request: ChatRequest, candidate: Candidate) -> Decimal | None:
+    return worst_case_cost(
+        candidate.provider_id,
+        request.model,
+        estimate_input_tokens(request.messages),
+        request.max_tokens or 0,
+    )
 
 
 def _ms(started: float) -> int:
