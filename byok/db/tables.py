@@ -170,7 +170,7 @@ class DigestLog(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_ref: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     period_start: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16))  # claimed, sent, failed
+    status: Mapped[str] = mapped_column(String(16))  # claimed, sent, failed, undeliverable
     claimed_by: Mapped[str] = mapped_column(String(64))
     claimed_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]

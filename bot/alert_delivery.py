@@ -1,0 +1,125 @@
+"""Spend alerts by DM, at once: a key crossed 80% or 100% of its monthly limit.
+
+The engine decides *when* (``byok.alerts`` claims each notice once per key, month
+and threshold, across instances) and hands the notices back on ``Answer.notices``
+and ``SpendLimitError.notices``. This module only delivers them: one DM each,
+through the user's platform :class:`~bot.messenger.Messenger`, and records the
+outcome in ``alert_log`` (``sent`` or ``failed``). A failed DM is logged and not
+retried: the notice was also shown in the reply to the request that crossed the
+threshold, and a late "80% used" is noise.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import update
+
+from bot.formatting import money
+from bot.messenger import DeliveryError, Messenger
+from bot.reply import Field, Reply, Section
+from byok.alerts import QuotaNotice
+from byok.clock import Clock, utc_now
+from byok.db.engine import Database
+from byok.db.tables import AlertLog
+from byok.secret import redact
+from byok.types import UserRef
+from byok.usage import month_bounds
+from byok.users import get_user_id
+
+__all__ = ["AlertDelivery", "deliver_quota_notices", "notice_reply"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class AlertDelivery:
+    """What happened to each notice."""
+
+    sent: list[QuotaNotice] = field(default_factory=list)
+    failed: list[QuotaNotice] = field(default_factory=list)
+
+
+def notice_reply(notice: QuotaNotice) -> Reply:
+    """One notice as a DM: the engine's own wording, plus the numbers as fields."""
+    reached = notice.threshold >= 100
+    title = (
+        f"{notice.provider_id}: monthly limit reached"
+        if reached
+        else f"{notice.provider_id}: {notice.threshold}% of your monthly limit used"
+    )
+    if notice.operator_key:
+        title = f"{notice.provider_id}: {notice.threshold}% of the shared allowance used"
+    return Reply(
+        title=title,
+        text=notice.text,
+        sections=(
+            Section(
+                fields=(
+                    Field("Spent this month", money(notice.spent)),
+                    Field("Monthly limit", money(notice.limit)),
+                )
+            ),
+        ),
+        footer="Spend alert · turn these off with `/byok prefs quota-notices off`",
+        tone="error" if reached else "warning",
+        private=True,
+    )
+
+
+async def deliver_quota_notices(
+    messenger: Messenger,
+    user: UserRef,
+    notices: Iterable[object],
+    *,
+    database: Database | None = None,
+    clock: Clock = utc_now,
+) -> AlertDelivery:
+    """DM ``user`` each notice now; with ``database``, mark each ``alert_log`` row.
+
+    ``notices`` takes ``Answer.notices`` or ``SpendLimitError.notices`` as they are
+    (the latter is typed loosely in ``byok.errors``); anything else is ignored.
+    Never raises for a delivery problem: the request that caused it goes on.
+    """
+    outcome = AlertDelivery()
+    for notice in notices:
+        if not isinstance(notice, QuotaNotice):
+            continue
+        try:
+            await messenger.send_dm(user, notice_reply(notice))
+        except DeliveryError as exc:
+            log.warning("spend alert to %s (%s %d%%) not delivered: %s",
+                        user, notice.provider_id, notice.threshold, redact(str(exc)))  # fmt: skip
+            outcome.failed.append(notice)
+        else:
+            outcome.sent.append(notice)
+    if database is not None and (outcome.sent or outcome.failed):
+        await _record(database, user, outcome, clock)
+    return outcome
+
+
+async def _record(database: Database, user: UserRef, outcome: AlertDelivery, clock: Clock) -> None:
+    now = clock()
+    # Notices are claimed for the month in which the request ran: now, give or take seconds.
+    month = month_bounds(now)[0].date()
+    async with database.session() as session:
+        user_ref = await get_user_id(session, user)
+        if user_ref is None:
+            return
+        for status, notices in (("sent", outcome.sent), ("failed", outcome.failed)):
+            for notice in notices:
+                provider = (
+                    f"operator:{notice.provider_id}" if notice.operator_key else notice.provider_id
+                )
+                await session.execute(
+                    update(AlertLog)
+                    .where(
+                        AlertLog.user_ref == user_ref,
+                        AlertLog.provider == provider,
+                        AlertLog.month == month,
+                        AlertLog.threshold == notice.threshold,
+                    )
+                    .values(status=status, sent_at=now if status == "sent" else None)
+                )

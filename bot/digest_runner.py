@@ -1,0 +1,381 @@
+"""Sending one week's digests: claim in ``digest_log``, send by DM, mark sent or failed.
+
+The protocol that makes a digest go out at most once per user and week, across
+restarts and instances sharing a database:
+
+1. **Claim** before sending: ``INSERT ... ON CONFLICT DO NOTHING`` on the unique
+   (user_ref, period_start) pair; exactly one process inserts the row. A row left
+   ``failed``, or ``claimed`` by an instance that crashed (older than
+   ``claim_timeout``), is re-claimed by an ``UPDATE ... WHERE`` on that state, which
+   again only one process can win. ``attempts`` counts claims (the first is 1).
+2. **Send** through the user's platform :class:`~bot.messenger.Messenger`.
+3. **Mark** ``sent``; on a retryable :class:`~bot.messenger.DeliveryError` mark
+   ``failed`` with a short error (no secrets), which the next run retries until
+   ``max_attempts``; a non-retryable one (DMs closed, user gone) is ``undeliverable``.
+
+The cost of crash safety: a process that dies after the platform accepted a DM but
+before marking it leaves a claim that is retried after ``claim_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot.config import DigestSettings
+from bot.digest import build_digest, week_label
+from bot.grammar import CommandError
+from bot.messenger import DeliveryError, Messenger
+from bot.scheduler import DigestSchedule
+from byok.clock import Clock, utc_now
+from byok.db.engine import Database
+from byok.db.tables import DigestLog
+from byok.digest_data import DigestWindow, UserDigestData, load_daily_costs, load_digest_data
+from byok.preferences import PreferenceStore
+from byok.secret import redact
+from byok.types import UserRef
+from byok.users import get_user_id
+
+__all__ = [
+    "DigestRunner",
+    "RunReport",
+    "default_instance_name",
+    "dry_run",
+    "parse_user_ref",
+    "send_now",
+]
+
+log = logging.getLogger(__name__)
+
+_DONE = ("sent", "undeliverable")
+
+
+def default_instance_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(slots=True)
+class RunReport:
+    """What one run did for one week."""
+
+    period_start: date
+    sent: list[UserRef] = field(default_factory=list)
+    failed: list[UserRef] = field(default_factory=list)
+    undeliverable: list[UserRef] = field(default_factory=list)
+    already_done: int = 0  # sent, undeliverable or given up earlier
+    busy: int = 0  # claimed right now by another run
+    no_messenger: int = 0  # on a platform this process cannot reach
+    retry_users: set[int] = field(default_factory=set)  # user rows worth another run
+
+    def summary(self) -> str:
+        """``Weekly digest for Mon 16 – Sun 22 Nov 2026: 3 sent, 1 already done``."""
+        parts = [f"{len(self.sent)} sent"]
+        for count, what in (
+            (len(self.failed), "failed (will be retried)"),
+            (len(self.undeliverable), "undeliverable"),
+            (self.already_done, "already done"),
+            (self.busy, "being sent by another instance"),
+            (self.no_messenger, "on a platform not connected here"),
+        ):
+            if count:
+                parts.append(f"{count} {what}")
+        return f"Weekly digest for {week_label(self.period_start)}: {', '.join(parts)}"
+
+
+def short_error(exc: BaseException) -> str:
+    """For ``digest_log.last_error``: the platform's reason, redacted and short."""
+    if isinstance(exc, DeliveryError):
+        return redact(f"DeliveryError: {exc}")[:200]
+    return type(exc).__name__  # an unexpected error's text may hold anything
+
+
+class DigestRunner:
+    """Sends the digests of one week to everyone due one, safely against other runners."""
+
+    def __init__(
+        self,
+        database: Database,
+        settings: DigestSettings,
+        messengers: Iterable[Messenger],
+        *,
+        instance: str | None = None,
+        clock: Clock = utc_now,
+        claim_timeout: timedelta = timedelta(minutes=15),
+        max_attempts: int = 5,
+        batch_size: int = 200,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.schedule = DigestSchedule(settings)
+        self.messengers = {m.platform: m for m in messengers}
+        # Unique per runner, so two runners in one process never mistake each other's claims.
+        self.claimant = f"{(instance or default_instance_name())[:56]}/{secrets.token_hex(3)}"
+        self._clock = clock
+        self._claim_timeout = claim_timeout
+        self._max_attempts = max_attempts
+        self._batch = batch_size
+
+    def window(self, period_start: date, as_of: datetime | None = None) -> DigestWindow:
+        return DigestWindow(
+            period_start, self.schedule.timezone, self.settings.chart_weeks, as_of or self._clock()
+        )
+
+    async def run(self, period_start: date, *, users: Collection[int] | None = None) -> RunReport:
+        """Send the week starting ``period_start`` to everyone due it (or only ``users``)."""
+        window = self.window(period_start)
+        report = RunReport(period_start)
+        recipients = await load_digest_data(self.database, window, users=users)
+        ordered = [recipients[ref] for ref in sorted(recipients)]
+        for at in range(0, len(ordered), self._batch):
+            await self._batch_run(window, ordered[at : at + self._batch], report)
+        log.info("%s", report.summary())
+        return report
+
+    async def _batch_run(
+        self, window: DigestWindow, batch: list[UserDigestData], report: RunReport
+    ) -> None:
+        reachable = [d for d in batch if d.user.platform in self.messengers]
+        report.no_messenger += len(batch) - len(reachable)
+        states = await self.states(window.period_start, [d.user_ref for d in reachable])
+        todo = []
+        for data in reachable:
+            state = self.classify(states.get(data.user_ref))
+            if state == "done":
+                report.already_done += 1
+            elif state == "busy":
+                report.busy += 1
+                report.retry_users.add(data.user_ref)
+            else:
+                todo.append(data)
+        if not todo:
+            return
+        daily = await load_daily_costs(self.database, window, [d.user_ref for d in todo])
+        for data in todo:
+            data.daily = daily.get(data.user_ref, [])
+            await self._deliver(window, data, report)
+
+    def classify(self, state: tuple[str, int, datetime] | None) -> str:
+        """``todo`` (claim and send), ``busy`` (another run has it) or ``done``."""
+        if state is None:
+            return "todo"
+        status, attempts, claimed_at = state
+        if status in _DONE or (status == "failed" and attempts >= self._max_attempts):
+            return "done"
+        if status == "claimed" and claimed_at > self._clock() - self._claim_timeout:
+            return "busy"
+        return "todo"
+
+    async def _deliver(self, window: DigestWindow, data: UserDigestData, report: RunReport) -> None:
+        if not await self.claim(data.user_ref, window.period_start):
+            report.busy += 1
+            report.retry_users.add(data.user_ref)
+            return
+        try:
+            reply = await build_digest(data, window)
+            await self.messengers[data.user.platform].send_dm(data.user, reply)
+        except DeliveryError as exc:
+            status = "failed" if exc.retryable else "undeliverable"
+            await self._mark(data.user_ref, window.period_start, status, short_error(exc))
+            (report.failed if exc.retryable else report.undeliverable).append(data.user)
+            if exc.retryable:
+                report.retry_users.add(data.user_ref)
+            log.warning("weekly digest to %s %s: %s", data.user, status, short_error(exc))
+            return
+        except Exception as exc:  # one user's digest must not stop everyone else's
+            ref = secrets.token_hex(4)
+            log.exception("weekly digest to %s failed (ref %s)", data.user, ref)
+            await self._mark(
+                data.user_ref, window.period_start, "failed", f"{short_error(exc)} (ref {ref})"
+            )
+            report.failed.append(data.user)
+            report.retry_users.add(data.user_ref)
+            return
+        if await self._mark(data.user_ref, window.period_start, "sent", None):
+            report.sent.append(data.user)
+        else:
+            log.warning("weekly digest to %s: sent, but our claim had expired", data.user)
+            report.sent.append(data.user)
+
+    async def states(
+        self, period_start: date, user_refs: Collection[int]
+    ) -> dict[int, tuple[str, int, datetime]]:
+        """``digest_log`` state (status, attempts, claimed_at) of these users for the week."""
+        found: dict[int, tuple[str, int, datetime]] = {}
+        ordered = sorted(user_refs)
+        async with self.database.session() as session:
+            for at in range(0, len(ordered), 1000):
+                rows = await session.execute(
+                    select(DigestLog.user_ref, DigestLog.status, DigestLog.attempts,
+                           DigestLog.claimed_at)
+                    .where(DigestLog.period_start == period_start,
+                           DigestLog.user_ref.in_(ordered[at : at + 1000]))
+                )  # fmt: skip
+                found.update(
+                    {ref: (status, tries, claimed) for ref, status, tries, claimed in rows}
+                )
+        return found
+
+    async def claim(self, user_ref: int, period_start: date) -> bool:
+        """Take the (user, week) digest for this runner; True for exactly one claimant."""
+        now = self._clock()
+        insert = pg_insert if self.database.dialect == "postgresql" else sqlite_insert
+        async with self.database.session() as session:
+            inserted = await session.execute(
+                insert(DigestLog)
+                .values(user_ref=user_ref, period_start=period_start, status="claimed",
+                        claimed_by=self.claimant, claimed_at=now, attempts=1)
+                .on_conflict_do_nothing(index_elements=["user_ref", "period_start"])
+            )  # fmt: skip
+            if inserted.rowcount:  # type: ignore[attr-defined]
+                return True
+            retried = await session.execute(
+                update(DigestLog)
+                .where(
+                    DigestLog.user_ref == user_ref,
+                    DigestLog.period_start == period_start,
+                    or_(
+                        and_(DigestLog.status == "failed", DigestLog.attempts < self._max_attempts),
+                        and_(DigestLog.status == "claimed",
+                             DigestLog.claimed_at < now - self._claim_timeout),
+                    ),
+                )
+                .values(status="claimed", claimed_by=self.claimant, claimed_at=now,
+                        attempts=DigestLog.attempts + 1)
+            )  # fmt: skip
+            return bool(retried.rowcount)  # type: ignore[attr-defined]
+
+    async def _mark(
+        self, user_ref: int, period_start: date, status: str, error: str | None
+    ) -> bool:
+        values: dict[str, object] = {"status": status, "last_error": error}
+        if status == "sent":
+            values["sent_at"] = self._clock()
+        async with self.database.session() as session:
+            result = await session.execute(
+                update(DigestLog)
+                .where(
+                    DigestLog.user_ref == user_ref,
+                    DigestLog.period_start == period_start,
+                    DigestLog.status == "claimed",
+                    DigestLog.claimed_by == self.claimant,
+                )
+                .values(**values)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def parse_user_ref(text: str) -> UserRef:
+    """``platform:workspace:user`` (as in ``--user slack:T0123:U0456``)."""
+    parts = text.split(":", 2)
+    if len(parts) != 3 or not all(parts):
+        raise CommandError(
+            f"--user {text!r}: write it as platform:workspace:user, e.g. slack:T0123ABCD:U0456EFGH"
+        )
+    return UserRef(*parts)
+
+
+async def send_now(
+    database: Database,
+    settings: DigestSettings,
+    messengers: Iterable[Messenger],
+    *,
+    instance: str | None = None,
+    now: datetime | None = None,
+) -> RunReport:
+    """Send the digest of the latest full week now (``byok-bot digest --send-now``).
+
+    Safe beside running bots: whoever claims a user's week first sends it, once.
+    """
+    clock: Clock = (lambda: now) if now is not None else utc_now
+    runner = DigestRunner(database, settings, messengers, instance=instance, clock=clock)
+    return await runner.run(runner.schedule.period_ending_by(clock()))
+
+
+async def dry_run(
+    database: Database,
+    settings: DigestSettings,
+    *,
+    user: UserRef | str | None = None,
+    now: datetime | None = None,
+    charts_dir: Path | None = None,
+) -> str:
+    """Exactly what ``--send-now`` would send now, as text; nothing is sent or claimed.
+
+    With ``user`` only that user's digest, or why they get none. ``charts_dir`` also
+    saves each chart PNG there.
+    """
+    as_of = now or utc_now()
+    runner = DigestRunner(database, settings, [], clock=lambda: as_of)
+    period = runner.schedule.period_ending_by(as_of)
+    window = runner.window(period, as_of)
+    ref = parse_user_ref(user) if isinstance(user, str) else user
+    user_ids = None
+    if ref is not None:
+        async with database.session() as session:
+            found = await get_user_id(session, ref)
+        if found is None:
+            return f"{ref} has never used the bot: no digest."
+        user_ids = [found]
+    recipients = await load_digest_data(database, window, users=user_ids)
+    lines = [
+        f"Weekly digest for {week_label(period)} ({window.timezone.key}), as of "
+        f"{as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC; scheduled {runner.schedule.describe()}.",
+    ]
+    if ref is not None and not recipients:
+        prefs = await PreferenceStore(database).get(ref)
+        why = ("they turned it off (`/byok prefs digest on` turns it back on)"
+               if not prefs.weekly_digest else
+               "no requests that week and empty digests are off (`/byok prefs empty-digest on`)")  # fmt: skip
+        return "\n".join([*lines, f"No digest for {ref}: {why}."])
+    states = await runner.states(period, list(recipients))
+    lines.append(f"{len(recipients)} digest(s).")
+    daily = await load_daily_costs(database, window, list(recipients))
+    for user_ref in sorted(recipients):
+        data = recipients[user_ref]
+        data.daily = daily.get(user_ref, [])
+        reply = await build_digest(data, window)
+        lines += [
+            "",
+            f"=== {data.user} — {_state_text(states.get(user_ref), runner)} ===",
+            reply.plain_text(),
+        ]
+        for file in reply.files:
+            lines.append(
+                f"[attachment {file.filename}: {file.mime}, {len(file.content):,} bytes — {file.title}]"
+            )
+            if charts_dir is not None:
+                name = (
+                    f"{data.user.platform}-{data.user.workspace}-{data.user.user}-{file.filename}"
+                )
+                await asyncio.to_thread(_save, charts_dir / name, file.content)
+    return "\n".join(lines)
+
+
+def _save(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
+def _state_text(state: tuple[str, int, datetime] | None, runner: DigestRunner) -> str:
+    if state is None:
+        return "would be sent"
+    status, attempts, claimed_at = state
+    verdict = runner.classify(state)
+    if status == "sent":
+        return "already sent, not sent again"
+    if verdict == "busy":
+        return f"being sent by another run (claimed {claimed_at:%Y-%m-%d %H:%M} UTC)"
+    if verdict == "done":
+        return f"not sent: {status} after {attempts} attempt(s)"
+    return f"would be sent again ({status}, {attempts} attempt(s) so far)"

@@ -1,0 +1,87 @@
+"""Spend alerts: the notices a real engine returns go out at once, one DM each."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from bot.alert_delivery import deliver_quota_notices, notice_reply
+from bot.messenger import DeliveryError
+from byok.alerts import QuotaNotice
+from byok.db.tables import AlertLog
+from byok.errors import SpendLimitError
+from byok.pricing import price_of
+from byok.types import Usage
+from tests.digest.conftest import RecordingMessenger
+from tests.engine.conftest import ALICE, Rig
+
+QUESTION = [{"role": "user", "content": "Name three prime numbers."}]
+
+
+async def alert_rows(rig: Rig) -> list[tuple[str, int, str, bool]]:
+    async with rig.engine.database.session() as session:
+        rows = await session.scalars(select(AlertLog).order_by(AlertLog.threshold))
+        return [(r.provider, r.threshold, r.status, r.sent_at is not None) for r in rows]
+
+
+async def test_crossing_80_then_100_percent_sends_two_dms(rig: Rig) -> None:
+    one = price_of("openai", "gpt-5.6-terra", Usage(input_tokens=11, output_tokens=100))
+    assert one is not None
+    await rig.add_key("openai", limit=str(one * Decimal("2.2")))  # 45%, then 91%
+    for _ in range(3):
+        rig.fakes["openai"].reply(text="ok", input_tokens=11, output_tokens=100)
+    slack = RecordingMessenger("slack")
+    first = await rig.service().chat(QUESTION, max_tokens=100)
+    assert (await deliver_quota_notices(slack, ALICE, first.notices)).sent == []
+    second = await rig.service().chat(QUESTION, max_tokens=100)
+    outcome = await deliver_quota_notices(
+        slack, ALICE, second.notices, database=rig.engine.database, clock=rig.clock
+    )
+    assert [n.threshold for n in outcome.sent] == [80]
+    [(to, dm)] = slack.sent
+    assert to == ALICE and dm.private and dm.tone == "warning"
+    assert dm.title == "openai: 80% of your monthly limit used"
+    assert dm.text == second.notices[0].text
+    await rig.service().set_monthly_limit("openai", one)
+    with pytest.raises(SpendLimitError) as refused:
+        await rig.service().chat(QUESTION, max_tokens=100)
+    await deliver_quota_notices(
+        slack, ALICE, refused.value.notices, database=rig.engine.database, clock=rig.clock
+    )
+    assert [reply.title for _, reply in slack.sent] == [
+        "openai: 80% of your monthly limit used",
+        "openai: monthly limit reached",
+    ]
+    assert slack.sent[1][1].tone == "error"
+    assert await alert_rows(rig) == [("openai", 80, "sent", True), ("openai", 100, "sent", True)]
+
+
+async def test_a_refused_dm_is_recorded_and_never_raised(rig: Rig) -> None:
+    one = price_of("openai", "gpt-5.6-terra", Usage(input_tokens=11, output_tokens=100))
+    assert one is not None
+    await rig.add_key("openai", limit=str(one * Decimal("1.2")))  # one request is 83%
+    rig.fakes["openai"].reply(text="ok", input_tokens=11, output_tokens=100)
+    answer = await rig.service().chat(QUESTION, max_tokens=100)
+    assert [n.threshold for n in answer.notices] == [80]
+    slack = RecordingMessenger("slack")
+    slack.failures[ALICE] = [DeliveryError("cannot_dm_bot", retryable=False)]
+    outcome = await deliver_quota_notices(
+        slack, ALICE, answer.notices, database=rig.engine.database, clock=rig.clock
+    )
+    assert [n.threshold for n in outcome.failed] == [80] and outcome.sent == []
+    assert slack.sent == []
+    assert await alert_rows(rig) == [("openai", 80, "failed", False)]
+    # Other things on the notices tuple (it is loosely typed on SpendLimitError) are skipped.
+    assert (await deliver_quota_notices(slack, ALICE, ["not a notice"])).sent == []
+
+
+def test_the_dm_shows_the_numbers() -> None:
+    reply = notice_reply(QuotaNotice("anthropic", 80, Decimal("8.1"), Decimal("10")))
+    assert [(f.label, f.value) for f in reply.sections[0].fields] == [
+        ("Spent this month", "$8.10"),
+        ("Monthly limit", "$10.00"),
+    ]
+    shared = notice_reply(QuotaNotice("openai", 100, Decimal("5"), Decimal("5"), operator_key=True))
+    assert shared.title == "openai: 100% of the shared allowance used"
