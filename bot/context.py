@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
+from bot.alert_delivery import deliver_quota_notices
+from bot.messenger import Messenger
 from byok.service import BYOKService, Engine
 from byok.types import UserRef
 
@@ -16,9 +19,20 @@ class BotContext:
     max_transcript_chars: int = 400_000
     summary_part_tokens: int = 24_000  # context per summary call: fits every current model
     summary_output_tokens: int = 2_000
+    # Filled by the running adapters: how to DM a user on each platform.
+    messengers: dict[str, Messenger] = field(default_factory=dict)
 
     def service(self, user: UserRef) -> BYOKService:
         return self.engine.service(user)
+
+    async def send_spend_alerts(self, user: UserRef, notices: Iterable[object]) -> None:
+        """DM the user their spend alerts at once, when their platform can take DMs."""
+        pending = tuple(notices)
+        messenger = self.messengers.get(user.platform)
+        if pending and messenger is not None:
+            await deliver_quota_notices(
+                messenger, user, pending, database=self.engine.database, clock=self.engine.clock
+            )
 
     @property
     def provider_ids(self) -> tuple[str, ...]:

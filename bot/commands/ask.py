@@ -10,7 +10,7 @@ from bot.grammar import CommandError, Flag, parse_flags, parse_number, text_valu
 from bot.invocation import Invocation
 from bot.reply import Delta, Reply, ReplyEvent, Section, Status
 from byok.answers import Answer, FallingBack, TextDelta
-from byok.errors import StreamInterruptedError
+from byok.errors import AllProvidersFailedError, SpendLimitError, StreamInterruptedError
 from byok.types import ChatMessage
 
 __all__ = ["ASK_FLAGS", "ASK_USAGE", "answer_reply", "ask", "stream_answer"]
@@ -81,7 +81,16 @@ async def stream_answer(
                     f"— trying {event.next_provider_id}…"
                 )
             else:
+                await ctx.send_spend_alerts(inv.user_ref, event.notices)
                 yield answer_reply(event, public=not inv.private)
+    except SpendLimitError as exc:
+        await ctx.send_spend_alerts(inv.user_ref, exc.notices)
+        raise
+    except AllProvidersFailedError as exc:
+        for attempt in exc.attempts:
+            if isinstance(attempt.error, SpendLimitError):
+                await ctx.send_spend_alerts(inv.user_ref, attempt.error.notices)
+        raise
     except StreamInterruptedError as exc:
         partial = getattr(exc, "partial_text", "".join(shown))
         yield Reply(

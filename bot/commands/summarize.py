@@ -117,6 +117,7 @@ async def summarize(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEven
             kind="summary",
         )
         answers.append(answer)
+        await ctx.send_spend_alerts(inv.user_ref, answer.notices)
         return answer.text
 
     async def on_progress(part: int, total: int) -> None:

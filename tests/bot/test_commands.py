@@ -203,3 +203,38 @@ async def test_a_provider_outage_while_adding_a_key_says_to_retry(chat: Chat) ->
     assert said.reply.tone == "error"
     assert "Could not reach openai to check the key" in said.text
     assert "Nothing was stored; try again in a minute." in said.text
+
+
+class RecordingMessenger:
+    """The platform side of a DM, recorded (its real implementations are tested per adapter)."""
+
+    platform = "slack"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[object, object]] = []
+
+    async def send_dm(self, user: object, reply: object) -> None:
+        self.sent.append((user, reply))
+
+
+async def test_crossing_80_percent_sends_a_spend_alert_by_dm(chat: Chat) -> None:
+    from decimal import Decimal
+
+    from byok.pricing import price_of
+    from byok.types import Usage
+
+    messenger = RecordingMessenger()
+    chat.dispatcher.ctx.messengers["slack"] = messenger
+    await chat.add_key("openai")
+    cost = price_of("openai", "gpt-5.6-terra", Usage(input_tokens=11, output_tokens=100))
+    assert cost is not None
+    await chat.say(f"/byok limit openai {cost * Decimal('2.2')}")
+    for _ in range(2):
+        chat.rig.fakes["openai"].reply(text="ok", input_tokens=11, output_tokens=100)
+    await chat.say("/ask --max-tokens 100 one", private=False)
+    assert messenger.sent == []
+    said = await chat.say("/ask --max-tokens 100 two", private=False)
+    assert "80%" in said.text  # shown in the answer too
+    [(user, reply)] = messenger.sent
+    assert str(user) == "slack:T111:U111"
+    assert "80% of your monthly limit used" in reply.plain_text()  # type: ignore[attr-defined]
