@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 from bot.cli import COMMANDS, Command, build_parser, execute, say
 from bot.config import Config, ConfigSource
+from bot.messenger import Messenger
 
 __all__ = ["main"]
 
@@ -45,6 +48,65 @@ async def _run(args: argparse.Namespace, config: Config, source: ConfigSource) -
     return await run_bot(config, source)
 
 
+async def _digest(args: argparse.Namespace, config: Config, source: ConfigSource) -> int:
+    from bot.digest_runner import dry_run, send_now
+    from byok.db import Database, upgrade
+
+    if args.dry_run == args.send_now:
+        say("byok-bot digest: choose --dry-run (show what would be sent) or --send-now.")
+        return 2
+    database = Database(config.database.url)
+    try:
+        if config.database.auto_migrate:
+            await upgrade(database)
+        if args.dry_run:
+            charts = Path(args.charts) if args.charts else None
+            say(await dry_run(database, config.digest, user=args.user, charts_dir=charts))
+            return 0
+        async with _messengers(config) as messengers:
+            if not messengers:
+                say("No chat platform is enabled ([slack] or [discord]): nothing can be sent.")
+                return 1
+            report = await send_now(database, config.digest, messengers)
+        say(report.summary())
+        return 0 if not report.failed else 1
+    finally:
+        await database.dispose()
+
+
+@asynccontextmanager
+async def _messengers(config: Config) -> AsyncIterator[list[Messenger]]:
+    """DM senders for the enabled platforms, without listening for events."""
+    from bot.app import build_app
+
+    found: list[Messenger] = []
+    stops: list[Callable[[], Awaitable[None]]] = []
+    app = await build_app(config)
+    try:
+        if config.slack.enabled:
+            from adapters.slack import SlackAdapter
+            from byok.installations import InstallationStore
+
+            store = (
+                InstallationStore(app.engine.database, app.keyring.keyring)
+                if config.slack.client_id
+                else None
+            )
+            found.append(SlackAdapter(app.dispatcher, config.slack, installations=store).messenger)
+        if config.discord.enabled:
+            from adapters.discord import DiscordAdapter
+
+            discord_adapter = DiscordAdapter(app.dispatcher, config.discord)
+            await discord_adapter.start(connect=False)
+            stops.append(discord_adapter.stop)
+            found.append(discord_adapter.messenger)
+        yield found
+    finally:
+        for stop in stops:
+            await stop()
+        await app.aclose()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser, sub = build_parser()
     console = sub.add_parser(
@@ -57,6 +119,19 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     console.add_argument("--user", metavar="NAME", help="who you are (default: your login)")
+    digest = sub.add_parser(
+        "digest",
+        help="the weekly usage digest: preview it, or send the latest week now",
+        description=(
+            "--dry-run prints exactly what would be sent (nothing is sent or recorded); "
+            "--send-now sends the latest full week to everyone due, once per user and week "
+            "even beside running bots."
+        ),
+    )
+    digest.add_argument("--dry-run", action="store_true", help="show, do not send")
+    digest.add_argument("--send-now", action="store_true", help="send the latest full week")
+    digest.add_argument("--user", metavar="PLATFORM:WORKSPACE:USER", help="only this user")
+    digest.add_argument("--charts", metavar="DIR", help="with --dry-run: save the chart PNGs here")
     sub.add_parser(
         "run",
         help="run the bot: enabled chat adapters, digest scheduler, HTTP server",
@@ -65,7 +140,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS_WITH_ADAPTERS: dict[str, Command] = {**COMMANDS, "console": _console, "run": _run}
+COMMANDS_WITH_ADAPTERS: dict[str, Command] = {
+    **COMMANDS,
+    "console": _console,
+    "digest": _digest,
+    "run": _run,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,14 +10,15 @@ __all__ = ["answer_footer", "money", "tokens"]
 
 
 def money(value: Decimal | None) -> str:
-    """``$0.00042`` for small sums, ``$12.34`` for large; an unknown cost says so."""
+    """``$0.00042`` below a cent, ``$12.34`` above; an unknown cost says so, never $0."""
     if value is None:
         return "cost unknown"
     if value == 0:
         return "$0.00"
+    if abs(value) < Decimal("0.000001"):
+        return "<$0.000001"
     if abs(value) < Decimal("0.01"):
-        text = f"{value:.6f}".rstrip("0")
-        return f"${text}"
+        return "$" + f"{value:.6f}".rstrip("0")
     return f"${value:,.2f}"
 
 
