@@ -1,6 +1,8 @@
 # byok-bot: small image, non-root user, health check on /healthz.
 #   docker build -t byok-bot .
-#   docker run --env-file .env -v byok-data:/data -p 8080:8080 byok-bot
+#   docker run -d --env-file .env -p 8080:8080 -v byok-data:/data
+#     -v "$PWD/config.toml:/etc/byok-bot/config.toml:ro" byok-bot
+# config.toml: docker/config.toml with [slack] and/or [discord] enabled (see README).
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./

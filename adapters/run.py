@@ -1,8 +1,14 @@
 """``byok-bot run``: every enabled adapter, the digest scheduler and the HTTP server.
 
-It says what it started and what is missing. On SIGTERM or SIGINT it stops taking new
-work, lets commands in flight finish (bounded by ``[bot] shutdown_grace_s``) so their
-usage is recorded, then stops adapters, the scheduler, the HTTP server and the database.
+It says what it started and what is missing, and a setting that stops an adapter from
+starting (a refused token, an unreachable API) ends the process with exit code 2 and a
+message naming that setting. On SIGTERM or SIGINT it stops taking new work, lets
+commands in flight finish within ``[bot] shutdown_grace_s`` so their usage is recorded,
+cancels what is still running when the grace period is over (recorded as cancelled,
+never lost), then stops the scheduler, the adapters and the HTTP server, writes the
+usage rows still queued and closes the database. Exit codes: 0 after a clean stop, 2 for
+a setting that kept it from starting, 1 otherwise (including usage rows an unavailable
+database never took, which are counted in the log rather than waited on forever).
 """
 
 from __future__ import annotations
@@ -16,25 +22,43 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from bot.config import Config, ConfigSource
 from bot.logs import configure_logging
 from bot.messenger import Messenger
 from bot.metrics import Metrics
+from byok.errors import ByokError, ConfigError
+from byok.secret import RedactingFilter
 
 if TYPE_CHECKING:
     from bot.app import App
     from bot.http_server import HttpServer
 
-__all__ = ["Running", "run_bot"]
+__all__ = ["Running", "StartError", "run_bot"]
 
 log = logging.getLogger("byok.run")
+
+#: After the grace period, how long cancelled commands get to record their attempts.
+CANCEL_WAIT_S = 5.0
+#: How long the last usage rows may wait for an unavailable database before they are
+#: reported lost (rather than the process hanging until it is killed).
+FLUSH_WAIT_S = 5.0
+
+#: A stop function gets the seconds left of the grace period.
+Stop = Callable[[float], Awaitable[None]]
+
+
+class StartError(Exception):
+    """A part of the bot could not start; the message says which setting to check."""
 
 
 @dataclass
 class Running:
     """What was started, in order, so it can be stopped in reverse."""
 
-    stops: list[tuple[str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    stops: list[tuple[str, Stop]] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     messengers: list[Messenger] = field(default_factory=list)
@@ -49,105 +73,200 @@ def _literal_secrets(config: Config) -> list[str]:
         config.discord.token,
     ]
     values += [p.operator_key for p in config.providers.values()]
-    return [v.get_secret_value() for v in values if v is not None]
+    literals = [v.get_secret_value() for v in values if v is not None]
+    try:
+        password = make_url(config.database.url).password
+    except ArgumentError:
+        password = None
+    if password:
+        literals.append(str(password))
+    return literals
+
+
+class _Signals:
+    """SIGTERM and SIGINT set one event, from the first moment of ``run``."""
+
+    def __init__(self) -> None:
+        self.received = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if not self.received.is_set():
+            log.info("received %s", sig.name)
+        self.received.set()
+
+    def remove(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.remove_signal_handler(sig)
+
+    async def unless_stopped(self, work: Awaitable[None]) -> bool:
+        """Run ``work`` unless a signal comes first (then cancel it); True if it finished."""
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.create_task(self.received.wait())
+        try:
+            await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if task.done():
+            task.result()
+            return True
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return False
 
 
 async def run_bot(
     config: Config, source: ConfigSource, *, ready: asyncio.Event | None = None
 ) -> int:
-    from bot.app import build_app
-    from bot.http_server import HttpServer
-
+    """Run until SIGTERM/SIGINT; the exit code (0 after a clean stop)."""
     metrics = Metrics()
     redactor = configure_logging(
         config.logging.level, config.logging.format, _literal_secrets(config)
     )
+    signals = _Signals()
+    try:
+        return await _run(config, source, metrics, redactor, signals, ready)
+    finally:
+        signals.remove()
+
+
+async def _run(
+    config: Config,
+    source: ConfigSource,
+    metrics: Metrics,
+    redactor: RedactingFilter,
+    signals: _Signals,
+    ready: asyncio.Event | None,
+) -> int:
+    from bot.app import build_app
+    from bot.http_server import HttpServer
+
     instance = config.bot.instance_name or f"{socket.gethostname()}-{os.getpid()}"
     log.info("byok-bot starting as %s with %s", instance, source.describe())
-    app = await build_app(config, metrics)
+    try:
+        app = await build_app(config, metrics)
+    except ConfigError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    except ByokError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    except Exception:
+        log.exception("cannot start: the database or the vault could not be opened")
+        return 1
     for literal in app.keyring.secrets:
         redactor.add_literal(literal)
     running = Running()
     http = HttpServer(app.engine, metrics, config.http.host, config.http.port)
+    http.readiness.append(lambda: ("accepting_work", app.dispatcher.accepting))
+    code = 0
+    grace = config.bot.shutdown_grace_s
     try:
-        await _start_adapters(config, app, metrics, http, running)
-        if config.http.enabled:
-            await http.start()
-            running.stops.append(("HTTP server", http.stop))
-            running.started.append(f"HTTP server on http://{config.http.host}:{http.bound_port}")
-        else:
-            running.missing.append("HTTP server: [http] enabled = false")
-        for line in running.started:
-            log.info("started: %s", line)
-        for line in running.missing:
-            log.warning("not started: %s", line)
-        warming = asyncio.create_task(app.warm_providers())
-        running.stops.append(("provider warm-up", lambda: _cancel(warming)))
-        if ready is not None:
-            ready.set()
-        await _wait_for_signal()
+        started = await signals.unless_stopped(_start_all(config, app, http, running, instance))
+        if started:
+            for line in running.started:
+                log.info("started: %s", line)
+            for line in running.missing:
+                log.warning("not started: %s", line)
+            if ready is not None:
+                ready.set()
+            await signals.received.wait()
         log.info(
             "stopping: no new work; waiting up to %ss for %d command(s) in flight",
-            config.bot.shutdown_grace_s,
+            grace,
             app.dispatcher.in_flight,
         )
-        drained = await app.dispatcher.drain(config.bot.shutdown_grace_s)
-        if not drained:
-            log.warning(
-                "grace period over with %d command(s) still running", app.dispatcher.in_flight
-            )
+    except (StartError, ConfigError) as exc:
+        log.error("cannot start: %s", exc)
+        code = 2
+    except Exception:
+        log.exception("byok-bot could not start")
+        code = 1
     finally:
+        if not await _shut_down(app, running, grace) and code == 0:
+            code = 1
+    return code
+
+
+async def _shut_down(app: App, running: Running, grace: float) -> bool:
+    """Drain within ``grace``, cancel the rest, stop everything, flush usage, close.
+
+    Returns False if usage rows could not be written (the database was unavailable).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    try:
+        if not await app.dispatcher.drain(grace):
+            still = app.dispatcher.in_flight
+            cancelled = await app.dispatcher.cancel_running(CANCEL_WAIT_S)
+            log.warning(
+                "grace period of %ss over: cancelled %d command(s) of %d still running; "
+                "their attempts are recorded as cancelled",
+                grace,
+                cancelled,
+                still,
+            )
         for name, stop in reversed(running.stops):
             try:
-                await stop()
+                await stop(max(0.0, deadline - loop.time()))
             except Exception:
                 log.exception("error while stopping %s", name)
+            else:
+                log.info("stopped: %s", name)
+    finally:
+        written = await _write_usage(app)
         await app.aclose()
-        log.info("byok-bot stopped")
-    return 0
-
-
-async def _start_adapters(
-    config: Config, app: App, metrics: Metrics, http: HttpServer, running: Running
-) -> None:
-    if config.slack.enabled:
-        from adapters.slack import SlackAdapter
-        from byok.installations import InstallationStore
-
-        installations = (
-            InstallationStore(app.engine.database, app.keyring.keyring)
-            if config.slack.client_id
-            else None
+        log.info(
+            "byok-bot stopped: %s, database closed",
+            "usage written" if written else "usage rows LOST",
         )
-        slack = SlackAdapter(app.dispatcher, config.slack, installations=installations)
-        await slack.start()
-        running.stops.append(("Slack", lambda: slack.stop(grace_s=config.bot.shutdown_grace_s)))
-        running.messengers.append(slack.messenger)
-        http.extra_routes = [*http.extra_routes, *slack.routes()]
-        http.readiness.append(slack.readiness)
-        how = "Socket Mode" if config.slack.mode == "socket" else "HTTP mode at /slack/events"
-        oauth = ", OAuth installs at /slack/install" if installations else ""
-        running.started.append(f"Slack: {how}{oauth}")
+    return written
+
+
+async def _write_usage(app: App) -> bool:
+    """Write the usage rows still queued; False if the database would not take them."""
+    ledger = app.engine.ledger
+    queued = ledger.queued
+    if not queued:
+        return True
+    log.info("writing %d queued usage row(s)", queued)
+    try:
+        await asyncio.wait_for(ledger.flush(), FLUSH_WAIT_S)
+    except TimeoutError:
+        log.error(
+            "%d usage row(s) could not be written within %ss: the database is unavailable",
+            ledger.queued,
+            FLUSH_WAIT_S,
+        )
+        ledger.abandon()
+        return False
+    return True
+
+
+async def _start_all(
+    config: Config, app: App, http: HttpServer, running: Running, instance: str
+) -> None:
+    await _start_adapters(config, app, http, running)
+    await _start_scheduler(config, app, running, instance)
+    if config.http.enabled:
+        await http.start()
+        running.stops.append(("HTTP server", lambda _: http.stop()))
+        running.started.append(f"HTTP server on http://{config.http.host}:{http.bound_port}")
+    else:
+        running.missing.append("HTTP server: [http] enabled = false")
+    warming = asyncio.create_task(app.warm_providers())
+    running.stops.append(("provider warm-up", lambda _: _cancel(warming)))
+
+
+async def _start_adapters(config: Config, app: App, http: HttpServer, running: Running) -> None:
+    if config.slack.enabled:
+        await _start_slack(config, app, http, running)
     else:
         running.missing.append("Slack: [slack] enabled = false")
     if config.discord.enabled:
-        from adapters.discord import DiscordAdapter
-
-        discord_adapter = DiscordAdapter(app.dispatcher, config.discord)
-        await discord_adapter.start()
-        running.stops.append(
-            ("Discord", lambda: discord_adapter.stop(grace=config.bot.shutdown_grace_s))
-        )
-        running.messengers.append(discord_adapter.messenger)
-        http.readiness.append(lambda: ("discord", discord_adapter.connected))
-        running.started.append(
-            "Discord: connected"
-            + (
-                f", commands registered to guild {config.discord.dev_guild_id}"
-                if config.discord.dev_guild_id
-                else ", commands registered globally"
-            )
-        )
+        await _start_discord(config, app, http, running)
     else:
         running.missing.append("Discord: [discord] enabled = false")
     if not config.slack.enabled and not config.discord.enabled:
@@ -157,16 +276,83 @@ async def _start_adapters(
         )
 
 
-async def _wait_for_signal() -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+async def _start_slack(config: Config, app: App, http: HttpServer, running: Running) -> None:
+    from adapters.slack import SlackAdapter
+    from byok.installations import InstallationStore
+
+    installations = (
+        InstallationStore(app.engine.database, app.keyring.keyring)
+        if config.slack.client_id
+        else None
+    )
+    slack = SlackAdapter(app.dispatcher, config.slack, installations=installations)
     try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+        await slack.start()
+    except (OSError, TimeoutError) as exc:
+        raise StartError(
+            f"Slack: cannot reach the Web API at [slack] api_url = {config.slack.api_url} "
+            f"({type(exc).__name__})"
+        ) from None
+    except (RuntimeError, ValueError) as exc:  # a refused token: the adapter names the setting
+        raise StartError(str(exc)) from None
+    running.stops.append(("Slack", lambda left: slack.stop(grace_s=left)))
+    running.messengers.append(slack.messenger)
+    http.extra_routes = [*http.extra_routes, *slack.routes()]
+    http.readiness.append(slack.readiness)
+    how = "Socket Mode" if config.slack.mode == "socket" else "HTTP mode at /slack/events"
+    oauth = ", OAuth installs at /slack/install" if installations else ""
+    running.started.append(f"Slack: {how}{oauth}")
+
+
+async def _start_discord(config: Config, app: App, http: HttpServer, running: Running) -> None:
+    import discord
+
+    from adapters.discord import DiscordAdapter
+
+    adapter = DiscordAdapter(app.dispatcher, config.discord)
+    try:
+        await adapter.start()
+    except discord.LoginFailure:
+        raise StartError(
+            "Discord refused the bot token: check DISCORD_TOKEN / [discord] token"
+        ) from None
+    except discord.PrivilegedIntentsRequired:
+        raise StartError(
+            "Discord refused the gateway intents the bot asks for; see docs/discord.md"
+        ) from None
+    except (OSError, discord.HTTPException, discord.GatewayNotFound) as exc:
+        raise StartError(
+            f"Discord: cannot reach [discord] api_base = {config.discord.api_base} or "
+            f"gateway_url = {config.discord.gateway_url} ({type(exc).__name__})"
+        ) from None
+    except TimeoutError:
+        raise StartError(
+            "Discord: no gateway session within 60 s: check [discord] gateway_url = "
+            f"{config.discord.gateway_url}"
+        ) from None
+    running.stops.append(("Discord", lambda left: adapter.stop(grace=left)))
+    running.messengers.append(adapter.messenger)
+    http.readiness.append(lambda: ("discord", adapter.connected))
+    guild = config.discord.dev_guild_id
+    where = f"commands registered to guild {guild}" if guild else "commands registered globally"
+    running.started.append(f"Discord: connected, {where}")
+
+
+async def _start_scheduler(config: Config, app: App, running: Running, instance: str) -> None:
+    if not config.digest.enabled:
+        running.missing.append("weekly digest: [digest] enabled = false")
+        return
+    if not running.messengers:
+        running.missing.append("weekly digest: no chat adapter to send it with")
+        return
+    from bot.digest_runner import DigestRunner
+    from bot.scheduler import DigestScheduler
+
+    runner = DigestRunner(app.engine.database, config.digest, running.messengers, instance=instance)
+    scheduler = DigestScheduler(runner, config.digest)
+    await scheduler.start()
+    running.stops.append(("weekly digest scheduler", lambda left: scheduler.stop(wait_s=left)))
+    running.started.append(f"weekly digest scheduler: {scheduler.schedule.describe()}")
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

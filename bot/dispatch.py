@@ -34,6 +34,8 @@ class CommandMetrics(Protocol):
 
     def command_finished(self) -> None: ...
 
+    def adapter_error(self, platform: str, kind: str) -> None: ...
+
 
 BYOK_SUBCOMMANDS: dict[str, Handler] = {
     "add": keys.add,
@@ -94,6 +96,7 @@ class Dispatcher:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._running: set[asyncio.Task[object]] = set()
         self.accepting = True
 
     @property
@@ -110,6 +113,27 @@ class Dispatcher:
             return False
         return True
 
+    def adapter_error(self, platform: str, kind: str) -> None:
+        """An adapter could not talk to its chat platform (counted in the metrics)."""
+        if self._metrics is not None:
+            self._metrics.adapter_error(platform, kind)
+
+    async def cancel_running(self, wait_s: float) -> int:
+        """Cancel the commands still running (after the grace period) and wait for them.
+
+        Cancelling lets each one finish its bookkeeping (an attempt in progress is
+        recorded as cancelled) before the engine closes. Returns how many were cancelled.
+        """
+        tasks = [t for t in self._running if not t.done()]
+        for task in tasks:
+            task.cancel()
+        try:
+            async with asyncio.timeout(wait_s):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("%d command(s) did not stop after being cancelled", self._in_flight)
+        return len(tasks)
+
     async def run(self, inv: Invocation) -> AsyncIterator[ReplyEvent]:
         if not self.accepting:
             yield Reply(
@@ -119,12 +143,17 @@ class Dispatcher:
             return
         self._in_flight += 1
         self._idle.clear()
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
         if self._metrics is not None:
             self._metrics.command_started(inv.platform, inv.command)
         try:
             async for event in self._run(inv):
                 yield event
         finally:
+            if task is not None:
+                self._running.discard(task)
             self._in_flight -= 1
             if self._metrics is not None:
                 self._metrics.command_finished()

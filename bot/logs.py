@@ -1,7 +1,11 @@
 """Logging: readable text or one JSON object a line, always through the redaction filter.
 
-The filter sits on the handler, so every record from every library (provider SDKs,
-slack-bolt, discord.py, aiohttp) is masked before it is written.
+The filter sits on the one root handler, and no library logger has a handler of its
+own (:data:`LIBRARY_LOGGERS`), so every record from every library — provider SDKs,
+slack-sdk and slack-bolt, discord.py, aiohttp, httpx — is masked before it is written.
+Warnings, uncaught exceptions and the exceptions Python can only report ("Exception
+ignored in …") go through logging too, so nothing reaches the output unmasked or, in
+JSON mode, as a line that is not JSON.
 """
 
 from __future__ import annotations
@@ -9,15 +13,63 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Literal, TextIO
+from types import TracebackType
+from typing import Any, Literal, TextIO
 
-from byok.secret import RedactingFilter
+from byok.secret import RedactingFilter, redact
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["LIBRARY_LOGGERS", "JsonFormatter", "LogRedactor", "configure_logging"]
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+#: Third-party loggers that carry requests, responses and errors of the platforms and
+#: providers. None of them has a handler of its own: their records reach the root one.
+LIBRARY_LOGGERS = (
+    "slack_sdk",
+    "slack_bolt",
+    "discord",
+    "aiohttp",
+    "httpx",
+    "httpcore",
+    "httpx2",
+    "httpcore2",
+    "openai",
+    "anthropic",
+    "google_genai",
+    "sqlalchemy",
+    "asyncpg",
+    "alembic",
+    "apscheduler",
+    "asyncio",
+)
+# Libraries that log every request or statement at DEBUG/INFO stay at WARNING, whatever
+# the level: their lines carry full URLs, headers and SQL parameters, and drown the rest.
+_NOISY = (
+    "httpx",
+    "httpcore",
+    "httpx2",
+    "httpcore2",
+    "aiohttp.access",
+    "aiosqlite",
+    "discord.gateway",
+    "alembic",
+)
+
+_log = logging.getLogger("byok")
+
+
+class LogRedactor(RedactingFilter):
+    """The engine's redacting filter, extended to the extra fields of a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        super().filter(record)
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and isinstance(value, str):
+                record.__dict__[key] = redact(value, self._literals)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,7 +88,34 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = record.exc_text
         elif record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = record.stack_info
         return json.dumps(entry, ensure_ascii=False)
+
+
+def _uncaught(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    _log.critical("uncaught %s", kind.__name__, exc_info=(kind, value, tb))
+
+
+def _uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        _log.critical(
+            "uncaught %s in thread %s",
+            args.exc_type.__name__,
+            args.thread.name if args.thread else "?",
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        )
+
+
+def _unraisable(unraisable: Any) -> None:
+    value = unraisable.exc_value
+    where = unraisable.err_msg or "Exception ignored in"
+    _log.warning(
+        "%s: %r",
+        where,
+        unraisable.object,
+        exc_info=(type(value), value, unraisable.exc_traceback) if value is not None else None,
+    )
 
 
 def configure_logging(
@@ -45,9 +124,13 @@ def configure_logging(
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
 ) -> RedactingFilter:
-    """Replace the root handlers with one redacting handler; returns its filter."""
+    """Replace the root handlers with one redacting handler; returns its filter.
+
+    Meant for the ``byok-bot`` process: it also routes warnings and uncaught exceptions
+    through logging, process-wide.
+    """
     handler = logging.StreamHandler(stream or sys.stderr)
-    redactor = RedactingFilter(secrets)
+    redactor = LogRedactor(secrets)
     handler.addFilter(redactor)
     handler.setFormatter(
         JsonFormatter()
@@ -59,7 +142,11 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # Libraries that log request details at DEBUG/INFO stay at WARNING unless asked.
-    for noisy in ("httpx", "httpcore", "httpx2", "aiohttp.access", "discord.gateway", "alembic"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    numeric = logging.getLevelName(level)
+    for noisy in _NOISY:
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, numeric))
+    logging.captureWarnings(True)
+    sys.excepthook = _uncaught
+    threading.excepthook = _uncaught_in_thread
+    sys.unraisablehook = _unraisable
     return redactor

@@ -186,6 +186,15 @@ class UsageLedger:
             }
         )
 
+    @property
+    def queued(self) -> int:
+        """Finished attempts whose rows are not written yet."""
+        return self._writer.queued
+
+    def abandon(self) -> int:
+        """Stop trying to write the queued rows (shutting down with no database)."""
+        return self._writer.abandon()
+
     async def flush(self) -> None:
         """Wait until every queued row is written."""
         await self._writer.flush()

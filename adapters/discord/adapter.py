@@ -16,6 +16,7 @@ import logging
 
 import discord
 import yarl
+from discord.webhook.async_ import async_context
 
 from adapters.discord.client import ByokClient
 from adapters.discord.commands import build_commands
@@ -51,7 +52,9 @@ class DiscordAdapter:
         self._settings = settings
         pacing = pacing or Pacing()
         self.inflight = Inflight()
-        self.client = ByokClient(self.inflight)
+        self.client = ByokClient(
+            self.inflight, lambda kind: dispatcher.adapter_error("discord", kind)
+        )
         self.flows = InteractionFlows(
             dispatcher, models or ModelLookup(dispatcher.ctx), self.inflight, pacing
         )
@@ -96,6 +99,9 @@ class DiscordAdapter:
             raise
 
     async def _connect(self, ready_within: float) -> None:
+        # Event tasks descend from the gateway task: they answer interactions through
+        # the client's reporting webhook adapter.
+        async_context.set(self.client.webhooks)
         self._gateway = asyncio.create_task(self.client.connect(reconnect=True))
         up = asyncio.create_task(self.client.gateway_up.wait())
         try:

@@ -16,13 +16,15 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
+from discord.webhook.async_ import AsyncWebhookAdapter
 
 from adapters.discord.inflight import Inflight
 from adapters.discord.surfaces import Interaction
 
-__all__ = ["ByokClient", "ByokTree", "intents"]
+__all__ = ["ByokClient", "ByokTree", "ReportingWebhookAdapter", "intents"]
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +67,40 @@ class ByokTree(app_commands.CommandTree[discord.Client]):
                 await self.tell(interaction, text)
 
 
-class ByokClient(discord.Client):
-    """A gateway client that hands messages to the conversation handler."""
+class ReportingWebhookAdapter(AsyncWebhookAdapter):
+    """discord.py's adapter for interaction responses and followups, counting failures.
 
-    def __init__(self, inflight: Inflight) -> None:
+    Interaction answers travel through it rather than the client's HTTPClient; the
+    adapter installs it (a context variable) before the gateway starts, so every event
+    task uses it.
+    """
+
+    def __init__(self, report: Callable[[str], None]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._report = report
+
+    async def request(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().request(*args, **kwargs)
+        except discord.HTTPException as exc:
+            self._report(f"http_{exc.status}")
+            raise
+        except (aiohttp.ClientError, OSError):
+            self._report("connection")
+            raise
+
+
+class ByokClient(discord.Client):
+    """A gateway client that hands messages to the conversation handler.
+
+    ``on_platform_error`` hears of every failed REST call (``http_403``, ``connection``),
+    interaction answers included (:attr:`webhooks`), and every gateway drop, for the
+    adapter-error metric.
+    """
+
+    def __init__(
+        self, inflight: Inflight, on_platform_error: Callable[[str], None] | None = None
+    ) -> None:
         super().__init__(
             intents=intents(),
             allowed_mentions=discord.AllowedMentions.none(),  # model output never pings
@@ -79,6 +111,22 @@ class ByokClient(discord.Client):
         self.tree = ByokTree(self, inflight)
         self.message_handler: Callable[[discord.Message], Awaitable[None]] | None = None
         self.gateway_up = asyncio.Event()
+        self._report = on_platform_error or (lambda kind: None)
+        self.webhooks = ReportingWebhookAdapter(self._report)
+        request = self.http.request
+
+        # Every REST call passes discord.py's HTTPClient.request: one place to count failures.
+        async def reported(route: discord.http.Route, **kwargs: Any) -> Any:
+            try:
+                return await request(route, **kwargs)
+            except discord.HTTPException as exc:
+                self._report(f"http_{exc.status}")
+                raise
+            except (aiohttp.ClientError, OSError):
+                self._report("connection")
+                raise
+
+        self.http.request = reported  # type: ignore[method-assign]
 
     async def on_message(self, message: discord.Message) -> None:
         if self.message_handler is not None:
@@ -92,6 +140,8 @@ class ByokClient(discord.Client):
 
     async def on_disconnect(self) -> None:
         self.gateway_up.clear()
+        if not self.is_closed():  # not our own shutdown
+            self._report("gateway_disconnect")
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         # The event's arguments are not logged: a message or modal may hold a key.

@@ -75,7 +75,8 @@ class SlackAdapter:
                 redirect_uri=redirect_uri,
             )
         token = None if oauth is not None else _secret(settings.bot_token)
-        self.client: AsyncWebClient = build_client(settings.api_url, token)
+        self._report = lambda kind: dispatcher.adapter_error("slack", kind)
+        self.client: AsyncWebClient = build_client(settings.api_url, token, on_error=self._report)
         self._clients: dict[str, AsyncWebClient] = {}
         self.app: AsyncApp = build_bolt_app(
             self.runtime,
@@ -176,6 +177,6 @@ class SlackAdapter:
         client = self._clients.get(bot.bot_token)
         if client is None:
             client = self._clients[bot.bot_token] = build_client(
-                self.settings.api_url, bot.bot_token
+                self.settings.api_url, bot.bot_token, on_error=self._report
             )
         return client

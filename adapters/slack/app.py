@@ -7,15 +7,21 @@ The client retries connection errors and Slack's rate limits (HTTP 429), honouri
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import commands, events, home, modals
@@ -50,13 +56,53 @@ def quiet_logger(name: str) -> logging.Logger:
 #: Retries after a rate limit; each waits as long as Slack's Retry-After says.
 RATE_LIMIT_RETRIES = 2
 
+ErrorReporter = Callable[[str], None]
+_ERROR_CODE = re.compile(r"[a-z0-9_]{1,48}")
 
-def build_client(api_url: str, token: str | None = None) -> AsyncWebClient:
-    """A Web API client for ``api_url`` (keep its trailing slash) with retries."""
+
+class _ErrorCounter(AsyncRetryHandler):
+    """Sees every Web API answer and connection error first; never retries anything.
+
+    Retry handlers are the one hook slack-sdk calls for every call of every client,
+    including the per-request clients bolt makes from the app's client.
+    """
+
+    def __init__(self, report: ErrorReporter) -> None:
+        super().__init__(max_retry_count=0)
+        self._report = report
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if error is not None:
+            self._report("connection")
+        elif response is not None:
+            body = response.body if isinstance(response.body, dict) else {}
+            if response.status_code >= 400 or body.get("ok") is False:
+                code = str(body.get("error") or f"http_{response.status_code}")
+                self._report(code if _ERROR_CODE.fullmatch(code) else "other")
+        return False
+
+
+def build_client(
+    api_url: str, token: str | None = None, *, on_error: ErrorReporter | None = None
+) -> AsyncWebClient:
+    """A Web API client for ``api_url`` (keep its trailing slash) with retries.
+
+    ``on_error`` hears of every failed call by Slack's error code (``not_in_channel``,
+    ``ratelimited``, ``http_500``, ``connection``), for the adapter-error metric.
+    """
+    counter: list[AsyncRetryHandler] = [_ErrorCounter(on_error)] if on_error else []
     return AsyncWebClient(
         token=token,
         base_url=api_url if api_url.endswith("/") else api_url + "/",
         retry_handlers=[
+            *counter,
             AsyncConnectionErrorRetryHandler(),
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
         ],

@@ -29,13 +29,15 @@ class BatchWriter:
         self._db = database
         self._statement = statement
         self._queued: list[dict[str, Any]] = []
+        self._writing = 0
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
     @property
     def queued(self) -> int:
-        return len(self._queued)
+        """Rows not yet committed: waiting, or in the batch being written."""
+        return len(self._queued) + self._writing
 
     def submit(self, row: dict[str, Any]) -> None:
         if len(self._queued) >= _MAX_QUEUED:
@@ -51,21 +53,33 @@ class BatchWriter:
         if self._task is not None and not self._task.done():
             await asyncio.shield(self._idle.wait())
 
+    def abandon(self) -> int:
+        """Give up on the rows not yet written (the database stays away); how many."""
+        lost = self.queued
+        self._queued = []
+        if self._task is not None:
+            self._task.cancel()
+        self._idle.set()
+        return lost
+
     async def _drain(self) -> None:
         backoff = 0.05
         try:
             while self._queued:
                 batch, self._queued = self._queued, []
+                self._writing = len(batch)
                 try:
                     async with self._db.transaction() as connection:
                         await connection.execute(self._statement, batch)
                 except DatabaseUnavailableError:
                     self._queued[:0] = batch
+                    self._writing = 0
                     log.warning("usage writer: database unavailable, %d rows kept; retrying",
                                 len(self._queued))  # fmt: skip
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, _MAX_BACKOFF_S)
                 else:
+                    self._writing = 0
                     backoff = 0.05
         finally:
             self._idle.set()

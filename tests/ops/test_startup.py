@@ -1,0 +1,166 @@
+"""``byok-bot run``: what it starts, what it says is missing, and the settings it refuses."""
+
+from __future__ import annotations
+
+import re
+import socket
+from typing import Any
+
+import pytest
+
+from tests.ops.conftest import Deployment
+from tests.ops.harness import WAIT, BotProcess, poll
+
+_TEXT_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.:\-]+: \S"
+)
+
+
+async def test_run_starts_every_enabled_part_and_says_so(deployment: Deployment) -> None:
+    config = deployment.write(deployment.settings(slack=True, discord=True, digest=True))
+    bot = await deployment.start(config)
+
+    assert bot.has("started: Slack: HTTP mode at /slack/events")
+    assert bot.has("started: Discord: connected, commands registered to guild 1300000000000000001")
+    assert bot.has("started: weekly digest scheduler: every mon at 09:00 UTC")
+    assert bot.has(f"started: HTTP server on http://127.0.0.1:{bot.port}")
+    assert not bot.has("not started:")
+    status, ready = await bot.readyz()
+    assert status == 200
+    assert ready["checks"] == {
+        "database": True,
+        "accepting_work": True,
+        "slack": True,
+        "discord": True,
+    }
+    # It really talked to both platforms, with the configured tokens.
+    [auth] = deployment.slack.calls_to("auth.test")
+    assert auth.token == deployment.slack_bot_token
+    assert deployment.discord.identify[0]["token"] == deployment.discord_token
+    assert {c["name"] for c in deployment.discord.commands["1300000000000000001"]} >= {"ask"}
+
+    assert await bot.stop() == 0
+    for part in ("weekly digest scheduler", "HTTP server", "Discord", "Slack"):
+        assert bot.has(f"stopped: {part}"), part
+    assert bot.lines[-1].endswith("byok-bot stopped: usage written, database closed")
+    # [logging] format = "text": every line a readable record, no stray output.
+    assert all(_TEXT_LINE.match(line) for line in bot.lines), bot.output
+
+
+async def test_slack_socket_mode_connects_and_answers_over_the_socket(
+    deployment: Deployment,
+) -> None:
+    sections = deployment.settings()
+    sections["slack"]["mode"] = "socket"
+    env = deployment.env(SLACK_APP_TOKEN=deployment.slack_app_token)
+    bot = await deployment.start(deployment.write(sections), env=env)
+    fake = deployment.slack
+
+    assert bot.has("started: Slack: Socket Mode")
+    assert fake.socket_connected.is_set()
+    [opened] = fake.calls_to("apps.connections.open")
+    assert opened.token == deployment.slack_app_token
+    payload = {
+        "team_id": "T111",
+        "channel_id": "C111",
+        "channel_name": "general",
+        "user_id": "U111",
+        "command": "/byok",
+        "text": "list",
+        "response_url": fake.response_url(),
+        "trigger_id": "1.2.3",
+    }
+    envelope = await fake.send_envelope("slash_commands", payload)
+    assert await fake.envelope_ack(envelope, WAIT) == {"envelope_id": envelope}
+    await fake.wait_for(lambda: fake.calls_to("chat.postEphemeral"), WAIT)
+    assert "no keys yet" in str(fake.calls_to("chat.postEphemeral")[0].args["blocks"])
+    assert await bot.stop() == 0
+    await poll(lambda: not fake.socket_connected.is_set(), "the socket closed")
+
+
+async def test_run_says_what_is_missing(deployment: Deployment) -> None:
+    config = deployment.write(deployment.settings(slack=False, discord=False, digest=True))
+    bot = await deployment.start(config)
+
+    for missing in (
+        "not started: Slack: [slack] enabled = false",
+        "not started: Discord: [discord] enabled = false",
+        "not started: no chat adapter is enabled: set [slack] or [discord] enabled = true",
+        "not started: weekly digest: no chat adapter to send it with",
+    ):
+        assert bot.has(missing), missing
+    status, ready = await bot.readyz()
+    assert (status, ready["checks"]) == (200, {"database": True, "accepting_work": True})
+    assert await bot.stop() == 0
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+Case = tuple[dict[str, dict[str, Any]], dict[str, str], str]
+
+CASES: dict[str, Case] = {
+    "typo": (
+        {"slack": {"enabled": True, "mode": "http", "bot_tokn": "x"}},
+        {},
+        "unknown setting [slack] bot_tokn — did you mean `bot_token`?",
+    ),
+    "slack token missing": (
+        {},
+        {"SLACK_BOT_TOKEN": ""},
+        "[slack] is enabled but bot_token is missing (set SLACK_BOT_TOKEN",
+    ),
+    "no master key in production": (
+        {},
+        {"BYOK_ENCRYPTION_KEY": ""},
+        "production mode needs a master key",
+    ),
+    "port out of range": (
+        {"http": {"port": 70000}},
+        {},
+        "[http] port: Input should be less than or equal to 65535",
+    ),
+    "slack refuses the token": (
+        {},
+        {"SLACK_BOT_TOKEN": "xoxp-not-a-bot-token-0000"},
+        "cannot start: Slack refused the bot token (invalid_auth): check SLACK_BOT_TOKEN",
+    ),
+    "discord refuses the token": (
+        {"discord": {"enabled": True}},
+        {"DISCORD_TOKEN": "MTIz.not-the.token"},
+        "Discord refused the bot token: check DISCORD_TOKEN / [discord] token",
+    ),
+    "discord unreachable": (
+        {"discord": {"enabled": True, "api_base": f"http://127.0.0.1:{_closed_port()}/api/v10"}},
+        {},
+        "Discord: cannot reach [discord] api_base = http://127.0.0.1:",
+    ),
+    "unknown digest timezone": (
+        {"digest": {"enabled": True, "timezone": "Mars/Olympus_Mons"}},
+        {},
+        "[digest] timezone: unknown time zone 'Mars/Olympus_Mons'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_a_missing_or_invalid_setting_exits_non_zero_naming_it(
+    deployment: Deployment, case: str
+) -> None:
+    changes, env, message = CASES[case]
+    sections = deployment.settings()
+    for table, values in changes.items():
+        sections[table] = {**sections[table], **values}
+    config = deployment.write(sections)
+    env_vars = {k: v for k, v in deployment.env(**env).items() if v}
+    bot = await BotProcess.start(config, env_vars)
+    deployment.bots.append(bot)
+
+    code = await bot.exit_code()
+    assert code == 2, bot.output
+    assert message in bot.output
+    assert "Traceback" not in bot.output
+    assert not bot.has("started: HTTP server")
