@@ -5,7 +5,7 @@ Only the ciphertext, the master key id and the last four characters are stored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -77,10 +77,17 @@ def stored_key(row: UserApiKey) -> StoredKey:
 class KeyStore:
     """Add, read, list and remove users' keys; rotate the master key."""
 
-    def __init__(self, database: Database, keyring: Keyring, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        database: Database,
+        keyring: Keyring,
+        clock: Clock = utc_now,
+        on_change: Callable[[UserRef | None], None] | None = None,
+    ) -> None:
         self._db = database
         self._keyring = keyring
         self._clock = clock
+        self._changed = on_change or (lambda _owner: None)
 
     async def put(
         self,
@@ -118,7 +125,9 @@ class KeyStore:
             row.updated_at = now
             row.last_validated_at = now if validated else None
             await session.flush()
-            return stored_key(row)
+            stored = stored_key(row)
+        self._changed(owner)
+        return stored
 
     async def secret(self, owner: UserRef, provider_id: str) -> Secret:
         """Decrypt the user's key for one call. Raises KeyNotFoundError or KeyDecryptError."""
@@ -166,7 +175,8 @@ class KeyStore:
                     UserApiKey.user_ref == user_ref, UserApiKey.provider == provider_id
                 )
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+        self._changed(owner)
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def update(self, owner: UserRef, provider_id: str, **fields: object) -> StoredKey:
         """Change settings of a stored key (is_active, is_valid, monthly_limit, ...)."""
@@ -201,7 +211,9 @@ class KeyStore:
                 setattr(row, name, value)
             row.updated_at = self._clock()
             await session.flush()
-            return stored_key(row)
+            stored = stored_key(row)
+        self._changed(owner)
+        return stored
 
     async def count_by_master_key(self) -> dict[str, int]:
         async with self._db.session() as session:
@@ -257,6 +269,7 @@ class KeyStore:
                         .values(encrypted_key=sealed.blob, master_key_id=sealed.master_key_id)
                     )
                     rotated += int(bool(result.rowcount))  # type: ignore[attr-defined]
+        self._changed(None)
         counts = await self.count_by_master_key()
         return RotationReport(
             rotated=rotated, already_current=counts.get(current, 0) - rotated, unreadable=unreadable

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -39,9 +40,15 @@ PREFERENCE_FIELDS = tuple(f.name for f in fields(Preferences))
 
 
 class PreferenceStore:
-    def __init__(self, database: Database, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock = utc_now,
+        on_change: Callable[[UserRef | None], None] | None = None,
+    ) -> None:
         self._db = database
         self._clock = clock
+        self._changed = on_change or (lambda _owner: None)
 
     async def get(self, owner: UserRef) -> Preferences:
         async with self._db.session() as session:
@@ -73,7 +80,8 @@ class PreferenceStore:
                 value = getattr(updated, name)
                 setattr(row, name, dict(value) if name == "preferred_models" else value)
             row.updated_at = now
-            return updated
+        self._changed(owner)
+        return updated
 
 
 def preferences_from_row(row: UserAIPreferences) -> Preferences:

@@ -49,7 +49,7 @@ from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
 from byok.secret import Secret, looks_like_key
 from byok.types import ChatMessage, ChatRequest, KeyInfo, Usage, UserRef
 from byok.usage import UsageLedger, UsageReport, month_bounds, week_bounds
-from byok.user_state import UserState, load_user_state
+from byok.user_state import UserState, UserStateCache, load_user_state
 from byok.users import user_id_or_create
 from byok.vault import Keyring
 
@@ -117,8 +117,11 @@ class Engine:
         self.settings = settings or EngineSettings()
         self.clock = clock
         self.resolve = resolve
-        self.keys = KeyStore(database, keyring, clock)
-        self.preferences = PreferenceStore(database, clock)
+        # SQLite is written by this process alone, so user states can be kept in memory.
+        self.state_cache = UserStateCache() if database.dialect == "sqlite" else None
+        forget = self.state_cache.forget if self.state_cache else None
+        self.keys = KeyStore(database, keyring, clock, on_change=forget)
+        self.preferences = PreferenceStore(database, clock, on_change=forget)
         self.ledger = UsageLedger(database, clock)
         self.history = ConversationStore(database, clock)
         self.limiter = RequestRateLimiter(self.settings.requests_per_minute, monotonic)
@@ -126,6 +129,18 @@ class Engine:
 
     def service(self, user: UserRef) -> BYOKService:
         return BYOKService(self, user)
+
+    async def user_state(self, user: UserRef) -> UserState:
+        cache = self.state_cache
+        if cache is None:
+            return await load_user_state(self.database, user, self.clock())
+        cached = cache.get(user)
+        if cached is not None:
+            return cached
+        generation = cache.generation
+        state = await load_user_state(self.database, user, self.clock())
+        cache.put(user, state, generation)
+        return state
 
     def canonical_model(self, provider_id: str, typed: str) -> str:
         """The model id a typed name stands for (retired names map to their successor)."""
@@ -222,7 +237,7 @@ class BYOKService:
         except RequestRateLimitError:
             engine.runner.observer.request_refused(provider or "any", "request_rate")
             raise
-        state = await load_user_state(engine.database, self.user, engine.clock())
+        state = await engine.user_state(self.user)
         prefs = state.prefs
         notes: list[str] = []
         limit = max_tokens or prefs.max_tokens_per_request or engine.settings.default_max_tokens

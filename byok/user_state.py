@@ -6,10 +6,12 @@ ciphertexts) together, instead of one session per store.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from byok.db.engine import Database
 from byok.db.tables import User, UserAIPreferences, UserApiKey
@@ -19,7 +21,7 @@ from byok.types import UserRef
 from byok.users import user_id_or_create
 from byok.vault import Sealed
 
-__all__ = ["UserState", "load_user_state"]
+__all__ = ["UserState", "UserStateCache", "load_user_state"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,30 +35,32 @@ class UserState:
 _KEYS = UserApiKey.__table__
 _PREFS = UserAIPreferences.__table__
 _USERS = User.__table__
-_KEY_COLUMNS = [c.label(f"k_{c.name}") for c in _KEYS.columns if c.name != "user_ref"]
-_PREF_COLUMNS = [_PREFS.c[name].label(f"p_{name}") for name in PREFERENCE_FIELDS]
+_KEY_NAMES = [c.name for c in _KEYS.columns if c.name != "user_ref"]
+
+# Built once: the statement is the same for every request, only the user changes.
+_QUERY = (
+    select(
+        _USERS.c.id.label("user_ref"),
+        _PREFS.c.user_ref.label("has_prefs"),
+        *(_PREFS.c[name].label(f"p_{name}") for name in PREFERENCE_FIELDS),
+        *(_KEYS.c[name].label(f"k_{name}") for name in _KEY_NAMES),
+    )
+    .select_from(_USERS)
+    .outerjoin(_PREFS, _PREFS.c.user_ref == _USERS.c.id)
+    .outerjoin(_KEYS, _KEYS.c.user_ref == _USERS.c.id)
+    .where(
+        _USERS.c.platform == bindparam("platform"),
+        _USERS.c.workspace_id == bindparam("workspace"),
+        _USERS.c.user_id == bindparam("user"),
+    )
+)
 
 
 async def load_user_state(database: Database, owner: UserRef, now: datetime) -> UserState:
     """The user's id, preferences and keys in one query (the user row is made if new)."""
-    query = (
-        select(
-            _USERS.c.id.label("user_ref"),
-            _PREFS.c.user_ref.label("has_prefs"),
-            *_PREF_COLUMNS,
-            *_KEY_COLUMNS,
-        )
-        .select_from(_USERS)
-        .outerjoin(_PREFS, _PREFS.c.user_ref == _USERS.c.id)
-        .outerjoin(_KEYS, _KEYS.c.user_ref == _USERS.c.id)
-        .where(
-            _USERS.c.platform == owner.platform,
-            _USERS.c.workspace_id == owner.workspace,
-            _USERS.c.user_id == owner.user,
-        )
-    )
+    params = {"platform": owner.platform, "workspace": owner.workspace, "user": owner.user}
     async with database.transaction() as connection:
-        rows = (await connection.execute(query)).mappings().all()
+        rows = (await connection.execute(_QUERY, params)).mappings().all()
     if not rows:
         async with database.session() as session:
             user_ref = await user_id_or_create(session, owner, now)
@@ -72,9 +76,44 @@ async def load_user_state(database: Database, owner: UserRef, now: datetime) -> 
     for row in rows:
         if row["k_id"] is None:
             continue
-        key = UserApiKey(
-            **{c.name: row[f"k_{c.name}"] for c in _KEYS.columns if c.name != "user_ref"}
-        )
-        keys[key.provider] = stored_key(key)
+        key = SimpleNamespace(**{name: row[f"k_{name}"] for name in _KEY_NAMES})
+        keys[key.provider] = stored_key(key)  # type: ignore[arg-type]
         sealed[key.provider] = Sealed(key.encrypted_key, key.master_key_id)
     return UserState(first["user_ref"], prefs, keys, sealed)
+
+
+class UserStateCache:
+    """Recently loaded user states, for a database only this process writes (SQLite).
+
+    Every change made through the engine drops the user's entry at once; the short
+    time-to-live bounds how long a change made by another process (the CLI) goes
+    unseen. PostgreSQL deployments run several instances and do not use it.
+    """
+
+    def __init__(self, ttl_s: float = 5.0, max_users: int = 10_000) -> None:
+        self._ttl = ttl_s
+        self._max = max_users
+        self._entries: dict[UserRef, tuple[float, UserState]] = {}
+        # Bumped by every change, so a load that raced a change is not kept.
+        self.generation = 0
+
+    def get(self, owner: UserRef) -> UserState | None:
+        entry = self._entries.get(owner)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, owner: UserRef, state: UserState, loaded_at_generation: int) -> None:
+        if loaded_at_generation != self.generation:
+            return
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[owner] = (time.monotonic() + self._ttl, state)
+
+    def forget(self, owner: UserRef | None = None) -> None:
+        """Drop one user's entry, or every entry."""
+        self.generation += 1
+        if owner is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(owner, None)

@@ -151,3 +151,29 @@ async def test_database_down_is_a_clear_error_and_nothing_is_sent(
         await rig.service().chat(QUESTION)
     assert "nothing was saved or sent" in caught.value.user_message
     assert all(r.method == "GET" for fake in rig.fakes for r in rig.fakes[fake].requests)
+
+
+def test_a_state_loaded_while_a_change_happened_is_not_kept() -> None:
+    from byok.preferences import Preferences
+    from byok.types import UserRef
+    from byok.user_state import UserState, UserStateCache
+
+    cache = UserStateCache()
+    owner = UserRef("slack", "T", "U")
+    state = UserState(1, Preferences(), {}, {})
+    before = cache.generation
+    cache.forget(owner)  # a write committed while the load was reading
+    cache.put(owner, state, before)
+    assert cache.get(owner) is None
+    cache.put(owner, state, cache.generation)
+    assert cache.get(owner) is state
+
+
+async def test_changes_take_effect_on_the_very_next_request(rig: Rig) -> None:
+    await rig.add_key("openai")
+    await rig.add_key("anthropic")
+    assert (await rig.service().chat(QUESTION)).provider_id == "openai"
+    await rig.service().set_preferences(default_provider="anthropic")
+    assert (await rig.service().chat(QUESTION)).provider_id == "anthropic"
+    await rig.service().remove_key("anthropic")
+    assert (await rig.service().chat(QUESTION)).provider_id == "openai"
