@@ -1,22 +1,55 @@
-"""Shared pieces of the benchmarks: machine description, percentiles, a throwaway engine."""
+"""Shared pieces of the benchmarks: machine description, percentiles, a throwaway engine,
+the fake providers in a process of their own, and /proc readings of a process."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import platform
 import statistics
-from collections.abc import Sequence
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, Protocol
 
 from byok.catalog import Catalog, ProviderEntry
 from byok.db import Database, upgrade
+from byok.providers.base import ProviderSettings
 from byok.providers.registry import PROVIDER_ALIASES, build_provider
 from byok.service import Engine, EngineSettings
 from byok.vault import Keyring, MasterKey
-from tests.fakes.plugin import FakeProviders
 
-__all__ = ["machine", "make_engine", "percentiles"]
+__all__ = [
+    "ProcessClock",
+    "Providers",
+    "RemoteFakes",
+    "cpu_seconds",
+    "fake_services",
+    "load_average",
+    "machine",
+    "make_engine",
+    "percentiles",
+    "rss_mib",
+]
+
+_WIRES = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google": "google",
+    "xai": "openai-compatible",
+    "openrouter": "openai-compatible",
+}
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (the machine is shared: report it)."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
 def machine() -> str:
@@ -26,7 +59,10 @@ def machine() -> str:
         kb = int(meminfo.read_text().split()[1])
         memory = f", {kb / 1024 / 1024:.1f} GiB RAM"
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{platform.processor() or platform.machine()}, {cpus} cores{memory}, Python {platform.python_version()}"
+    return (
+        f"{platform.processor() or platform.machine()}, {cpus} cores{memory}, "
+        f"Python {platform.python_version()}, load average {load_average()}"
+    )
 
 
 def percentiles(samples: Sequence[float]) -> tuple[float, float]:
@@ -37,8 +73,120 @@ def percentiles(samples: Sequence[float]) -> tuple[float, float]:
     return p50 * 1e6, p99 * 1e6
 
 
+def rss_mib(pid: int | None = None) -> float:
+    """Resident set size of a process (``VmRSS`` in /proc), in MiB."""
+    status = Path(f"/proc/{pid or os.getpid()}/status").read_text()
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc status")
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU time a process has used (all its threads), from /proc."""
+    stat = Path(f"/proc/{pid or os.getpid()}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+
+
+@dataclass
+class ProcessClock:
+    """Wall and CPU time of some processes over an interval: how busy each was."""
+
+    pids: dict[str, int]
+
+    def __post_init__(self) -> None:
+        self._wall = 0.0
+        self._cpu: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._wall = time.monotonic()
+        self._cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def busy(self) -> dict[str, float]:
+        """CPU seconds per wall second of each process since :meth:`start` (1.0 = one core)."""
+        wall = time.monotonic() - self._wall
+        return {
+            name: (cpu_seconds(pid) - self._cpu[name]) / wall for name, pid in self.pids.items()
+        }
+
+
+class Providers(Protocol):
+    """Running fake providers: in this process (``FakeProviders``) or another one."""
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def settings(self, provider_id: str, **overrides: Any) -> ProviderSettings: ...
+
+    def key(self, provider_id: str) -> str: ...
+
+
+@dataclass
+class RemoteFakes:
+    """The fakes :mod:`bench.fake_services` runs in another process."""
+
+    described: dict[str, Any]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.described)
+
+    def base_url(self, provider_id: str) -> str:
+        return str(self.described[provider_id]["base_url"])
+
+    def model(self, provider_id: str) -> str:
+        return str(self.described[provider_id]["models"][0])
+
+    def key(self, provider_id: str, index: int = 0) -> str:
+        keys = self.described[provider_id]["keys"]
+        return str(keys[index % len(keys)])
+
+    def settings(self, provider_id: str, **overrides: Any) -> ProviderSettings:
+        values: dict[str, Any] = {
+            "provider_id": provider_id,
+            "wire": _WIRES[provider_id],
+            "base_url": self.base_url(provider_id),
+            "default_model": self.model(provider_id),
+            "timeout_s": 30.0,
+            "max_retries": 0,
+        }
+        values.update(overrides)
+        return ProviderSettings(**values)
+
+
+@asynccontextmanager
+async def fake_services(keys: int = 0) -> AsyncIterator[tuple[RemoteFakes, int]]:
+    """Start :mod:`bench.fake_services`; yields the fakes and the process id."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.fake_services",
+        "--keys",
+        str(keys),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        if not line:
+            raise RuntimeError("the fake services did not start")
+        yield RemoteFakes(json.loads(line)), process.pid
+    finally:
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
 async def make_engine(
-    url: str, fakes: FakeProviders, *, requests_per_minute: int = 10**9
+    url: str,
+    fakes: Providers,
+    *,
+    requests_per_minute: int = 10**9,
+    master_key: bytes | None = None,
 ) -> Engine:
     database = Database(url)
     await upgrade(database)
@@ -48,7 +196,7 @@ async def make_engine(
     }
     return Engine(
         database,
-        Keyring(MasterKey.from_bytes(os.urandom(32))),
+        Keyring(MasterKey.from_bytes(master_key or os.urandom(32))),
         Catalog(entries, PROVIDER_ALIASES),
         EngineSettings(requests_per_minute=requests_per_minute),
     )

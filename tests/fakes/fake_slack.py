@@ -109,6 +109,14 @@ class FakeSlack(LoopbackServer):
     def response_url(self) -> str:
         return f"{self.url}/response/{next(self._ids)}"
 
+    def forget(self) -> None:
+        """Drop recorded calls and kept messages, views and files (long runs)."""
+        super().forget()
+        for kept in (self.calls, self.ephemeral, self.opened, self.responses, self.socket_messages):
+            kept.clear()
+        for store in (self.messages, self.views, self.published, self.threads, self.uploads):
+            store.clear()
+
     # -- inspection ---------------------------------------------------------------------
 
     def calls_to(self, method: str) -> list[SlackCall]:

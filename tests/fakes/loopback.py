@@ -28,13 +28,19 @@ Faults, each consumed by the next matching request (``path`` is a substring matc
   (``end_events`` of the fake: usage + ``[DONE]``, ``message_stop``...).
 - ``Fault.stream_error(after=1, status=502)``: an error event inside a 200 stream.
 - ``Fault.disconnect()``: close the connection without any answer.
+
+Faults at a rate (soak tests): :meth:`LoopbackServer.set_fault_policy` draws a fault (or
+none) for every request no injected fault matches. Long runs call
+:meth:`LoopbackServer.forget` to drop what was recorded, and set
+``handler_cancellation = True`` before ``start()`` so a stalled answer ends when its
+client gives up instead of when the server stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -42,7 +48,7 @@ from typing import Any, Literal, Self
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["FAULT", "RECORDED", "Fault", "LoopbackServer", "RecordedRequest"]
+__all__ = ["FAULT", "RECORDED", "Fault", "FaultPolicy", "LoopbackServer", "RecordedRequest"]
 
 FaultKind = Literal["http", "stall", "malformed", "cut", "truncate", "stream_error", "disconnect"]
 
@@ -123,6 +129,9 @@ class Fault:
         return cls("disconnect")
 
 
+#: Draws the fault (or None) for one request: see :meth:`LoopbackServer.set_fault_policy`.
+FaultPolicy = Callable[[RecordedRequest], Fault | None]
+
 RECORDED = web.RequestKey("recorded", RecordedRequest)
 FAULT = web.RequestKey("fault", Fault)
 
@@ -139,10 +148,14 @@ class LoopbackServer:
 
     #: How many trailing stream events mark a complete stream (dropped by ``truncate``).
     end_events = 1
+    #: Cancel a request's handler when its client disconnects (aiohttp's option); set
+    #: before ``start()``. Off by default, as in aiohttp.
+    handler_cancellation = False
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self._faults: list[_Scripted] = []
+        self._policy: FaultPolicy | None = None
         self._peers: list[tuple[str, int]] = []
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -156,7 +169,12 @@ class LoopbackServer:
     async def start(self) -> Self:
         app = web.Application(middlewares=[self._middleware])
         self.setup_routes(app)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            shutdown_timeout=0.5,
+            handler_cancellation=self.handler_cancellation,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()  # returns once the socket listens: the server is ready
@@ -197,6 +215,15 @@ class LoopbackServer:
     def clear_faults(self) -> None:
         self._faults.clear()
 
+    def set_fault_policy(self, policy: FaultPolicy | None) -> None:
+        """Draw a fault for every request that no injected fault matches (None: no more)."""
+        self._policy = policy
+
+    def forget(self) -> None:
+        """Drop what was recorded so far (long runs keep memory flat)."""
+        self.requests.clear()
+        self._peers.clear()
+
     def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
         """Recorded requests whose path contains ``path``."""
         return [
@@ -215,7 +242,7 @@ class LoopbackServer:
                 if scripted.remaining <= 0:
                     self._faults.remove(scripted)
                 return scripted.fault
-        return None
+        return self._policy(request) if self._policy is not None else None
 
     # -- what subclasses customise -------------------------------------------------
 
