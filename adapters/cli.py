@@ -92,7 +92,9 @@ async def _messengers(config: Config) -> AsyncIterator[list[Messenger]]:
                 if config.slack.client_id
                 else None
             )
-            found.append(SlackAdapter(app.dispatcher, config.slack, installations=store).messenger)
+            slack = SlackAdapter(app.dispatcher, config.slack, installations=store)
+            stops.append(slack.stop)
+            found.append(slack.messenger)
         if config.discord.enabled:
             from adapters.discord import DiscordAdapter
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -76,7 +77,11 @@ class SlackAdapter:
             )
         token = None if oauth is not None else _secret(settings.bot_token)
         self._report = lambda kind: dispatcher.adapter_error("slack", kind)
-        self.client: AsyncWebClient = build_client(settings.api_url, token, on_error=self._report)
+        # One HTTP session (connection pool) for every Web API call this adapter makes.
+        self._session = aiohttp.ClientSession() if _loop_running() else None
+        self.client: AsyncWebClient = build_client(
+            settings.api_url, token, on_error=self._report, session=self._session
+        )
         self._clients: dict[str, AsyncWebClient] = {}
         self.app: AsyncApp = build_bolt_app(
             self.runtime,
@@ -120,6 +125,8 @@ class SlackAdapter:
         except TimeoutError:
             log.warning("slack: stopping with work still running")
         await self.runtime.close()
+        if self._session is not None:
+            await self._session.close()
 
     async def drain(self) -> None:
         """Wait for all background work (answers, forms) to finish."""
@@ -177,6 +184,14 @@ class SlackAdapter:
         client = self._clients.get(bot.bot_token)
         if client is None:
             client = self._clients[bot.bot_token] = build_client(
-                self.settings.api_url, bot.bot_token, on_error=self._report
+                self.settings.api_url, bot.bot_token, on_error=self._report, session=self._session
             )
         return client
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -90,9 +91,16 @@ class _ErrorCounter(AsyncRetryHandler):
 
 
 def build_client(
-    api_url: str, token: str | None = None, *, on_error: ErrorReporter | None = None
+    api_url: str,
+    token: str | None = None,
+    *,
+    on_error: ErrorReporter | None = None,
+    session: aiohttp.ClientSession | None = None,
 ) -> AsyncWebClient:
     """A Web API client for ``api_url`` (keep its trailing slash) with retries.
+
+    Pass one long-lived ``session``: without it slack-sdk opens and closes a new HTTP
+    session (and against slack.com a new TLS connection) for every call.
 
     ``on_error`` hears of every failed call by Slack's error code (``not_in_channel``,
     ``ratelimited``, ``http_500``, ``connection``), for the adapter-error metric.
@@ -107,6 +115,7 @@ def build_client(
             AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
         ],
         logger=quiet_logger("adapters.slack.web"),
+        session=session,
     )
 
 

@@ -66,6 +66,8 @@ class AnthropicProvider(ProviderTemplate):
     def client(self) -> anthropic.AsyncAnthropic:
         return self._client
 
+    # A per-request Authorization header would be cheaper than this client copy, but the
+    # anthropic SDK logs per-request headers verbatim at DEBUG; the copy keeps the key out.
     def _for(self, key: Secret) -> anthropic.AsyncAnthropic:
         if not key:
             raise InvalidKeyError(self.provider_id, "invalid")

@@ -135,6 +135,9 @@ class GoogleProvider(ProviderTemplate):
             max_output_tokens=request.max_tokens,
             temperature=request.temperature,
             http_options=self._options(key),
+            # We send no tools, so nothing to call; off also stops the SDK logging
+            # "AFC is enabled" at INFO on every request.
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         )
         return contents, config
 

@@ -69,13 +69,15 @@ class OpenAIProvider(ProviderTemplate):
         """The one SDK client; its connection pool serves every user's requests."""
         return self._client
 
-    def _for(self, key: Secret) -> openai.AsyncOpenAI:
+    def _auth(self, key: Secret) -> dict[str, str]:
+        """The key as this request's header: the shared client is never copied per user."""
         if not key:
             raise InvalidKeyError(self.provider_id, "invalid")
-        return self._client.with_options(api_key=key.reveal())
+        return {"Authorization": f"Bearer {key.reveal()}"}
 
     async def _chat(self, key: Secret, request: ChatRequest) -> ChatResult:
-        response = await self._for(key).chat.completions.create(
+        response = await self._client.chat.completions.create(
+            extra_headers=self._auth(key),
             model=request.model,
             messages=_messages(request),
             max_completion_tokens=_given(request.max_tokens),
@@ -92,7 +94,8 @@ class OpenAIProvider(ProviderTemplate):
         )
 
     async def _stream(self, key: Secret, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
-        stream = await self._for(key).chat.completions.create(
+        stream = await self._client.chat.completions.create(
+            extra_headers=self._auth(key),
             model=request.model,
             messages=_messages(request),
             max_completion_tokens=_given(request.max_tokens),
@@ -122,7 +125,10 @@ class OpenAIProvider(ProviderTemplate):
         return KeyInfo(provider_id=self.provider_id, models=tuple(m.id for m in models))
 
     async def _list_models(self, key: Secret) -> list[ModelInfo]:
-        return [ModelInfo(id=m.id) async for m in self._for(key).models.list()]
+        return [
+            ModelInfo(id=m.id)
+            async for m in self._client.models.list(extra_headers=self._auth(key))
+        ]
 
     def _translate(self, exc: Exception, model_id: str | None) -> ProviderError:
         pid = self.provider_id

@@ -39,11 +39,14 @@ async def test_requests_share_one_connection(subject: Subject) -> None:
     assert _pool(subject.provider) is pool
 
 
-async def test_per_key_sdk_clients_share_the_pool(subject: Subject) -> None:
-    provider = subject.provider
-    if isinstance(provider, OpenAIProvider | AnthropicProvider):
-        per_key = provider._for(subject.key)
-        assert per_key is not provider.client
-        assert per_key._client is provider.client._client
-    else:
-        assert _pool(provider) is _pool(provider)
+async def test_each_request_carries_its_own_users_key_on_one_pool(subject: Subject) -> None:
+    """Every user's key reaches the provider on the one shared connection pool."""
+    other_user = Secret(subject.fake.add_key())
+    model = subject.fake.models[0]
+    before = _pool(subject.provider)
+    await subject.provider.chat(subject.key, ask(model, "one"))
+    await subject.provider.chat(other_user, ask(model, "two"))
+    await subject.provider.chat(subject.key, ask(model, "three"))
+    sent = [subject.fake.key_of(r) for r in subject.fake.requests[-3:]]
+    assert sent == [subject.key.reveal(), other_user.reveal(), subject.key.reveal()]
+    assert _pool(subject.provider) is before
