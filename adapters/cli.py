@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bot.cli import COMMANDS, Command, build_parser, execute, say
+from bot.cli import COMMANDS, CONFIG_OPTION, Command, build_parser, execute, say
 from bot.config import Config, ConfigSource
 from bot.messenger import Messenger
 
@@ -113,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     parser, sub = build_parser()
     console = sub.add_parser(
         "console",
+        parents=[CONFIG_OPTION],
         help="use the bot in this terminal (no chat account needed)",
         description=(
             "Type commands such as /byok add openai, /ask …, /summarize --file meeting.vtt, "
@@ -123,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument("--user", metavar="NAME", help="who you are (default: your login)")
     digest = sub.add_parser(
         "digest",
+        parents=[CONFIG_OPTION],
         help="the weekly usage digest: preview it, or send the latest week now",
         description=(
             "--dry-run prints exactly what would be sent (nothing is sent or recorded); "
@@ -136,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     digest.add_argument("--charts", metavar="DIR", help="with --dry-run: save the chart PNGs here")
     sub.add_parser(
         "run",
+        parents=[CONFIG_OPTION],
         help="run the bot: enabled chat adapters, digest scheduler, HTTP server",
         description="Stops gracefully on SIGTERM or Ctrl-C, finishing requests in flight.",
     )

@@ -94,22 +94,35 @@ async def _keys_rotate(args: argparse.Namespace, config: Config, source: ConfigS
     return 0
 
 
+_CONFIG_HELP = "config file (default: $BYOK_CONFIG, ./config.toml)"
+
+# Given to every command's parser so that `byok-bot run --config PATH` works as well as
+# `byok-bot --config PATH run`; SUPPRESS keeps an absent option from hiding the other.
+CONFIG_OPTION = argparse.ArgumentParser(add_help=False)
+CONFIG_OPTION.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=_CONFIG_HELP)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[Any]]:
-    """The parser with the commands that need no chat platform; callers may add more."""
+    """The parser with the commands that need no chat platform; callers may add more.
+
+    Callers adding a command pass ``parents=[CONFIG_OPTION]`` so it takes ``--config`` too.
+    """
     parser = argparse.ArgumentParser(
         prog="byok-bot",
         description="A Slack and Discord bot where every user brings their own LLM API keys.",
     )
-    parser.add_argument(
-        "--config", metavar="PATH", help="config file (default: $BYOK_CONFIG, ./config.toml)"
-    )
+    parser.add_argument("--config", metavar="PATH", help=_CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(
         dest="db_command", metavar="<db command>", required=True
     )
-    db.add_parser("upgrade", help="create or migrate the database to the latest schema")
-    db.add_parser("current", help="show the schema revision")
+    db.add_parser(
+        "upgrade",
+        help="create or migrate the database to the latest schema",
+        parents=[CONFIG_OPTION],
+    )
+    db.add_parser("current", help="show the schema revision", parents=[CONFIG_OPTION])
 
     keys = sub.add_parser("keys", help="stored API keys").add_subparsers(
         dest="keys_command", metavar="<keys command>", required=True
@@ -117,6 +130,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[
     rotate = keys.add_parser(
         "rotate",
         help="re-encrypt every stored key under the current master key",
+        parents=[CONFIG_OPTION],
         description=(
             "Set the NEW master key as BYOK_ENCRYPTION_PASSWORD/SALT (or BYOK_ENCRYPTION_KEY) "
             "and the OLD one as BYOK_PREVIOUS_ENCRYPTION_PASSWORD/SALT (or "

@@ -55,6 +55,23 @@ def test_config_errors_exit_2_naming_the_setting(tmp_path: Path) -> None:
     assert "[discord] is enabled but token is missing (set DISCORD_TOKEN)" in result.stderr
 
 
+def test_config_is_accepted_before_or_after_the_command(tmp_path: Path) -> None:
+    (tmp_path / "other.toml").write_text('[database]\nurl = "sqlite+aiosqlite:///other.db"\n')
+    for args in (
+        ("db", "upgrade", "--config", "other.toml"),
+        ("--config", "other.toml", "db", "current"),
+        ("db", "current", "--config=other.toml"),
+    ):
+        result = run(tmp_path, *args)
+        assert result.returncode == 0, (args, result.stderr)
+    assert (tmp_path / "other.db").exists()
+    assert not (tmp_path / "byok.db").exists()
+    for command in (("run",), ("digest", "--dry-run"), ("console",), ("keys", "rotate")):
+        result = run(tmp_path, *command, "--config", "missing.toml")
+        assert result.returncode == 2, command
+        assert "config file missing.toml does not exist" in result.stderr, command
+
+
 def test_production_mode_refuses_to_run_without_master_key(tmp_path: Path) -> None:
     result = run(tmp_path, "keys", "rotate", env={"BYOK_MODE": "production"})
     assert result.returncode == 2
