@@ -14,7 +14,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from bot.charts import daily_cost_chart
-from bot.formatting import money, tokens
+from bot.commands.usage import report_sections
+from bot.formatting import money, plural, tokens
 from bot.reply import Field, FileOut, Reply, Section
 from byok.digest_data import DigestWindow, UserDigestData
 from byok.usage import UsageReport
@@ -34,10 +35,6 @@ def week_label(first: date) -> str:
     return f"{start} – {end}"
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
 def _change(now: Decimal, before: Decimal, show: Callable[[Decimal], str]) -> str:
     if before == 0:
         return f"{show(now)} (none the week before)" if now else show(now)
@@ -51,45 +48,17 @@ def _count(value: Decimal) -> str:
     return tokens(int(value))
 
 
-def _cost(cost: Decimal, unpriced: int) -> str:
-    if unpriced and cost == 0:
-        return "cost unknown"
-    return money(cost) + (f" + {unpriced:,} with unknown price" if unpriced else "")
-
-
-def _providers(report: UsageReport) -> list[Section]:
-    """A section per provider, a line per model; like ``/usage``, but an all-unknown
-    price reads "cost unknown" rather than $0.00."""
-    sections = []
-    for provider in sorted({line.provider_id for line in report.lines}):
-        lines = [line for line in report.lines if line.provider_id == provider]
-        bullets = []
-        for line in lines:
-            extras = [f"{line.failures:,} failed"] if line.failures else []
-            if line.fallbacks:
-                extras.append(f"{line.fallbacks:,} as fallback")
-            bullets.append(
-                f"{line.model}: {_plural(line.requests, 'request')}, "
-                f"{tokens(line.input_tokens)} in / {tokens(line.output_tokens)} out tokens, "
-                f"{_cost(line.cost, line.unpriced)}" + (f" ({', '.join(extras)})" if extras else "")
-            )
-        cost = _cost(sum((x.cost for x in lines), Decimal(0)), sum(x.unpriced for x in lines))
-        count = _plural(sum(x.requests for x in lines), "request")
-        sections.append(Section(title=f"{provider} — {count}, {cost}", bullets=tuple(bullets)))
-    return sections
-
-
 def _summary(data: UserDigestData, report: UsageReport) -> str:
     if not data.has_usage:
         return "No requests this week."
     tokens_in = sum(line.input_tokens for line in data.week)
     tokens_out = sum(line.output_tokens for line in data.week)
     text = (
-        f"{_plural(report.requests, 'request')} · {tokens(tokens_in)} in / "
+        f"{plural(report.requests, 'request')} · {tokens(tokens_in)} in / "
         f"{tokens(tokens_out)} out tokens · {money(report.cost)}"
     )
     if report.unpriced:
-        text += f" plus {_plural(report.unpriced, 'request')} whose price is unknown"
+        text += f" plus {plural(report.unpriced, 'request')} whose price is unknown"
     return text + "."
 
 
@@ -150,9 +119,9 @@ def _failures(data: UserDigestData, report: UsageReport) -> Section | None:
         kinds = ", ".join(
             f"{f.provider_id} {f.kind.replace('_', ' ')} ×{f.count}" for f in data.failures
         )
-        bullets.append(f"{failed:,} of {_plural(report.requests, 'request')} failed: {kinds}.")
+        bullets.append(f"{failed:,} of {plural(report.requests, 'request')} failed: {kinds}.")
     if fallbacks:
-        bullets.append(f"{_plural(fallbacks, 'answer')} came from a fallback provider.")
+        bullets.append(f"{plural(fallbacks, 'answer')} came from a fallback provider.")
     if not bullets:
         bullets.append("No failed requests and no fallbacks.")
     return Section(title="Failures and fallbacks", bullets=tuple(bullets))
@@ -171,9 +140,9 @@ def digest_chart(data: UserDigestData, window: DigestWindow) -> FileOut | None:
                 point.cost
             )
     unpriced = sum(point.unpriced for point in data.daily)
-    weeks = _plural(window.chart_weeks, "week")
+    weeks = plural(window.chart_weeks, "week")
     title = f"Daily cost by provider, last {weeks}"
-    note = f"{_plural(unpriced, 'request')} with unknown price not included" if unpriced else None
+    note = f"{plural(unpriced, 'request')} with unknown price not included" if unpriced else None
     png = daily_cost_chart(days, costs, highlight_from=window.period_start, title=title, note=note)
     return FileOut(f"byok-usage-{window.period_start.isoformat()}.png", png, "image/png", title)
 
@@ -181,7 +150,7 @@ def digest_chart(data: UserDigestData, window: DigestWindow) -> FileOut | None:
 def digest_reply(data: UserDigestData, window: DigestWindow, chart: FileOut | None) -> Reply:
     """The digest as a Reply; ``chart`` comes from :func:`digest_chart`."""
     report = UsageReport(window.start, window.end, tuple(data.week))
-    sections = [*_providers(report), _comparison(data, report)] if data.has_usage else []
+    sections = [*report_sections(report), _comparison(data, report)] if data.has_usage else []
     sections += [s for s in (_month(data, window), _failures(data, report)) if s is not None]
     return Reply(
         title=f"Your week with byok-bot: {week_label(window.period_start)}",

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from byok.answers import Answer
 
-__all__ = ["answer_footer", "money", "tokens"]
+__all__ = ["answer_footer", "money", "money_with_unpriced", "plural", "tokens"]
 
 
 def money(value: Decimal | None) -> str:
@@ -22,6 +22,17 @@ def money(value: Decimal | None) -> str:
     return f"${value:,.2f}"
 
 
+def money_with_unpriced(cost: Decimal, unpriced: int) -> str:
+    """A sum of known prices next to the requests whose price is unknown (never shown as $0)."""
+    if unpriced and cost == 0:
+        return "cost unknown"
+    return money(cost) + (f" + {unpriced:,} with unknown price" if unpriced else "")
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
 def tokens(count: int) -> str:
     return f"{count:,}"
 
@@ -32,7 +43,11 @@ def answer_footer(answer: Answer) -> str:
     parts = [
         answer.provider_id,
         answer.model,
-        f"{tokens(usage.input_tokens)} in / {tokens(usage.output_tokens)} out tokens",
+        (
+            f"{tokens(usage.input_tokens)} in / {tokens(usage.output_tokens)} out tokens"
+            if usage.reported
+            else "tokens not reported"
+        ),
         money(answer.cost),
     ]
     if answer.key_source == "operator":

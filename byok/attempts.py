@@ -36,7 +36,7 @@ from byok.observer import AttemptRecord, EngineObserver, NullObserver
 from byok.pricing import estimate_input_tokens, price_of, worst_case_cost
 from byok.routing import Candidate
 from byok.secret import Secret
-from byok.types import ChatRequest, ChatResult, Chunk, Usage, UserRef
+from byok.types import NOT_REPORTED, ChatRequest, ChatResult, Chunk, Usage, UserRef
 from byok.usage import UsageLedger
 from byok.vault import Sealed
 
@@ -270,7 +270,7 @@ class AttemptRunner:
                 raise StreamInterruptedError(
                     candidate.provider_id, "the stream ended without a final usage report"
                 )
-            usage = final.usage or Usage()
+            usage = final.usage or NOT_REPORTED
             served = final.model or request.model
             cost = price_of(candidate.provider_id, served, usage)
             await self.finish(

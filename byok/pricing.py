@@ -71,6 +71,8 @@ def price_of(provider_id: str, model: str, usage: Usage) -> Decimal | None:
     """
     if usage.reported_cost is not None:
         return usage.reported_cost
+    if not usage.reported:
+        return None
     provider = _PRICE_PROVIDER.get(provider_id)
     if provider is None:
         return None

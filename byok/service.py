@@ -47,7 +47,7 @@ from byok.providers.models import OPENROUTER_AUTO, resolve_model
 from byok.ratelimit import RequestRateLimiter
 from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
 from byok.secret import Secret, looks_like_key
-from byok.types import ChatMessage, ChatRequest, KeyInfo, Usage, UserRef
+from byok.types import NOT_REPORTED, ChatMessage, ChatRequest, KeyInfo, Usage, UserRef
 from byok.usage import UsageLedger, UsageReport, month_bounds, week_bounds
 from byok.user_state import UserState, UserStateCache, load_user_state
 from byok.users import user_id_or_create
@@ -392,7 +392,7 @@ class BYOKService:
             async with aclosing(stream):
                 async for chunk in stream:
                     if chunk.is_final:
-                        usage = chunk.usage or Usage()
+                        usage = chunk.usage or NOT_REPORTED
                         served = chunk.model or request.model
                         yield Answer(
                             text="".join(parts),

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 __all__ = [
+    "NOT_REPORTED",
     "ChatMessage",
     "ChatRequest",
     "ChatResult",
@@ -68,7 +69,9 @@ class Usage:
     ``input_tokens`` includes cached input; ``cached_input_tokens`` and
     ``cache_write_tokens`` are the parts of it read from or written to a cache.
     ``output_tokens`` includes ``reasoning_tokens``. ``reported_cost`` is a cost
-    the provider itself stated (OpenRouter), in USD.
+    the provider itself stated (OpenRouter), in USD. ``reported`` is False when the
+    provider sent no usage at all (some OpenAI-compatible servers): the counts are then
+    unknown rather than zero, and so is the cost.
     """
 
     input_tokens: int = 0
@@ -77,6 +80,10 @@ class Usage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     reported_cost: Decimal | None = None
+    reported: bool = True
+
+
+NOT_REPORTED = Usage(reported=False)
 
 
 @dataclass(frozen=True, slots=True)

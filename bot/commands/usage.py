@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 from bot.context import BotContext
-from bot.formatting import money, tokens
+from bot.formatting import money, money_with_unpriced, plural, tokens
 from bot.grammar import CommandError, closest
 from bot.invocation import Invocation
 from bot.reply import Field, Reply, ReplyEvent, Section
@@ -16,28 +16,27 @@ __all__ = ["report_sections", "usage"]
 
 
 def report_sections(report: UsageReport) -> list[Section]:
+    """A section per provider, a line per model; requests of unknown price are counted
+    apart, never shown as $0.00."""
     sections = []
     for provider in sorted({line.provider_id for line in report.lines}):
         lines = [line for line in report.lines if line.provider_id == provider]
         bullets = []
         for line in lines:
-            text = (
-                f"{line.model}: {line.requests} request{'s' if line.requests != 1 else ''}, "
-                f"{tokens(line.input_tokens)} in / {tokens(line.output_tokens)} out tokens, "
-                f"{money(line.cost)}"
-            )
-            extras = []
-            if line.unpriced:
-                extras.append(f"{line.unpriced} with unknown price")
-            if line.failures:
-                extras.append(f"{line.failures} failed")
+            extras = [f"{line.failures:,} failed"] if line.failures else []
             if line.fallbacks:
-                extras.append(f"{line.fallbacks} as fallback")
-            if extras:
-                text += f" ({', '.join(extras)})"
-            bullets.append(text)
-        total = sum((line.cost for line in lines), Decimal(0))
-        sections.append(Section(title=f"{provider} — {money(total)}", bullets=tuple(bullets)))
+                extras.append(f"{line.fallbacks:,} as fallback")
+            bullets.append(
+                f"{line.model}: {plural(line.requests, 'request')}, "
+                f"{tokens(line.input_tokens)} in / {tokens(line.output_tokens)} out tokens, "
+                f"{money_with_unpriced(line.cost, line.unpriced)}"
+                + (f" ({', '.join(extras)})" if extras else "")
+            )
+        cost = money_with_unpriced(
+            sum((x.cost for x in lines), Decimal(0)), sum(x.unpriced for x in lines)
+        )
+        count = plural(sum(x.requests for x in lines), "request")
+        sections.append(Section(title=f"{provider} — {count}, {cost}", bullets=tuple(bullets)))
     return sections
 
 
@@ -73,8 +72,12 @@ async def usage(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     if not report.lines:
         text = f"No requests {period}."
     else:
-        text = f"{report.requests} requests {period}, {money(report.cost)} in total"
-        if report.unpriced:
-            text += f" plus {report.unpriced} request(s) whose price is unknown"
-        text += "."
+        text = f"{plural(report.requests, 'request')} {period}"
+        if report.unpriced and report.cost == 0:
+            text += f"; cost unknown ({plural(report.unpriced, 'request')} of unknown price)."
+        else:
+            text += f", {money(report.cost)} in total"
+            if report.unpriced:
+                text += f" plus {plural(report.unpriced, 'request')} whose price is unknown"
+            text += "."
     yield Reply(title="Your usage", text=text, sections=tuple(sections))

@@ -53,7 +53,7 @@ from byok.providers.failures import (
 from byok.providers.template import ProviderTemplate
 from byok.providers.turns import split_system
 from byok.secret import Secret
-from byok.types import ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo, Usage
+from byok.types import NOT_REPORTED, ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo, Usage
 
 __all__ = ["GEMINI_API_VERSION", "GoogleProvider"]
 
@@ -243,7 +243,7 @@ def _finish(response: types.GenerateContentResponse) -> str | None:
 
 def _usage(meta: types.GenerateContentResponseUsageMetadata | None) -> Usage:
     if meta is None:
-        return Usage()
+        return NOT_REPORTED
     thoughts = meta.thoughts_token_count or 0
     return Usage(
         input_tokens=meta.prompt_token_count or 0,

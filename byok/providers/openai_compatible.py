@@ -43,7 +43,7 @@ from byok.providers.failures import (
 from byok.providers.openai_wire import messages_to_openai, usage_from_openai
 from byok.providers.template import ProviderTemplate
 from byok.secret import Secret
-from byok.types import ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo, Usage
+from byok.types import NOT_REPORTED, ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo, Usage
 
 __all__ = ["MAX_RETRY_AFTER_S", "HTTPStatusFailure", "OpenAICompatibleProvider"]
 
@@ -192,8 +192,8 @@ class OpenAICompatibleProvider(ProviderTemplate):
         finally:
             await response.aclose()
         if done:
-            # A server that ignores include_usage reports nothing: zero, not a guess.
-            yield Chunk(usage=usage or Usage(), model=model, finish_reason=finish)
+            # A server that ignores include_usage reports nothing: unknown, not a guess.
+            yield Chunk(usage=usage or NOT_REPORTED, model=model, finish_reason=finish)
 
     def _raise_embedded_error(self, data: Mapping[str, Any], model_id: str) -> None:
         """OpenRouter reports failures after the stream (or answer) began inside a 200."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
-from byok.types import ChatMessage, Usage
+from byok.types import NOT_REPORTED, ChatMessage, Usage
 
 __all__ = ["messages_to_openai", "usage_from_openai"]
 
@@ -25,7 +25,7 @@ def messages_to_openai(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
 def usage_from_openai(raw: Mapping[str, object] | None) -> Usage:
     """A Chat Completions ``usage`` object as a :class:`Usage`, counts as reported."""
     if not raw:
-        return Usage()
+        return NOT_REPORTED
     prompt = _int(raw.get("prompt_tokens"))
     completion = _int(raw.get("completion_tokens"))
     total = raw.get("total_tokens")

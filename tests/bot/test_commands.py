@@ -174,11 +174,30 @@ async def test_usage_shows_requests_tokens_cost_and_limits(chat: Chat) -> None:
     chat.rig.fakes["openai"].reply(text="a", input_tokens=1000, output_tokens=100)
     await chat.say("/ask one")
     said = await chat.say("/usage")
-    assert "1 requests November 2026 so far" in said.text
+    assert "1 request November 2026 so far" in said.text
     assert "gpt-5.6-terra: 1 request, 1,000 in / 100 out tokens" in said.text
     assert "Monthly limits" in said.text and "of $10.00" in said.text
     week = await chat.say("/usage week")
     assert "this week" in week.text
+
+
+async def test_usage_never_shows_an_unknown_price_as_zero(chat: Chat) -> None:
+    await chat.add_key("openai")
+    chat.rig.fakes["openai"].models.append("gpt-99-unreleased")
+    answer = await chat.say("/ask --model gpt-99-unreleased one")
+    assert "cost unknown" in answer.text
+    said = await chat.say("/usage")
+    assert "$0.00" not in said.text
+    assert "1 request November 2026 so far; cost unknown (1 request of unknown price)" in said.text
+    assert "openai — 1 request, cost unknown" in said.text
+    chat.rig.fakes["openai"].reply(text="a", input_tokens=1000, output_tokens=100)
+    await chat.say("/ask two")
+    mixed = await chat.say("/usage")
+    assert (
+        "2 requests November 2026 so far, $0.0032 in total plus 1 request whose price is unknown"
+        in mixed.text
+    )
+    assert "openai — 2 requests, $0.0032 + 1 with unknown price" in mixed.text
 
 
 async def test_unexpected_errors_get_an_incident_ref_not_the_exception(

@@ -189,7 +189,7 @@ async def test_usage_and_help_are_private_embeds(discord: DiscordRig) -> None:
     [shown] = discord.fake.responses(usage["id"])
     embed = shown["embeds"][0]
     assert shown["flags"] & 64 and embed["title"] == "Your usage"
-    assert embed["fields"][0]["name"].startswith("openai — $")
+    assert embed["fields"][0]["name"].startswith("openai — 1 request, $")
     helped = discord.events.command("help", discord.events.options(command="ask"))
     await discord.interact(helped)
     assert discord.fake.responses(helped["id"])[0]["embeds"][0]["title"] == "/ask"

@@ -28,6 +28,8 @@ class FakeOpenAI(FakeLLM):
     default_models = ("gpt-5.6-terra", "gpt-5.6-sol", "gpt-4o-mini")
     events_before_text = 1
     end_events = 2
+    #: False plays a server that sends no usage at all (some Ollama / vLLM versions).
+    reports_usage = True
 
     # -- routes --------------------------------------------------------------------------
 
@@ -53,7 +55,9 @@ class FakeOpenAI(FakeLLM):
         reply = self.next_reply()
         served = self.served_model(reply, model)
         if body.get("stream"):
-            with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            with_usage = self.reports_usage and bool(
+                (body.get("stream_options") or {}).get("include_usage")
+            )
             return await self.respond_sse(request, self.stream_events(reply, served, with_usage))
         return await self.respond_json(request, self.completion(reply, served))
 
@@ -102,7 +106,7 @@ class FakeOpenAI(FakeLLM):
                     "finish_reason": reply.finish_reason,
                 }
             ],
-            "usage": self.usage(reply),
+            "usage": self.usage(reply) if self.reports_usage else None,
         }
 
     def chunk(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from byok.errors import ConfigError, UnknownProviderError
+from byok.pricing import price_of
 from byok.providers.anthropic import AnthropicProvider
 from byok.providers.base import Provider
 from byok.providers.google import GoogleProvider
@@ -22,6 +23,7 @@ from byok.providers.registry import (
 )
 from byok.providers.xai import XAIProvider
 from byok.secret import Secret
+from byok.types import Usage
 from tests.fakes.llm_script import FakeLLM
 from tests.providers.chat import ask, drain
 
@@ -124,3 +126,24 @@ async def test_a_sixth_named_endpoint_without_keys(fake_openai: FakeLLM) -> None
     assert final.usage is not None and final.usage.input_tokens == 11
     assert [m.id for m in models] == fake_openai.models
     assert all("Authorization" not in r.headers for r in fake_openai.requests)
+
+
+async def test_an_endpoint_that_reports_no_usage_gives_an_unknown_cost(
+    fake_openai: FakeLLM,
+) -> None:
+    fake_openai.open_access = True
+    fake_openai.reports_usage = False
+    settings = provider_settings(
+        "ollama", base_url=fake_openai.base_url, default_model="gpt-5.6-terra", max_retries=0
+    )
+    provider = build_provider(settings)
+    try:
+        result = await provider.chat(Secret(""), ask("gpt-5.6-terra", "hi"))
+        final = (await drain(provider, Secret(""), ask("gpt-5.6-terra", "hi")))[-1]
+    finally:
+        await provider.aclose()
+
+    for usage in (result.usage, final.usage):
+        assert usage is not None and not usage.reported
+        assert price_of("openai", "gpt-5.6-terra", usage) is None  # unknown, never $0
+    assert price_of("openai", "gpt-5.6-terra", Usage(input_tokens=0, output_tokens=0)) == 0

@@ -135,5 +135,8 @@ def test_openai_usage_keeps_reasoning_inside_output() -> None:
     assert usage_from_openai(raw) == Usage(9, 40, reasoning_tokens=30)
 
 
-def test_missing_usage_is_zero_not_invented() -> None:
-    assert usage_from_openai(None) == Usage()
+def test_missing_usage_is_unknown_not_invented() -> None:
+    usage = usage_from_openai(None)
+    assert not usage.reported
+    assert (usage.input_tokens, usage.output_tokens) == (0, 0)
+    assert usage_from_openai({"prompt_tokens": 0, "completion_tokens": 0}).reported
