@@ -5,21 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from byok.answers import Answer
+from byok.money import usd
 
 __all__ = ["answer_footer", "money", "money_with_unpriced", "plural", "tokens"]
 
 
 def money(value: Decimal | None) -> str:
     """``$0.00042`` below a cent, ``$12.34`` above; an unknown cost says so, never $0."""
-    if value is None:
-        return "cost unknown"
-    if value == 0:
-        return "$0.00"
-    if abs(value) < Decimal("0.000001"):
-        return "<$0.000001"
-    if abs(value) < Decimal("0.01"):
-        return "$" + f"{value:.6f}".rstrip("0")
-    return f"${value:,.2f}"
+    return usd(value)
 
 
 def money_with_unpriced(cost: Decimal, unpriced: int) -> str:

@@ -1,5 +1,9 @@
 """Quota notices: once at 80% and once at 100% of a monthly limit, per key and month.
 
+Limits reserve each request's worst-case cost, so spend rarely lands exactly on the
+limit: the 100% notice also fires when, past 80%, the limit starts refusing requests.
+Below 80% a refusal is about that one request's size, and its reply already says so.
+
 The claim is an INSERT guarded by a unique constraint, so two requests (or two
 bot instances) crossing a threshold together produce one notice.
 """
@@ -15,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from byok.db.engine import Database
 from byok.db.tables import AlertLog
+from byok.money import usd
 from byok.usage import month_bounds
 
 __all__ = ["THRESHOLDS", "QuotaNotice", "claim_quota_notices"]
@@ -33,16 +38,24 @@ class QuotaNotice:
     @property
     def text(self) -> str:
         whose = "the shared operator allowance" if self.operator_key else "your monthly limit"
+        if self.threshold >= 100 and self.spent < self.limit:
+            left = self.limit - self.spent
+            return (
+                f"You have nearly used all of {whose} for {self.provider_id} "
+                f"({usd(self.spent)} of {usd(self.limit)}): requests that could cost more than "
+                f"the {usd(left)} left are refused until next month unless you raise it with "
+                f"`/byok limit {self.provider_id} <usd>`."
+            )
         if self.threshold >= 100:
             return (
                 f"You have used all of {whose} for {self.provider_id} "
-                f"(${self.spent:.2f} of ${self.limit:.2f}). Requests to {self.provider_id} "
+                f"({usd(self.spent)} of {usd(self.limit)}). Requests to {self.provider_id} "
                 f"are paused until next month unless you raise it with "
                 f"`/byok limit {self.provider_id} <usd>`."
             )
         return (
             f"You have used {self.threshold}% of {whose} for {self.provider_id} "
-            f"(${self.spent:.2f} of ${self.limit:.2f})."
+            f"({usd(self.spent)} of {usd(self.limit)})."
         )
 
 
@@ -55,9 +68,15 @@ async def claim_quota_notices(
     limit: Decimal,
     now: datetime,
     operator_key: bool = False,
+    refused: bool = False,
 ) -> list[QuotaNotice]:
-    """The notices newly due for this spend; each is returned by exactly one caller."""
+    """The notices newly due for this spend; each is returned by exactly one caller.
+
+    ``refused``: the limit has just refused a request.
+    """
     reached = [100] if limit <= 0 else [t for t in THRESHOLDS if spent * 100 >= limit * t]
+    if refused and reached and 100 not in reached:
+        reached.append(100)
     if not reached:
         return []
     month = month_bounds(now)[0].date()

@@ -135,7 +135,13 @@ class AttemptRunner:
                 )
                 if spent + worst > limit:
                     self.observer.request_refused(candidate.provider_id, "spend_limit")
-                    raise SpendLimitError(candidate.provider_id, limit, spent, worst)
+                    raise SpendLimitError(
+                        candidate.provider_id,
+                        limit,
+                        spent,
+                        worst,
+                        operator_key=candidate.key_source == "operator",
+                    )
             attempt_id = await self._ledger.begin(
                 session,
                 user_ref=user_ref,
@@ -335,7 +341,7 @@ class AttemptRunner:
                 log.warning("could not mark %s key invalid: database unavailable", exc.provider_id)
 
     async def notices_after(
-        self, *, user_ref: int, candidate: Candidate, limit: Decimal | None
+        self, *, user_ref: int, candidate: Candidate, limit: Decimal | None, refused: bool = False
     ) -> list[QuotaNotice]:
         if limit is None:
             return []
@@ -354,6 +360,7 @@ class AttemptRunner:
             limit=limit,
             now=self._clock(),
             operator_key=candidate.key_source == "operator",
+            refused=refused,
         )
 
 

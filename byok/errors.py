@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from byok.money import usd
+
 __all__ = [
     "AllProvidersFailedError",
     "Attempt",
@@ -306,16 +308,34 @@ class SpendLimitError(ByokError):
     """The request could push a key or operator cap past its monthly limit."""
 
     def __init__(
-        self, provider_id: str, limit: Decimal, spent: Decimal, needed: Decimal | None = None
+        self,
+        provider_id: str,
+        limit: Decimal,
+        spent: Decimal,
+        needed: Decimal | None = None,
+        *,
+        operator_key: bool = False,
     ) -> None:
-        need = f" This request could cost up to ${needed:.4f}." if needed is not None else ""
+        whose = (
+            f"the shared {provider_id} allowance of {usd(limit)} a month"
+            if operator_key
+            else f"your {provider_id} monthly limit of {usd(limit)}"
+        )
+        if needed is not None and spent < limit:
+            why = (
+                f"This request could cost up to {usd(needed)}, more than the "
+                f"{usd(limit - spent)} left of {whose} ({usd(spent)} spent)."
+            )
+        else:
+            why = f"You have used up {whose} ({usd(spent)} spent)."
+        fix = (
+            f"Add your own key with `/byok add {provider_id}`"
+            if operator_key
+            else f"Raise it with `/byok limit {provider_id} <usd>`"
+        )
         super().__init__(
-            f"{provider_id} monthly limit ${limit} reached (spent ${spent})",
-            user_message=(
-                f"Your {provider_id} monthly limit of ${limit:.2f} is used up "
-                f"(${spent:.4f} spent).{need} Raise it with `/byok limit {provider_id} <usd>`, "
-                "lower `--max-tokens`, or ask another provider."
-            ),
+            f"{provider_id} monthly limit reached",
+            user_message=f"{why} {fix}, lower `--max-tokens`, or ask another provider.",
         )
         self.provider_id = provider_id
         self.limit = limit

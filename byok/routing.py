@@ -1,7 +1,7 @@
 """Which provider and model answer a request, and what to try when they fail.
 
 Order of choice: the provider the user named; else cost optimisation (cheapest
-priced model among their usable keys) when enabled; else their default provider;
+priced model among their usable keys, operator keys only if they hold none) when enabled; else their default provider;
 else the first provider they hold a usable key for; else an operator key where the
 operator allows one. Fallbacks are added only when auto-switch is on: the user's
 fallback provider, else their other usable keys. An operator key is never used as
@@ -169,7 +169,9 @@ def plan_route(
             if (source := _source(entry, by_provider)) is not None
         ]
         if prefs.enable_cost_optimization and model is None:
-            best = _cheapest(options, prefs, resolve, input_tokens, max_tokens)
+            # Among the user's own keys; the operator's allowance only when they hold none.
+            own = [option for option in options if option[1] == "user"]
+            best = _cheapest(own or options, prefs, resolve, input_tokens, max_tokens)
             if best is not None:
                 primary, note = best
                 notes.append(note)

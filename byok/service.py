@@ -323,7 +323,7 @@ class BYOKService:
                 if isinstance(exc, SpendLimitError) and prefs.notify_on_quota_low:
                     exc.notices = tuple(
                         await engine.runner.notices_after(
-                            user_ref=user_ref, candidate=candidate, limit=exc.limit
+                            user_ref=user_ref, candidate=candidate, limit=exc.limit, refused=True
                         )
                     )
                 later = plan.candidates[index + 1 :]

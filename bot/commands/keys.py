@@ -29,7 +29,7 @@ ADD_USAGE = "/byok add <provider> [--label NAME] [--limit USD] [--models m1,m2]"
 def parse_usd(raw: str, what: str = "limit") -> Decimal | None:
     """``12.50``, ``$12.50`` or ``off``/``none`` (no limit)."""
     text = raw.strip().lstrip("$")
-    if text.lower() in ("off", "none", "0", "unlimited"):
+    if text.lower() in ("off", "none", "unlimited"):
         return None
     try:
         value = Decimal(text)
@@ -38,8 +38,15 @@ def parse_usd(raw: str, what: str = "limit") -> Decimal | None:
             f"The {what} must be an amount in US dollars like `20` or `12.50`, or `off`; "
             f"not `{raw}`."
         ) from None
-    if value < 0 or not value.is_finite():
-        raise CommandError(f"The {what} must be a positive amount of US dollars.")
+    if not value.is_finite() or value < 0:
+        raise CommandError(
+            f"The {what} must be a positive amount of US dollars like `20`, or `off` for none."
+        )
+    if value == 0:
+        raise CommandError(
+            f"A {what} of $0 would refuse every request. To stop using a key, "
+            "`/byok disable <provider>`; for no limit, use `off`."
+        )
     return value
 
 

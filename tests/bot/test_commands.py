@@ -102,6 +102,8 @@ async def test_ask_streams_and_names_provider_model_tokens_and_cost(chat: Chat) 
         ("/byok add cohere", "Unknown provider `cohere`"),
         ("/byok limit openai", "How much a month?"),
         ("/byok limit openai lots", "must be an amount in US dollars"),
+        ("/byok limit openai 0", "A limit of $0 would refuse every request"),
+        ("/byok limit openai -5", "must be a positive amount of US dollars like `20`, or `off`"),
         ("/byok prefs auto-swtich off", "Did you mean `auto-switch`?"),
         ("/byok prefs max-tokens many", "needs a whole number of tokens"),
         ("/usage year", "Usage: `/usage [week|month]`."),

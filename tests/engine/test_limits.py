@@ -107,8 +107,12 @@ async def test_operator_key_has_its_own_per_user_cap(
     script_full_answers(rig, "openai", 2)
     answer = await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
     assert answer.key_source == "operator"
-    with pytest.raises(SpendLimitError):
+    with pytest.raises(SpendLimitError) as refused:
         await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
+    message = refused.value.user_message
+    assert "left of the shared openai allowance" in message
+    assert "Add your own key with `/byok add openai`" in message
+    assert "/byok limit" not in message  # the user cannot raise the operator's cap
     [row] = await rig.usage_rows()
     assert row["key_source"] == "operator"
 
@@ -144,6 +148,29 @@ async def test_unknown_price_with_a_limit_is_refused_not_free(
     with pytest.raises(UnpricedModelError) as caught:
         await rig.service().chat(QUESTION, provider="openai", model="gpt-99-unreleased")
     assert "price of `gpt-99-unreleased` is unknown" in caught.value.user_message
+
+
+async def test_the_100_percent_notice_fires_when_the_limit_starts_refusing(rig: Rig) -> None:
+    # Worst-case reservations keep spend below the limit, so "used up" is the first refusal
+    # once past 80%; a refusal below 80% is about that one request's size.
+    small = price_of("openai", "gpt-5.6-terra", Usage(input_tokens=11, output_tokens=100))
+    assert small is not None
+    await rig.add_key("openai", limit=str(small * Decimal("2.2")))
+    with pytest.raises(SpendLimitError) as too_big:
+        await rig.service().chat(QUESTION, max_tokens=100_000)
+    assert too_big.value.notices == ()  # type: ignore[attr-defined]
+    for _ in range(2):
+        rig.fakes["openai"].reply(text="ok", input_tokens=11, output_tokens=100)
+        await rig.service().chat(QUESTION, max_tokens=100)
+    with pytest.raises(SpendLimitError) as refused:
+        await rig.service().chat(QUESTION, max_tokens=100)
+    [notice] = refused.value.notices  # type: ignore[attr-defined]
+    assert notice.threshold == 100
+    assert "nearly used all of your monthly limit for openai" in notice.text
+    assert "are refused until next month" in notice.text
+    with pytest.raises(SpendLimitError) as again:
+        await rig.service().chat(QUESTION, max_tokens=100)
+    assert again.value.notices == ()  # type: ignore[attr-defined]
 
 
 async def test_quota_notices_once_at_80_and_100_percent(rig: Rig) -> None:

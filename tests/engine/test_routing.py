@@ -6,7 +6,8 @@ import pytest
 
 from byok.errors import ByokError, NoKeyError, UnknownProviderError
 from byok.routing import ModelNotAllowedError
-from tests.engine.conftest import BOB, Rig
+from tests.engine.conftest import BOB, MakeRig, Rig
+from tests.fakes.plugin import FakeProviders
 
 QUESTION = [{"role": "user", "content": "What is 2 + 2?"}]
 
@@ -98,6 +99,18 @@ async def test_cost_optimisation_picks_the_cheapest_priced_model(rig: Rig) -> No
     assert (answer.provider_id, answer.model) == ("xai", "grok-4.3")
     assert any(note.startswith("Cost optimisation chose xai/grok-4.3") for note in answer.notes)
     assert any("next cheapest anthropic/claude-sonnet-4-6" in note for note in answer.notes)
+
+
+async def test_cost_optimisation_prefers_own_keys_to_a_cheaper_operator_key(
+    make_rig: MakeRig, fake_providers: FakeProviders
+) -> None:
+    rig = await make_rig(operator={"xai": {"key": fake_providers.key("xai")}})
+    await rig.service().set_preferences(enable_cost_optimization=True)
+    only_operator = await rig.service().chat(QUESTION, max_tokens=500)
+    assert (only_operator.provider_id, only_operator.key_source) == ("xai", "operator")
+    await rig.add_key("anthropic")  # dearer than grok-4.3, but the user's own
+    answer = await rig.service().chat(QUESTION, max_tokens=500)
+    assert (answer.provider_id, answer.key_source) == ("anthropic", "user")
 
 
 async def test_max_tokens_cap_from_preferences(rig: Rig) -> None:
