@@ -32,11 +32,22 @@ _MESSAGE_OVERHEAD_TOKENS = 4
 
 
 def estimate_input_tokens(messages: Sequence[ChatMessage]) -> int:
-    """A deliberately high estimate (3 characters a token) for worst-case cost checks."""
-    return (
-        sum(math.ceil(len(m.content) / 3) + _MESSAGE_OVERHEAD_TOKENS for m in messages)
-        + _MESSAGE_OVERHEAD_TOKENS
+    """A deliberately high estimate for worst-case cost checks.
+
+    English runs at about four characters a token; three are counted. Other scripts
+    run at one to two tokens a character (CJK, emoji), so each non-ASCII character
+    counts as two: assuming three characters a token there would undercount 3-6x.
+    """
+    return sum(_content_tokens(m.content) + _MESSAGE_OVERHEAD_TOKENS for m in messages) + (
+        _MESSAGE_OVERHEAD_TOKENS
     )
+
+
+def _content_tokens(text: str) -> int:
+    if text.isascii():
+        return math.ceil(len(text) / 3)
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    return math.ceil(ascii_chars / 3) + 2 * (len(text) - ascii_chars)
 
 
 @lru_cache(maxsize=1024)

@@ -588,11 +588,14 @@ class BYOKService:
 
 
 def _substitution_note(candidate: Candidate, asked: str, served: str) -> tuple[str, ...]:
-    """Say so when a router (OpenRouter) answered with another model than the one chosen."""
-    if candidate.provider_id != "openrouter" or asked == OPENROUTER_AUTO:
+    """Say which model a router (OpenRouter) really used when it was not the one chosen."""
+    if candidate.provider_id != "openrouter" or served == asked:
         return ()
-    if served.partition(":")[0] == asked.partition(":")[0]:
-        return ()
+    if asked == OPENROUTER_AUTO:
+        return (f"OpenRouter's auto router picked {served}; it was priced as {served}.",)
+    base, _, variant = asked.partition(":")
+    if served.partition(":")[0] == base and variant != "free":
+        return ()  # the same model under a routing variant (":nitro", ":floor")
     return (f"OpenRouter answered with {served}, not {asked}; it was priced as {served}.",)
 
 

@@ -67,6 +67,10 @@ class UsageLine:
     output_tokens: int
     cost: Decimal
     unpriced: int  # successful requests whose price is unknown
+    # Interrupted requests the provider may have billed without reporting: their
+    # worst-case reservation still counts against the monthly limit.
+    held: Decimal = Decimal(0)
+    held_requests: int = 0
 
     @property
     def successes(self) -> int:
@@ -283,6 +287,7 @@ class UsageLedger:
         unpriced = case(
             (and_(UsageEvent.outcome == "success", UsageEvent.cost.is_(None)), 1), else_=0
         )
+        held = case((UsageEvent.cost.is_(None), UsageEvent.reserved_cost), else_=None)
         query = (
             select(
                 UsageEvent.provider,
@@ -294,6 +299,8 @@ class UsageLedger:
                 func.sum(UsageEvent.output_tokens),
                 type_coerce(func.coalesce(func.sum(UsageEvent.cost), 0), Money()),
                 func.sum(unpriced),
+                type_coerce(func.coalesce(func.sum(held), 0), Money()),
+                func.sum(case((held.is_not(None), 1), else_=0)),
             )
             .where(
                 UsageEvent.user_ref == user_ref,
@@ -317,7 +324,9 @@ class UsageLedger:
                     output_tokens=int(tokens_out or 0),
                     cost=cost or Decimal(0),
                     unpriced=int(unpriced_count or 0),
+                    held=held_cost or Decimal(0),
+                    held_requests=int(held_count or 0),
                 )
-                for provider, model, requests, failures, fallbacks, tokens_in, tokens_out, cost, unpriced_count in rows
+                for provider, model, requests, failures, fallbacks, tokens_in, tokens_out, cost, unpriced_count, held_cost, held_count in rows
             )
         return UsageReport(start=start, end=end, lines=lines)

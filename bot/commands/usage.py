@@ -26,6 +26,11 @@ def report_sections(report: UsageReport) -> list[Section]:
             extras = [f"{line.failures:,} failed"] if line.failures else []
             if line.fallbacks:
                 extras.append(f"{line.fallbacks:,} as fallback")
+            if line.held_requests:
+                extras.append(
+                    f"{plural(line.held_requests, 'interrupted request')} counted at up to "
+                    f"{money(line.held)} against the limit"
+                )
             bullets.append(
                 f"{line.model}: {plural(line.requests, 'request')}, "
                 f"{tokens(line.input_tokens)} in / {tokens(line.output_tokens)} out tokens, "
@@ -51,7 +56,7 @@ async def usage(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     period = (
         f"this week (since {report.start:%a %d %b})"
         if word == "week"
-        else f"{report.start:%B %Y} so far"
+        else f"in {report.start:%B %Y} so far"
     )
     sections = report_sections(report)
     statuses = [s for s in await service.get_user_api_keys() if s.key.monthly_limit is not None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -140,6 +141,23 @@ async def test_cut_stream_is_marked_incomplete(chat: Chat) -> None:
     assert "Incomplete answer" in said.text
 
 
+async def test_usage_shows_what_an_interrupted_request_holds_against_the_limit(
+    chat: Chat,
+) -> None:
+    await chat.add_key("openai")
+    await chat.say("/byok limit openai 10")
+    await chat.say("/byok prefs auto-switch off")
+    chat.rig.fakes["openai"].reply(text="The answer starts well and then")
+    chat.rig.fakes["openai"].inject(Fault.cut(after=3), path="chat/completions")
+    await chat.say("/ask --max-tokens 1000 tell me")
+    said = await chat.say("/usage")
+    held = re.search(
+        r"1 interrupted request counted at up to (\$[0-9.]+) against the limit", said.text
+    )
+    assert held is not None, said.text
+    assert f"openai: {held.group(1)} of $10.00" in said.text  # the limit line agrees
+
+
 async def test_preferences_and_limits_commands(chat: Chat) -> None:
     await chat.add_key("openai")
     assert "now anthropic" in (await chat.say("/byok default claude")).text
@@ -176,7 +194,7 @@ async def test_usage_shows_requests_tokens_cost_and_limits(chat: Chat) -> None:
     chat.rig.fakes["openai"].reply(text="a", input_tokens=1000, output_tokens=100)
     await chat.say("/ask one")
     said = await chat.say("/usage")
-    assert "1 request November 2026 so far" in said.text
+    assert "1 request in November 2026 so far" in said.text
     assert "gpt-5.6-terra: 1 request, 1,000 in / 100 out tokens" in said.text
     assert "Monthly limits" in said.text and "of $10.00" in said.text
     week = await chat.say("/usage week")
@@ -190,13 +208,15 @@ async def test_usage_never_shows_an_unknown_price_as_zero(chat: Chat) -> None:
     assert "cost unknown" in answer.text
     said = await chat.say("/usage")
     assert "$0.00" not in said.text
-    assert "1 request November 2026 so far; cost unknown (1 request of unknown price)" in said.text
+    assert (
+        "1 request in November 2026 so far; cost unknown (1 request of unknown price)" in said.text
+    )
     assert "openai — 1 request, cost unknown" in said.text
     chat.rig.fakes["openai"].reply(text="a", input_tokens=1000, output_tokens=100)
     await chat.say("/ask two")
     mixed = await chat.say("/usage")
     assert (
-        "2 requests November 2026 so far, $0.0032 in total plus 1 request whose price is unknown"
+        "2 requests in November 2026 so far, $0.0032 in total plus 1 request whose price is unknown"
         in mixed.text
     )
     assert "openai — 2 requests, $0.0032 + 1 with unknown price" in mixed.text

@@ -194,3 +194,15 @@ async def test_quota_notices_once_at_80_and_100_percent(rig: Rig) -> None:
     with pytest.raises(SpendLimitError) as again:
         await rig.service().chat(QUESTION, max_tokens=100)
     assert again.value.notices == ()
+
+
+def test_the_worst_case_estimate_covers_non_latin_text() -> None:
+    english = "What is the capital of France?"
+    japanese = "フランスの首都はどこですか？"  # ~12-15 tokens in current tokenizers
+    emoji = "🎉" * 10  # one to three tokens each
+    overhead = estimate_input_tokens([ChatMessage("user", "")])
+    assert estimate_input_tokens([ChatMessage("user", english)]) - overhead == 10
+    assert estimate_input_tokens([ChatMessage("user", japanese)]) - overhead == 2 * len(japanese)
+    assert estimate_input_tokens([ChatMessage("user", emoji)]) - overhead == 20
+    mixed = "Summarise: 会議は金曜日"  # 11 ASCII characters, 6 others
+    assert estimate_input_tokens([ChatMessage("user", mixed)]) - overhead == 4 + 12

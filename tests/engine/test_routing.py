@@ -142,3 +142,16 @@ async def test_openrouter_substitution_is_reported(rig: Rig) -> None:
     )
     assert answer.model == "openai/gpt-5.6-terra"
     assert any("answered with openai/gpt-5.6-terra" in note for note in answer.notes)
+
+
+async def test_openrouter_auto_and_lost_free_variants_are_reported(rig: Rig) -> None:
+    await rig.add_key("openrouter")
+    rig.fakes["openrouter"].reply(text="hi", model="anthropic/claude-sonnet-4.6", cost=0.01)
+    auto = await rig.service().chat(QUESTION, provider="openrouter", model="openrouter/auto")
+    assert auto.model == "anthropic/claude-sonnet-4.6"
+    assert "OpenRouter's auto router picked anthropic/claude-sonnet-4.6" in auto.notes[-1]
+    free = "meta-llama/llama-3.3-70b-instruct:free"
+    rig.fakes["openrouter"].models.append(free)
+    rig.fakes["openrouter"].reply(text="hi", model="meta-llama/llama-3.3-70b-instruct", cost=0.02)
+    paid = await rig.service().chat(QUESTION, provider="openrouter", model=free)
+    assert f"answered with meta-llama/llama-3.3-70b-instruct, not {free}" in paid.notes[-1]
