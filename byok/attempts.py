@@ -162,7 +162,10 @@ class AttemptRunner:
         try:
             await asyncio.shield(self._write_row(reservation, fields))
         except DatabaseUnavailableError:
-            log.warning("usage row %s left pending: database unavailable", reservation.attempt_id)
+            log.warning(
+                "usage row %s: database unavailable; its finish is queued and retried",
+                reservation.attempt_id,
+            )
         usage = fields.get("usage")
         cost = fields.get("cost")
         error_kind = fields.get("error_kind")
@@ -184,7 +187,12 @@ class AttemptRunner:
 
     async def _write_row(self, reservation: Reservation, fields: dict[str, object]) -> None:
         if reservation.attempt_id is not None:
-            await self._ledger.finish(reservation.attempt_id, **fields)  # type: ignore[arg-type]
+            await self._ledger.finish(
+                reservation.attempt_id,
+                model=str(fields.pop("model", None) or reservation.request.model),
+                reserved_cost=reservation.worst_case,
+                **fields,  # type: ignore[arg-type]
+            )
             return
         candidate = reservation.candidate
         may_have_billed = bool(fields.pop("may_have_billed", False))

@@ -575,6 +575,8 @@ class BYOKService:
             )
         await engine.ledger.finish(
             attempt_id,
+            model=model,
+            reserved_cost=None,
             outcome="success" if success else "error",
             usage=usage,
             cost=cost,

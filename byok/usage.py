@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import and_, case, func, insert, select, type_coerce, update
+from sqlalchemy import and_, bindparam, case, func, insert, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from byok.clock import Clock, utc_now
@@ -23,6 +23,7 @@ from byok.db.columns import Money
 from byok.db.engine import Database
 from byok.db.tables import UsageEvent
 from byok.db.writer import BatchWriter
+from byok.errors import DatabaseUnavailableError
 from byok.types import Usage
 
 __all__ = [
@@ -105,12 +106,24 @@ class UsageReport:
 # Cost counted against a limit: the real cost, else the reservation still held.
 _SPEND = func.coalesce(UsageEvent.cost, UsageEvent.reserved_cost)
 
+_FINISH_FIELDS = (
+    "outcome", "error_kind", "input_tokens", "output_tokens", "cached_input_tokens",
+    "reasoning_tokens", "cost", "latency_ms", "finished_at", "model", "reserved_cost",
+)  # fmt: skip
+# The same finish, for rows whose first write met a database outage (retried in batches).
+_FINISH_LATER = (
+    update(UsageEvent)
+    .where(UsageEvent.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in _FINISH_FIELDS})
+)
+
 
 class UsageLedger:
     def __init__(self, database: Database, clock: Clock = utc_now) -> None:
         self._db = database
         self._clock = clock
         self._writer = BatchWriter(database, insert(UsageEvent))
+        self._late_finishes = BatchWriter(database, _FINISH_LATER)
 
     async def begin(
         self,
@@ -193,22 +206,24 @@ class UsageLedger:
     @property
     def queued(self) -> int:
         """Finished attempts whose rows are not written yet."""
-        return self._writer.queued
+        return self._writer.queued + self._late_finishes.queued
 
     def abandon(self) -> int:
         """Stop trying to write the queued rows (shutting down with no database)."""
-        return self._writer.abandon()
+        return self._writer.abandon() + self._late_finishes.abandon()
 
     async def flush(self) -> None:
         """Wait until every queued row is written."""
         await self._writer.flush()
+        await self._late_finishes.flush()
 
     async def finish(
         self,
         attempt_id: int,
         *,
         outcome: Outcome,
-        model: str | None = None,
+        model: str,
+        reserved_cost: Decimal | None,
         usage: Usage | None = None,
         cost: Decimal | None = None,
         latency_ms: int | None = None,
@@ -219,7 +234,10 @@ class UsageLedger:
 
         The reservation is kept only when the provider may have billed tokens
         that were never reported (a cancelled or cut-off call), so the limit
-        stays conservative; otherwise the known cost replaces it.
+        stays conservative; otherwise the known cost replaces it. If the database
+        is unavailable the finish is queued and retried like :meth:`record`'s rows
+        (the pending row keeps holding its reservation meanwhile), and this raises
+        :class:`DatabaseUnavailableError` so the caller knows it is late.
         """
         usage = usage or Usage()
         values: dict[str, object] = {
@@ -232,15 +250,19 @@ class UsageLedger:
             "cost": cost,
             "latency_ms": latency_ms,
             "finished_at": self._clock(),
+            "model": model,
+            "reserved_cost": reserved_cost if may_have_billed else None,
         }
-        if model:
-            values["model"] = model
-        if not may_have_billed:
-            values["reserved_cost"] = None
-        async with self._db.session() as session:
-            await session.execute(
-                update(UsageEvent).where(UsageEvent.id == attempt_id).values(**values)
+        try:
+            async with self._db.session() as session:
+                await session.execute(
+                    update(UsageEvent).where(UsageEvent.id == attempt_id).values(**values)
+                )
+        except DatabaseUnavailableError:
+            self._late_finishes.submit(
+                {"b_id": attempt_id, **{f"b_{name}": value for name, value in values.items()}}
             )
+            raise
 
     async def month_spend(
         self,

@@ -1,8 +1,9 @@
-"""Group commit: rows queued by many requests are inserted together in one transaction.
+"""Group commit: rows queued by many requests are written together in one transaction.
 
 A writer task runs while rows are queued; whatever arrives while one batch is being
 written goes into the next. If the database is unavailable the batch is kept and
-retried with backoff, so a short outage loses nothing.
+retried with backoff, so a short outage loses nothing. The statement is an INSERT, or
+an UPDATE whose WHERE and SET use bound parameters (run once per row, executemany).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy import Insert
+from sqlalchemy import Insert, Update
 
 from byok.db.engine import Database
 from byok.errors import DatabaseUnavailableError
@@ -25,7 +26,7 @@ _MAX_BACKOFF_S = 5.0
 
 
 class BatchWriter:
-    def __init__(self, database: Database, statement: Insert) -> None:
+    def __init__(self, database: Database, statement: Insert | Update) -> None:
         self._db = database
         self._statement = statement
         self._queued: list[dict[str, Any]] = []

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+import byok.db.engine as db_engine
 from byok.answers import Answer, TextDelta
+from byok.db import Database, upgrade
 from byok.errors import ProviderUnavailableError
 from byok.pricing import price_of
 from byok.types import Usage
-from tests.engine.conftest import BOB, Rig
+from tests.engine.conftest import BOB, MakeRig, Rig
 from tests.fakes.loopback import Fault
 
 QUESTION = [{"role": "user", "content": "Name three prime numbers."}]
@@ -158,3 +162,33 @@ async def test_track_usage_records_an_outside_call(rig: Rig) -> None:
     assert cost == price_of("anthropic", "claude-haiku-4-5", Usage(1000, 100))
     [row] = await rig.usage_rows()
     assert (row["request_kind"], row["outcome"], row["latency_ms"]) == ("external", "success", 900)
+
+
+async def test_a_finish_that_meets_a_locked_database_is_written_when_it_frees(
+    make_rig: MakeRig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key with a limit has a pending row; its finish must not be lost to a lock."""
+    monkeypatch.setattr(db_engine, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    path = tmp_path / "locked.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    await upgrade(database)
+    rig = await make_rig(database)
+    await rig.add_key("openai", limit="10")
+    rig.fakes["openai"].reply(text="Four, as always.", input_tokens=11, output_tokens=6)
+    other = sqlite3.connect(path, isolation_level=None)
+    events = []
+    try:
+        async for event in rig.service().stream(QUESTION, provider="openai"):
+            if not events:
+                other.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+            events.append(event)
+        answer = events[-1]
+        assert isinstance(answer, Answer) and answer.text == "Four, as always."
+        assert rig.engine.ledger.queued == 1  # the finish waits in memory
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    [row] = await rig.usage_rows()  # flushes the queued finish first
+    assert (row["outcome"], row["input_tokens"], row["output_tokens"]) == ("success", 11, 6)
+    assert row["cost"] == answer.cost and row["reserved_cost"] is None
+    assert row["finished_at"] is not None
