@@ -106,6 +106,9 @@ class UsageReport:
 # Cost counted against a limit: the real cost, else the reservation still held.
 _SPEND = func.coalesce(UsageEvent.cost, UsageEvent.reserved_cost)
 
+# Older pending rows belong to a process that died mid-request (requests time out long before).
+ABANDONED_AFTER = timedelta(hours=1)
+
 _FINISH_FIELDS = (
     "outcome", "error_kind", "input_tokens", "output_tokens", "cached_input_tokens",
     "reasoning_tokens", "cost", "latency_ms", "finished_at", "model", "reserved_cost",
@@ -263,6 +266,23 @@ class UsageLedger:
                 {"b_id": attempt_id, **{f"b_{name}": value for name, value in values.items()}}
             )
             raise
+
+    async def close_abandoned(self, older_than: timedelta = ABANDONED_AFTER) -> int:
+        """Finish the pending rows a crashed process left behind; how many.
+
+        They become ``cancelled`` with error kind ``interrupted``, keeping their
+        reservation: the provider may have billed a call whose end no one saw. An
+        attempt still running after ``older_than`` is impossible with any configured
+        timeout, so a live request of another instance is never touched.
+        """
+        now = self._clock()
+        async with self._db.session() as session:
+            result = await session.execute(
+                update(UsageEvent)
+                .where(UsageEvent.outcome == "pending", UsageEvent.created_at < now - older_than)
+                .values(outcome="cancelled", error_kind="interrupted", finished_at=now)
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def month_spend(
         self,

@@ -16,7 +16,7 @@ from byok.db import Database, upgrade
 from byok.errors import ProviderUnavailableError
 from byok.pricing import price_of
 from byok.types import Usage
-from tests.engine.conftest import BOB, MakeRig, Rig
+from tests.engine.conftest import ALICE, BOB, MakeRig, Rig
 from tests.fakes.loopback import Fault
 
 QUESTION = [{"role": "user", "content": "Name three prime numbers."}]
@@ -192,3 +192,34 @@ async def test_a_finish_that_meets_a_locked_database_is_written_when_it_frees(
     assert (row["outcome"], row["input_tokens"], row["output_tokens"]) == ("success", 11, 6)
     assert row["cost"] == answer.cost and row["reserved_cost"] is None
     assert row["finished_at"] is not None
+
+
+async def test_pending_rows_left_by_a_crashed_process_are_closed_keeping_their_reservation(
+    rig: Rig,
+) -> None:
+    await rig.add_key("openai", limit="10")
+    ledger = rig.engine.ledger
+    user_ref = (await rig.engine.user_state(ALICE)).user_ref
+
+    async def pending(request_id: str) -> None:  # what a process killed mid-request leaves
+        async with rig.engine.database.session() as session:
+            await ledger.begin(
+                session, user_ref=user_ref, request_id=request_id, provider_id="openai",
+                model="gpt-5.6-terra", key_source="user", request_kind="ask",
+                is_fallback=False, reserved_cost=Decimal("0.25"),
+            )  # fmt: skip
+
+    await pending("crashed")
+    rig.clock.now += timedelta(hours=2)
+    await pending("still running")
+    assert await ledger.close_abandoned() == 1
+    assert await ledger.close_abandoned() == 0
+    rows = {r["request_id"]: r for r in await rig.usage_rows()}
+    crashed = rows["crashed"]
+    assert (crashed["outcome"], crashed["error_kind"]) == ("cancelled", "interrupted")
+    assert crashed["reserved_cost"] == Decimal("0.25") and crashed["finished_at"] == rig.clock.now
+    assert rows["still running"]["outcome"] == "pending"
+    report = await rig.service().usage_report("month")
+    [line] = report.lines
+    assert (line.requests, line.failures, line.held_requests) == (1, 1, 1)
+    assert line.held == Decimal("0.25")
