@@ -1,28 +1,37 @@
 """The console adapter: every command in a terminal, or scripted through stdin.
 
 At a terminal it shows a prompt, streams answers as they arrive and asks for keys
-with a hidden prompt. With stdin piped it reads one command per line, prints each
+with a hidden prompt. Ctrl-C cancels the answer or key prompt in progress; at the
+prompt itself it leaves. With stdin piped it reads one command per line, prints each
 reply to stdout (progress goes to stderr), and reads the key for ``/byok add`` from
 the line that follows. A line without a leading slash is a question (``/ask``).
-``--file PATH`` attaches a file (a transcript for ``/summarize``).
+``/summarize --file PATH`` attaches a transcript; other commands keep ``--file`` as text.
 """
 
 from __future__ import annotations
 
 import asyncio
-import getpass
+import os
 import shlex
-from collections.abc import Callable
+import signal
+import termios
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO, TypeVar
 
 from bot.dispatch import Dispatcher
+from bot.grammar import CommandError
 from bot.invocation import Attachment, Invocation
 from bot.reply import Delta, Reply, Status
 
 __all__ = ["ConsoleAdapter"]
 
+T = TypeVar("T")
+
 _QUIT = {"/quit", "/exit", "quit", "exit"}
+# Only /summarize (and its aliases) reads attachments, so only it takes --file.
+_FILE_COMMANDS = {"summarize", "summarise", "summary"}
+_FILE_USAGE = "/summarize --file meeting.vtt"
 
 
 class ConsoleAdapter:
@@ -35,7 +44,6 @@ class ConsoleAdapter:
         stdout: TextIO,
         stderr: TextIO,
         interactive: bool,
-        read_secret: Callable[[str], str] = getpass.getpass,
     ) -> None:
         self._dispatcher = dispatcher
         self._user = user
@@ -43,7 +51,7 @@ class ConsoleAdapter:
         self._out = stdout
         self._err = stderr
         self._interactive = interactive
-        self._read_secret = read_secret
+        self._busy: asyncio.Task[Any] | None = None  # what Ctrl-C cancels
 
     def _write(self, text: str, *, stream: TextIO | None = None) -> None:
         target = stream or self._out
@@ -51,15 +59,46 @@ class ConsoleAdapter:
         target.flush()
 
     async def _readline(self, prompt: str = "") -> str | None:
-        if self._interactive and prompt:
-            self._write(prompt)
+        if self._interactive:
+            return await self._read_tty(prompt)
         line = await asyncio.to_thread(self._in.readline)
         return None if line == "" else line.rstrip("\r\n")
 
-    def _invocation(self, text: str, attachments: tuple[Attachment, ...]) -> Invocation:
-        if not text.startswith("/"):
-            text = "/ask " + text
-        command, _, rest = text[1:].partition(" ")
+    async def _read_tty(self, prompt: str, *, hidden: bool = False) -> str | None:
+        """A line typed at the terminal, None at Ctrl-D.
+
+        Read through the event loop, not a thread, so that Ctrl-C can cancel it.
+        """
+        fd = self._in.fileno()
+        saved = termios.tcgetattr(fd) if hidden else None
+        if saved is not None:
+            quiet = termios.tcgetattr(fd)
+            quiet[3] &= ~termios.ECHO
+            termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
+        self._write(prompt)
+        line = b""
+        try:
+            while not line.endswith(b"\n"):
+                await _readable(fd)
+                chunk = os.read(fd, 4096)  # a terminal returns at most one line per read
+                if not chunk:
+                    if not line:
+                        return None
+                    break
+                line += chunk
+        finally:
+            if saved is not None:
+                termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+                self._write("\n")  # the Enter was not echoed either
+        return line.decode(errors="replace").rstrip("\r\n")
+
+    def _invocation(self, line: str) -> Invocation:
+        if not line.startswith("/"):
+            line = "/ask " + line
+        command, _, rest = line[1:].partition(" ")
+        attachments: tuple[Attachment, ...] = ()
+        if command.lower() in _FILE_COMMANDS:
+            rest, attachments = _take_file(rest)
         return Invocation(
             platform="console",
             workspace="local",
@@ -74,11 +113,32 @@ class ConsoleAdapter:
         )
 
     async def run(self) -> int:
-        if self._interactive:
-            self._write(
-                "byok-bot console — /help for commands, /quit to leave. "
-                "A line without a slash is a question.\n"
-            )
+        if not self._interactive:
+            return await self._loop()
+        self._write(
+            "byok-bot console — /help for commands, /quit to leave. "
+            "A line without a slash is a question.\n"
+        )
+        loop = asyncio.get_running_loop()
+        main = asyncio.current_task()
+        assert main is not None
+        loop.add_signal_handler(signal.SIGINT, self._interrupt, main)
+        try:
+            return await self._loop()
+        except asyncio.CancelledError:
+            self._write("\n")
+            raise KeyboardInterrupt from None  # leaves as Ctrl-C always did (exit 130)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    def _interrupt(self, main: asyncio.Task[Any]) -> None:
+        busy = self._busy
+        if busy is not None and not busy.done() and not busy.cancelling():
+            busy.cancel()
+        else:  # at the prompt, or a second Ctrl-C while the first one is taking effect
+            main.cancel()
+
+    async def _loop(self) -> int:
         while True:
             line = await self._readline("you> ")
             if line is None:
@@ -89,37 +149,78 @@ class ConsoleAdapter:
             if stripped.lower() in _QUIT:
                 break
             try:
-                text, attachments = _take_file(stripped)
-            except FileNotFoundError as missing:
-                self._write(f"No such file: {missing.args[0]}\n\n")
+                inv = self._invocation(stripped)
+            except CommandError as error:
+                self._render(Reply(tone="error", text=error.user_message))
                 continue
-            await self.handle(self._invocation(text, attachments))
+            await self._foreground(self.handle(inv))
         return 0
+
+    async def _foreground(self, work: Coroutine[Any, Any, T]) -> T | None:
+        """Run ``work`` so that Ctrl-C cancels it rather than the console; None if it did."""
+        if not self._interactive:
+            return await work
+        outer = self._busy
+        self._busy = task = asyncio.create_task(work)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the console itself is being stopped
+            return None
+        finally:
+            self._busy = outer
 
     async def handle(self, inv: Invocation) -> None:
         streamed: list[str] = []
-        async for event in self._dispatcher.run(inv):
-            if isinstance(event, Delta):
-                streamed.append(event.text)
-                self._write(event.text)
-            elif isinstance(event, Status):
-                self._write(
-                    f"… {event.text}\n", stream=self._out if self._interactive else self._err
-                )
-            else:
-                await self._show(inv, event, "".join(streamed))
-                streamed.clear()
+        try:
+            async for event in self._dispatcher.run(inv):
+                if isinstance(event, Delta):
+                    streamed.append(event.text)
+                    self._write(event.text)
+                elif isinstance(event, Status):
+                    self._write(
+                        f"… {event.text}\n", stream=self._out if self._interactive else self._err
+                    )
+                else:
+                    await self._show(inv, event, "".join(streamed))
+                    streamed.clear()
+        except asyncio.CancelledError:
+            if self._interactive:
+                open_line = bool(streamed) and not streamed[-1].endswith("\n")
+                self._write(("\n" if open_line else "") + "(cancelled)\n\n")
+            raise
 
     async def _show(self, inv: Invocation, reply: Reply, streamed: str) -> None:
         if reply.secret_request is not None:
             request = reply.secret_request
-            if self._interactive:
-                key = await asyncio.to_thread(
-                    self._read_secret, f"{request.provider_id} API key (input hidden): "
-                )
-            else:
-                key = await self._readline() or ""
+            key = await self._read_key(request.provider_id)
+            if key is None:
+                return
             reply = await self._dispatcher.submit_key(inv, request, key)
+        self._render(reply, streamed)
+
+    async def _read_key(self, provider_id: str) -> str | None:
+        """The key for ``/byok add``, or None (said to the user) if none came."""
+        if not self._interactive:
+            key = await self._readline()
+            if key is None:
+                self._render(
+                    Reply(
+                        tone="error",
+                        text=f"No key followed `/byok add {provider_id}`: put the key on the "
+                        "next line. Nothing was stored.",
+                    )
+                )
+            return key
+        prompt = f"{provider_id} API key (input hidden): "
+        key = await self._foreground(self._read_tty(prompt, hidden=True))
+        if key is None:  # Ctrl-D or Ctrl-C
+            self._write("Cancelled; nothing was stored.\n\n")
+        return key
+
+    def _render(self, reply: Reply, streamed: str = "") -> None:
         if streamed:
             rest = reply.plain_text(with_text=False)
             self._write(("" if streamed.endswith("\n") else "\n") + rest.lstrip("\n") + "\n\n")
@@ -128,17 +229,40 @@ class ConsoleAdapter:
         self._write(prefix + reply.plain_text() + "\n\n")
 
 
-def _take_file(line: str) -> tuple[str, tuple[Attachment, ...]]:
-    """Pull ``--file PATH`` out of a line and read that file as an attachment."""
+async def _readable(fd: int) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
     try:
-        words = shlex.split(line)
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+def _take_file(text: str) -> tuple[str, tuple[Attachment, ...]]:
+    """Pull ``--file PATH`` out of /summarize's text and read that file as an attachment."""
+    try:
+        words = shlex.split(text)
     except ValueError:
-        return line, ()
-    if "--file" not in words or words.index("--file") + 1 >= len(words):
-        return line, ()
+        return text, ()
+    if "--file" not in words:
+        return text, ()
     at = words.index("--file")
-    path = Path(words[at + 1]).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(words[at + 1])
-    rest = " ".join(words[:at] + words[at + 2 :])
-    return rest, (Attachment(path.name, path.read_bytes()),)
+    if at + 1 >= len(words) or words[at + 1].startswith("--"):
+        raise CommandError(f"`--file` needs a path: {_FILE_USAGE}")
+    name = words[at + 1]
+    path = Path(name).expanduser()
+    if path.is_dir():
+        raise CommandError(f"{name} is a folder, not a file")
+    if not path.exists():
+        raise CommandError(f"No such file: {name}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"Could not read {name}: {exc.strerror}") from None
+    return " ".join(words[:at] + words[at + 2 :]), (Attachment(path.name, data),)

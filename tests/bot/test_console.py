@@ -101,9 +101,56 @@ async def test_mistakes_in_a_script_do_not_stop_it(
     )
     assert code == 0, err
     assert "Did you mean `--provider`?" in out
-    assert "No such file: missing.vtt" in out
+    assert "✗ No such file: missing.vtt" in out
     assert "Did you mean `week`?" in out
     assert "You have no keys yet" in out
+
+
+async def test_a_script_that_ends_where_the_key_should_be(
+    tmp_path: Path, fake_providers: FakeProviders
+) -> None:
+    config = write_config(tmp_path, fake_providers)
+    out, err, code = await console(
+        tmp_path, config, "/byok add openai\n", env={"BYOK_ENCRYPTION_KEY": secrets.token_hex(32)}
+    )
+    assert code == 0, err
+    assert "✗ No key followed `/byok add openai`: put the key on the next line." in out
+    assert "Nothing was stored." in out and "Traceback" not in err
+
+
+async def test_only_summarize_takes_a_file(tmp_path: Path, fake_providers: FakeProviders) -> None:
+    config = write_config(tmp_path, fake_providers)
+    openai = fake_providers["openai"]
+    script = "\n".join([
+        "/byok add openai",
+        fake_providers.key("openai"),
+        "/ask explain the curl --file option",
+        "what does tar --file mean",
+        "/ask --file notes.txt hi",
+    ])  # fmt: skip
+    out, err, code = await console(
+        tmp_path, config, script + "\n", env={"BYOK_ENCRYPTION_KEY": secrets.token_hex(32)}
+    )
+    assert code == 0, err
+    assert "No such file" not in out
+    asked = [r.json()["messages"][-1]["content"] for r in openai.requests if r.method == "POST"]
+    assert asked == ["explain the curl --file option", "what does tar --file mean"]
+    assert "✗ Unknown option `--file`." in out  # /ask's own flag parser, in flag position
+
+
+async def test_summarize_file_mistakes_are_explained(
+    tmp_path: Path, fake_providers: FakeProviders
+) -> None:
+    config = write_config(tmp_path, fake_providers)
+    script = f"/summarize --file\n/summarize --file {tmp_path}\n/summarise --file gone.vtt\n"
+    out, err, code = await console(
+        tmp_path, config, script, env={"BYOK_ENCRYPTION_KEY": secrets.token_hex(32)}
+    )
+    assert code == 0, err
+    assert "✗ `--file` needs a path: /summarize --file meeting.vtt" in out
+    assert f"✗ {tmp_path} is a folder, not a file" in out
+    assert "✗ No such file: gone.vtt" in out
+    assert "Unknown option" not in out
 
 
 async def test_development_mode_warns_about_the_local_key_file(
