@@ -49,6 +49,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "InvalidKeyError",
     "KeyDecryptError",
+    "KeyForAnotherProviderError",
     "KeyInPromptError",
     "KeyNotFoundError",
     "KeyProblem",
@@ -302,6 +303,23 @@ class AllProvidersFailedError(ByokError):
             user_message="No provider could answer.\n" + "\n".join(f"• {line}" for line in lines),
         )
         self.attempts = tuple(attempts)
+
+
+class KeyForAnotherProviderError(ByokError):
+    """A key was added under one provider but carries another provider's prefix."""
+
+    def __init__(self, provider_id: str, vendor: str, prefix: str) -> None:
+        article = "an" if vendor[0] in "aeiou" else "a"
+        super().__init__(
+            f"{vendor}-shaped key offered for {provider_id}",
+            user_message=(
+                f"That looks like {article} {vendor} key (it starts with `{prefix}`), not your "
+                f"{provider_id} key. Nothing was stored. Add it with `/byok add {vendor}`, "
+                f"or paste your {provider_id} key instead."
+            ),
+        )
+        self.provider_id = provider_id
+        self.vendor = vendor
 
 
 class SpendLimitError(ByokError):

@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Iterable
 
-__all__ = ["RedactingFilter", "Secret", "looks_like_key", "mask", "redact"]
+__all__ = ["RedactingFilter", "Secret", "key_vendor", "looks_like_key", "mask", "redact"]
 
 # Shapes of provider keys and platform tokens. Order matters: longer prefixes first.
 _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
@@ -27,6 +27,17 @@ _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 
 _MASK = "[redacted]"
+
+# Prefixes only one provider issues (a bare "sk-" is not one: several use it).
+_VENDOR_PREFIXES = (
+    ("sk-ant-", "anthropic"),
+    ("sk-or-", "openrouter"),
+    ("sk-proj-", "openai"),
+    ("sk-svcacct-", "openai"),
+    ("sk-admin-", "openai"),
+    ("xai-", "xai"),
+    ("AIza", "google"),
+)
 
 
 def mask(value: str) -> str:
@@ -81,6 +92,14 @@ class Secret:
 def looks_like_key(text: str) -> bool:
     """True when the text holds something shaped like a provider key or platform token."""
     return any(p.search(text) for p in _SECRET_PATTERNS)
+
+
+def key_vendor(key: Secret) -> tuple[str, str] | None:
+    """(provider id, prefix) when the key's prefix is one only that provider issues."""
+    value = key.reveal()
+    return next(
+        ((pid, prefix) for prefix, pid in _VENDOR_PREFIXES if value.startswith(prefix)), None
+    )
 
 
 def redact(text: str, extra: Iterable[str] = ()) -> str:

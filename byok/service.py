@@ -28,6 +28,7 @@ from byok.errors import (
     Attempt,
     ByokError,
     InvalidKeyError,
+    KeyForAnotherProviderError,
     KeyInPromptError,
     ProviderError,
     ProviderQuotaError,
@@ -44,9 +45,10 @@ from byok.observer import EngineObserver
 from byok.preferences import Preferences, PreferenceStore
 from byok.pricing import estimate_input_tokens, price_of
 from byok.providers.models import OPENROUTER_AUTO, resolve_model
+from byok.providers.registry import BUILTIN_PROVIDER_IDS
 from byok.ratelimit import RequestRateLimiter
 from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
-from byok.secret import Secret, looks_like_key
+from byok.secret import Secret, key_vendor, looks_like_key
 from byok.types import NOT_REPORTED, ChatMessage, ChatRequest, KeyInfo, Usage, UserRef
 from byok.usage import UsageLedger, UsageReport, month_bounds, week_bounds
 from byok.user_state import UserState, UserStateCache, load_user_state
@@ -432,6 +434,13 @@ class BYOKService:
         """Validate the key with the provider, then store it encrypted (replacing any)."""
         entry = self._engine.catalog.resolve(provider)
         secret = key if isinstance(key, Secret) else Secret(key)
+        vendor = key_vendor(secret)
+        if (
+            vendor is not None
+            and vendor[0] != entry.provider_id
+            and entry.provider_id in (BUILTIN_PROVIDER_IDS)
+        ):
+            raise KeyForAnotherProviderError(entry.provider_id, *vendor)
         info = await entry.provider.validate_key(secret)
         models = [self._engine.canonical_model(entry.provider_id, m) for m in allowed_models or ()]
         stored = await self._engine.keys.put(

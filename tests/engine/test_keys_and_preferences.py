@@ -11,6 +11,7 @@ from byok.db.tables import ConversationMessage
 from byok.errors import (
     DatabaseUnavailableError,
     InvalidKeyError,
+    KeyForAnotherProviderError,
     KeyInPromptError,
     ProviderQuotaError,
     RequestRateLimitError,
@@ -29,6 +30,20 @@ async def test_add_validates_before_storing(rig: Rig, canary_key: str) -> None:
     assert await rig.service().get_user_api_keys() == []
     check = rig.fakes["openai"].requests[-1]
     assert (check.method, check.path) == ("GET", "/v1/models")
+
+
+async def test_a_key_of_another_provider_is_refused_before_any_request(rig: Rig) -> None:
+    anthropic_key = rig.fakes.key("anthropic")
+    with pytest.raises(KeyForAnotherProviderError) as caught:
+        await rig.service().add_key("openai", anthropic_key)
+    message = caught.value.user_message
+    assert "looks like an anthropic key (it starts with `sk-ant-`), not your openai key" in message
+    assert "`/byok add anthropic`" in message and anthropic_key not in message
+    assert not rig.fakes["openai"].requests and not rig.fakes["anthropic"].requests
+    assert await rig.service().get_user_api_keys() == []
+    # A bare "sk-" is shared by several providers: not judged by its prefix.
+    await rig.add_key("openai")
+    assert [s.key.provider_id for s in await rig.service().get_user_api_keys()] == ["openai"]
 
 
 async def test_openrouter_key_without_credit_is_refused(rig: Rig) -> None:
