@@ -13,6 +13,7 @@ from bot.master_key import KeyringSetup, build_keyring
 from bot.metrics import Metrics
 from byok.catalog import Catalog, ProviderEntry
 from byok.db import Database, upgrade
+from byok.errors import DatabaseUnavailableError
 from byok.providers.lazy import LazyProvider
 from byok.providers.registry import (
     BUILTIN_PROVIDER_IDS,
@@ -75,6 +76,22 @@ def build_catalog(config: Config) -> Catalog:
     return Catalog(entries, PROVIDER_ALIASES)
 
 
+async def _warn_about_unreadable_keys(engine: Engine) -> None:
+    """Stored keys sealed under a master key not configured now cannot be used: say so."""
+    try:
+        unreadable = await engine.keys.unreadable_counts()
+    except DatabaseUnavailableError:
+        return  # reported by whatever first needs the database
+    for key_id, count in sorted(unreadable.items()):
+        log.warning(
+            "%d stored key(s) were encrypted with master key %s, which is not configured: "
+            "those users' requests will fail. Set that key as BYOK_ENCRYPTION_* (or "
+            "BYOK_PREVIOUS_ENCRYPTION_* and run `byok-bot keys rotate`).",
+            count,
+            key_id,
+        )
+
+
 async def build_app(config: Config, metrics: Metrics | None = None) -> App:
     """Open the database (migrating it when configured), the vault and the providers."""
     keyring = build_keyring(config)
@@ -94,5 +111,6 @@ async def build_app(config: Config, metrics: Metrics | None = None) -> App:
         ),
         observer=metrics,
     )
+    await _warn_about_unreadable_keys(engine)
     context = BotContext(engine, max_transcript_chars=config.limits.max_transcript_chars)
     return App(config, engine, Dispatcher(context, metrics), keyring)

@@ -40,6 +40,7 @@ class StoredKey:
     created_at: datetime
     updated_at: datetime
     last_validated_at: datetime | None
+    master_key_id: str = ""
 
     @property
     def masked(self) -> str:
@@ -71,6 +72,7 @@ def stored_key(row: UserApiKey) -> StoredKey:
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_validated_at=row.last_validated_at,
+        master_key_id=row.master_key_id,
     )
 
 
@@ -214,6 +216,15 @@ class KeyStore:
             stored = stored_key(row)
         self._changed(owner)
         return stored
+
+    def readable(self, key: StoredKey) -> bool:
+        """Whether a master key this process holds sealed the key."""
+        return key.master_key_id in self._keyring.key_ids
+
+    async def unreadable_counts(self) -> dict[str, int]:
+        """Stored keys by the master key id that sealed them, for ids not configured."""
+        counts = await self.count_by_master_key()
+        return {key_id: n for key_id, n in counts.items() if key_id not in self._keyring.key_ids}
 
     async def count_by_master_key(self) -> dict[str, int]:
         async with self._db.session() as session:

@@ -85,6 +85,7 @@ class KeyStatus:
 
     key: StoredKey
     spent_this_month: Decimal
+    readable: bool = True  # False: sealed under a master key this bot is not configured with
 
     @property
     def limit_used_fraction(self) -> float | None:
@@ -480,7 +481,10 @@ class BYOKService:
         async with self._engine.database.session() as session:
             user_ref = await user_id_or_create(session, self.user, self._engine.clock())
         spent = await self._engine.ledger.month_spend_by_provider(user_ref, "user")
-        return [KeyStatus(k, spent.get(k.provider_id, Decimal(0))) for k in keys]
+        return [
+            KeyStatus(k, spent.get(k.provider_id, Decimal(0)), self._engine.keys.readable(k))
+            for k in keys
+        ]
 
     async def remove_key(self, provider: str) -> bool:
         entry = self._engine.catalog.resolve(provider)

@@ -172,6 +172,11 @@ async def add_key(ctx: BotContext, inv: Invocation, request: SecretRequest, key:
 
 def _status(status: KeyStatus) -> str:
     key = status.key
+    if not status.readable:
+        return (
+            "cannot be read: it was encrypted with a master key this bot is not configured "
+            "with (tell whoever runs the bot), or add it again with /byok add"
+        )
     if not key.is_valid:
         return f"refused ({key.invalid_reason or 'invalid'}) — replace with /byok add"
     if not key.is_active:
