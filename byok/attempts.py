@@ -90,7 +90,7 @@ class AttemptRunner:
     def key_for(self, user: UserRef, candidate: Candidate, sealed: Sealed | None) -> Secret:
         if candidate.key_source == "user":
             if sealed is None:
-                raise KeyNotFoundError(f"no stored {candidate.provider_id} key")
+                raise KeyNotFoundError(candidate.provider_id)
             return self._keys.open_sealed(user, candidate.provider_id, sealed)
         entry = self._catalog.get(candidate.provider_id)
         return entry.operator_key or Secret("")

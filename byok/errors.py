@@ -93,6 +93,13 @@ class MasterKeyMissingError(VaultError):
 class KeyNotFoundError(VaultError):
     """The user has no stored key for that provider."""
 
+    def __init__(self, provider_id: str) -> None:
+        super().__init__(
+            f"no stored {provider_id} key",
+            user_message=f"You have no {provider_id} key. Add one with `/byok add {provider_id}`.",
+        )
+        self.provider_id = provider_id
+
 
 class KeyDecryptError(VaultError):
     """A stored key cannot be decrypted: wrong master key, tampered row, or moved row."""
@@ -277,8 +284,8 @@ class NoKeyError(ByokError):
         super().__init__(
             f"no key for {provider_id}",
             user_message=(
-                f"You have no {provider_id} key yet. Add one privately with "
-                f"`/byok add {provider_id}` (in a DM, or the modal it opens)."
+                f"You have no {provider_id} key yet. Add one with `/byok add {provider_id}` "
+                "(it asks for the key privately)."
             ),
         )
         self.provider_id = provider_id

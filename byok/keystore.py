@@ -145,7 +145,7 @@ class KeyStore:
                 )
             )
         if row is None:
-            raise KeyNotFoundError(f"no stored {provider_id} key")
+            raise KeyNotFoundError(provider_id)
         return self._keyring.open(Sealed(row.encrypted_key, row.master_key_id), owner, provider_id)
 
     def open_sealed(self, owner: UserRef, provider_id: str, sealed: Sealed) -> Secret:
@@ -204,11 +204,7 @@ class KeyStore:
                     )
                 )
             if row is None:
-                raise KeyNotFoundError(
-                    f"no stored {provider_id} key",
-                    user_message=f"You have no {provider_id} key. Add one with "
-                    f"`/byok add {provider_id}`.",
-                )
+                raise KeyNotFoundError(provider_id)
             for name, value in fields.items():
                 setattr(row, name, value)
             row.updated_at = self._clock()

@@ -58,7 +58,11 @@ async def help_command(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyE
     if topic:
         if topic not in HELP:
             guess = closest(topic, list(HELP))
-            hint = f" Did you mean `/help {guess}`?" if guess else ""
+            hint = (
+                f" Did you mean `/help {guess}`?"
+                if guess
+                else f" Help exists for: {', '.join(f'`{name}`' for name in HELP)}."
+            )
             raise CommandError(f"No help for `{topic}`.{hint}")
         summary, examples = HELP[topic]
         yield Reply(

@@ -29,7 +29,7 @@ def _switch(name: str, raw: str) -> bool:
 
 def _tokens(name: str, raw: str) -> int | None:
     word = raw.strip().lower()
-    if word in _OFF or word == "none":
+    if word != "0" and (word in _OFF or word == "none"):
         return None
     try:
         value = int(word)
@@ -38,7 +38,7 @@ def _tokens(name: str, raw: str) -> int | None:
             f"`{name}` needs a whole number of tokens or `off`, not `{raw}`."
         ) from None
     if value < 1:
-        raise CommandError(f"`{name}` must be at least 1.")
+        raise CommandError(f"`{name}` must be at least 1 token, or `off` for no cap.")
     return value
 
 
@@ -126,7 +126,6 @@ async def prefs(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         help_lines = [f"`{p.name}` — {p.help}" for p in PREFERENCES]
         help_lines.append("`model <provider> <model|off>` — the model used for that provider")
         yield Reply(
-            title="Your preferences",
             sections=(
                 prefs_section(current),
                 Section(title="Change with /byok prefs <name> <value>", bullets=tuple(help_lines)),
@@ -139,16 +138,22 @@ async def prefs(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
             raise CommandError("Usage: `/byok prefs model <provider> <model|off>`.")
         model = None if words[2].lower() in _OFF else words[2]
         updated = await service.set_preferred_model(words[1], model)
-        provider = ctx.engine.catalog.resolve(words[1]).provider_id
+        entry = ctx.engine.catalog.resolve(words[1])
+        provider = entry.provider_id
         chosen = updated.preferred_model(provider)
         text = (
             f"{provider} answers with {chosen} unless you pass --model."
             if chosen
             else f"{provider} uses its default model again."
         )
+        if model is not None:
+            _, renamed = ctx.engine.resolve(provider, model, entry.default_model)
+            text += f" {renamed}" if renamed else ""
         yield Reply(tone="success", text=text)
         return
     preference = _BY_NAME.get(name)
+    if preference is None and name in ("default", "fallback"):
+        raise CommandError(f"Set that with `/byok {name} <provider>`, e.g. `/byok {name} openai`.")
     if preference is None:
         guess = closest(name, [*_BY_NAME, "model"])
         hint = f" Did you mean `{guess}`?" if guess else ""

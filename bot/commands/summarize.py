@@ -123,7 +123,8 @@ async def summarize(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEven
     async def on_progress(part: int, total: int) -> None:
         await progress.put(Status(f"Summarising part {part} of {total}…"))
 
-    yield Status(f"Reading {len(transcript.turns)} turns…")
+    turns = len(transcript.turns)
+    yield Status(f"Reading {turns} turn{'' if turns == 1 else 's'}…")
     task = asyncio.create_task(
         summarize_transcript(
             transcript,

@@ -279,3 +279,27 @@ async def test_crossing_80_percent_sends_a_spend_alert_by_dm(chat: Chat) -> None
     [(user, reply)] = messenger.sent
     assert str(user) == "slack:T111:U111"
     assert "80% of your monthly limit used" in reply.plain_text()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("/help nope", "Help exists for: `ask`, `summarize`, `usage`, `byok`, `help`."),
+        ("/byok test openai", "You have no openai key. Add one with `/byok add openai`."),
+        ("/byok prefs default openai", "Set that with `/byok default <provider>`"),
+        ("/byok prefs max-tokens 0", "must be at least 1 token, or `off` for no cap"),
+        ("/byok prefs model openai gpt-4", "gpt-4 → gpt-5.6-sol"),
+        ("/ask --provider openai hi", "Add one with `/byok add openai` (it asks for the key privately)."),
+    ],
+)  # fmt: skip
+async def test_more_mistakes_and_surprises_are_explained(
+    chat: Chat, line: str, expected: str
+) -> None:
+    said = await chat.say(line)
+    assert expected in said.text, said.text
+
+
+async def test_preferences_are_shown_under_one_heading(chat: Chat) -> None:
+    said = await chat.say("/byok prefs")
+    assert said.reply.title is None
+    assert said.reply.sections[0].title == "Preferences"
