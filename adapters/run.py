@@ -3,9 +3,10 @@
 It says what it started and what is missing, and a setting that stops an adapter from
 starting (a refused token, an unreachable API) ends the process with exit code 2 and a
 message naming that setting. On SIGTERM or SIGINT it stops taking new work, lets
-commands in flight finish within ``[bot] shutdown_grace_s`` so their usage is recorded,
-cancels what is still running when the grace period is over (recorded as cancelled,
-never lost), then stops the scheduler, the adapters and the HTTP server, writes the
+commands in flight (and the weekly digest DM being sent) finish within ``[bot]
+shutdown_grace_s`` so their usage is recorded, starts no digest run meanwhile, cancels
+what is still running when the grace period is over (recorded as cancelled, never
+lost), then stops the scheduler, the adapters and the HTTP server, writes the
 usage rows still queued and closes the database. Exit codes: 0 after a clean stop, 2 for
 a setting that kept it from starting, 1 otherwise (including usage rows an unavailable
 database never took, which are counted in the log rather than waited on forever).
@@ -22,15 +23,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from bot.config import Config, ConfigSource
-from bot.logs import configure_logging
+from bot.logs import config_secrets, configure_logging
 from bot.messenger import Messenger
 from bot.metrics import Metrics
+from byok.db.engine import unavailable_error
 from byok.errors import ByokError, ConfigError
-from byok.secret import RedactingFilter
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -59,28 +57,11 @@ class Running:
     """What was started, in order, so it can be stopped in reverse."""
 
     stops: list[tuple[str, Stop]] = field(default_factory=list)
+    #: Called the moment shutdown begins, before commands are drained: start nothing new.
+    stop_starting: list[Callable[[], None]] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     messengers: list[Messenger] = field(default_factory=list)
-
-
-def _literal_secrets(config: Config) -> list[str]:
-    values = [
-        config.slack.bot_token,
-        config.slack.app_token,
-        config.slack.signing_secret,
-        config.slack.client_secret,
-        config.discord.token,
-    ]
-    values += [p.operator_key for p in config.providers.values()]
-    literals = [v.get_secret_value() for v in values if v is not None]
-    try:
-        password = make_url(config.database.url).password
-    except ArgumentError:
-        password = None
-    if password:
-        literals.append(str(password))
-    return literals
 
 
 class _Signals:
@@ -122,12 +103,10 @@ async def run_bot(
 ) -> int:
     """Run until SIGTERM/SIGINT; the exit code (0 after a clean stop)."""
     metrics = Metrics()
-    redactor = configure_logging(
-        config.logging.level, config.logging.format, _literal_secrets(config)
-    )
+    configure_logging(config.logging.level, config.logging.format, config_secrets(config))
     signals = _Signals()
     try:
-        return await _run(config, source, metrics, redactor, signals, ready)
+        return await _run(config, source, metrics, signals, ready)
     finally:
         signals.remove()
 
@@ -136,7 +115,6 @@ async def _run(
     config: Config,
     source: ConfigSource,
     metrics: Metrics,
-    redactor: RedactingFilter,
     signals: _Signals,
     ready: asyncio.Event | None,
 ) -> int:
@@ -153,11 +131,13 @@ async def _run(
     except ByokError as exc:
         log.error("cannot start: %s", exc)
         return 1
-    except Exception:
+    except Exception as exc:
+        unavailable = unavailable_error(config.database.url, exc)
+        if unavailable is not None:
+            log.error("cannot start: %s", unavailable)
+            return 1
         log.exception("cannot start: the database or the vault could not be opened")
         return 1
-    for literal in app.keyring.secrets:
-        redactor.add_literal(literal)
     running = Running()
     http = HttpServer(app.engine, metrics, config.http.host, config.http.port)
     http.readiness.append(lambda: ("accepting_work", app.dispatcher.accepting))
@@ -198,6 +178,8 @@ async def _shut_down(app: App, running: Running, grace: float) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
     try:
+        for stop_starting in running.stop_starting:
+            stop_starting()
         if not await app.dispatcher.drain(grace):
             still = app.dispatcher.in_flight
             cancelled = await app.dispatcher.cancel_running(CANCEL_WAIT_S)
@@ -351,6 +333,7 @@ async def _start_scheduler(config: Config, app: App, running: Running, instance:
     runner = DigestRunner(app.engine.database, config.digest, running.messengers, instance=instance)
     scheduler = DigestScheduler(runner, config.digest)
     await scheduler.start()
+    running.stop_starting.append(scheduler.stop_starting)
     running.stops.append(("weekly digest scheduler", lambda left: scheduler.stop(wait_s=left)))
     running.started.append(f"weekly digest scheduler: {scheduler.schedule.describe()}")
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.config import Config, ConfigSource, load_config
+from bot.logs import config_secrets, configure_logging
 from bot.master_key import build_keyring
 from byok.db import Database, head_revision, upgrade
-from byok.errors import ByokError, ConfigError
+from byok.db.engine import unavailable_error
+from byok.errors import ByokError, ConfigError, DatabaseUnavailableError
 from byok.installations import InstallationStore
 from byok.keystore import KeyStore
-from byok.secret import RedactingFilter
 
 __all__ = ["COMMANDS", "Command", "build_parser", "execute", "main", "say"]
 
@@ -162,17 +164,26 @@ def execute(
 ) -> int:
     """Load the configuration and run the chosen command; errors become exit codes."""
     if configure_logs:
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        redactor = RedactingFilter()
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(redactor)
+        # Key-shaped strings are masked from the start, the configured secrets once known.
+        configure_logging("WARNING", "text")
     try:
         config, source = load_config(args.config)
+        if configure_logs:
+            configure_logging("WARNING", config.logging.format, config_secrets(config))
         command = commands[_command_name(args)]
-        return asyncio.run(command(args, config, source))
+        try:
+            return asyncio.run(command(args, config, source))
+        except DBAPIError as exc:  # raised on a connection of its own, as migrations use
+            unavailable = unavailable_error(config.database.url, exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
     except ConfigError as exc:
         print(f"byok-bot: {exc}", file=sys.stderr)
         return 2
+    except DatabaseUnavailableError as exc:
+        print(f"byok-bot: {exc}", file=sys.stderr)  # for operators: names [database] url
+        return 1
     except ByokError as exc:
         print(f"byok-bot: {exc.user_message}", file=sys.stderr)
         return 1

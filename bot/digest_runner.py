@@ -13,8 +13,23 @@ restarts and instances sharing a database:
    ``failed`` with a short error (no secrets), which the next run retries until
    ``max_attempts``; a non-retryable one (DMs closed, user gone) is ``undeliverable``.
 
-The cost of crash safety: a process that dies after the platform accepted a DM but
-before marking it leaves a claim that is retried after ``claim_timeout``.
+Once the platform has accepted a DM, the mark ``sent`` is always written: a cancel
+arriving meanwhile (a stop at the end of the grace period) waits for it, and a send that
+outlived its own claim (another run took it over after ``claim_timeout``) is still
+marked ``sent``, with a warning, so no later run sends it again. A stopping bot
+(:meth:`DigestRunner.stop_after_current`) finishes the user in progress and leaves the
+rest unclaimed for the next run.
+
+What remains, and cannot be closed from here:
+
+- A process killed outright (SIGKILL, power loss) after the platform accepted a DM but
+  before the mark leaves a claim that is retried after ``claim_timeout``: that user
+  gets the digest twice. The same holds for a send the platform has not answered when
+  the grace period runs out and is cancelled, and for a mark the database refuses.
+- A send slower than ``claim_timeout`` lets another run take the claim over and send too.
+- A messenger error raised after the platform took the DM (an adapter bug) is retried
+  like any failure. Messengers must not report a partly sent DM as retryable (Slack's
+  counts one as delivered).
 """
 
 from __future__ import annotations
@@ -24,10 +39,11 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -58,6 +74,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _DONE = ("sent", "undeliverable")
 
 
@@ -76,6 +94,7 @@ class RunReport:
     already_done: int = 0  # sent, undeliverable or given up earlier
     busy: int = 0  # claimed right now by another run
     no_messenger: int = 0  # on a platform this process cannot reach
+    stopped: int = 0  # left unclaimed because the bot is stopping
     retry_users: set[int] = field(default_factory=set)  # user rows worth another run
 
     def summary(self) -> str:
@@ -84,6 +103,7 @@ class RunReport:
         for count, what in (
             (len(self.failed), "failed (will be retried)"),
             (len(self.undeliverable), "undeliverable"),
+            (self.stopped, "left for the next run (stopping)"),
             (self.already_done, "already done"),
             (self.busy, "being sent by another instance"),
             (self.no_messenger, "on a platform not connected here"),
@@ -125,6 +145,11 @@ class DigestRunner:
         self._claim_timeout = claim_timeout
         self._max_attempts = max_attempts
         self._batch = batch_size
+        self._stopping = False
+
+    def stop_after_current(self) -> None:
+        """Claim no one else: the user being sent to is finished, the rest left unclaimed."""
+        self._stopping = True
 
     def window(self, period_start: date, as_of: datetime | None = None) -> DigestWindow:
         return DigestWindow(
@@ -138,6 +163,9 @@ class DigestRunner:
         recipients = await load_digest_data(self.database, window, users=users)
         ordered = [recipients[ref] for ref in sorted(recipients)]
         for at in range(0, len(ordered), self._batch):
+            if self._stopping:
+                report.stopped += len(ordered) - at
+                break
             await self._batch_run(window, ordered[at : at + self._batch], report)
         log.info("%s", report.summary())
         return report
@@ -161,7 +189,10 @@ class DigestRunner:
         if not todo:
             return
         daily = await load_daily_costs(self.database, window, [d.user_ref for d in todo])
-        for data in todo:
+        for index, data in enumerate(todo):
+            if self._stopping:
+                report.stopped += len(todo) - index
+                return
             data.daily = daily.get(data.user_ref, [])
             await self._deliver(window, data, report)
 
@@ -186,7 +217,9 @@ class DigestRunner:
             await self.messengers[data.user.platform].send_dm(data.user, reply)
         except DeliveryError as exc:
             status = "failed" if exc.retryable else "undeliverable"
-            await self._mark(data.user_ref, window.period_start, status, short_error(exc))
+            await _to_the_end(
+                self._mark(data.user_ref, window.period_start, status, short_error(exc))
+            )
             (report.failed if exc.retryable else report.undeliverable).append(data.user)
             if exc.retryable:
                 report.retry_users.add(data.user_ref)
@@ -201,11 +234,36 @@ class DigestRunner:
             report.failed.append(data.user)
             report.retry_users.add(data.user_ref)
             return
-        if await self._mark(data.user_ref, window.period_start, "sent", None):
-            report.sent.append(data.user)
-        else:
-            log.warning("weekly digest to %s: sent, but our claim had expired", data.user)
-            report.sent.append(data.user)
+        # The DM is out: a cancel now waits for the mark, or the claim would go stale and
+        # the digest would be sent again.
+        await _to_the_end(self._mark_sent(data, window.period_start))
+        report.sent.append(data.user)
+
+    async def _mark_sent(self, data: UserDigestData, period_start: date) -> None:
+        if await self._mark(data.user_ref, period_start, "sent", None):
+            return
+        # Our claim expired during the send and another run took it over: whatever that
+        # run does, this DM is out, so no run may send it again.
+        async with self.database.session() as session:
+            found = await session.execute(
+                select(DigestLog.status, DigestLog.claimed_by).where(
+                    DigestLog.user_ref == data.user_ref, DigestLog.period_start == period_start
+                )
+            )
+            status, holder = found.one()
+            await session.execute(
+                update(DigestLog)
+                .where(DigestLog.user_ref == data.user_ref,
+                       DigestLog.period_start == period_start, DigestLog.status != "sent")
+                .values(status="sent", sent_at=self._clock(), last_error=None)
+            )  # fmt: skip
+        log.warning(
+            "weekly digest to %s: sent, but our claim had expired and %s had it (%s); "
+            "marked sent so that no run sends it again",
+            data.user,
+            holder,
+            status,
+        )
 
     async def states(
         self, period_start: date, user_refs: Collection[int]
@@ -273,6 +331,23 @@ class DigestRunner:
                 .values(**values)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _to_the_end(work: Coroutine[Any, Any, T]) -> T:
+    """Await ``work`` to its end even if we are cancelled meanwhile; then re-raise the cancel."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+            continue
+        if cancelled:
+            raise asyncio.CancelledError
+        return result
 
 
 def parse_user_ref(text: str) -> UserRef:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Protocol
 
@@ -141,22 +142,30 @@ class Dispatcher:
                 text="The bot is restarting and not taking new requests. Try again in a minute.",
             )
             return
+        if self._metrics is not None:
+            self._metrics.command_started(inv.platform, inv.command)
+        try:
+            with self._tracked():
+                async for event in self._run(inv):
+                    yield event
+        finally:
+            if self._metrics is not None:
+                self._metrics.command_finished()
+
+    @contextmanager
+    def _tracked(self) -> Iterator[None]:
+        """Counted in flight (shutdown waits for it) and cancellable after the grace period."""
         self._in_flight += 1
         self._idle.clear()
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
-        if self._metrics is not None:
-            self._metrics.command_started(inv.platform, inv.command)
         try:
-            async for event in self._run(inv):
-                yield event
+            yield
         finally:
             if task is not None:
                 self._running.discard(task)
             self._in_flight -= 1
-            if self._metrics is not None:
-                self._metrics.command_finished()
             if self._in_flight == 0:
                 self._idle.set()
 
@@ -187,10 +196,16 @@ class Dispatcher:
 
     async def submit_key(self, inv: Invocation, request: SecretRequest, key: str) -> Reply:
         """The second half of ``/byok add``: the key the adapter collected privately."""
-        try:
-            return await keys.add_key(self.ctx, inv, request, Secret(key))
-        except Exception as exc:  # noqa: BLE001 - this is the boundary
-            return _error_reply(exc, inv)
+        if not self.accepting:
+            return Reply(
+                tone="error",
+                text="The bot is restarting; nothing was stored — please try again in a minute.",
+            )
+        with self._tracked():
+            try:
+                return await keys.add_key(self.ctx, inv, request, Secret(key))
+            except Exception as exc:  # noqa: BLE001 - this is the boundary
+                return _error_reply(exc, inv)
 
     async def _guarded(self, handler: Handler, inv: Invocation) -> AsyncIterator[ReplyEvent]:
         try:

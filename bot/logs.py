@@ -19,9 +19,19 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, TextIO
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from bot.config import Config
 from byok.secret import RedactingFilter, redact
 
-__all__ = ["LIBRARY_LOGGERS", "JsonFormatter", "LogRedactor", "configure_logging"]
+__all__ = [
+    "LIBRARY_LOGGERS",
+    "JsonFormatter",
+    "LogRedactor",
+    "config_secrets",
+    "configure_logging",
+]
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -116,6 +126,36 @@ def _unraisable(unraisable: Any) -> None:
         unraisable.object,
         exc_info=(type(value), value, unraisable.exc_traceback) if value is not None else None,
     )
+
+
+def config_secrets(config: Config) -> list[str]:
+    """Every literal secret the configuration holds, for :func:`configure_logging`.
+
+    Tokens, signing and client secrets, operator keys, the master key or password (the
+    current and the previous one) and the database password: values that need not look
+    like any key, so no pattern would catch them.
+    """
+    vault = config.vault
+    values = [
+        config.slack.bot_token,
+        config.slack.app_token,
+        config.slack.signing_secret,
+        config.slack.client_secret,
+        config.discord.token,
+        vault.key,
+        vault.password,
+        vault.previous_key,
+        vault.previous_password,
+    ]
+    values += [p.operator_key for p in config.providers.values()]
+    literals = [v.get_secret_value() for v in values if v is not None]
+    try:
+        password = make_url(config.database.url).password
+    except ArgumentError:
+        password = None
+    if password:
+        literals.append(str(password))
+    return literals
 
 
 def configure_logging(

@@ -128,6 +128,7 @@ class DigestScheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runs: dict[date, RunReport] = {}
         self._missed: set[date] = set()
+        self._stopping = False
 
     @property
     def scheduler(self) -> AsyncIOScheduler:
@@ -158,17 +159,28 @@ class DigestScheduler:
         log.info("weekly digest: %s; next at %s", self.schedule.describe(), self.next_run_time)
         self._fire("startup")
 
-    async def stop(self, wait_s: float = 30.0) -> None:
-        """Stop the triggers, let a digest run in progress finish (up to ``wait_s``)."""
+    def stop_starting(self) -> None:
+        """Start no run from now on; a run in progress stops after the DM it is sending.
+
+        The bot calls this as soon as it is told to stop, before it waits for commands.
+        """
+        self._stopping = True
+        self.runner.stop_after_current()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-            # AsyncIOScheduler shuts down in a loop callback (call_soon_threadsafe): let it run.
-            await asyncio.sleep(0)
+
+    async def stop(self, wait_s: float = 30.0) -> None:
+        """Stop the triggers, let the DM in progress be sent and marked (up to ``wait_s``)."""
+        self.stop_starting()
+        # AsyncIOScheduler shuts down in a loop callback (call_soon_threadsafe): let it run.
+        await asyncio.sleep(0)
         tasks = set(self._tasks)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=wait_s)
             for task in pending:
-                task.cancel()  # its claims go stale and another run retries them
+                # Cut off mid-send: that claim goes stale and is retried after its timeout.
+                # A send already accepted is still marked (see DigestRunner).
+                task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def wait_idle(self) -> None:
@@ -183,6 +195,8 @@ class DigestScheduler:
         self._fire(reason)
 
     def _fire(self, reason: str) -> None:
+        if self._stopping:
+            return
         task = asyncio.get_running_loop().create_task(self._guarded(reason))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -195,6 +209,8 @@ class DigestScheduler:
 
     async def tick(self, reason: str = "manual") -> RunReport | None:
         """Send the due week if within grace: everyone on the first run, then only retries."""
+        if self._stopping:
+            return None
         if self._lock.locked():
             log.debug("weekly digest: %s tick skipped, a run is in progress", reason)
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``byok-bot ARGS`` in ``cwd``, with nothing on stdin."""
     base = {
         k: v for k, v in os.environ.items() if not k.startswith(("BYOK_", "SLACK_", "DISCORD_"))
     }
@@ -25,10 +27,59 @@ def run(
         [*BYOK_BOT, *args],
         cwd=cwd,
         env={**base, **(env or {})},
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_unreachable_database_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    port, password = _closed_port(), "pw-" + secrets.token_hex(8)
+    env = {"DATABASE_URL": f"postgresql+asyncpg://byok:{password}@127.0.0.1:{port}/db"}
+    said = (
+        f"cannot reach the database at [database] url (postgresql+asyncpg://byok:***@127.0.0.1:"
+        f"{port}/db): connection refused — is the server running?"
+    )
+    for command in (("db", "current"), ("console",), ("digest", "--dry-run"), ("run",)):
+        result = run(tmp_path, *command, env=env)
+        assert result.returncode == 1, (command, result.stderr)
+        assert said in result.stderr.splitlines()[-1], (command, result.stderr)
+        output = result.stdout + result.stderr
+        assert "Traceback" not in output and password not in output
+
+
+def test_a_sqlite_folder_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("a file where the folder should be")
+    result = run(
+        tmp_path, "db", "upgrade", env={"DATABASE_URL": "sqlite+aiosqlite:///data/byok.db"}
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "byok-bot: cannot open the database at [database] url (sqlite+aiosqlite:///data/byok.db): "
+        "cannot create its folder data (File exists)\n"
+    )
+
+
+def test_a_locked_sqlite_database_says_so(tmp_path: Path) -> None:
+    other = sqlite3.connect(tmp_path / "byok.db", isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")  # another process is writing, for longer than we wait
+        other.execute("CREATE TABLE busy (x)")
+        result = run(tmp_path, "db", "upgrade")
+    finally:
+        other.close()
+    assert result.returncode == 1
+    assert result.stderr == (
+        "byok-bot: cannot use the database at [database] url (sqlite+aiosqlite:///byok.db): "
+        "database is locked: another process is writing to it\n"
     )
 
 

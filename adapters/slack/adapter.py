@@ -94,7 +94,18 @@ class SlackAdapter:
         self._socket: AsyncSocketModeHandler | None = None
 
     async def start(self) -> None:
-        """Check the bot token; Socket Mode: connect. HTTP mode serves :meth:`routes`."""
+        """Check the bot token; Socket Mode: connect. HTTP mode serves :meth:`routes`.
+
+        When it fails, it closes what it opened: no :meth:`stop` is needed.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            if self._session is not None:
+                await self._session.close()
+            raise
+
+    async def _start(self) -> None:
         if self.client.token:
             try:
                 me = await self.client.auth_test()

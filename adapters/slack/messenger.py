@@ -3,7 +3,8 @@
 ``conversations.open`` finds the DM, ``chat.postMessage`` posts the reply (continuing in
 its thread when long), and each file, such as a PNG chart, goes up with
 ``files_upload_v2``. Slack's refusals become :class:`~bot.messenger.DeliveryError`,
-retryable when trying later may help.
+retryable when trying later may help — unless part of the DM is already out: then it
+is logged and counts as delivered, since a retry would repeat that part.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ class SlackMessenger:
         return "slack"
 
     async def send_dm(self, user: UserRef, reply: Reply) -> None:
+        message: LiveMessage | None = None
         try:
             client = await self._client_for(user.workspace)
             opened = await client.conversations_open(users=user.user)
             channel = str(opened["channel"]["id"])
-            await LiveMessage(client, channel, None).finish(render_reply(reply))
+            message = LiveMessage(client, channel, None)
+            await message.finish(render_reply(reply))
             for file in reply.files:
                 await client.files_upload_v2(
                     channel=channel,
@@ -57,12 +60,22 @@ class SlackMessenger:
                     filename=file.filename,
                     title=file.title or file.filename,
                 )
-        except SlackApiError as exc:
-            code = slack_error_code(exc)
-            raise DeliveryError(
-                f"Slack refused the direct message ({code})", retryable=code in _RETRYABLE
-            ) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"Slack could not be reached ({type(exc).__name__})") from None
-        except LookupError as exc:  # no installation for that workspace
-            raise DeliveryError(str(exc), retryable=False) from None
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, LookupError) as exc:
+            failure = _delivery_error(exc)
+            if message is not None and message.posted:
+                # Part of it is out (the text, say, without its chart): trying again
+                # would send that part twice, so it counts as delivered.
+                log.warning("slack: a direct message went out incomplete: %s", failure)
+                return
+            raise failure from None
+
+
+def _delivery_error(exc: Exception) -> DeliveryError:
+    if isinstance(exc, SlackApiError):
+        code = slack_error_code(exc)
+        return DeliveryError(
+            f"Slack refused the direct message ({code})", retryable=code in _RETRYABLE
+        )
+    if isinstance(exc, LookupError):  # no installation for that workspace
+        return DeliveryError(str(exc), retryable=False)
+    return DeliveryError(f"Slack could not be reached ({type(exc).__name__})")

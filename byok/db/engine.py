@@ -1,7 +1,15 @@
-"""Database engines: SQLite (WAL, busy timeout) by default, PostgreSQL via asyncpg."""
+"""Database engines: SQLite (WAL, busy timeout) by default, PostgreSQL via asyncpg.
+
+A database that cannot be reached, opened or written (server down, folder not
+creatable, file locked) raises :class:`~byok.errors.DatabaseUnavailableError`, whose text
+names ``[database] url`` (password hidden) and why — for operators — and whose
+``user_message`` is for chat users. Connections fail that way from the first attempt,
+migrations included; :func:`unavailable_error` translates what else reaches a boundary.
+"""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
 
 from byok.errors import ConfigError, DatabaseUnavailableError
 
-__all__ = ["Database", "database_unavailable", "is_sqlite"]
+__all__ = ["Database", "database_unavailable", "is_sqlite", "unavailable_error"]
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 
@@ -51,7 +59,14 @@ class Database:
                     "[database] url: use the async driver, e.g. sqlite+aiosqlite:///byok.db"
                 )
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(parsed.database).expanduser().parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    why = exc.strerror or type(exc).__name__
+                    raise database_unavailable(
+                        self.safe_url, exc, reason=f"cannot create its folder {folder} ({why})"
+                    ) from None
             # One connection: SQLite admits one writer at a time, and a second connection
             # waiting in SQLite's busy handler sleeps in steps of up to 100 ms; queueing
             # for the connection in asyncio instead keeps every transaction short.
@@ -73,7 +88,15 @@ class Database:
                 f"[database] url: unsupported database {backend!r}; "
                 "use sqlite+aiosqlite:/// or postgresql+asyncpg://"
             )
+        event.listen(self.engine.sync_engine, "do_connect", self._connect)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def _connect(self, dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        # A refused connection is an OSError that SQLAlchemy passes on unwrapped.
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except (OSError, dialect.loaded_dbapi.Error) as exc:
+            raise database_unavailable(self.safe_url, exc) from exc
 
     @property
     def dialect(self) -> str:
@@ -126,12 +149,51 @@ def _is_availability_error(exc: DBAPIError) -> bool:
     )
 
 
-def database_unavailable(safe_url: str, exc: BaseException) -> DatabaseUnavailableError:
-    reason = "locked by another writer" if "locked" in str(exc).lower() else "unreachable"
+def unavailable_error(url: str, exc: BaseException) -> DatabaseUnavailableError | None:
+    """``exc`` as a DatabaseUnavailableError if it says the database cannot be used."""
+    if isinstance(exc, DatabaseUnavailableError):
+        return exc
+    if isinstance(exc, DBAPIError) and _is_availability_error(exc):
+        return database_unavailable(make_url(url).render_as_string(hide_password=True), exc)
+    return None
+
+
+def database_unavailable(
+    safe_url: str, exc: BaseException, *, reason: str | None = None
+) -> DatabaseUnavailableError:
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = f"{exc} {cause}".lower()
+    locked = "locked" in text
+    if locked:
+        verb, why = "use", "database is locked: another process is writing to it"
+    elif is_sqlite(safe_url):
+        verb, why = "open", reason or _why(cause, text)
+    else:
+        verb, why = "reach", reason or _why(cause, text)
+    what = "locked by another writer" if locked else "unreachable"
     return DatabaseUnavailableError(
-        f"database {safe_url} {reason}: {type(exc).__name__}",
+        f"cannot {verb} the database at [database] url ({safe_url}): {why}",
         user_message=(
-            f"The bot's database is {reason} right now, so nothing was saved or sent. "
+            f"The bot's database is {what} right now, so nothing was saved or sent. "
             "Please try again in a moment."
         ),
     )
+
+
+def _why(cause: BaseException, text: str) -> str:
+    """A few words on why, from the error's type and known phrases — never its whole text."""
+    if isinstance(cause, ConnectionRefusedError) or "connection refused" in text:
+        return "connection refused — is the server running?"
+    if isinstance(cause, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(cause, TimeoutError) or "timeout" in text or "timed out" in text:
+        return "no answer in time — is the host right and reachable?"
+    if "password" in text or "authentication" in text:
+        return "the server refused the user name or password"
+    if "database" in text and "does not exist" in text:
+        return "the server has no database of that name"
+    if "unable to open database file" in text:
+        return "the file cannot be opened or created there"
+    if "no such table" in text:
+        return "its tables are missing — run `byok-bot db upgrade`"
+    return type(cause).__name__

@@ -7,6 +7,7 @@ go through the real KeyStore and PreferenceStore. Every seeded row is also kept 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -31,7 +32,7 @@ from tests.engine.conftest import Clock, make_rig, rig  # noqa: F401 - fixtures
 
 __all__ = [
     "ALICE", "BERLIN", "BOB", "CAROL", "CHART_WEEKS", "DAVE", "ERIN", "PERIOD", "SEND_AT",
-    "Clock", "RecordingMessenger", "Seeder", "Use", "berlin", "d", "messengers",
+    "Clock", "GatedMessenger", "RecordingMessenger", "Seeder", "Use", "berlin", "d", "messengers",
     "seed_standard", "settings",
 ]  # fmt: skip
 
@@ -136,6 +137,20 @@ class RecordingMessenger:
 
     def to(self, user: UserRef) -> list[Reply]:
         return [reply for who, reply in self.sent if who == user]
+
+
+class GatedMessenger(RecordingMessenger):
+    """Holds every DM until the test opens the gate."""
+
+    def __init__(self, platform: str) -> None:
+        super().__init__(platform)
+        self.waiting = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def send_dm(self, user: UserRef, reply: Reply) -> None:
+        self.waiting.set()
+        await self.gate.wait()
+        await super().send_dm(user, reply)
 
 
 def messengers() -> tuple[RecordingMessenger, RecordingMessenger]:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
+import sys
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +19,19 @@ from byok.db import Database, upgrade
 from byok.types import Usage, UserRef
 from byok.usage import UsageLedger, week_bounds
 from byok.users import user_id_or_create
+
+
+@pytest.fixture(autouse=True)
+def process_logging() -> Iterator[None]:
+    """``main()`` sets up logging for a whole process: give pytest's setup back after it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    hooks = sys.excepthook, threading.excepthook, sys.unraisablehook
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    sys.excepthook, threading.excepthook, sys.unraisablehook = hooks
+    logging.captureWarnings(False)
 
 
 async def seed(url: str) -> None:

@@ -76,6 +76,24 @@ async def test_a_digest_with_its_chart_reaches_slack(
     assert len(slack.fake.calls_to("conversations.open")) == 2
 
 
+async def test_a_digest_whose_chart_upload_fails_is_not_sent_again(
+    slack: SlackRig,  # noqa: F811 - the fixture
+    keyring: Keyring,
+    clock: Clock,
+) -> None:
+    database = slack.rig.engine.database
+    alice = UserRef("slack", "T111", "U111")
+    await seed_week(database, keyring, alice)
+    slack.fake.fail("files.getUploadURLExternal", "service_unavailable")  # after the text
+    runner = DigestRunner(database, settings(), [slack.adapter.messenger], clock=clock)
+    first = await runner.run(PERIOD)
+    assert first.sent == [alice] and await statuses(database) == [("sent", 1)]
+    clock.now += timedelta(minutes=16)
+    assert (await runner.run(PERIOD)).sent == []
+    [text] = slack.fake.texts("D111")  # the text went out once, and only once
+    assert "Your week with byok-bot" in text
+
+
 async def test_a_digest_with_its_chart_reaches_discord(
     discord: DiscordRig,  # noqa: F811 - the fixture
     keyring: Keyring,

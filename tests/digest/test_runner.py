@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import insert, select
 
 from bot.digest_runner import DigestRunner
@@ -17,6 +20,7 @@ from tests.digest.conftest import (
     DAVE,
     PERIOD,
     Clock,
+    GatedMessenger,
     RecordingMessenger,
     Seeder,
     messengers,
@@ -107,6 +111,47 @@ async def test_a_claim_left_by_a_crashed_instance_is_retried_after_the_timeout(
     row = (await log_rows(database))[seeder.ids[ALICE]]
     assert (row.status, row.attempts) == ("sent", 2)
     assert row.claimed_by.startswith("test-host/")
+
+
+async def test_a_stop_right_after_the_platform_took_the_dm_still_marks_it_sent(
+    database: Database, seeder: Seeder, clock: Clock
+) -> None:
+    slack, discord = messengers()
+    running = asyncio.create_task(runner(database, clock, slack, discord).run(PERIOD))
+    # The stop arrives the moment Alice's DM is out, before it is marked.
+    slack.on_send = lambda user: running.cancel() if user == ALICE else None
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    row = (await log_rows(database))[seeder.ids[ALICE]]
+    assert (row.status, row.sent_at) == ("sent", clock.now)
+    clock.now += timedelta(minutes=16)  # a stale claim would be taken over by now
+    later = await runner(database, clock, slack, discord).run(PERIOD)
+    assert ALICE not in later.sent and len(slack.to(ALICE)) == 1
+
+
+async def test_a_dm_sent_after_its_claim_was_taken_over_is_still_marked_sent(
+    database: Database, seeder: Seeder, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    slow, discord = GatedMessenger("slack"), RecordingMessenger("discord")
+    first = asyncio.create_task(runner(database, clock, slow, discord).run(PERIOD))
+    await slow.waiting.wait()  # Alice's DM is slow to go out...
+    clock.now += timedelta(minutes=16)  # ...so slow that another run takes her claim over
+    other = RecordingMessenger("slack", failures={ALICE: [DeliveryError("ratelimited")]})
+    taken = await runner(database, clock, other).run(PERIOD, users={seeder.ids[ALICE]})
+    assert taken.failed == [ALICE]
+    slow.gate.set()
+    with caplog.at_level(logging.WARNING, logger="bot.digest_runner"):
+        assert ALICE in (await first).sent
+    row = (await log_rows(database))[seeder.ids[ALICE]]
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert any(
+        r.levelno == logging.WARNING and "our claim had expired" in r.getMessage()
+        for r in caplog.records
+    )
+    clock.now += timedelta(minutes=16)
+    last = await runner(database, clock, other).run(PERIOD, users={seeder.ids[ALICE]})
+    assert last.sent == [] and last.already_done == 1
+    assert len(slow.to(ALICE)) == 1 and other.to(ALICE) == []
 
 
 async def test_an_adapter_bug_fails_one_digest_not_the_run(

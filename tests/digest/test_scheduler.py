@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
 
 from bot.digest_runner import DigestRunner
 from bot.messenger import DeliveryError
-from bot.reply import Reply
 from bot.scheduler import DIGEST_JOB, RETRY_JOB, DigestSchedule, DigestScheduler
 from byok.db import Database
+from byok.db.tables import DigestLog
 from byok.errors import ConfigError
-from byok.types import UserRef
 from tests.digest.conftest import (
     ALICE,
     BERLIN,
@@ -25,6 +25,7 @@ from tests.digest.conftest import (
     PERIOD,
     SEND_AT,
     Clock,
+    GatedMessenger,
     RecordingMessenger,
     Seeder,
     messengers,
@@ -171,29 +172,40 @@ async def test_a_disabled_digest_schedules_nothing(sqlite_database: Database, cl
     await digests.stop()
 
 
-class GatedMessenger(RecordingMessenger):
-    """Holds every DM until the test opens the gate."""
-
-    def __init__(self, platform: str) -> None:
-        super().__init__(platform)
-        self.waiting = asyncio.Event()
-        self.gate = asyncio.Event()
-
-    async def send_dm(self, user: UserRef, reply: Reply) -> None:
-        self.waiting.set()
-        await self.gate.wait()
-        await super().send_dm(user, reply)
-
-
-async def test_stop_lets_a_run_in_progress_finish(sqlite_seeder: Seeder, clock: Clock) -> None:
+async def test_stop_finishes_the_dm_being_sent_and_leaves_the_rest_unclaimed(
+    sqlite_seeder: Seeder, clock: Clock
+) -> None:
+    database = sqlite_seeder.database
     slack, discord = GatedMessenger("slack"), RecordingMessenger("discord")
-    digests = scheduler(sqlite_seeder.database, clock, slack, discord)
+    digests = scheduler(database, clock, slack, discord)
     await digests.start()
-    await slack.waiting.wait()
+    await slack.waiting.wait()  # Alice's DM is on its way
+    digests.stop_starting()  # what `byok-bot run` does first on SIGTERM
     stopping = asyncio.create_task(digests.stop(wait_s=30))
     slack.gate.set()
     await stopping
-    assert dm_count(slack, discord) == 3
+    assert [user for user, _ in slack.sent] == [ALICE] and discord.sent == []
+    async with database.session() as session:
+        rows = (await session.execute(select(DigestLog.user_ref, DigestLog.status))).all()
+    assert rows == [(sqlite_seeder.ids[ALICE], "sent")]  # nobody else was claimed
+    # So the next instance sends the rest at once, with no stale claim to wait for.
+    later_slack, later_discord = messengers()
+    restarted = scheduler(database, clock, later_slack, later_discord)
+    await restarted.start()
+    await restarted.wait_idle()
+    await restarted.stop()
+    assert [user for user, _ in later_slack.sent] == [DAVE] and len(later_discord.sent) == 1
+
+
+async def test_a_scheduler_told_to_stop_starts_no_run(sqlite_seeder: Seeder, clock: Clock) -> None:
+    slack, discord = messengers()
+    digests = scheduler(sqlite_seeder.database, clock, slack, discord)
+    digests.stop_starting()
+    assert await digests.tick("schedule") is None
+    await digests.start()  # its start-up catch-up run does not start either
+    await digests.wait_idle()
+    await digests.stop()
+    assert dm_count(slack, discord) == 0
 
 
 async def test_a_run_cut_off_at_stop_is_finished_by_the_next_instance(

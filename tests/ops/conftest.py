@@ -55,7 +55,7 @@ class Deployment:
 
     root: Path
     fakes: FakeProviders
-    slack: FakeSlack
+    slack: GatedSlack
     discord: GatewayDiscord
     database_url: str
     master_key: str = field(default_factory=lambda: secrets.token_hex(32))
@@ -213,6 +213,9 @@ class GatedOpenAI(FakeOpenAI):
         super().__init__()
         self.gate = asyncio.Event()
         self.gate.set()
+        #: The same for ``/models``, which a key check calls.
+        self.models_gate = asyncio.Event()
+        self.models_gate.set()
 
     def close(self) -> None:
         self.gate.clear()
@@ -224,15 +227,56 @@ class GatedOpenAI(FakeOpenAI):
     def chats(self) -> int:
         return len(self.requests_to("/chat/completions"))
 
+    @property
+    def key_checks(self) -> int:
+        return len(self.requests_to("/models"))
+
     async def handle_chat(self, request: web.Request) -> web.StreamResponse:
-        gate = asyncio.create_task(self.gate.wait())
+        await self._held(self.gate)
+        return await super().handle_chat(request)
+
+    async def handle_models(self, request: web.Request) -> web.StreamResponse:
+        await self._held(self.models_gate)
+        return await super().handle_models(request)
+
+    async def _held(self, gate: asyncio.Event) -> None:
+        opened = asyncio.create_task(gate.wait())
         stopping = asyncio.create_task(self._stopping.wait())
         try:
-            await asyncio.wait({gate, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({opened, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            gate.cancel()
+            opened.cancel()
             stopping.cancel()
-        return await super().handle_chat(request)
+
+
+class GatedSlack(FakeSlack):
+    """The fake Slack, which can hold its answers to one Web API method until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held_method: str | None = None
+        self.holding = asyncio.Event()  # a call to the held method is waiting
+        self._gate = asyncio.Event()
+        self._gate.set()
+
+    def hold(self, method: str) -> None:
+        self.held_method = method
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["method"] == self.held_method and not self._gate.is_set():
+            self.holding.set()
+            opened = asyncio.create_task(self._gate.wait())
+            stopping = asyncio.create_task(self._stopping.wait())
+            try:
+                await asyncio.wait({opened, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                opened.cancel()
+                stopping.cancel()
+        return await super()._api(request)
 
 
 class GatewayDiscord(FakeDiscord):
@@ -301,8 +345,8 @@ async def fake_openai() -> AsyncIterator[GatedOpenAI]:
 
 
 @pytest.fixture
-async def fake_slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
+async def fake_slack() -> AsyncIterator[GatedSlack]:
+    async with GatedSlack() as fake:
         yield fake
 
 
@@ -316,7 +360,7 @@ async def fake_discord() -> AsyncIterator[GatewayDiscord]:
 async def deployment(
     tmp_path: Path,
     fake_providers: FakeProviders,
-    fake_slack: FakeSlack,
+    fake_slack: GatedSlack,
     fake_discord: GatewayDiscord,
 ) -> AsyncIterator[Deployment]:
     deployed = Deployment(

@@ -285,6 +285,44 @@ class SlackSender:
             await response.read()
             return response.status
 
+    async def key_form(
+        self, bot: BotProcess, provider: str, key: str, *, user: str = "U111"
+    ) -> dict[str, Any]:
+        """Submits the ``/byok add`` key form, as Slack does; Slack's answer to it."""
+        view = {
+            "id": f"V{time.monotonic_ns()}",
+            "type": "modal",
+            "callback_id": "byok_add_key",
+            "private_metadata": json.dumps({"team": self.team, "channel": "D111"}),
+            "state": {
+                "values": {
+                    "provider": {
+                        "value": {"type": "static_select", "selected_option": {"value": provider}}
+                    },
+                    "key": {"value": {"type": "plain_text_input", "value": key}},
+                }
+            },
+            "hash": "1.abc",
+        }
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.team},
+            "user": {"id": user},
+            "api_app_id": "A111",
+            "trigger_id": f"{time.monotonic_ns()}.1.abc",
+            "view": view,
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                bot.url + "/slack/events", data=body, headers=self.headers(body)
+            ) as response,
+        ):
+            assert response.status == 200, await response.text()
+            answer: dict[str, Any] = json.loads(await response.text() or "{}")
+            return answer
+
 
 @dataclass(frozen=True)
 class Metrics:

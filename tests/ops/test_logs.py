@@ -138,6 +138,32 @@ async def test_no_secret_reaches_the_output_whatever_path_it_takes(
     assert bot.has("slack: a call was refused (invalid_auth [redacted]")
 
 
+async def test_commands_other_than_run_mask_the_configured_secrets_too(
+    deployment: Deployment,
+) -> None:
+    """Secrets shaped like no key (the master key, an operator key) are masked as literals
+    by ``byok-bot digest`` as by ``run``: here Slack echoes them in its refusal."""
+    operator_key = "opkey-" + secrets.token_hex(12)
+    canaries = {"master key": deployment.master_key, "operator key": operator_key}
+    sections = deployment.settings(digest=True)
+    sections["providers.openai"]["allow_operator_key"] = True
+    config = deployment.write(sections)
+    env = deployment.env(OPENAI_API_KEY=operator_key)
+    await deployment.seed(
+        [(slack_user("U111"), "openai", None)], config, U111={"digest_when_empty": True}
+    )
+    deployment.slack.fail("chat.postMessage", f"invalid_auth {' '.join(canaries.values())}")
+
+    digest = await BotProcess.start(config, env, "digest", "--send-now")
+    deployment.bots.append(digest)
+    assert await digest.exit_code() == 0, digest.output
+    await digest.wait_for("1 undeliverable")
+    line = await digest.wait_for("weekly digest to slack:T111:U111 undeliverable")
+    assert "(invalid_auth [redacted] [redacted])" in line
+    leaked = [name for name, value in canaries.items() if value in digest.output]
+    assert not leaked, f"leaked: {leaked}"
+
+
 _LIBRARY_CHECK = textwrap.dedent(
     """
     import json, logging, sys, threading, warnings

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from bot.app import build_app
+from bot.config import load_config
+from byok.db import Database
+from byok.db.tables import DigestLog
 from tests.fakes.discord_events import ALICE
 from tests.ops.conftest import (
     Deployment,
@@ -107,6 +113,81 @@ async def test_sigterm_lets_requests_in_flight_finish_and_records_their_usage(
     assert _slack_shows(deployment).count("Hello from the fake.") >= 4
     answered = json.dumps(deployment.discord.responses(asked["id"]))
     assert "Hello from the fake." in answered
+
+
+async def test_a_key_check_in_flight_is_waited_for_and_new_ones_are_refused(
+    deployment: Deployment,
+) -> None:
+    config = deployment.write(deployment.settings(grace=20.0))
+    bot = await deployment.start(config)
+    fake = _gate(deployment)
+    key = deployment.fakes.key("openai")
+    fake.models_gate.clear()
+    checking = await deployment.sender.key_form(bot, "openai", key, user="U111")
+    assert checking["response_action"] == "update"  # "Checking your openai key…"
+    await poll(lambda: fake.key_checks == 1, "the key check held by the provider")
+
+    bot.signal()
+    await bot.wait_for("stopping: no new work; waiting up to 20.0s for 1 command(s) in flight")
+    refused = await deployment.sender.key_form(bot, "openai", key, user="U222")
+    assert refused == {
+        "response_action": "errors",
+        "errors": {
+            "key": "The bot is restarting; nothing was stored — please try again in a minute."
+        },
+    }
+    assert fake.key_checks == 1  # the refused key never reached the provider
+
+    fake.models_gate.set()
+    assert await bot.exit_code(WAIT) == 0
+    assert bot.lines[-1].endswith("byok-bot stopped: usage written, database closed")
+    [update] = deployment.slack.calls_to("views.update")  # the first form learnt the result
+    assert f"…{key[-4:]}" in json.dumps(update.args["view"], ensure_ascii=False)
+    loaded, _ = load_config(config, deployment.env())
+    app = await build_app(loaded)
+    try:
+        stored = await app.engine.service(slack_user("U111")).get_user_api_keys()
+        assert [k.key.provider_id for k in stored] == ["openai"]
+        assert await app.engine.service(slack_user("U222")).get_user_api_keys() == []
+    finally:
+        await app.aclose()
+
+
+async def test_sigterm_during_a_digest_run_finishes_the_dm_being_sent_and_no_more(
+    deployment: Deployment,
+) -> None:
+    due = datetime.now(UTC) - timedelta(minutes=5)  # the start-up run sends this week's
+    sections = deployment.settings(digest=True, grace=20.0)
+    sections["digest"] = {
+        "enabled": True,
+        "day": ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[due.weekday()],
+        "time": f"{due:%H:%M}",
+        "timezone": "UTC",
+        "grace_hours": 1.0,
+    }
+    config = deployment.write(sections)
+    users = ("U111", "U222", "U333")
+    wants_one = {user: {"digest_when_empty": True} for user in users}
+    await deployment.seed([(slack_user(u), "openai", None) for u in users], config, **wants_one)
+    slack = deployment.slack
+    slack.hold("chat.postMessage")
+    bot = await deployment.start(config)
+    await poll(slack.holding.is_set, "the first digest DM on its way to Slack")
+
+    bot.signal()
+    await bot.wait_for("stopping: no new work")
+    slack.release()
+    assert await bot.exit_code(WAIT) == 0
+    assert bot.has(": 1 sent, 2 left for the next run (stopping)")
+    assert bot.has("stopped: weekly digest scheduler")
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    database = Database(deployment.database_url)
+    try:
+        async with database.session() as session:
+            statuses = (await session.scalars(select(DigestLog.status))).all()
+    finally:
+        await database.dispose()
+    assert statuses == ["sent"]  # the DM in flight is marked; nobody else was claimed
 
 
 async def test_when_the_grace_period_runs_out_attempts_are_recorded_as_cancelled(

@@ -133,6 +133,17 @@ CASES: dict[str, Case] = {
         {"DISCORD_TOKEN": "MTIz.not-the.token"},
         "Discord refused the bot token: check DISCORD_TOKEN / [discord] token",
     ),
+    "slack unreachable": (
+        {
+            "slack": {
+                "enabled": True,
+                "mode": "http",
+                "api_url": f"http://127.0.0.1:{_closed_port()}/api/",
+            }
+        },
+        {},
+        "cannot start: Slack: cannot reach the Web API at [slack] api_url = http://127.0.0.1:",
+    ),
     "discord unreachable": (
         {"discord": {"enabled": True, "api_base": f"http://127.0.0.1:{_closed_port()}/api/v10"}},
         {},
@@ -163,4 +174,5 @@ async def test_a_missing_or_invalid_setting_exits_non_zero_naming_it(
     assert code == 2, bot.output
     assert message in bot.output
     assert "Traceback" not in bot.output
+    assert "Unclosed" not in bot.output  # what it opened before failing, it closed
     assert not bot.has("started: HTTP server")
