@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from byok.errors import ConfigError
 
@@ -153,10 +163,29 @@ class HttpSettings(_Section):
 class DigestSettings(_Section):
     enabled: bool = True
     day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
-    time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "09:00"
+    time: str = "09:00"
     timezone: str = "UTC"
     grace_hours: Annotated[float, Field(ge=0)] = 24.0
     chart_weeks: Annotated[int, Field(ge=1, le=12)] = 4
+
+    @field_validator("time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"use HH:MM on a 24-hour clock, e.g. 09:00 or 17:30 (got {value!r})")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as UTC, Europe/Berlin "
+                "or America/New_York"
+            ) from None
+        return value
 
 
 class LoggingSettings(_Section):
@@ -281,7 +310,8 @@ def _format_errors(exc: ValidationError, source: str) -> str:
             suggestion = f" — did you mean `{hint[0]}`?" if hint else ""
             lines.append(f"unknown setting {name}{suggestion}")
         elif error["type"] == "value_error":
-            lines.append(str(error["msg"]).removeprefix("Value error, "))
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{name}: {message}" if loc else message)
         else:
             lines.append(f"{name}: {error['msg']} (got {_shown(error.get('input'), name)})")
     return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)

@@ -94,6 +94,8 @@ def parse_flags(text: str, flags: Sequence[Flag], *, usage: str) -> Parsed:
             raw, after = tokens[position + 1][0], position + 2
         else:
             raise CommandError(f"`--{spec.name}` needs a value.\nUsage: {usage}")
+        if spec.name in values:
+            raise CommandError(f"`--{spec.name}` is given twice: keep one.\nUsage: {usage}")
         values[spec.name] = spec.parse(spec.name, raw)
         return after
 

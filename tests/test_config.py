@@ -85,6 +85,11 @@ def test_secret_values_are_not_echoed_in_errors(tmp_path: Path, canary_key: str)
         ("[bot]\nmode = 'production'\n", "production mode needs a master key"),
         ("[providers.local]\nwire = 'openai-compatible'\n", "needs base_url and default_model"),
         ("[vault]\npassword = 'p'\n", "must be set together"),
+        ("[digest]\ntime = '9am'\n", "[digest] time: use HH:MM on a 24-hour clock, e.g. 09:00"),
+        (
+            "[digest]\ntimezone = 'Mars/Olympus'\n",
+            "[digest] timezone: unknown time zone 'Mars/Olympus'",
+        ),
     ],
 )
 def test_missing_required_settings(tmp_path: Path, text: str, expected: str) -> None:

@@ -286,6 +286,7 @@ async def test_crossing_80_percent_sends_a_spend_alert_by_dm(chat: Chat) -> None
     [
         ("/help nope", "Help exists for: `ask`, `summarize`, `usage`, `byok`, `help`."),
         ("/byok test openai", "You have no openai key. Add one with `/byok add openai`."),
+        ("/ask --provider openai --provider anthropic hi", "`--provider` is given twice: keep one."),
         ("/byok prefs default openai", "Set that with `/byok default <provider>`"),
         ("/byok prefs max-tokens 0", "must be at least 1 token, or `off` for no cap"),
         ("/byok prefs model openai gpt-4", "gpt-4 → gpt-5.6-sol"),

@@ -17,7 +17,6 @@ from bot.messenger import DeliveryError
 from bot.scheduler import DIGEST_JOB, RETRY_JOB, DigestSchedule, DigestScheduler
 from byok.db import Database
 from byok.db.tables import DigestLog
-from byok.errors import ConfigError
 from tests.digest.conftest import (
     ALICE,
     BERLIN,
@@ -71,11 +70,6 @@ def test_due_and_grace() -> None:
     assert not schedule.due(SEND_AT + timedelta(hours=24, minutes=1)).within_grace
     early = schedule.due(SEND_AT - timedelta(seconds=20), early=timedelta(minutes=1))
     assert early.scheduled_at == SEND_AT and early.within_grace
-
-
-def test_an_unknown_timezone_names_the_setting() -> None:
-    with pytest.raises(ConfigError, match=r"\[digest\] timezone: unknown time zone 'Mars/Base'"):
-        DigestSchedule(settings(timezone="Mars/Base"))
 
 
 async def test_back_within_grace_after_a_full_restart_sends_once(
