@@ -28,7 +28,7 @@ from bot.logs import config_secrets, configure_logging
 from bot.messenger import Messenger
 from bot.metrics import Metrics
 from byok.db.engine import unavailable_error
-from byok.errors import ByokError, ConfigError
+from byok.errors import ByokError, ConfigError, DatabaseUnavailableError
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -43,6 +43,7 @@ CANCEL_WAIT_S = 5.0
 #: How long the last usage rows may wait for an unavailable database before they are
 #: reported lost (rather than the process hanging until it is killed).
 FLUSH_WAIT_S = 5.0
+ABANDONED_CHECK_EVERY_S = 3600.0
 
 #: A stop function gets the seconds left of the grace period.
 Stop = Callable[[float], Awaitable[None]]
@@ -232,6 +233,7 @@ async def _start_all(
 ) -> None:
     await _start_adapters(config, app, http, running)
     await _start_scheduler(config, app, running, instance)
+    _start_closing_abandoned_attempts(app, running)
     if config.http.enabled:
         await http.start()
         running.stops.append(("HTTP server", lambda _: http.stop()))
@@ -336,6 +338,28 @@ async def _start_scheduler(config: Config, app: App, running: Running, instance:
     running.stop_starting.append(scheduler.stop_starting)
     running.stops.append(("weekly digest scheduler", lambda left: scheduler.stop(wait_s=left)))
     running.started.append(f"weekly digest scheduler: {scheduler.schedule.describe()}")
+
+
+def _start_closing_abandoned_attempts(app: App, running: Running) -> None:
+    """Now and every hour: usage rows a crashed instance left pending are closed."""
+
+    async def every_hour() -> None:
+        while True:
+            try:
+                closed = await app.engine.ledger.close_abandoned()
+            except DatabaseUnavailableError as exc:
+                log.warning("could not close abandoned usage rows: %s", exc)
+            else:
+                if closed:
+                    log.warning(
+                        "closed %d usage row(s) left pending by a process that stopped "
+                        "mid-request, as interrupted; their reservations still count",
+                        closed,
+                    )
+            await asyncio.sleep(ABANDONED_CHECK_EVERY_S)
+
+    task = asyncio.create_task(every_hour(), name="close abandoned usage rows")
+    running.stops.append(("abandoned-row check", lambda _: _cancel(task)))
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 import socket
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from tests.ops.conftest import Deployment
+from byok.db import Database
+from byok.db.tables import UsageEvent, User
+from tests.ops.conftest import Deployment, slack_user
 from tests.ops.harness import WAIT, BotProcess, poll
 
 _TEXT_LINE = re.compile(
@@ -176,3 +181,38 @@ async def test_a_missing_or_invalid_setting_exits_non_zero_naming_it(
     assert "Traceback" not in bot.output
     assert "Unclosed" not in bot.output  # what it opened before failing, it closed
     assert not bot.has("started: HTTP server")
+
+
+async def test_usage_rows_a_crashed_instance_left_pending_are_closed_at_start(
+    deployment: Deployment,
+) -> None:
+    config = deployment.write(deployment.settings(slack=True, discord=False, digest=False))
+    await deployment.seed([(slack_user("U111"), "openai", Decimal(20))], config)
+    database = Database(deployment.database_url)
+    try:
+        async with database.session() as session:
+            user_ref = await session.scalar(select(User.id).where(User.user_id == "U111"))
+            now = datetime.now(UTC)
+            for request_id, started in (("crashed", now - timedelta(hours=3)), ("live", now)):
+                session.add(
+                    UsageEvent(
+                        user_ref=user_ref, request_id=request_id, provider="openai",
+                        model="gpt-5.6-terra", key_source="user", request_kind="ask",
+                        is_fallback=False, outcome="pending", reserved_cost=Decimal("0.5"),
+                        created_at=started,
+                    )
+                )  # fmt: skip
+    finally:
+        await database.dispose()
+
+    bot = await deployment.start(config)
+    await bot.wait_for("closed 1 usage row(s) left pending by a process that stopped mid-request")
+    assert await bot.stop() == 0
+    assert bot.has("stopped: abandoned-row check")
+    rows = {r["request_id"]: r for r in await deployment.usage_rows()}
+    assert (rows["crashed"]["outcome"], rows["crashed"]["error_kind"]) == (
+        "cancelled",
+        "interrupted",
+    )
+    assert rows["crashed"]["reserved_cost"] == Decimal("0.5")  # still counts against the limit
+    assert rows["live"]["outcome"] == "pending"  # another instance may still be answering it
