@@ -415,6 +415,11 @@ async def dry_run(
         return "\n".join([*lines, f"No digest for {ref}: {why}."])
     states = await runner.states(period, list(recipients))
     lines.append(f"{len(recipients)} digest(s).")
+    if not recipients:
+        lines.append(
+            "No one is due one: no user with the digest on made a request that week, and "
+            "no one asked for empty digests (`/byok prefs empty-digest on`)."
+        )
     daily = await load_daily_costs(database, window, list(recipients))
     for user_ref in sorted(recipients):
         data = recipients[user_ref]

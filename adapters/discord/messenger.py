@@ -29,24 +29,34 @@ class DiscordMessenger:
     async def send_dm(self, user: UserRef, reply: Reply) -> None:
         if user.platform != PLATFORM or not user.user.isdigit():
             raise DeliveryError(f"{user} is not a Discord user", retryable=False)
+        sent = 0
         try:
             channel = await self._client.create_dm(discord.Object(id=int(user.user)))
             for out in render(reply):
                 await channel.send(**out.send_kwargs())
-        except discord.Forbidden as exc:
-            # 50007: the user blocked the bot, left every shared server or closed DMs.
-            raise DeliveryError(
-                f"Discord refused the DM (code {exc.code})", retryable=False
-            ) from exc
-        except discord.NotFound as exc:
-            raise DeliveryError(f"no such Discord user (code {exc.code})", retryable=False) from exc
-        except discord.RateLimited as exc:
-            raise DeliveryError(f"rate limited for {exc.retry_after:.0f}s") from exc
-        except discord.HTTPException as exc:
-            retryable = exc.status >= 500 or exc.status == 429
-            raise DeliveryError(
-                f"Discord answered HTTP {exc.status} (code {exc.code})", retryable=retryable
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise DeliveryError(f"could not reach Discord ({type(exc).__name__})") from exc
+                sent += 1
+        except (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, OSError) as exc:
+            failure = _delivery_error(exc)
+            if sent:
+                # Part of it is out (the text, say, without its chart): trying again
+                # would send that part twice, so it counts as delivered.
+                log.warning("discord: a direct message went out incomplete: %s", failure)
+                return
+            raise failure from exc
         log.info("sent a DM to Discord user %s", user.user)
+
+
+def _delivery_error(exc: Exception) -> DeliveryError:
+    if isinstance(exc, discord.Forbidden):
+        # 50007: the user blocked the bot, left every shared server or closed DMs.
+        return DeliveryError(f"Discord refused the DM (code {exc.code})", retryable=False)
+    if isinstance(exc, discord.NotFound):
+        return DeliveryError(f"no such Discord user (code {exc.code})", retryable=False)
+    if isinstance(exc, discord.RateLimited):
+        return DeliveryError(f"rate limited for {exc.retry_after:.0f}s")
+    if isinstance(exc, discord.HTTPException):
+        return DeliveryError(
+            f"Discord answered HTTP {exc.status} (code {exc.code})",
+            retryable=exc.status >= 500 or exc.status == 429,
+        )
+    return DeliveryError(f"could not reach Discord ({type(exc).__name__})")

@@ -117,3 +117,8 @@ async def test_send_now_reports_what_it_did(database: Database, seeder: Seeder) 
     assert report.summary() == (
         "Weekly digest for Mon 16 – Sun 22 Nov 2026: 2 sent, 1 on a platform not connected here"
     )
+
+
+async def test_dry_run_with_no_one_due_says_why(database: Database) -> None:
+    text = await dry_run(database, settings(), now=NOW)  # no one has used the bot yet
+    assert "0 digest(s).\nNo one is due one: no user with the digest on made a request" in text

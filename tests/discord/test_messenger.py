@@ -9,7 +9,7 @@ from bot.reply import FileOut, Reply, Section
 from byok.types import UserRef
 from tests.discord.conftest import DiscordRig, user_ref
 from tests.fakes.fake_discord import parse_body
-from tests.fakes.loopback import Fault
+from tests.fakes.loopback import Fault, RecordedRequest
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 
@@ -61,3 +61,26 @@ async def test_a_rate_limited_dm_is_retried(discord: DiscordRig) -> None:
     await discord.adapter.messenger.send_dm(user_ref(), Reply(text="Your limit is near."))
     [message] = discord.fake.from_bot(discord.fake.dm_channels[user_ref().user])
     assert "Your limit is near." in str(message["embeds"])
+
+
+async def test_a_dm_cut_off_after_its_first_message_is_not_sent_again(
+    discord: DiscordRig,
+) -> None:
+    posts: list[str] = []
+
+    def fail_the_second_message(request: RecordedRequest) -> Fault | None:
+        if request.method == "POST" and request.path.endswith("/messages"):
+            posts.append(request.path)
+            if len(posts) == 2:
+                return Fault.http(503, {"message": "Service Unavailable", "code": 0})
+        return None
+
+    discord.fake.set_fault_policy(fail_the_second_message)
+    long = Reply(
+        title="Your week", text="\n\n".join(f"Paragraph {n}. " + "x" * 900 for n in range(12))
+    )
+    # The first message is out: a retry would repeat it, so the DM counts as delivered.
+    await discord.adapter.messenger.send_dm(user_ref(), long)
+    assert len(posts) == 2
+    [first] = discord.fake.from_bot(discord.fake.dm_channels[user_ref().user])
+    assert "Paragraph 0." in str(first)
