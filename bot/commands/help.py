@@ -27,6 +27,7 @@ HELP: dict[str, tuple[str, tuple[str, ...]]] = {
         (
             "/summarize Alice: We ship on Friday. Bob: I'll update the docs by Thursday.",
             "/summarize --provider openai   (with meeting.vtt attached)",
+            "/summarize --file meeting.vtt   (in the terminal console)",
         ),
     ),
     "usage": (
