@@ -26,10 +26,18 @@ def process_logging() -> Iterator[None]:
     """``main()`` sets up logging for a whole process: give pytest's setup back after it."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    levels = {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }  # main() quiets chatty libraries (discord, aiohttp, ...): later tests want them back
     hooks = sys.excepthook, threading.excepthook, sys.unraisablehook
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(levels.get(name, logging.NOTSET))
     sys.excepthook, threading.excepthook, sys.unraisablehook = hooks
     logging.captureWarnings(False)
 
