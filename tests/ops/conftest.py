@@ -240,13 +240,7 @@ class GatedOpenAI(FakeOpenAI):
         return await super().handle_models(request)
 
     async def _held(self, gate: asyncio.Event) -> None:
-        opened = asyncio.create_task(gate.wait())
-        stopping = asyncio.create_task(self._stopping.wait())
-        try:
-            await asyncio.wait({opened, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            opened.cancel()
-            stopping.cancel()
+        await _until_either(gate, self._stopping)
 
 
 class GatedSlack(FakeSlack):
@@ -269,14 +263,19 @@ class GatedSlack(FakeSlack):
     async def _api(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["method"] == self.held_method and not self._gate.is_set():
             self.holding.set()
-            opened = asyncio.create_task(self._gate.wait())
-            stopping = asyncio.create_task(self._stopping.wait())
-            try:
-                await asyncio.wait({opened, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                opened.cancel()
-                stopping.cancel()
+            await _until_either(self._gate, self._stopping)
         return await super()._api(request)
+
+
+async def _until_either(gate: asyncio.Event, stopping: asyncio.Event) -> None:
+    """Wait for the gate to open or the fake to stop (so a held answer never outlives it)."""
+    opened = asyncio.create_task(gate.wait())
+    stopped = asyncio.create_task(stopping.wait())
+    try:
+        await asyncio.wait({opened, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        opened.cancel()
+        stopped.cancel()
 
 
 class GatewayDiscord(FakeDiscord):
