@@ -287,6 +287,9 @@ class AttemptRunner:
             usage = final.usage or NOT_REPORTED
             served = final.model or request.model
             cost = price_of(candidate.provider_id, served, usage)
+            # Before the await: a cancel during it must not finish the row a second time
+            # (finish shields its write, so the success row is written regardless).
+            done = True
             await self.finish(
                 reservation,
                 started,
@@ -296,7 +299,6 @@ class AttemptRunner:
                 cost=cost,
                 latency_ms=_ms(started),
             )
-            done = True
             yield Chunk(usage=usage, model=served, finish_reason=final.finish_reason)
         except ProviderError as exc:
             if not done:

@@ -223,3 +223,38 @@ async def test_pending_rows_left_by_a_crashed_process_are_closed_keeping_their_r
     [line] = report.lines
     assert (line.requests, line.failures, line.held_requests) == (1, 1, 1)
     assert line.held == Decimal("0.25")
+
+
+async def test_a_cancel_while_the_success_is_being_written_keeps_the_success(
+    make_rig: MakeRig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consumer goes away just as the answer's row is written (here: held by a lock)."""
+    monkeypatch.setattr(db_engine, "SQLITE_BUSY_TIMEOUT_MS", 3_000)
+    path = tmp_path / "slow.db"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    await upgrade(database)
+    rig = await make_rig(database)
+    await rig.add_key("openai", limit="10")
+    rig.fakes["openai"].reply(text="Four, as always.", input_tokens=11, output_tokens=6)
+    other = sqlite3.connect(path, isolation_level=None)
+    first_text = asyncio.Event()
+
+    async def consume() -> None:
+        async for event in rig.service().stream(QUESTION, provider="openai"):
+            if not first_text.is_set():
+                other.execute("BEGIN EXCLUSIVE")  # the row's finish will wait for this
+                first_text.set()
+
+    task = asyncio.create_task(consume())
+    try:
+        await first_text.wait()
+        await asyncio.sleep(0.3)  # well inside the 3 s the finish waits for the lock
+        task.cancel()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)
+    [row] = await rig.usage_rows()
+    assert (row["outcome"], row["input_tokens"], row["output_tokens"]) == ("success", 11, 6)
