@@ -342,7 +342,12 @@ class AttemptRunner:
             error_kind=exc.kind,
             may_have_billed=billed,
         )
-        if isinstance(exc, InvalidKeyError) and candidate.key_source == "user":
+        # A 403 for one model, region or endpoint says nothing about the key's other uses.
+        if (
+            isinstance(exc, InvalidKeyError)
+            and exc.reason != "no_permission"
+            and candidate.key_source == "user"
+        ):
             try:
                 await self._keys.update(
                     user, candidate.provider_id, is_valid=False, invalid_reason=exc.reason

@@ -151,13 +151,18 @@ class InvalidKeyError(ProviderError):
         self, provider_id: str, reason: KeyProblem = "invalid", *, model_id: str | None = None
     ) -> None:
         text = _KEY_PROBLEM_TEXT[reason]
+        advice = (
+            f"Check its permissions in the {provider_id} console (some models, regions or "
+            f"projects must be enabled there), ask with another `--model`, or replace the "
+            f"key with `/byok add {provider_id}`."
+            if reason == "no_permission"
+            else f"Create a new key in the {provider_id} console and replace it with "
+            f"`/byok add {provider_id}`."
+        )
         super().__init__(
             provider_id,
             f"key {text}",
-            user_message=(
-                f"Your {provider_id} key {text}. Create a new key in the {provider_id} "
-                f"console and replace it with `/byok add {provider_id}`."
-            ),
+            user_message=f"Your {provider_id} key {text}. {advice}",
             model_id=model_id,
         )
         self.reason: KeyProblem = reason

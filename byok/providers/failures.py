@@ -128,8 +128,12 @@ _UNKNOWN_MODEL = re.compile(
 )
 _NO_CREDIT = re.compile(
     r"insufficient_quota|insufficient credits|credit balance|out of credits|"
-    r"(any|no|all available) credits|spending limit|billing|payment required"
+    r"(any|no|all available) credits|spending limit|billing|payment required|"
+    r"key limit exceeded|(specified|api) usage limits?|prepayment credits|credits are depleted"
 )
+# Structured codes that settle a 429 as rate limiting, whatever its message says
+# (OpenAI's free-tier rate-limit message links the billing page).
+_RATE_LIMIT_CODE = re.compile(r"rate_limit")
 _CONTEXT = re.compile(
     r"context_length_exceeded|context length|context window|prompt is too long"
     r"|too many (input )?tokens|maximum.{0,30}tokens"
@@ -179,6 +183,8 @@ def error_for_status(
             provider_id, "the endpoint was not found; check its base_url", model_id=model_id
         )
     if status == 429:
+        if _RATE_LIMIT_CODE.search(f"{detail.code} {detail.type}".lower()):
+            return RateLimitedError(provider_id, retry_after_seconds(headers), model_id=model_id)
         if _NO_CREDIT.search(text):
             return ProviderQuotaError(provider_id, model_id=model_id)
         return RateLimitedError(provider_id, retry_after_seconds(headers), model_id=model_id)

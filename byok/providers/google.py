@@ -37,6 +37,7 @@ from byok.errors import (
     BadRequestError,
     InvalidKeyError,
     ProviderError,
+    ProviderQuotaError,
     ProviderUnavailableError,
     RateLimitedError,
 )
@@ -60,6 +61,7 @@ __all__ = ["GEMINI_API_VERSION", "GoogleProvider"]
 GEMINI_API_VERSION = "v1beta"
 
 _NO_KEY = "per-request-key-not-set"
+_DEPLETED = re.compile(r"prepayment credits|credits are depleted")
 _KEY_HEADER = "x-goog-api-key"
 
 
@@ -203,7 +205,10 @@ class GoogleProvider(ProviderTemplate):
             code = exc.code if isinstance(exc.code, int) else 0
             if code == 429:
                 # Gemini words every 429 as "exceeded your current quota ... billing";
-                # its RetryInfo says whether (and when) to try again.
+                # its RetryInfo says whether (and when) to try again. Spent prepaid
+                # credit is the exception: waiting will not bring it back.
+                if _DEPLETED.search(detail.text):
+                    return ProviderQuotaError(pid, model_id=model_id)
                 return RateLimitedError(
                     pid, _retry_delay(exc.details) or _header_delay(exc), model_id=model_id
                 )

@@ -72,6 +72,21 @@ async def test_revoked_key_is_marked_invalid_and_fallback_answers(two_keys: Rig)
     assert again.provider_id == "anthropic" and chat_requests(rig, "openai") == before
 
 
+async def test_a_model_the_key_may_not_use_falls_back_without_disabling_the_key(
+    two_keys: Rig,
+) -> None:
+    rig = two_keys
+    denied = {"error": {"message": "You are not allowed to sample from this model",
+                        "type": "invalid_request_error", "code": None}}  # fmt: skip
+    rig.fakes["openai"].inject(Fault.http(403, denied), path="chat/completions")
+    answer = await rig.service().chat(QUESTION)
+    assert answer.provider_id == "anthropic"
+    assert "lacks permission for this request" in (answer.fallback_reason or "")
+    [status] = [s for s in await rig.service().get_user_api_keys() if s.key.provider_id == "openai"]
+    assert status.key.is_valid and status.key.usable
+    assert (await rig.service().chat(QUESTION)).provider_id == "openai"  # still tried first
+
+
 async def test_named_provider_with_auto_switch_off_never_switches(two_keys: Rig) -> None:
     rig = two_keys
     await rig.service().set_preferences(auto_switch_provider=False)

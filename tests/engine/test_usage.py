@@ -240,7 +240,7 @@ async def test_a_cancel_while_the_success_is_being_written_keeps_the_success(
     first_text = asyncio.Event()
 
     async def consume() -> None:
-        async for event in rig.service().stream(QUESTION, provider="openai"):
+        async for _event in rig.service().stream(QUESTION, provider="openai"):
             if not first_text.is_set():
                 other.execute("BEGIN EXCLUSIVE")  # the row's finish will wait for this
                 first_text.set()

@@ -142,8 +142,37 @@ def test_key_problem(message: str, problem: str) -> None:
             ProviderUnavailableError,
         ),
         (422, {}, BadRequestError),
+        # OpenAI's free-tier rate limit links the billing page: still a rate limit.
+        (
+            429,
+            {
+                "error": {
+                    "type": "requests",
+                    "code": "rate_limit_exceeded",
+                    "message": "Rate limit reached for gpt-5.6-terra on requests per min "
+                    "(RPM): Limit 3. Add a payment method at "
+                    "https://platform.openai.com/account/billing to increase your limits.",
+                }
+            },
+            RateLimitedError,
+        ),
+        # OpenRouter's own per-key limit (gptme#1449): spent, not a broken key.
+        (
+            403,
+            {"error": {"message": "Key limit exceeded (monthly limit). Manage it using "
+                       "https://openrouter.ai/settings/keys", "code": 403}},
+            ProviderQuotaError,
+        ),
+        # Anthropic's workspace spend cap (claude-code#38035).
+        (
+            400,
+            {"type": "error", "error": {"type": "invalid_request_error",
+             "message": "You have reached your specified API usage limits. You will regain "
+                        "access on 2026-12-01 at 00:00 UTC."}},
+            ProviderQuotaError,
+        ),
     ],
-)
+)  # fmt: skip
 def test_error_for_status(status: int, body: object, error: type) -> None:
     err = error_for_status("p", status, ErrorDetail.from_body(body), model_id="x")
 
@@ -173,3 +202,11 @@ def test_error_messages_never_copy_the_provider_body() -> None:
 )
 def test_error_in_stream(body: object, error: type) -> None:
     assert type(error_in_stream("p", ErrorDetail.from_body(body))) is error
+
+
+def test_a_403_for_one_model_is_no_reason_to_replace_the_key() -> None:
+    body = {"error": {"message": "You are not allowed to sample from this model",
+                      "type": "invalid_request_error", "code": None}}  # fmt: skip
+    err = error_for_status("openai", 403, ErrorDetail.from_body(body), model_id="o9-pro")
+    assert isinstance(err, InvalidKeyError) and err.reason == "no_permission"
+    assert "Check its permissions in the openai console" in err.user_message
