@@ -113,7 +113,6 @@ async def summarize(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEven
             provider=parsed.flags.get("provider"),
             model=parsed.flags.get("model"),
             max_tokens=max_tokens,
-            temperature=0.2,
             kind="summary",
         )
         answers.append(answer)

@@ -139,6 +139,8 @@ _CONTEXT = re.compile(
     r"|too many (input )?tokens|maximum.{0,30}tokens"
 )
 _MODERATION = re.compile(r"moderation|flagged")
+_OUTPUT_CAP = re.compile(r"max_tokens: \d+ >|max_tokens.{0,40}too large|output tokens")
+_NO_ENDPOINTS = re.compile(r"no endpoints found")
 
 
 def key_problem(detail: ErrorDetail) -> KeyProblem:
@@ -177,6 +179,17 @@ def error_for_status(
             provider_id, problem if problem != "invalid" else "no_permission", model_id=model_id
         )
     if status == 404:
+        if _NO_ENDPOINTS.search(text) and "data policy" in text:  # OpenRouter
+            return BadRequestError(
+                provider_id,
+                "no provider of this model matches your data policy; change it in "
+                "OpenRouter's privacy settings or pick another model",
+                model_id=model_id,
+            )
+        if _NO_ENDPOINTS.search(text):  # OpenRouter: nobody serves it right now
+            return ProviderUnavailableError(
+                provider_id, "no provider serves this model right now", model_id=model_id
+            )
         if model_id is not None and "model" in text:
             return UnknownModelError(provider_id, model_id)
         return ProviderUnavailableError(
@@ -204,6 +217,12 @@ def _bad_request(
         return ProviderQuotaError(provider_id, model_id=model_id)
     if model_id is not None and _UNKNOWN_MODEL.search(text):
         return UnknownModelError(provider_id, model_id)
+    if _OUTPUT_CAP.search(text):
+        return BadRequestError(
+            provider_id,
+            "`--max-tokens` is more than this model can write; ask with a lower one",
+            model_id=model_id,
+        )
     if _CONTEXT.search(text):
         return BadRequestError(
             provider_id, "the conversation is too long for this model", model_id=model_id
