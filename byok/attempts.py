@@ -27,6 +27,7 @@ from byok.errors import (
     InvalidKeyError,
     KeyNotFoundError,
     ProviderError,
+    ProviderUnavailableError,
     SpendLimitError,
     StreamInterruptedError,
     UnpricedModelError,
@@ -224,7 +225,7 @@ class AttemptRunner:
         try:
             result = await provider.chat(key, request)
         except ProviderError as exc:
-            await self._failed(user, candidate, reservation, exc, started, billed=False)
+            await self._failed(user, candidate, reservation, exc, started, billed=_billable(exc))
             raise
         except asyncio.CancelledError:
             await self.finish(
@@ -308,7 +309,8 @@ class AttemptRunner:
                         candidate.provider_id, exc.kind.replace("_", " ")
                     )
                 done = True
-                await self._failed(user, candidate, reservation, error, started, billed=shown)
+                billed = shown or _billable(exc)
+                await self._failed(user, candidate, reservation, error, started, billed=billed)
                 if error is not exc:
                     raise error from exc
             raise
@@ -386,6 +388,11 @@ def _worst_case(request: ChatRequest, candidate: Candidate) -> Decimal | None:
         estimate_input_tokens(request.messages),
         request.max_tokens or 0,
     )
+
+
+def _billable(exc: ProviderError) -> bool:
+    """Whether the provider may have billed a call that failed this way."""
+    return isinstance(exc, ProviderUnavailableError) and exc.may_have_billed
 
 
 def _ms(started: float) -> int:

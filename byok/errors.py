@@ -211,7 +211,14 @@ class ProviderUnavailableError(ProviderError):
     retryable = True
     kind = "unavailable"
 
-    def __init__(self, provider_id: str, what: str, *, model_id: str | None = None) -> None:
+    def __init__(
+        self,
+        provider_id: str,
+        what: str,
+        *,
+        model_id: str | None = None,
+        may_have_billed: bool = False,
+    ) -> None:
         super().__init__(
             provider_id,
             f"unavailable: {what}",
@@ -222,6 +229,9 @@ class ProviderUnavailableError(ProviderError):
             model_id=model_id,
         )
         self.what = what
+        # A timeout or a connection lost mid-answer: the provider may have done (and
+        # billed) the work, so the attempt's worst case stays counted against a limit.
+        self.may_have_billed = may_have_billed
 
 
 class StreamInterruptedError(ProviderUnavailableError):

@@ -150,14 +150,17 @@ class AnthropicProvider(ProviderTemplate):
             )
         if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
             return ProviderUnavailableError(
-                pid, timed_out(self.settings.timeout_s), model_id=model_id
+                pid, timed_out(self.settings.timeout_s), model_id=model_id, may_have_billed=True
             )
         if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
             connect = isinstance(exc, httpx2.ConnectError) or isinstance(
                 exc.__cause__, httpx2.ConnectError
             )
             return ProviderUnavailableError(
-                pid, UNREACHABLE if connect else CONNECTION_LOST, model_id=model_id
+                pid,
+                UNREACHABLE if connect else CONNECTION_LOST,
+                model_id=model_id,
+                may_have_billed=not connect,
             )
         return ProviderUnavailableError(pid, UNREADABLE, model_id=model_id)
 

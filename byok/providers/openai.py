@@ -140,11 +140,16 @@ class OpenAIProvider(ProviderTemplate):
             )
         if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
             return ProviderUnavailableError(
-                pid, timed_out(self.settings.timeout_s), model_id=model_id
+                pid, timed_out(self.settings.timeout_s), model_id=model_id, may_have_billed=True
             )
         if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
-            what = UNREACHABLE if _could_not_connect(exc) else CONNECTION_LOST
-            return ProviderUnavailableError(pid, what, model_id=model_id)
+            connect = _could_not_connect(exc)
+            return ProviderUnavailableError(
+                pid,
+                UNREACHABLE if connect else CONNECTION_LOST,
+                model_id=model_id,
+                may_have_billed=not connect,
+            )
         if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError):
             return ProviderUnavailableError(pid, UNREADABLE, model_id=model_id)
         if isinstance(exc, openai.APIError):

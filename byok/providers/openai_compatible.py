@@ -240,12 +240,14 @@ class OpenAICompatibleProvider(ProviderTemplate):
             )
         if isinstance(exc, httpx.TimeoutException):
             return ProviderUnavailableError(
-                pid, timed_out(self.settings.timeout_s), model_id=model_id
+                pid, timed_out(self.settings.timeout_s), model_id=model_id, may_have_billed=True
             )
         if isinstance(exc, httpx.ConnectError):
             return ProviderUnavailableError(pid, UNREACHABLE, model_id=model_id)
         if isinstance(exc, httpx.TransportError):
-            return ProviderUnavailableError(pid, CONNECTION_LOST, model_id=model_id)
+            return ProviderUnavailableError(
+                pid, CONNECTION_LOST, model_id=model_id, may_have_billed=True
+            )
         return ProviderUnavailableError(pid, UNREADABLE, model_id=model_id)
 
     async def aclose(self) -> None:

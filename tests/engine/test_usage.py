@@ -80,6 +80,22 @@ async def test_failed_attempt_rows_release_their_reservation(rig: Rig) -> None:
     assert row["cost"] is None and row["reserved_cost"] is None
 
 
+async def test_a_timed_out_call_keeps_its_worst_case_against_the_limit(
+    make_rig: MakeRig,
+) -> None:
+    """The provider may finish (and bill) work whose answer we stopped waiting for."""
+    rig = await make_rig(timeout_s=0.3)
+    await rig.add_key("openai", limit="10")
+    await rig.service().set_preferences(auto_switch_provider=False)
+    rig.fakes["openai"].inject(Fault.stall(), path="chat/completions")
+    with pytest.raises(ProviderUnavailableError) as caught:
+        await rig.service().chat(QUESTION)
+    assert caught.value.may_have_billed
+    [row] = await rig.usage_rows()
+    assert (row["outcome"], row["error_kind"]) == ("error", "unavailable")
+    assert row["cost"] is None and row["reserved_cost"] and row["reserved_cost"] > 0
+
+
 async def test_cancelled_caller_still_leaves_exactly_one_row(rig: Rig) -> None:
     await rig.add_key("openai")
     rig.fakes["openai"].inject(Fault.stall(), path="chat/completions")
