@@ -31,6 +31,11 @@ class Answer:
     finish_reason: str | None = None
 
     @property
+    def truncated(self) -> bool:
+        """The model stopped because it reached the token limit, not because it was done."""
+        return (self.finish_reason or "").lower() in ("length", "max_tokens")
+
+    @property
     def fell_back(self) -> bool:
         return bool(self.failed_attempts)
 

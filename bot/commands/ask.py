@@ -35,8 +35,14 @@ def answer_reply(answer: Answer, *, public: bool) -> Reply:
                 ),
             )
         )
-    if answer.notes:
-        sections.append(Section(bullets=answer.notes))
+    notes = answer.notes
+    if answer.truncated:
+        notes += (
+            f"The answer stopped at the token limit ({answer.usage.output_tokens:,} tokens "
+            "written): ask again with a higher `--max-tokens` for the rest.",
+        )
+    if notes:
+        sections.append(Section(bullets=notes))
     if answer.notices:
         sections.append(Section(title="Spending", bullets=tuple(n.text for n in answer.notices)))
     return Reply(

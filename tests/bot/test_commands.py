@@ -291,3 +291,17 @@ async def test_preferences_are_shown_under_one_heading(chat: Chat) -> None:
     said = await chat.say("/byok prefs")
     assert said.reply.title is None
     assert said.reply.sections[0].title == "Preferences"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "google"])
+async def test_an_answer_cut_at_the_token_limit_says_so(chat: Chat, provider: str) -> None:
+    await chat.add_key(provider)
+    chat.rig.fakes[provider].reply(
+        text="The first three reasons are", output_tokens=50, finish_reason="length"
+    )
+    said = await chat.say(f"/ask --provider {provider} --max-tokens 50 Why is the sky blue?")
+    assert "The answer stopped at the token limit (50 tokens written)" in said.text
+    assert "higher `--max-tokens`" in said.text
+    chat.rig.fakes[provider].reply(text="Rayleigh scattering.")
+    done = await chat.say(f"/ask --provider {provider} Why is the sky blue?")
+    assert "token limit" not in done.text
