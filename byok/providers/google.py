@@ -148,6 +148,7 @@ class GoogleProvider(ProviderTemplate):
         response = await self._client.aio.models.generate_content(
             model=request.model, contents=contents, config=config
         )
+        self._refuse_if_blocked(response, request.model)
         return ChatResult(
             provider_id=self.provider_id,
             model=response.model_version or request.model,
@@ -163,6 +164,7 @@ class GoogleProvider(ProviderTemplate):
         async for response in await self._client.aio.models.generate_content_stream(
             model=request.model, contents=contents, config=config
         ):
+            self._refuse_if_blocked(response, request.model)
             text = _text(response)
             if text:
                 yield Chunk(text=text)
@@ -174,6 +176,17 @@ class GoogleProvider(ProviderTemplate):
                 usage=_usage(last.usage_metadata),
                 model=last.model_version or request.model,
                 finish_reason=finish,
+            )
+
+    def _refuse_if_blocked(self, response: types.GenerateContentResponse, model: str) -> None:
+        """Gemini answers a prompt its safety filters block with no candidates at all:
+        not an outage, and not one to resend elsewhere unasked."""
+        feedback = response.prompt_feedback
+        if feedback is not None and feedback.block_reason is not None:
+            reason = feedback.block_reason
+            name = str(getattr(reason, "value", reason)).lower().replace("_", " ")
+            raise BadRequestError(
+                self.provider_id, f"Gemini blocked the prompt ({name})", model_id=model
             )
 
     async def _validate_key(self, key: Secret) -> KeyInfo:

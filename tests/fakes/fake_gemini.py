@@ -124,6 +124,13 @@ class FakeGemini(FakeLLM):
     def response(
         self, reply: Reply, model: str, text: str, *, final: bool, output: int | None = None
     ) -> dict[str, Any]:
+        if reply.finish_reason == "blocked":  # the prompt tripped a safety filter
+            return {
+                "promptFeedback": {"blockReason": "SAFETY"},
+                "usageMetadata": {"promptTokenCount": reply.input_tokens,
+                                  "totalTokenCount": reply.input_tokens},
+                "modelVersion": model,
+            }  # fmt: skip
         candidate: dict[str, Any] = {
             "content": {"role": "model", "parts": [{"text": text}]},
             "index": 0,
@@ -138,6 +145,8 @@ class FakeGemini(FakeLLM):
         }
 
     def stream_events(self, reply: Reply, model: str) -> list[bytes]:
+        if reply.finish_reason == "blocked":
+            return [self.sse(self.response(reply, model, "", final=True), crlf=True)]
         pieces = reply.pieces()
         events = []
         for index, piece in enumerate(pieces):

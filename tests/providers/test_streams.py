@@ -7,7 +7,12 @@ from contextlib import aclosing
 import httpx
 import pytest
 
-from byok.errors import ProviderUnavailableError, RateLimitedError, StreamInterruptedError
+from byok.errors import (
+    BadRequestError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    StreamInterruptedError,
+)
 from byok.providers.openai_compatible import _sse_data
 from tests.fakes.fake_openrouter import PROCESSING, FakeOpenRouter
 from tests.fakes.llm_script import Reply
@@ -104,3 +109,19 @@ async def test_consumer_may_stop_early_and_keep_using_the_provider(subject: Subj
     result = await subject.provider.chat(subject.key, ask(model, "again"))
 
     assert result.text == Reply().text
+
+
+@pytest.mark.parametrize("provider_id", ["google"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_prompt_gemini_blocks_is_a_refusal_not_an_outage(
+    subject: Subject, streamed: bool
+) -> None:
+    subject.fake.reply(finish_reason="blocked", input_tokens=9)
+    request = ask(subject.fake.models[0], "something its filters block")
+    with pytest.raises(BadRequestError) as raised:
+        if streamed:
+            await drain(subject.provider, subject.key, request)
+        else:
+            await subject.provider.chat(subject.key, request)
+    assert "Gemini blocked the prompt (safety)" in raised.value.user_message
+    assert not raised.value.retryable  # not resent to another provider unasked
