@@ -34,6 +34,7 @@ from byok.providers.failures import (
     error_for_status,
     error_in_stream,
     timed_out,
+    waits_too_long,
 )
 from byok.providers.template import ProviderTemplate
 from byok.providers.turns import split_system
@@ -48,6 +49,14 @@ DEFAULT_MAX_TOKENS = 4096
 _NO_KEY = "per-request-key-not-set"
 
 
+class _Client(anthropic.AsyncAnthropic):
+    """The SDK client, except that a long Retry-After is not waited out in place (this
+    SDK would wait any length): the router falls back or tells the user when to retry."""
+
+    def _should_retry(self, response: httpx2.Response) -> bool:
+        return not waits_too_long(response.headers) and super()._should_retry(response)
+
+
 class AnthropicProvider(ProviderTemplate):
     """Messages API with named-event streaming; key check via ``GET /v1/models``."""
 
@@ -55,7 +64,7 @@ class AnthropicProvider(ProviderTemplate):
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
-        self._client = anthropic.AsyncAnthropic(
+        self._client = _Client(
             api_key=_NO_KEY,
             base_url=settings.base_url,
             timeout=settings.timeout_s,

@@ -29,6 +29,7 @@ from byok.errors import (
 
 __all__ = [
     "CONNECTION_LOST",
+    "MAX_IN_PLACE_WAIT_S",
     "UNREACHABLE",
     "UNREADABLE",
     "ErrorDetail",
@@ -37,9 +38,13 @@ __all__ = [
     "key_problem",
     "retry_after_seconds",
     "timed_out",
+    "waits_too_long",
 ]
 
 UNREACHABLE = "could not connect"
+#: The longest Retry-After an SDK may wait out in place. Longer waits are the router's
+#: business (fall back, or tell the user when to try again), not a request left hanging.
+MAX_IN_PLACE_WAIT_S = 10.0
 UNREADABLE = "its response could not be read"
 CONNECTION_LOST = "the connection was lost"
 
@@ -91,6 +96,12 @@ class ErrorDetail:
 
 def _text(value: object) -> str:
     return "" if value is None else str(value)
+
+
+def waits_too_long(headers: Mapping[str, str] | None) -> bool:
+    """Whether a response asks for a longer wait than an SDK may spend retrying in place."""
+    wait = retry_after_seconds(headers)
+    return wait is not None and wait > MAX_IN_PLACE_WAIT_S
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:

@@ -11,7 +11,9 @@ Choices made deliberately:
   total that would cut long streams), and no implicit 1–10 s sleep-and-retry on connection
   errors (that path exists only for aiohttp).
 - **Retries always configured** (``attempts = max_retries + 1``); without retry options the
-  SDK never retries an HTTP error at all.
+  SDK never retries an HTTP error at all. A 429 is not among them: the SDK would retry it
+  after a second or two whatever its RetryInfo says (Gemini's are often a minute), so it
+  goes straight to the router, which falls back or tells the user when to try again.
 - **The key per request in ``x-goog-api-key``** through per-call ``http_options``; never the
   ``?key=`` query parameter, which leaks into URLs, logs and exception texts.
 
@@ -61,6 +63,7 @@ __all__ = ["GEMINI_API_VERSION", "GoogleProvider"]
 GEMINI_API_VERSION = "v1beta"
 
 _NO_KEY = "per-request-key-not-set"
+_RETRIED_STATUSES = (408, 500, 502, 503, 504)
 _DEPLETED = re.compile(r"prepayment credits|credits are depleted")
 _KEY_HEADER = "x-goog-api-key"
 
@@ -99,6 +102,7 @@ class GoogleProvider(ProviderTemplate):
                     initial_delay=retry_delay_s,
                     max_delay=None if retry_delay_s is None else retry_delay_s * 8,
                     jitter=retry_delay_s,
+                    http_status_codes=list(_RETRIED_STATUSES),
                 ),
             ),
         )

@@ -27,6 +27,7 @@ from byok.providers.failures import (
     error_for_status,
     error_in_stream,
     timed_out,
+    waits_too_long,
 )
 from byok.providers.openai_wire import messages_to_openai, usage_from_openai
 from byok.providers.template import ProviderTemplate
@@ -49,6 +50,14 @@ _NO_OPERATOR_ACCOUNT = cast(
 )
 
 
+class _Client(openai.AsyncOpenAI):
+    """The SDK client, except that a long Retry-After is not waited out in place (this
+    SDK would wait up to 2 minutes): the router falls back or tells the user when to retry."""
+
+    def _should_retry(self, response: httpx2.Response) -> bool:
+        return not waits_too_long(response.headers) and super()._should_retry(response)
+
+
 class OpenAIProvider(ProviderTemplate):
     """Chat Completions with streaming usage, key check via ``GET /models``."""
 
@@ -56,7 +65,7 @@ class OpenAIProvider(ProviderTemplate):
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
-        self._client = openai.AsyncOpenAI(
+        self._client = _Client(
             api_key=_NO_KEY,
             base_url=settings.base_url,
             timeout=settings.timeout_s,

@@ -32,6 +32,7 @@ from byok.errors import ProviderError, ProviderUnavailableError
 from byok.providers.base import ProviderSettings
 from byok.providers.failures import (
     CONNECTION_LOST,
+    MAX_IN_PLACE_WAIT_S,
     UNREACHABLE,
     UNREADABLE,
     ErrorDetail,
@@ -39,16 +40,14 @@ from byok.providers.failures import (
     error_in_stream,
     retry_after_seconds,
     timed_out,
+    waits_too_long,
 )
 from byok.providers.openai_wire import messages_to_openai, usage_from_openai
 from byok.providers.template import ProviderTemplate
 from byok.secret import Secret
 from byok.types import NOT_REPORTED, ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo, Usage
 
-__all__ = ["MAX_RETRY_AFTER_S", "HTTPStatusFailure", "OpenAICompatibleProvider"]
-
-#: A provider asking us to wait longer than this is not retried in place.
-MAX_RETRY_AFTER_S = 60.0
+__all__ = ["HTTPStatusFailure", "OpenAICompatibleProvider"]
 
 
 class HTTPStatusFailure(Exception):
@@ -123,7 +122,7 @@ class OpenAICompatibleProvider(ProviderTemplate):
             raise HTTPStatusFailure(response.status_code, _body(response), response.headers)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None and retry_after <= MAX_RETRY_AFTER_S:
+        if retry_after is not None and retry_after <= MAX_IN_PLACE_WAIT_S:
             return retry_after
         base = min(self._retry_delay_s * 2.0 ** (attempt - 1), 8.0)
         return base * (1 - 0.25 * random.random())  # noqa: S311 - jitter, not security
@@ -258,8 +257,7 @@ def _should_retry(response: httpx.Response) -> bool:
     verdict = str(response.headers.get("x-should-retry", "")).lower()
     if verdict in ("true", "false"):
         return verdict == "true"
-    wait = retry_after_seconds(response.headers)
-    if wait is not None and wait > MAX_RETRY_AFTER_S:
+    if waits_too_long(response.headers):
         return False
     return response.status_code in (408, 409, 429) or response.status_code >= 500
 

@@ -70,6 +70,22 @@ async def test_gives_up_after_max_retries(
     assert len(fake.requests) == 2
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
+async def test_a_long_retry_after_is_left_to_the_router(
+    make: Callable[..., Provider], fake: FakeLLM, streamed: bool
+) -> None:
+    # Anthropic's SDK would wait any Retry-After out in place, OpenAI's up to 2 minutes,
+    # Gemini's would retry within seconds whatever it asked (times max_retries).
+    provider = make(max_retries=2)
+    fake.inject(Fault.rate_limited(retry_after="90"))
+    with pytest.raises(RateLimitedError) as raised:
+        await call(provider, Secret(fake.valid_key), ask(fake.models[0], "hi"), streamed=streamed)
+
+    assert len(fake.requests) == 1
+    # (Gemini's fake words its wait as a RetryInfo of 47 s, as the real API does.)
+    assert raised.value.retry_after in (90, 47)
+
+
 async def test_refused_key_is_never_retried(make: Callable[..., Provider], fake: FakeLLM) -> None:
     provider = make(max_retries=3)
     with pytest.raises(InvalidKeyError):
