@@ -144,3 +144,12 @@ def test_the_docker_image_config_is_valid_and_listens_outside() -> None:
     assert config.http.host == "0.0.0.0" and config.bot.mode == "production"
     with pytest.raises(ConfigError, match="production mode needs a master key"):
         load_config(ROOT / "docker" / "config.toml", env={})
+
+
+def test_the_readme_names_every_environment_variable() -> None:
+    from bot.config import _ENV_OVERRIDES, OPERATOR_KEY_ENV
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in [*_ENV_OVERRIDES.values(), *OPERATOR_KEY_ENV.values(), "BYOK_CONFIG"]:
+        assert name in readme or name.startswith("BYOK_PREVIOUS_"), name
+    assert "`BYOK_PREVIOUS_ENCRYPTION_*`" in readme
