@@ -228,6 +228,13 @@ def _bad_request(
         return ProviderQuotaError(provider_id, model_id=model_id)
     if model_id is not None and _UNKNOWN_MODEL.search(text):
         return UnknownModelError(provider_id, model_id)
+    if "verified to stream" in text:  # OpenAI, for some models, until the org is verified
+        return BadRequestError(
+            provider_id,
+            "your organization must be verified to stream this model (verify it in the "
+            f"{provider_id} console's organization settings), or ask with another `--model`",
+            model_id=model_id,
+        )
     if _OUTPUT_CAP.search(text):
         return BadRequestError(
             provider_id,

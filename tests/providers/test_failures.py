@@ -221,6 +221,9 @@ def test_a_403_for_one_model_is_no_reason_to_replace_the_key() -> None:
          ProviderUnavailableError, "no provider serves this model right now"),
         (404, "No endpoints found matching your data policy (Free model publication).",
          BadRequestError, "matches your data policy"),
+        (400, "Your organization must be verified to stream this model. Please go to: "
+              "https://platform.openai.com/settings/organization/general and click on "
+              "Verify Organization.", BadRequestError, "must be verified to stream this model"),
     ],
 )  # fmt: skip
 def test_what_went_wrong_is_named(status: int, message: str, error: type, says: str) -> None:
