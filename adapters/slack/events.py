@@ -2,7 +2,8 @@
 
 A mention is answered in its thread. When the user allows history
 (``/byok prefs history on``), the earlier messages of that thread are given to the model
-as context; messages holding something shaped like a key are left out. A DM is a
+as context (see :mod:`adapters.slack.threads`); messages holding something shaped like a
+key are left out. A DM is a
 question (or ``/usage``-style command); a .txt/.vtt/.srt file shared in a DM or with a
 mention is summarised.
 """
@@ -18,7 +19,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts
@@ -26,10 +26,11 @@ from adapters.slack.delivery import Target
 from adapters.slack.files import FileRefusedError, fetch_transcripts
 from adapters.slack.render import SlackMessage, context_block
 from adapters.slack.runtime import Runtime, command_in, invocation
+from adapters.slack.threads import thread_messages
 from bot.commands.ask import ASK_FLAGS, ASK_USAGE
 from bot.grammar import CommandError, parse_flags
 from bot.invocation import Attachment
-from bot.lookup import contains_key, history_allowed
+from bot.lookup import history_allowed
 
 __all__ = [
     "SHORTCUT_CALLBACK",
@@ -43,7 +44,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SHORTCUT_CALLBACK = "byok_summarize_message"
-THREAD_CONTEXT_CHARS = 12_000
 
 
 class EventSettings:
@@ -81,37 +81,6 @@ def with_thread_context(question: str, earlier: list[str]) -> str:
         f"My question: {parsed.text}"
     )
     return " ".join([*flags, "--", body])
-
-
-async def _thread_messages(
-    client: AsyncWebClient, channel: str, thread_ts: str, before: str, context: AsyncBoltContext
-) -> list[str]:
-    try:
-        response = await client.conversations_replies(channel=channel, ts=thread_ts, limit=100)
-    except SlackApiError as exc:
-        log.info("slack: no thread context (%s)", exc.response.get("error"))
-        return []
-    lines: list[str] = []
-    for message in response.get("messages") or []:
-        if float(message.get("ts") or 0) >= float(before):
-            continue
-        mine = message.get("user") == context.bot_user_id or (
-            message.get("bot_id") is not None and message.get("bot_id") == context.bot_id
-        )
-        who = "byok-bot (you)" if mine else f"<@{message.get('user', 'someone')}>"
-        text = unescape(str(message.get("text") or "")).strip()
-        if contains_key(text):
-            text = "(left out: it held something shaped like an API key)"
-        if text:
-            lines.append(f"{who}: {text}")
-    kept: list[str] = []
-    size = 0
-    for line in reversed(lines):  # newest first until the budget is spent
-        if size + len(line) > THREAD_CONTEXT_CHARS:
-            break
-        kept.append(line)
-        size += len(line)
-    return list(reversed(kept))
 
 
 async def shared_files(
@@ -168,7 +137,10 @@ class _Work:
         )  # fmt: skip
         in_thread = command == "ask" and event.get("thread_ts")
         if in_thread and await history_allowed(self.runtime.dispatcher.ctx, inv.user_ref):
-            earlier = await _thread_messages(client, channel, thread_ts, str(event["ts"]), context)
+            earlier = await thread_messages(
+                client, channel, thread_ts, str(event["ts"]),
+                bot_user_id=context.bot_user_id, bot_id=context.bot_id,
+            )  # fmt: skip
             inv = replace(inv, text=with_thread_context(text, earlier))
         await self.runtime.deliver(client, target, inv, bot_user_id=context.bot_user_id)
 

@@ -208,7 +208,7 @@ class FakeSlack(LoopbackServer):
 
     def m_chat_postMessage(self, args: dict[str, Any], token: str | None) -> dict[str, Any]:
         ts = self._next_ts()
-        message = {**args, "ts": ts}
+        message = {"user": self.bot_user_id, "bot_id": self.bot_id, **args, "ts": ts}
         self.messages.setdefault(args["channel"], []).append(message)
         return {
             "channel": args["channel"],
@@ -283,7 +283,40 @@ class FakeSlack(LoopbackServer):
         return {"channel": {"id": "D" + str(args["users"]).lstrip("UW")}}
 
     def m_conversations_replies(self, args: dict[str, Any], token: str | None) -> dict[str, Any]:
-        return {"messages": self.threads.get((args["channel"], args["ts"]), []), "has_more": False}
+        """Oldest first, ``limit`` a page (Slack's default 1000), ``cursor`` for the next.
+
+        A thread is what a test put in :attr:`threads`, else the messages kept in the
+        channel whose ts or thread_ts is the thread's.
+        """
+        channel, root = args["channel"], args["ts"]
+        thread = self.threads.get((channel, root))
+        if thread is None:
+            kept = self.messages.get(channel, [])
+            thread = [m for m in kept if root in (m["ts"], m.get("thread_ts"))]
+        thread = sorted(thread, key=lambda m: float(m["ts"]))
+        latest, oldest = args.get("latest"), args.get("oldest")
+        inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
+        if latest:
+            thread = [
+                m
+                for m in thread
+                if float(m["ts"]) < float(latest) or (inclusive and float(m["ts"]) == float(latest))
+            ]
+        if oldest:
+            thread = [
+                m
+                for m in thread
+                if float(m["ts"]) > float(oldest) or (inclusive and float(m["ts"]) == float(oldest))
+            ]
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 1000)
+        page = thread[start : start + limit]
+        more = start + limit < len(thread)
+        return {
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def m_files_getUploadURLExternal(
         self, args: dict[str, Any], token: str | None

@@ -244,3 +244,57 @@ async def test_the_summarise_shortcut_summarises_a_pasted_transcript_in_its_thre
     assert post.args["thread_ts"] == "1700000300.000100" and "Working on" in post.args["text"]
     shown = slack.fake.texts(CHANNEL)[0]
     assert "Meeting summary" in shown and "asked for a summary" in shown
+
+
+async def test_a_follow_up_in_an_ask_thread_reads_the_whole_earlier_answer_and_its_question(
+    slack: SlackRig,
+) -> None:
+    await slack.add_key("openai")
+    await slack.rig.service().set_preferences(store_conversation_history=True)
+    openai = slack.rig.fakes["openai"]
+    openai.reply(text="Three options:\n\n1. **Rust** for speed\n2. Go for `simplicity`")
+    await slack.command("/ask", "--provider openai which language & why?")
+    await slack.settle()
+    (answer,) = slack.fake.messages[CHANNEL]
+    assert answer["text"] == "Three options:"  # Slack's notification text: one line
+
+    openai.reply(text="Go, then.")
+    await slack.event(
+        mention("--provider openai and the second one?", thread_ts=answer["ts"], ts="1800000000.1")
+    )
+    await slack.settle()
+
+    prompt = openai.requests_to("/chat/completions")[-1].json()["messages"][-1]["content"]
+    assert f"<@{USER}> (with /ask): --provider openai which language & why?" in prompt
+    assert "byok-bot (you): Three options:" in prompt
+    assert "*Rust* for speed" in prompt and "Go for `simplicity`" in prompt
+    assert "openai · " not in prompt  # the footer is not part of the answer
+
+
+async def test_a_long_thread_is_paged_and_its_newest_messages_are_kept(slack: SlackRig) -> None:
+    await slack.add_key("openai")
+    await slack.rig.service().set_preferences(store_conversation_history=True)
+    root = "1700000000.000000"
+    thread = [{"type": "message", "user": "U222", "text": "The root question", "ts": root}]
+    thread += [
+        {
+            "type": "message",
+            "user": "U333",
+            "text": f"message {n} " + "x" * 40,
+            "ts": f"1700000{n:03d}.5",
+        }
+        for n in range(1, 450)
+    ]
+    later = {"type": "message", "user": "U333", "text": "after the mention", "ts": "1800000001.0"}
+    slack.fake.threads[(CHANNEL, root)] = [*thread, later]
+
+    await slack.event(mention("--provider openai recap?", thread_ts=root, ts="1800000000.0"))
+    await slack.settle()
+
+    calls = slack.fake.calls_to("conversations.replies")
+    assert len(calls) == 3 and calls[1].args["cursor"] == "200"
+    prompt = slack.rig.fakes["openai"].requests_to("/chat/completions")[-1].json()["messages"]
+    text = prompt[-1]["content"]
+    assert "The root question" in text and "message 449 " in text
+    assert "message 1 " not in text  # the oldest replies give way to the budget
+    assert "after the mention" not in text
