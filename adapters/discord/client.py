@@ -110,6 +110,7 @@ class ByokClient(discord.Client):
         )
         self.tree = ByokTree(self, inflight)
         self.message_handler: Callable[[discord.Message], Awaitable[None]] | None = None
+        self.form_handler: Callable[[Interaction], Awaitable[None]] | None = None
         self.gateway_up = asyncio.Event()
         self._report = on_platform_error or (lambda kind: None)
         self.webhooks = ReportingWebhookAdapter(self._report)
@@ -131,6 +132,12 @@ class ByokClient(discord.Client):
     async def on_message(self, message: discord.Message) -> None:
         if self.message_handler is not None:
             await self.message_handler(message)
+
+    async def on_interaction(self, interaction: Interaction) -> None:
+        # Modals are never held in discord.py's view store (see modals.py): every
+        # submit comes here, so none is dropped when a modal was forgotten.
+        if interaction.type is discord.InteractionType.modal_submit and self.form_handler:
+            await self.form_handler(interaction)
 
     async def on_connect(self) -> None:
         self.gateway_up.set()

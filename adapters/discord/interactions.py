@@ -14,14 +14,23 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import discord
 from discord import app_commands
 
 from adapters.discord.identity import chain_thread, dm_thread, invocation
 from adapters.discord.inflight import Inflight
-from adapters.discord.modals import KeyModal, TranscriptModal
+from adapters.discord.modals import (
+    PASTE_FORM,
+    KeyForm,
+    KeyModal,
+    TranscriptModal,
+    form_values,
+)
 from adapters.discord.render import render
 from adapters.discord.streaming import AnswerStream, Pacing, close_events
 from adapters.discord.surfaces import Interaction, InteractionSurface
@@ -36,6 +45,16 @@ log = logging.getLogger(__name__)
 
 _FIRST_RESPONSE_BUDGET = 2.0  # seconds of Discord's 3 we allow ourselves before answering
 _STOPPING = "The bot is restarting; please try again in a minute."
+_OPEN_PASTES = 500  # transcript forms remembered; the oldest is forgotten first
+
+
+@dataclass(frozen=True, slots=True)
+class _Paste:
+    """An open transcript form: whose it is and the options it was opened with."""
+
+    owner: int
+    flags: Mapping[str, object]
+    private: bool
 
 
 def command_text(
@@ -76,6 +95,7 @@ class InteractionFlows:
         self._inflight = inflight
         self._pacing = pacing
         self.accepting = True
+        self._pastes: OrderedDict[str, _Paste] = OrderedDict()
 
     @property
     def max_attachment_bytes(self) -> int:
@@ -202,19 +222,57 @@ class InteractionFlows:
             except TimeoutError:
                 reply = Reply(tone="error", text="That took too long; please try again.")
             if reply.secret_request is not None:
-                modal = KeyModal(self, inv, reply.secret_request, owner=interaction.user.id)
-                await interaction.response.send_modal(modal)
+                form = KeyForm(reply.secret_request.provider_id, interaction.user.id)
+                await interaction.response.send_modal(KeyModal(form))
             else:
                 await interaction.response.send_message(
                     **render(reply)[0].send_kwargs(), ephemeral=True
                 )
 
-    async def submit_key(
-        self, interaction: Interaction, inv: Invocation, request: SecretRequest, key: str
-    ) -> None:
-        """The modal's submit: validate and store the key, answer the user alone."""
+    async def submit_form(self, interaction: Interaction) -> None:
+        """Every modal submit, routed by its ``custom_id``; the typed values are never logged.
+
+        A submit this process cannot place (a transcript form opened before a restart,
+        or a form of an older version) is answered with a note to run the command again,
+        instead of Discord's bare "Something went wrong".
+        """
+        data: Mapping[str, Any] = interaction.data or {}
+        custom_id = str(data.get("custom_id", ""))
+        values = form_values(data)
+        key_form = KeyForm.parse(custom_id)
+        kind, _, token = custom_id.partition(":")
+        paste = self._pastes.get(token) if kind == PASTE_FORM else None
+        owner = key_form.owner if key_form else paste.owner if paste else None
+        if owner is not None and owner != interaction.user.id:
+            async with self._inflight.track(interaction.id):
+                await self.tell(interaction, "This form isn't yours.")
+        elif key_form is not None:
+            request = SecretRequest(
+                key_form.provider_id,
+                label=values.get("label", "").strip() or None,
+                monthly_limit=values.get("limit", "").strip() or None,
+            )
+            await self.submit_key(interaction, request, values.get("key", ""))
+        elif paste is not None:
+            del self._pastes[token]
+            text = TranscriptModal.pasted(values)
+            await self.submit_transcript(interaction, text, paste.flags, private=paste.private)
+        else:
+            log.info("a form this process doesn't know was submitted; asked to reopen it")
+            command = "/summarize" if kind == PASTE_FORM else "/byok add <provider>"
+            async with self._inflight.track(interaction.id):
+                await self.tell(
+                    interaction,
+                    f"This form expired (the bot restarted); run `{command}` again.",
+                )
+
+    async def submit_key(self, interaction: Interaction, request: SecretRequest, key: str) -> None:
+        """The key form's submit: validate and store the key, answer the user alone."""
         async with self.boundary(interaction) as serving:
             if serving:
+                inv = self._invocation(
+                    interaction, "byok", f"add {request.provider_id}", private=True
+                )
                 await interaction.response.defer(ephemeral=True, thinking=True)
                 reply = await self.dispatcher.submit_key(inv, request, key)
                 surface = InteractionSurface(interaction, ephemeral=True)
@@ -235,8 +293,11 @@ class InteractionFlows:
             if not serving:
                 return
             if transcript is None:
-                modal = TranscriptModal(self, flags, private=private, owner=interaction.user.id)
-                await interaction.response.send_modal(modal)
+                token = secrets.token_hex(8)
+                self._pastes[token] = _Paste(interaction.user.id, dict(flags), private)
+                while len(self._pastes) > _OPEN_PASTES:
+                    self._pastes.popitem(last=False)
+                await interaction.response.send_modal(TranscriptModal(token))
                 return
             await interaction.response.defer(ephemeral=private, thinking=True)
             if transcript.size > self.max_attachment_bytes:

@@ -3,76 +3,93 @@
 The key modal is the only way a key reaches the bot from a server: what is typed into
 it is seen by Discord and the bot alone, is validated through
 ``Dispatcher.submit_key`` and is never echoed back (the answer names only the last four
-characters). Each modal answers only the user it was opened for, and is forgotten after
-ten minutes.
+characters).
+
+A form here is only a layout. Its submit is routed by its ``custom_id``
+(:meth:`InteractionFlows.submit_form`), not by the modal object: discord.py forgets a
+modal after its timeout or a restart and then drops the submit silently, losing what
+the user typed. The key form carries all it needs in its ``custom_id`` (provider and
+owner), so it never expires; the transcript form's flags are kept by the flows, and a
+submit they no longer know is answered with a note to run the command again.
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
-from collections.abc import Mapping
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import discord
 from discord import ui
 
-from adapters.discord.surfaces import Interaction
-from bot.invocation import Invocation
-from bot.reply import SecretRequest
+__all__ = [
+    "FORM_PREFIX",
+    "KeyForm",
+    "KeyModal",
+    "TranscriptModal",
+    "form_values",
+]
 
-if TYPE_CHECKING:
-    from adapters.discord.interactions import InteractionFlows
-
-__all__ = ["KeyModal", "TranscriptModal"]
-
-log = logging.getLogger(__name__)
-
-_TIMEOUT = 600.0
+FORM_PREFIX = "byok_"
+_KEY_FORM = FORM_PREFIX + "key"
+PASTE_FORM = FORM_PREFIX + "paste"
 _TITLE_LIMIT = 45
 _PASTE_PARTS = 3
 _PASTE_LIMIT = 4000  # Discord's maximum for one text input
 
 
-class _OwnedModal(ui.Modal):
-    """A modal only the user who opened it may submit; failures are logged, not echoed."""
+@dataclass(frozen=True, slots=True)
+class KeyForm:
+    """What a key form's ``custom_id`` says: whose form it is and for which provider."""
 
-    def __init__(self, *, title: str, owner: int) -> None:
-        super().__init__(title=title[:_TITLE_LIMIT], timeout=_TIMEOUT)
-        self._owner = owner
+    provider_id: str
+    owner: int
 
-    async def interaction_check(self, interaction: Interaction, /) -> bool:
-        if interaction.user.id == self._owner:
-            return True
-        await interaction.response.send_message("This form isn't yours.", ephemeral=True)
-        return False
+    @property
+    def custom_id(self) -> str:
+        return f"{_KEY_FORM}:{self.provider_id}:{self.owner}"
 
-    async def on_error(  # type: ignore[override]  # Modal drops BaseView's item argument
-        self, interaction: Interaction, error: Exception, /
-    ) -> None:
-        incident = secrets.token_hex(4)
-        log.error("%s failed (incident %s)", type(self).__name__, incident, exc_info=error)
-        if not interaction.response.is_done():
-            try:
-                await interaction.response.send_message(
-                    f"Something went wrong on our side (ref {incident}).", ephemeral=True
-                )
-            except discord.HTTPException:
-                log.info("could not report incident %s to the user", incident)
+    @classmethod
+    def parse(cls, custom_id: str) -> KeyForm | None:
+        kind, _, rest = custom_id.partition(":")
+        provider_id, _, owner = rest.rpartition(":")
+        if kind != _KEY_FORM or not provider_id or not owner.isdigit():
+            return None
+        return cls(provider_id, int(owner))
 
 
-class KeyModal(_OwnedModal):
+def form_values(data: Mapping[str, Any] | None) -> dict[str, str]:
+    """The submitted text inputs of a modal, by ``custom_id`` (rows and labels walked)."""
+    values: dict[str, str] = {}
+
+    def walk(components: Sequence[Mapping[str, Any]]) -> None:
+        for component in components:
+            if component.get("type") == 1:
+                walk(component.get("components", []))
+            elif component.get("type") == 18:
+                walk([component.get("component", {})])
+            elif "custom_id" in component:
+                values[str(component["custom_id"])] = str(component.get("value") or "")
+
+    walk((data or {}).get("components", []))
+    return values
+
+
+class _Form(ui.Modal):
+    """A modal's layout; never held in discord.py's view store (its submit is routed)."""
+
+    def __init__(self, *, title: str, custom_id: str) -> None:
+        super().__init__(title=title[:_TITLE_LIMIT], timeout=None, custom_id=custom_id)
+        self.stop()  # a stopped modal is sent but not stored: no expiry, no leak
+
+
+class KeyModal(_Form):
     """``/byok add``: the key, an optional label and an optional monthly limit."""
 
-    def __init__(
-        self, flows: InteractionFlows, inv: Invocation, request: SecretRequest, *, owner: int
-    ) -> None:
-        super().__init__(title=f"Add your {request.provider_id} API key", owner=owner)
-        self._flows = flows
-        self._inv = inv
-        self._request = request
+    def __init__(self, form: KeyForm) -> None:
+        super().__init__(title=f"Add your {form.provider_id} API key", custom_id=form.custom_id)
         self.key: ui.TextInput[KeyModal] = ui.TextInput(
+            custom_id="key",
             style=discord.TextStyle.short,
             min_length=8,
             max_length=512,
@@ -80,12 +97,12 @@ class KeyModal(_OwnedModal):
             placeholder="Only the bot sees it; it is stored encrypted",
         )
         self.label: ui.TextInput[KeyModal] = ui.TextInput(
-            required=False, max_length=64, default=request.label, placeholder="e.g. work"
+            custom_id="label", required=False, max_length=64, placeholder="e.g. work"
         )
         self.limit: ui.TextInput[KeyModal] = ui.TextInput(
+            custom_id="limit",
             required=False,
             max_length=16,
-            default=request.monthly_limit,
             placeholder="US dollars a month, e.g. 20",
         )
         self.add_item(
@@ -98,27 +115,15 @@ class KeyModal(_OwnedModal):
         self.add_item(ui.Label(text="Label (optional)", component=self.label))
         self.add_item(ui.Label(text="Monthly limit (optional)", component=self.limit))
 
-    async def on_submit(self, interaction: Interaction, /) -> None:
-        request = replace(
-            self._request,
-            label=self.label.value.strip() or self._request.label,
-            monthly_limit=self.limit.value.strip() or self._request.monthly_limit,
-        )
-        await self._flows.submit_key(interaction, self._inv, request, self.key.value)
 
-
-class TranscriptModal(_OwnedModal):
+class TranscriptModal(_Form):
     """``/summarize`` without a file: paste the transcript (up to three boxes)."""
 
-    def __init__(
-        self, flows: InteractionFlows, flags: Mapping[str, object], *, private: bool, owner: int
-    ) -> None:
-        super().__init__(title="Summarize a meeting", owner=owner)
-        self._flows = flows
-        self._flags = flags
-        self._private = private
+    def __init__(self, token: str) -> None:
+        super().__init__(title="Summarize a meeting", custom_id=f"{PASTE_FORM}:{token}")
         self.parts: list[ui.TextInput[TranscriptModal]] = [
             ui.TextInput(
+                custom_id=f"part{index}",
                 style=discord.TextStyle.paragraph,
                 max_length=_PASTE_LIMIT,
                 required=index == 0,
@@ -137,6 +142,7 @@ class TranscriptModal(_OwnedModal):
                 )
             )
 
-    async def on_submit(self, interaction: Interaction, /) -> None:
-        text = "\n".join(part.value for part in self.parts if part.value.strip())
-        await self._flows.submit_transcript(interaction, text, self._flags, private=self._private)
+    @staticmethod
+    def pasted(values: Mapping[str, str]) -> str:
+        parts = (values.get(f"part{index}", "") for index in range(_PASTE_PARTS))
+        return "\n".join(part for part in parts if part.strip())

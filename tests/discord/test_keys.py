@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.discord.conftest import DiscordRig, poll, user_ref
+from tests.discord.conftest import DiscordRig, MakeDiscord, poll, user_ref
 from tests.fakes.discord_events import BOB, CHANNEL_ID
 from tests.fakes.loopback import Fault
 
@@ -106,6 +106,49 @@ async def test_only_the_user_who_opened_the_modal_may_submit_it(discord: Discord
     await poll(lambda: bool(answered.callbacks), "the intruder was answered")
     assert answered.callbacks[0]["data"]["content"] == "This form isn't yours."
     assert await discord.engine.service(user_ref(BOB)).get_user_api_keys() == []
+
+
+async def test_a_key_form_submitted_after_a_restart_is_still_stored(
+    make_discord: MakeDiscord, logs: pytest.LogCaptureFixture
+) -> None:
+    before = await make_discord()
+    opened = before.events.command("byok", [before.events.sub("add", provider="openai")])
+    await before.interact(opened)
+    modal = before.callbacks(opened)[0]["data"]
+    assert modal["custom_id"].startswith("byok_")
+    await before.adapter.stop(grace=1.0)
+    after = await make_discord()  # a new process: it never saw the form opened
+    key = after.engine.fakes["openai"].add_key(canary())
+    submit = after.events.modal_submit(
+        modal, {"API key": key, "Label (optional)": "late", "Monthly limit (optional)": "5"}
+    )
+    await after.interact(submit)
+    [shown] = after.fake.responses(submit["id"])
+    assert shown["embeds"][0]["title"] == "Key added"
+    [status] = await after.engine.service(user_ref()).get_user_api_keys()
+    assert (status.key.provider_id, status.key.label) == ("openai", "late")
+    assert status.key.monthly_limit == Decimal(5)
+    assert_nowhere(after, logs, key)
+
+
+async def test_a_form_this_process_cannot_place_asks_to_run_the_command_again(
+    discord: DiscordRig, logs: pytest.LogCaptureFixture
+) -> None:
+    key = canary()
+    # A form from the version before custom_ids said what they are: random hex.
+    stale = {
+        "custom_id": secrets.token_hex(16),
+        "components": [{"type": 18, "label": "API key", "component": {"custom_id": "k"}}],
+    }
+    submit = discord.events.modal_submit(stale, {"API key": key})
+    await discord.interact(submit)
+    [answer] = discord.callbacks(submit)
+    assert answer["type"] == 4 and answer["data"]["flags"] & 64
+    assert answer["data"]["content"] == (
+        "This form expired (the bot restarted); run `/byok add <provider>` again."
+    )
+    assert await discord.engine.service(user_ref()).get_user_api_keys() == []
+    assert_nowhere(discord, logs, key)
 
 
 async def test_a_key_pasted_in_a_channel_is_deleted_and_sent_nowhere(

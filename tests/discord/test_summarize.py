@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import secrets
 
 import pytest
 
-from tests.discord.conftest import DiscordRig
+from tests.discord.conftest import DiscordRig, MakeDiscord
 from tests.fakes.fake_discord import APP_ID
 from tests.fakes.llm_script import Reply as LLMReply
 
@@ -71,6 +73,28 @@ async def test_without_a_file_a_modal_takes_the_pasted_text(ready: DiscordRig) -
     assert shown["flags"] & 64 and "Overview" in _fields(shown)
     prompt = json.dumps(ready.engine.fakes["openai"].requests_to("/chat/completions")[-1].json())
     assert "We ship on Friday." in prompt and "update the docs by Thursday" in prompt
+
+
+async def test_a_pasted_transcript_from_before_a_restart_asks_to_run_summarize_again(
+    make_discord: MakeDiscord, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    before = await make_discord()
+    opened = before.events.command("summarize")
+    await before.interact(opened)
+    modal = before.callbacks(opened)[0]["data"]
+    await before.adapter.stop(grace=1.0)
+    after = await make_discord()
+    secret = "Carol: the merger closes on the 3rd " + secrets.token_hex(8)
+    submit = after.events.modal_submit(modal, {"Transcript": secret})
+    await after.interact(submit)
+    [answer] = after.callbacks(submit)
+    assert answer["data"]["content"] == (
+        "This form expired (the bot restarted); run `/summarize` again."
+    )
+    assert answer["data"]["flags"] & 64
+    assert secret not in after.everything_sent()
+    assert all(secret not in r.getMessage() for r in caplog.records)
 
 
 async def test_a_long_transcript_shows_progress_while_it_is_summarized(
