@@ -16,13 +16,16 @@ from typing import Any
 from bot.reply import Reply, Section
 
 __all__ = [
+    "FENCE",
     "MAX_BLOCKS",
     "MESSAGE_CHARS",
     "SECTION_CHARS",
     "SlackMessage",
     "context_block",
+    "cut_at",
     "escape",
     "mrkdwn",
+    "open_fence",
     "render_reply",
     "render_stream",
     "section_blocks",
@@ -40,7 +43,7 @@ MESSAGE_CHARS = 12_000
 FALLBACK_CHARS = 2900
 
 _TONE = {"error": ":x: ", "warning": ":warning: ", "success": ":white_check_mark: "}
-_FENCE = "```"
+FENCE = "```"
 
 Block = dict[str, Any]
 
@@ -86,7 +89,7 @@ def _inline(text: str) -> str:
 
 def mrkdwn(markdown: str) -> str:
     """Markdown (as models write it) to Slack mrkdwn, escaping ``& < >``."""
-    parts = markdown.split(_FENCE)
+    parts = markdown.split(FENCE)
     for index, part in enumerate(parts):
         if index % 2 == 1:
             # Inside a fence: drop the language tag Slack would print.
@@ -98,28 +101,47 @@ def mrkdwn(markdown: str) -> str:
         text = _HEADING.sub(lambda m: f"\x00{m.group(1).strip('*')}\x00", text)
         text = _BULLET.sub(r"\1• ", text)
         parts[index] = _inline(text).replace("\x00", "*")
-    return _FENCE.join(parts)
+    return FENCE.join(parts)
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """Pieces of at most ``limit`` characters, cut at the best boundary available."""
+def cut_at(text: str, limit: int) -> int:
+    """Where to cut ``text`` to keep at most ``limit`` characters: a paragraph, line or word
+    boundary in the second half, else ``limit`` itself."""
+    if len(text) <= limit:
+        return len(text)
+    window = text[:limit]
+    for sep in ("\n\n", "\n", " "):
+        at = window.rfind(sep)
+        if at >= limit // 2:
+            return at
+    return max(limit, 0)
+
+
+def open_fence(text: str) -> str | None:
+    """The language tag of the code fence ``text`` leaves open (``""`` for none), or None."""
+    parts = text.split(FENCE)
+    if len(parts) % 2 == 1:
+        return None
+    first = parts[-1].partition("\n")[0]
+    return first if re.fullmatch(r"[\w+#.-]*", first) else ""
+
+
+def split_text(text: str, limit: int, *, keep_language: bool = False) -> list[str]:
+    """Pieces of at most ``limit`` characters, cut at the best boundary available.
+
+    A code fence open at a cut is closed there and reopened in the next piece, with its
+    language tag when ``keep_language`` (raw Markdown; mrkdwn has no tags).
+    """
     pieces: list[str] = []
     rest = text
     budget = max(limit - 8, 16)  # room to close and reopen a code fence
     while len(rest) > limit:
-        window = rest[:budget]
-        cut = -1
-        for sep in ("\n\n", "\n", " "):
-            at = window.rfind(sep)
-            if at >= budget // 2:
-                cut = at
-                break
-        if cut <= 0:
-            cut = budget
+        cut = cut_at(rest, budget) or budget
         head, rest = rest[:cut].rstrip(), rest[cut:].lstrip("\n ")
-        if head.count(_FENCE) % 2 == 1:
-            head += "\n" + _FENCE
-            rest = _FENCE + "\n" + rest
+        language = open_fence(head)
+        if language is not None:
+            head += "\n" + FENCE
+            rest = FENCE + (language if keep_language else "") + "\n" + rest
         pieces.append(head)
     if rest.strip() or not pieces:
         pieces.append(rest)

@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.render import MESSAGE_CHARS, Block, SlackMessage
+from adapters.slack.render import FENCE, MESSAGE_CHARS, Block, SlackMessage, cut_at, open_fence
 
 __all__ = ["DEFAULT_INTERVAL", "LiveMessage", "NativeStream", "Pacer"]
 
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 1.5
 
 Clock = Callable[[], float]
+
+#: Room kept in a streamed message to close a code fence open at its end.
+_FENCE_ROOM = 8
 
 
 class Pacer:
@@ -190,6 +193,7 @@ class NativeStream:
         self._stream: AsyncChatStream | None = None
         self._pending = ""
         self._in_message = 0
+        self._shown = ""  # this message's text so far, to know if a code fence is open
         self._message_chars = message_chars
         self.posted: list[str] = []
         self.failed: SlackApiError | None = None
@@ -233,18 +237,24 @@ class NativeStream:
         )
         self._stream = stream
         self._in_message = 0
+        self._shown = ""
         return stream
 
     async def _flush(self, *, final: bool) -> None:
         text, self._pending = self._pending, ""
         stream = self._stream or await self._open()
-        while self._in_message + len(text) > self._message_chars:
-            room = self._message_chars - self._in_message
-            cut = text.rfind("\n", 0, room)
-            cut = cut if cut > room // 2 else room
-            if cut > 0:
-                await self._append(stream, text[:cut])
-            text = text[cut:].lstrip("\n")
+        limit = self._message_chars - _FENCE_ROOM
+        while self._in_message + len(text) > limit:
+            # Cut at a boundary; a code fence open there is closed in this message and
+            # reopened, with its language, in the next (as the chat.update path does).
+            cut = cut_at(text, limit - self._in_message)
+            head, text = text[:cut].rstrip(), text[cut:].lstrip("\n ")
+            language = open_fence(self._shown + head)
+            if language is not None:
+                head += "\n" + FENCE
+                text = FENCE + language + "\n" + text
+            if head:
+                await self._append(stream, head)
             await stream.stop()
             stream = await self._open()
         if text or (final and stream.ts is None):
@@ -253,5 +263,6 @@ class NativeStream:
     async def _append(self, stream: AsyncChatStream, text: str) -> None:
         await stream.append(markdown_text=text)
         self._in_message += len(text)
+        self._shown += text
         if stream.ts and stream.ts not in self.posted:
             self.posted.append(stream.ts)

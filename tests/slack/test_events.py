@@ -298,3 +298,25 @@ async def test_a_long_thread_is_paged_and_its_newest_messages_are_kept(slack: Sl
     assert "The root question" in text and "message 449 " in text
     assert "message 1 " not in text  # the oldest replies give way to the budget
     assert "after the mention" not in text
+
+
+async def test_a_long_streamed_code_answer_closes_and_reopens_its_fence_across_messages(
+    slack: SlackRig,
+) -> None:
+    await slack.add_key("openai")
+    code = "\n".join(f"print('line {n:04d}')  # {'x' * 20}" for n in range(500))
+    answer = f"Here it is:\n\n```python\n{code}\n```\n\nThat's all."
+    assert len(answer) > 12_000
+    slack.rig.fakes["openai"].reply(text=answer)
+
+    await slack.event(mention("--provider openai write a long script"))
+    await slack.settle()
+
+    assert len(slack.fake.calls_to("chat.startStream")) == 2
+    first, second = (m["streamed"] for m in slack.fake.messages[CHANNEL])
+    assert first.startswith("Here it is:") and first.endswith("\n```")
+    assert first.count("```") == 2
+    assert second.startswith("```python\n") and second.endswith("That's all.")
+    assert second.count("```") == 2
+    lines = [line for part in (first, second) for line in part.splitlines()]
+    assert [line for line in lines if line.startswith("print(")] == code.splitlines()
