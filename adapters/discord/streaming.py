@@ -6,7 +6,9 @@ edits, not one per token. While the answer grows the last message ends with a "s
 writing…" line (or the latest progress status); text past one message's limit
 continues in a new message. The final :class:`~bot.reply.Reply` then replaces the
 streamed view, or — when it is private but was begun in public — the public messages
-are withdrawn and the reply is delivered privately.
+are withdrawn and the reply is delivered privately. When the reply cannot be shown in
+place (the final edit fails: an interaction token past its 15 minutes, a 5xx), it is
+sent as new messages instead (:meth:`Surface.rescue`), never left on "⏳ …".
 """
 
 from __future__ import annotations
@@ -65,6 +67,14 @@ class Surface(Protocol):
         """Withdraw what was posted in public and deliver ``outs`` to the asker alone."""
         ...
 
+    async def rescue(self, outs: Sequence[Outgoing]) -> str:
+        """Send ``outs`` as new messages, the answer having failed to show in place.
+
+        In the channel when the answer was public there, else (or when that fails too)
+        by DM; returns where they went, for the log. Raises when both fail.
+        """
+        ...
+
 
 class LiveMessage:
     """One message edited in place, never more often than the pacing allows."""
@@ -88,11 +98,12 @@ class LiveMessage:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush())
 
-    async def settle(self, out: Outgoing) -> None:
-        """Show ``out`` as the final version and return once it is on Discord."""
+    async def settle(self, out: Outgoing) -> bool:
+        """Show ``out`` as the final version; whether it is on Discord once this returns."""
         self.show(out)
         if self._task is not None:
             await self._task
+        return not self.gone and self._shown is not None and out.same_as(self._shown)
 
     async def close(self) -> None:
         if self._task is not None and not self._task.done():
@@ -194,10 +205,32 @@ class AnswerStream:
             return
         for index, out in enumerate(outs):
             if index < len(self._live):
-                await self._live[index].settle(out)
-            else:
+                if not await self._live[index].settle(out):
+                    await self._rescue(outs, index, "editing it in place failed")
+                    return
+                continue
+            try:
                 await self._surface.post(out)
+            except discord.Forbidden:
+                raise  # the answer cannot be shown here at all
+            except discord.HTTPException as exc:
+                await self._rescue(outs, index, f"HTTP {exc.status} (code {exc.code})")
+                return
         for extra in self._live[len(outs) :]:
             await extra.close()
             with contextlib.suppress(discord.NotFound):
                 await extra.handle.delete()
+
+    async def _rescue(self, outs: Sequence[Outgoing], start: int, why: str) -> None:
+        """Part ``start`` of the reply failed to show: send it and the rest anew."""
+        try:
+            where = await self._surface.rescue(outs[start:])
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.error("an answer could not be shown (%s) nor sent anew: %s", why, exc)
+            raise
+        log.warning("an answer could not be shown in place (%s); sent it %s instead", why, where)
+        for live in self._live[start:]:
+            await live.close()
+            with contextlib.suppress(discord.HTTPException):
+                await live.handle.delete()  # its "⏳ …" would otherwise stand forever
+        del self._live[start:]

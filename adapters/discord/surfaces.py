@@ -62,6 +62,34 @@ async def _delete_all(handles: Sequence[MessageHandle]) -> None:
             log.warning("could not withdraw a message: HTTP %s (code %s)", exc.status, exc.code)
 
 
+async def _send_anew(
+    channel: discord.abc.Messageable | None,
+    user: discord.User | discord.Member,
+    outs: Sequence[Outgoing],
+    sent: list[discord.Message] | None = None,
+    **extra: Any,
+) -> str:
+    """``outs`` as new bot messages in ``channel`` (collected in ``sent``), else by DM."""
+    if channel is not None:
+        try:
+            for out in outs:
+                message = await channel.send(**out.send_kwargs(), **extra)
+                if sent is not None:
+                    sent.append(message)
+        except discord.HTTPException as exc:
+            log.warning(
+                "sending an answer anew in the channel failed: HTTP %s (code %s); trying a DM",
+                exc.status,
+                exc.code,
+            )
+        else:
+            return "in the channel"
+    dm = await user.create_dm()
+    for out in outs:
+        await dm.send(**out.send_kwargs())
+    return "by DM"
+
+
 class InteractionSurface:
     """The responses of one deferred interaction."""
 
@@ -101,6 +129,17 @@ class InteractionSurface:
             await self._interaction.followup.send(**out.send_kwargs(), ephemeral=True)
         await _delete_all([original])
 
+    async def rescue(self, outs: Sequence[Outgoing]) -> str:
+        # Not through the interaction: its token may be what expired. Never in the
+        # channel when the answer was ephemeral.
+        channel_id = self._interaction.channel_id
+        channel = (
+            self._interaction.client.get_partial_messageable(channel_id)
+            if self.public and channel_id is not None
+            else None
+        )
+        return await _send_anew(channel, self._interaction.user, outs)
+
 
 class ChannelSurface:
     """Replies to a user's message, in a server channel or a DM."""
@@ -126,6 +165,15 @@ class ChannelSurface:
         handle = _Sent(sent)
         self._posted.append(handle)
         return handle
+
+    async def rescue(self, outs: Sequence[Outgoing]) -> str:
+        reference = self._message.to_reference(fail_if_not_exists=False)
+        sent: list[discord.Message] = []
+        where = await _send_anew(
+            self._message.channel, self._message.author, outs, sent, reference=reference
+        )
+        self._posted.extend(_Sent(message) for message in sent)
+        return where
 
     async def go_private(self, outs: Sequence[Outgoing]) -> None:
         await _delete_all(self._posted)

@@ -11,10 +11,10 @@ import logging
 import pytest
 
 from tests.discord.conftest import DiscordRig, poll
-from tests.fakes.discord_events import CHANNEL_ID
+from tests.fakes.discord_events import ALICE, CHANNEL_ID
 from tests.fakes.fake_discord import APP_ID
 from tests.fakes.llm_script import Reply as LLMReply
-from tests.fakes.loopback import Fault
+from tests.fakes.loopback import Fault, RecordedRequest
 
 
 @pytest.fixture
@@ -120,3 +120,63 @@ async def test_stop_lets_an_answer_in_progress_finish_and_turns_new_work_away(
     [shown] = keyed.fake.responses(payload["id"])
     assert shown["content"].startswith("The first\n-# openai · stopped early")
     assert "Incomplete answer" in str(shown["embeds"])
+
+
+def _expire_token_at_the_final_edit(keyed: DiscordRig, payload: dict[str, str]) -> None:
+    """From the first edit without a "still writing" line on, the token is refused (50027)."""
+    expired = Fault.http(401, {"message": "Invalid Webhook Token", "code": 50027})
+    state = {"expired": False}
+
+    def policy(request: RecordedRequest) -> Fault | None:
+        if payload["token"] not in request.path:
+            return None
+        if request.method == "PATCH" and b"still writing" not in request.body:
+            state["expired"] = True
+        return expired if state["expired"] else None
+
+    keyed.fake.set_fault_policy(policy)
+
+
+async def test_an_answer_whose_final_edit_fails_is_sent_anew_in_the_channel(
+    keyed: DiscordRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    keyed.engine.fakes["openai"].reply(text="one two three four five six")
+    payload = keyed.events.command("ask", keyed.events.options(prompt="Count"))
+    _expire_token_at_the_final_edit(keyed, payload)
+    with caplog.at_level(logging.WARNING):
+        await keyed.interact(payload)
+    # The "still writing" response stays: with its token expired it can't be deleted.
+    [stale, answer] = keyed.fake.from_bot(CHANNEL_ID)
+    assert "still writing" in stale["content"]
+    assert answer["content"].startswith("one two three four five six")
+    assert "still writing" not in answer["content"]
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("sent it in the channel instead" in r.getMessage() for r in warned)
+
+
+async def test_a_private_answer_whose_final_edit_fails_is_sent_by_dm_not_in_the_channel(
+    keyed: DiscordRig,
+) -> None:
+    keyed.engine.fakes["openai"].reply(text="only for Alice")
+    payload = keyed.events.command("ask", keyed.events.options(prompt="Hi", private=True))
+    _expire_token_at_the_final_edit(keyed, payload)
+    await keyed.interact(payload)
+    assert keyed.fake.from_bot(CHANNEL_ID) == []
+    [answer] = keyed.fake.from_bot(keyed.fake.dm_channels[ALICE["id"]])
+    assert answer["content"].startswith("only for Alice")
+
+
+async def test_a_channel_answer_whose_final_edit_fails_is_posted_again(
+    keyed: DiscordRig,
+) -> None:
+    keyed.engine.fakes["openai"].reply(text="alpha beta gamma delta")
+
+    def policy(request: RecordedRequest) -> Fault | None:
+        final = request.method == "PATCH" and b"still writing" not in request.body
+        return Fault.http(503) if final and "/messages/" in request.path else None
+
+    keyed.fake.set_fault_policy(policy)
+    await keyed.post(keyed.events.message("go", mention=True))
+    [answer] = keyed.fake.from_bot(CHANNEL_ID)  # the stale "still writing" one is gone
+    assert answer["content"].startswith("alpha beta gamma delta")
+    assert "still writing" not in answer["content"]
