@@ -1,7 +1,8 @@
 """Messages to the bot: DMs, @mentions, and replies that continue a conversation.
 
 A DM is a conversation with the bot: a line is a question (``/ask``) unless it starts
-with a slash (``/usage``, ``/byok add openai <key>`` — a DM is private). In a server the
+with a slash (``/usage``, ``/byok add openai <key>`` — a DM is private) or comes with a
+.txt/.vtt/.srt file, which is summarised (``/summarize``). In a server the
 bot answers a message that mentions it or replies to one of its answers. A reply chain
 is one conversation, named by its root (the llmcord way: walk the chain, bounded, with
 a bounded cache of where each message belongs). The engine keeps the conversation's
@@ -124,8 +125,10 @@ class Conversations:
         command, rest = "ask", text
         if text.startswith("/"):
             command, _, rest = text[1:].partition(" ")
-        elif not text and message.attachments[0].filename.lower().endswith(_TRANSCRIPTS):
-            command = "summarize"  # a transcript sent on its own
+        elif message.attachments and message.attachments[0].filename.lower().endswith(_TRANSCRIPTS):
+            # A transcript, alone or with words ("summarise this --model x"): /summarize
+            # takes the words' flags; it has no use for free instructions.
+            command = "summarize"
         surface = ChannelSurface(message)
         attachments: tuple[Attachment, ...] = ()
         if command == "summarize" and message.attachments:

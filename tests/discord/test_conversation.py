@@ -120,6 +120,32 @@ async def test_a_long_answer_in_a_channel_continues_in_further_replies(
     assert all("still writing" not in a["content"] for a in answers)
 
 
+_VTT = (
+    b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Alice>We ship on Friday.\n\n"
+    b"00:00:05.000 --> 00:00:08.000\n<v Bob>I'll update the docs by Thursday.\n"
+)
+
+
+async def test_a_transcript_with_words_in_a_mention_is_summarized(discord: DiscordRig) -> None:
+    await discord.add_key("openai")
+    openai = discord.engine.fakes["openai"]
+    openai.default_reply = LLMReply(
+        text='{"overview": "Launch.", "decisions": [], "action_items": [], "open_questions": []}'
+    )
+    vtt = discord.fake.host_file("standup.vtt", _VTT)
+    message = discord.events.message(
+        "summarise this --model gpt-4o-mini", mention=True, attachments=[vtt]
+    )
+    await discord.post(message)
+    [summary] = discord.fake.from_bot(CHANNEL_ID)
+    assert summary["embeds"][0]["title"] == "Meeting summary"
+    assert summary["message_reference"]["message_id"] == message["id"]
+    request = openai.requests_to("/chat/completions")[-1].json()
+    assert request["model"] == "gpt-4o-mini"  # the words' flags apply
+    assert "We ship on Friday." in str(request["messages"])
+    assert "summarise this" not in str(request["messages"])
+
+
 async def test_a_transcript_sent_by_dm_is_summarized(discord: DiscordRig) -> None:
     await discord.add_key("openai")
     discord.engine.fakes["openai"].default_reply = LLMReply(
