@@ -3,15 +3,17 @@
 A key is checked with its provider on submit. Slack wants an answer to a submission
 within 3 seconds: a check that finishes in time shows a refusal on the key field
 (``response_action=errors``, the modal stays open); a slower one turns the modal into
-"checking…" and updates it when the provider answers. The key is never written back
-into any view, message or log.
+"checking…" and updates it when the provider answers (App Home is refreshed then, once
+the key is stored); if the user closed the form meanwhile, the result comes by DM. The
+key is never written back into any view, message or log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
+import logging
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -22,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts
 from adapters.slack.delivery import Target
-from adapters.slack.render import escape, mrkdwn
+from adapters.slack.render import escape, mrkdwn, render_reply
 from adapters.slack.runtime import Runtime, invocation
 from bot.commands.keys import parse_usd
 from bot.grammar import CommandError
@@ -36,6 +38,8 @@ __all__ = [
     "register",
     "summarize_form",
 ]
+
+log = logging.getLogger(__name__)
 
 KEY_CALLBACK = "byok_add_key"
 SUMMARIZE_CALLBACK = "byok_summarize"
@@ -269,14 +273,12 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 await ack(response_action="errors", errors={"key": _error_text(reply)})
                 return
             await ack(response_action="update", view=_result_view(reply))
-        else:
-            await ack(response_action="update", view=_checking_view(provider))
-            runtime.spawn(
-                _finish_later(runtime, client, checking, view["id"], request, origin),
-                what="key check result",
-            )
-        if origin.get("home"):
-            runtime.refresh_home(client, team, user)
+            if origin.get("home"):
+                runtime.refresh_home(client, team, user)
+            return
+        await ack(response_action="update", view=_checking_view(provider))
+        later = _Pending(checking, view["id"], team, user, request, origin)
+        runtime.spawn(_finish_later(runtime, client, later), what="key check result")
 
     async def on_summarize_submit(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
@@ -312,20 +314,50 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     app.view(SUMMARIZE_CALLBACK)(on_summarize_submit)
 
 
-async def _finish_later(
-    runtime: Runtime,
-    client: AsyncWebClient,
-    checking: asyncio.Future[Reply | None],
-    view_id: str,
-    request: SecretRequest,
-    origin: dict[str, Any],
-) -> None:
-    reply = await checking or Reply(tone="error", text="The key was not stored.")
-    if reply.tone == "error":
-        view = key_form(runtime.provider_ids, request, origin, error=_error_text(reply))
-    else:
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A key check still running after the form was answered with "checking…"."""
+
+    checking: asyncio.Future[Reply | None]
+    view_id: str
+    team: str
+    user: str
+    request: SecretRequest
+    origin: dict[str, Any]
+
+
+async def _finish_later(runtime: Runtime, client: AsyncWebClient, pending: _Pending) -> None:
+    """Show the check's result in the form; by DM when the form was closed meanwhile."""
+    reply = await pending.checking or Reply(tone="error", text="The key was not stored.")
+    stored = reply.tone != "error"
+    if stored:
         view = _result_view(reply)
-    await client.views_update(view_id=view_id, view=view)
+    else:
+        view = key_form(
+            runtime.provider_ids, pending.request, pending.origin, error=_error_text(reply)
+        )
+    try:
+        await client.views_update(view_id=pending.view_id, view=view)
+        shown = True
+    except SlackApiError as exc:
+        log.info("slack: key check result not shown in the form (%s)", exc.response.get("error"))
+        shown = False
+    if stored and pending.origin.get("home"):
+        runtime.refresh_home(client, pending.team, pending.user)
+    if not shown:
+        await _tell_by_dm(runtime, client, pending, reply)
+
+
+async def _tell_by_dm(
+    runtime: Runtime, client: AsyncWebClient, pending: _Pending, reply: Reply
+) -> None:
+    channel = await runtime.bot_dm(client, pending.team, pending.user)
+    if channel is None:
+        log.warning("slack: a key check result reached no one (no DM with the user)")
+        return
+    header = texts.key_checked(pending.request.provider_id)
+    for message in render_reply(reply, header=header):
+        await client.chat_postMessage(channel=channel, **message.payload())
 
 
 async def _summarize(

@@ -16,6 +16,7 @@ __all__ = [
     "form_expired",
     "greeting",
     "incident",
+    "key_checked",
     "key_checking",
     "slack_error_code",
     "suggested_prompts",
@@ -82,6 +83,10 @@ def working_on(user: str, command: str) -> str:
 
 def key_checking(provider: str) -> str:
     return f":hourglass_flowing_sand: Checking your {provider} key with {provider}…"
+
+
+def key_checked(provider: str) -> str:
+    return f"The check of the {provider} key you submitted finished after its form was closed:"
 
 
 def greeting() -> str:

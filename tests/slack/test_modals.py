@@ -214,3 +214,39 @@ async def test_with_production_acknowledgement_the_form_still_shows_refusals(
     response = await slack.view_submission(view, _form("openai", canary_key))
 
     assert json.loads(response.body)["errors"]["key"].startswith("openai refused this key")
+
+
+async def test_a_slow_check_whose_form_was_closed_is_answered_by_dm(
+    make_slack: MakeSlack, canary_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack = await make_slack(submit_wait_s=0.0)
+    caplog.set_level("DEBUG")
+    view = await _open_form(slack)
+    slack.fake.fail("views.update", "not_found")  # the user closed "checking…"
+
+    response = await slack.view_submission(view, _form("openai", canary_key))
+    await slack.settle()
+
+    assert "Checking your openai key" in json.dumps(json.loads(response.body)["view"])
+    assert [c.args["users"] for c in slack.fake.calls_to("conversations.open")] == [USER]
+    (shown,) = slack.fake.texts("D" + USER.lstrip("U"))  # the user's DM with the bot
+    assert "after its form was closed" in shown and "openai refused this key" in shown
+    assert_nowhere(canary_key, slack.fake, caplog, response.body)
+
+
+async def test_a_slow_check_from_home_refreshes_home_once_the_key_is_stored(
+    make_slack: MakeSlack,
+) -> None:
+    slack = await make_slack(submit_wait_s=0.0)
+    await slack.block_action({"action_id": "home:add_key", "type": "button"})
+    await slack.settle()
+    form = slack.last_view()
+    key = slack.rig.fakes.key("openai")
+
+    await slack.view_submission(form, _form("openai", key))
+    await slack.settle()
+
+    methods = [c.method for c in slack.fake.calls if c.method in ("views.update", "views.publish")]
+    assert methods == ["views.update", "views.publish"]  # Home after the check, not before
+    assert "Checking your openai key" not in json.dumps(slack.fake.views[form["id"]])
+    assert f"…{key[-4:]}" in json.dumps(slack.fake.published[USER], ensure_ascii=False)
