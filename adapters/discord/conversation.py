@@ -7,7 +7,8 @@ bot answers a message that mentions it or replies to one of its answers. A reply
 is one conversation, named by its root (the llmcord way: walk the chain, bounded, with
 a bounded cache of where each message belongs). The engine keeps the conversation's
 messages when the user allows history (``/byok prefs history on``) and feeds them back
-as context; without it the bot answers the message alone and says so.
+as context; without it the bot answers the message alone and says so (in a DM, once:
+at the first follow-up it answers without the earlier messages).
 
 A message in a server that holds a key is deleted when the bot may (Manage Messages)
 and never sent anywhere; the warning goes to the user by DM.
@@ -28,7 +29,7 @@ from adapters.discord.inflight import Inflight
 from adapters.discord.streaming import AnswerStream, Pacing
 from adapters.discord.surfaces import ChannelSurface
 from bot.dispatch import Dispatcher
-from bot.invocation import Attachment
+from bot.invocation import Attachment, Invocation
 from bot.lookup import contains_key, history_allowed
 from bot.reply import Reply, Section
 
@@ -42,6 +43,11 @@ HISTORY_OFF = Section(
     title="History is off",
     text="I only saw this message, not the earlier ones. `/byok prefs history on` lets "
     "replies continue the conversation.",
+)
+HISTORY_OFF_DM = Section(
+    title="History is off",
+    text="I answer each DM on its own, without the earlier ones. `/byok prefs history on` "
+    "lets me follow the conversation.",
 )
 
 
@@ -65,6 +71,8 @@ class Conversations:
         self._max_depth = max_depth
         self._remember = remember
         self._threads: OrderedDict[int, str] = OrderedDict()  # message id -> conversation
+        # DM conversations with a message since start -> whether HISTORY_OFF_DM was said
+        self._dms: OrderedDict[str, bool] = OrderedDict()
         self.accepting = True
 
     def _note(self, message_id: int, thread: str) -> None:
@@ -160,8 +168,9 @@ class Conversations:
             attachments=attachments,
             thread=thread,
         )
-        if continuing and not await history_allowed(self._dispatcher.ctx, inv.user_ref):
-            notes.append(HISTORY_OFF)
+        note = await self._history_note(inv, dm=dm, continuing=continuing)
+        if note is not None:
+            notes.append(note)
         if not withdrawn:  # a withdrawn key's warning goes by DM: nothing to type here
             try:
                 await message.channel.typing()
@@ -182,6 +191,24 @@ class Conversations:
         await AnswerStream(surface, self._pacing).run(self._dispatcher.run(inv), finish)
         for message_id in surface.posted_ids:
             self._note(message_id, thread)
+
+    async def _history_note(self, inv: Invocation, *, dm: bool, continuing: bool) -> Section | None:
+        """Say that earlier messages went unsent with history off; in a DM only once."""
+        thread = inv.thread or ""
+        said = self._dms.get(thread) if dm else None  # None: nothing earlier since start
+        if dm:
+            unsent = said is not True and (continuing or (inv.command == "ask" and said is False))
+        else:
+            unsent = continuing
+        note = None
+        if unsent and not await history_allowed(self._dispatcher.ctx, inv.user_ref):
+            note = HISTORY_OFF_DM if dm else HISTORY_OFF
+        if dm and (inv.command == "ask" or note):  # commands aren't context to miss
+            self._dms[thread] = bool(said or note)
+            self._dms.move_to_end(thread)
+            while len(self._dms) > self._remember:
+                self._dms.popitem(last=False)
+        return note
 
     async def _thread_of(self, message: discord.Message, me: int) -> str:
         """The conversation a server message belongs to: the root of its reply chain."""

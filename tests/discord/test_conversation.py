@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.discord.conftest import DiscordRig
-from tests.fakes.discord_events import CHANNEL_ID
+from tests.fakes.discord_events import ALICE, CHANNEL_ID
 from tests.fakes.llm_script import Reply as LLMReply
 
 
@@ -79,6 +79,38 @@ async def test_with_history_off_a_reply_stands_alone_and_says_so(discord: Discor
     assert _user_turns(discord) == ["What is my name?"]
     last = discord.fake.from_bot(CHANNEL_ID)[-1]
     assert last["embeds"][0]["fields"][0]["name"] == "History is off"
+
+
+async def test_with_history_off_a_dm_follow_up_says_so_once(discord: DiscordRig) -> None:
+    await discord.add_key("openai")
+    openai = discord.engine.fakes["openai"]
+    openai.default_reply = LLMReply(text="Noted.")
+    dm = discord.events.dm_channel_id(ALICE)
+
+    async def say(text: str) -> dict[str, Any]:
+        await discord.post(discord.events.message(text, dm=True))
+        return discord.fake.from_bot(dm)[-1]
+
+    first = await say("I am Alice.")
+    assert not first["embeds"]  # nothing earlier was left out
+    await discord.post(discord.events.message("/usage", dm=True))
+    second = await say("What is my name?")
+    assert _user_turns(discord) == ["What is my name?"]
+    [note] = second["embeds"][0]["fields"]
+    assert note["name"] == "History is off" and "/byok prefs history on" in note["value"]
+    third = await say("And my age?")
+    assert "History is off" not in str(third["embeds"])  # said once is enough
+
+
+async def test_with_history_on_a_dm_follow_up_has_no_note(discord: DiscordRig) -> None:
+    await discord.add_key("openai")
+    await discord.set_history(True)
+    discord.engine.fakes["openai"].default_reply = LLMReply(text="Noted.")
+    dm = discord.events.dm_channel_id(ALICE)
+    for text in ("I am Alice.", "What is my name?"):
+        await discord.post(discord.events.message(text, dm=True))
+    assert _user_turns(discord) == ["I am Alice.", "What is my name?"]
+    assert "History is off" not in str(discord.fake.from_bot(dm)[-1]["embeds"])
 
 
 async def test_after_a_restart_the_chain_is_walked_on_discord(discord: DiscordRig) -> None:
