@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -27,7 +27,7 @@ from adapters.slack.render import (
     tail_blocks,
 )
 from adapters.slack.streaming import DEFAULT_INTERVAL, Clock, LiveMessage, NativeStream
-from bot.reply import Delta, FileOut, Reply, ReplyEvent, SecretRequest, Status
+from bot.reply import Delta, FileOut, Reply, ReplyEvent, SecretRequest, Section, Status
 
 __all__ = ["Delivery", "SlackOptions", "Target"]
 
@@ -85,8 +85,10 @@ class Delivery:
         *,
         bot_user_id: str | None = None,
         open_secret: SecretOpener | None = None,
+        notes: tuple[Section, ...] = (),
     ) -> None:
         self._client = client
+        self._notes = notes
         self.target = target
         self._options = options
         self._bot_user_id = bot_user_id
@@ -116,13 +118,20 @@ class Delivery:
                 elif isinstance(event, Delta):
                     await self._delta(event.text)
                 else:
-                    await self._finish(event)
-                    return event
+                    reply = self._noted(event)
+                    await self._finish(reply)
+                    return reply
             return None
         finally:
             close = getattr(events, "aclose", None)
             if close is not None:
                 await close()
+
+    def _noted(self, reply: Reply) -> Reply:
+        """The reply with this delivery's notes below an answer (not below an error)."""
+        if not self._notes or reply.tone == "error" or reply.secret_request is not None:
+            return reply
+        return replace(reply, sections=(*reply.sections, *self._notes))
 
     async def _post_placeholder(self) -> bool:
         assert self.target.placeholder is not None

@@ -135,14 +135,17 @@ class _Work:
             team=team, user=user, channel=channel, private=False, command=command,
             text=text, attachments=attachments,
         )  # fmt: skip
-        in_thread = command == "ask" and event.get("thread_ts")
+        in_thread = command == "ask" and thread_ts != str(event["ts"])
         if in_thread and await history_allowed(self.runtime.dispatcher.ctx, inv.user_ref):
             earlier = await thread_messages(
                 client, channel, thread_ts, str(event["ts"]),
                 bot_user_id=context.bot_user_id, bot_id=context.bot_id,
             )  # fmt: skip
             inv = replace(inv, text=with_thread_context(text, earlier))
-        await self.runtime.deliver(client, target, inv, bot_user_id=context.bot_user_id)
+        await self.runtime.deliver(
+            client, target, inv, bot_user_id=context.bot_user_id,
+            conversation=f"{channel}:{thread_ts}", earlier=in_thread,
+        )  # fmt: skip
 
     async def direct(
         self, event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext

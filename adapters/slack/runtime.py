@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -23,11 +24,16 @@ from adapters.slack.delivery import Delivery, SecretOpener, SlackOptions, Target
 from adapters.slack.render import SlackMessage, context_block
 from bot.dispatch import COMMANDS, Dispatcher
 from bot.invocation import Attachment, Invocation
-from bot.reply import Reply
+from bot.lookup import history_allowed
+from bot.reply import Reply, Section
 
 __all__ = ["Runtime", "command_in", "invocation"]
 
 log = logging.getLogger(__name__)
+
+_CONVERSATIONS = 10_000
+#: Below the first answer that could not see a conversation's earlier messages.
+HISTORY_OFF = Section(text=texts.history_off())
 
 FailureHandler = Callable[[str], Awaitable[None]]
 HomePublisher = Callable[[AsyncWebClient, str, str], Coroutine[Any, Any, None]]
@@ -81,6 +87,8 @@ class Runtime:
     home_publisher: HomePublisher | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _bot_dms: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Conversations answered lately (bounded), and whether they were told history is off.
+    _conversations: OrderedDict[str, bool] = field(default_factory=OrderedDict)
 
     @property
     def provider_ids(self) -> tuple[str, ...]:
@@ -154,9 +162,15 @@ class Runtime:
         *,
         bot_user_id: str | None,
         open_secret: SecretOpener | None = None,
+        notes: tuple[Section, ...] = (),
     ) -> Delivery:
         return Delivery(
-            client, target, self.options, bot_user_id=bot_user_id, open_secret=open_secret
+            client,
+            target,
+            self.options,
+            bot_user_id=bot_user_id,
+            open_secret=open_secret,
+            notes=notes,
         )
 
     async def deliver(
@@ -167,10 +181,39 @@ class Runtime:
         *,
         bot_user_id: str | None,
         open_secret: SecretOpener | None = None,
+        conversation: str | None = None,
+        earlier: bool = False,
     ) -> Reply | None:
-        """Run one command and show its events at ``target``."""
-        delivery = self.delivery(client, target, bot_user_id=bot_user_id, open_secret=open_secret)
+        """Run one command and show its events at ``target``.
+
+        ``conversation`` names the thread or DM (``inv.thread`` when None); ``earlier``
+        says it had messages before this one for sure (a channel thread's root), and one
+        already answered has them too. Without history allowed, the first answer after
+        them says they were not sent.
+        """
+        key = conversation or inv.thread
+        ignored = key is not None and await self._history_ignored(key, inv, earlier=earlier)
+        notes = (HISTORY_OFF,) if ignored else ()
+        delivery = self.delivery(
+            client, target, bot_user_id=bot_user_id, open_secret=open_secret, notes=notes
+        )
         return await delivery.run(self.dispatcher.run(inv))
+
+    async def _history_ignored(self, key: str, inv: Invocation, *, earlier: bool) -> bool:
+        """Whether to say that earlier messages of this conversation were not sent."""
+        if inv.command != "ask":
+            return False
+        told = self._conversations.get(key)
+        self._conversations[key] = bool(told)
+        self._conversations.move_to_end(key)
+        while len(self._conversations) > _CONVERSATIONS:
+            self._conversations.popitem(last=False)
+        if told or not (earlier or told is not None):
+            return False
+        if await history_allowed(self.dispatcher.ctx, inv.user_ref):
+            return False
+        self._conversations[key] = True
+        return True
 
     def failure_reporter(
         self, client: AsyncWebClient, target: Target, bot_user_id: str | None

@@ -15,6 +15,7 @@ __all__ = [
     "cannot_post",
     "form_expired",
     "greeting",
+    "history_off",
     "incident",
     "key_checked",
     "key_checking",
@@ -87,6 +88,12 @@ def key_checking(provider: str) -> str:
 
 def key_checked(provider: str) -> str:
     return f"The check of the {provider} key you submitted finished after its form was closed:"
+
+
+def history_off() -> str:
+    return (
+        "History is off, so earlier messages were not sent — `/byok prefs history on` to keep them."
+    )
 
 
 def greeting() -> str:

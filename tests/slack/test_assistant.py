@@ -77,3 +77,29 @@ async def test_a_suggested_prompt_runs_its_command(slack: SlackRig) -> None:
     (message,) = slack.fake.messages[CHANNEL]
     assert message["thread_ts"] == THREAD
     assert "Your usage" in json.dumps(message["blocks"])
+
+
+async def test_without_history_an_assistant_follow_up_says_earlier_messages_were_not_sent(
+    slack: SlackRig,
+) -> None:
+    await slack.add_key("openai")
+
+    for n, text in enumerate(("what is BYOK?", "and who pays?")):
+        ts = f"1700000400.00030{n}"
+        await slack.event(
+            {
+                "type": "message",
+                "channel_type": "im",
+                "user": USER,
+                "ts": ts,
+                "text": f"--provider openai {text}",
+                "thread_ts": THREAD,
+                "channel": CHANNEL,
+                "event_ts": ts,
+            }
+        )
+        await slack.settle()
+
+    first, follow_up = (json.dumps(m.get("blocks") or []) for m in slack.fake.messages[CHANNEL])
+    assert "History is off" not in first
+    assert "History is off, so earlier messages were not sent" in follow_up

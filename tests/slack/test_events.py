@@ -320,3 +320,52 @@ async def test_a_long_streamed_code_answer_closes_and_reopens_its_fence_across_m
     assert second.count("```") == 2
     lines = [line for part in (first, second) for line in part.splitlines()]
     assert [line for line in lines if line.startswith("print(")] == code.splitlines()
+
+
+HISTORY_OFF = "History is off, so earlier messages were not sent"
+
+
+async def test_without_history_the_first_answer_in_a_thread_says_earlier_messages_were_not_sent(
+    slack: SlackRig,
+) -> None:
+    await slack.add_key("openai")
+    root = "1700000000.000000"
+
+    await slack.event(mention("--provider openai and now?", thread_ts=root, ts="1700000300.1"))
+    await slack.settle()
+    await slack.event(mention("--provider openai and then?", thread_ts=root, ts="1700000400.1"))
+    await slack.settle()
+    await slack.event(mention("--provider openai a new thread", ts="1700000500.1"))
+    await slack.settle()
+
+    first, second, fresh = (json.dumps(m["blocks"]) for m in slack.fake.messages[CHANNEL])
+    assert HISTORY_OFF in first and "/byok prefs history on" in first
+    assert HISTORY_OFF not in second  # said once per thread
+    assert HISTORY_OFF not in fresh  # nothing came before it
+    assert not slack.fake.calls_to("conversations.replies")
+
+
+async def test_without_history_a_dm_follow_up_says_earlier_messages_were_not_sent(
+    slack: SlackRig,
+) -> None:
+    await slack.add_key("openai")
+
+    for n, text in enumerate(
+        ("--provider openai hi", "--provider openai and?", "--provider openai ok")
+    ):
+        await slack.event(dm(text, ts=f"170000020{n}.1", event_ts=f"170000020{n}.1"))
+        await slack.settle()
+
+    shown = slack.fake.texts(DM)
+    assert len(shown) == 3
+    assert [HISTORY_OFF in text for text in shown] == [False, True, False]
+
+
+async def test_with_history_on_a_thread_answer_has_no_history_note(slack: SlackRig) -> None:
+    await slack.add_key("openai")
+    await slack.rig.service().set_preferences(store_conversation_history=True)
+
+    await slack.event(mention("--provider openai more?", thread_ts="1700000000.000000"))
+    await slack.settle()
+
+    assert HISTORY_OFF not in json.dumps(slack.fake.messages[CHANNEL][0]["blocks"])
