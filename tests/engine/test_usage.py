@@ -180,18 +180,26 @@ async def test_track_usage_records_an_outside_call(rig: Rig) -> None:
     assert (row["request_kind"], row["outcome"], row["latency_ms"]) == ("external", "success", 900)
 
 
-async def test_a_finish_that_meets_a_locked_database_is_written_when_it_frees(
-    make_rig: MakeRig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A key with a limit has a pending row; its finish must not be lost to a lock."""
-    monkeypatch.setattr(db_engine, "SQLITE_BUSY_TIMEOUT_MS", 200)
-    path = tmp_path / "locked.db"
+async def _limited_rig_and_a_second_writer(
+    make_rig: MakeRig, tmp_path: Path
+) -> tuple[Rig, sqlite3.Connection]:
+    """A rig on a SQLite file (a key with a limit, one answer queued) and another
+    connection to that file, which a test uses to hold the write lock."""
+    path = tmp_path / "byok.db"
     database = Database(f"sqlite+aiosqlite:///{path}")
     await upgrade(database)
     rig = await make_rig(database)
     await rig.add_key("openai", limit="10")
     rig.fakes["openai"].reply(text="Four, as always.", input_tokens=11, output_tokens=6)
-    other = sqlite3.connect(path, isolation_level=None)
+    return rig, sqlite3.connect(path, isolation_level=None)
+
+
+async def test_a_finish_that_meets_a_locked_database_is_written_when_it_frees(
+    make_rig: MakeRig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key with a limit has a pending row; its finish must not be lost to a lock."""
+    monkeypatch.setattr(db_engine, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    rig, other = await _limited_rig_and_a_second_writer(make_rig, tmp_path)
     events = []
     try:
         async for event in rig.service().stream(QUESTION, provider="openai"):
@@ -246,13 +254,7 @@ async def test_a_cancel_while_the_success_is_being_written_keeps_the_success(
 ) -> None:
     """The consumer goes away just as the answer's row is written (here: held by a lock)."""
     monkeypatch.setattr(db_engine, "SQLITE_BUSY_TIMEOUT_MS", 3_000)
-    path = tmp_path / "slow.db"
-    database = Database(f"sqlite+aiosqlite:///{path}")
-    await upgrade(database)
-    rig = await make_rig(database)
-    await rig.add_key("openai", limit="10")
-    rig.fakes["openai"].reply(text="Four, as always.", input_tokens=11, output_tokens=6)
-    other = sqlite3.connect(path, isolation_level=None)
+    rig, other = await _limited_rig_and_a_second_writer(make_rig, tmp_path)
     first_text = asyncio.Event()
 
     async def consume() -> None:
