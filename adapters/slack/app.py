@@ -1,7 +1,8 @@
 """The slack-bolt AsyncApp with every listener, and the Web API client it uses.
 
 The client retries connection errors and Slack's rate limits (HTTP 429), honouring
-``Retry-After``; anything a listener lets escape is logged with an incident id.
+``Retry-After`` (except interim streamed edits, which give up and pause their workspace's
+edit budget); anything a listener lets escape is logged with an incident id.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import aiohttp
@@ -29,6 +31,7 @@ from adapters.slack import commands, events, home, modals
 from adapters.slack.assistant import build_assistant
 from adapters.slack.events import EventSettings
 from adapters.slack.runtime import Runtime
+from adapters.slack.streaming import INTERIM_EDIT
 
 __all__ = ["build_bolt_app", "build_client", "quiet_logger"]
 
@@ -90,6 +93,38 @@ class _ErrorCounter(AsyncRetryHandler):
         return False
 
 
+class _RateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """Waits as long as Retry-After says and retries, except an interim streamed edit.
+
+    An interim edit gives up at once (the next one carries everything) and holds its
+    workspace's edit budget back instead, so no message's pacer sleeps through a 429.
+    """
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        budget = INTERIM_EDIT.get()
+        if budget is None:
+            return True
+        budget.hold(_retry_after(response))
+        return False
+
+
+def _retry_after(response: HttpResponse) -> float:
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after" and values:
+            with suppress(ValueError):
+                return max(float(values[0]), 1.0)
+    return 1.0
+
+
 def build_client(
     api_url: str,
     token: str | None = None,
@@ -112,7 +147,7 @@ def build_client(
         retry_handlers=[
             *counter,
             AsyncConnectionErrorRetryHandler(),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+            _RateLimitRetry(max_retry_count=RATE_LIMIT_RETRIES),
         ],
         logger=quiet_logger("adapters.slack.web"),
         session=session,

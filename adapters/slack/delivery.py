@@ -26,7 +26,15 @@ from adapters.slack.render import (
     render_stream,
     tail_blocks,
 )
-from adapters.slack.streaming import DEFAULT_INTERVAL, Clock, LiveMessage, NativeStream
+from adapters.slack.streaming import (
+    DEFAULT_INTERVAL,
+    EDIT_BURST,
+    EDITS_PER_MINUTE,
+    Clock,
+    EditBudget,
+    LiveMessage,
+    NativeStream,
+)
 from bot.reply import Delta, FileOut, Reply, ReplyEvent, SecretRequest, Section, Status
 
 __all__ = ["Delivery", "SlackOptions", "Target"]
@@ -64,6 +72,10 @@ class SlackOptions:
 
     #: Seconds between edits of one streamed message.
     interval: float = DEFAULT_INTERVAL
+    #: chat.update calls per minute shared by all answers streaming in one workspace.
+    edits_per_minute: float = EDITS_PER_MINUTE
+    #: Edits a workspace may make at once after a quiet spell.
+    edit_burst: int = EDIT_BURST
     #: Use Slack's chat streaming API inside threads.
     native_streaming: bool = True
     #: How long a key form's submission waits for the provider before saying "checking…".
@@ -86,9 +98,11 @@ class Delivery:
         bot_user_id: str | None = None,
         open_secret: SecretOpener | None = None,
         notes: tuple[Section, ...] = (),
+        budget: EditBudget | None = None,
     ) -> None:
         self._client = client
         self._notes = notes
+        self._budget = budget
         self.target = target
         self._options = options
         self._bot_user_id = bot_user_id
@@ -105,6 +119,7 @@ class Delivery:
             interval=self._options.interval,
             clock=self._options.clock,
             adopt=adopt or (),
+            budget=self._budget,
         )
 
     async def run(self, events: AsyncIterator[ReplyEvent]) -> Reply | None:

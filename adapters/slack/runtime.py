@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import texts
 from adapters.slack.delivery import Delivery, SecretOpener, SlackOptions, Target
 from adapters.slack.render import SlackMessage, context_block
+from adapters.slack.streaming import EditBudget
 from bot.dispatch import COMMANDS, Dispatcher
 from bot.invocation import Attachment, Invocation
 from bot.lookup import history_allowed
@@ -89,6 +90,8 @@ class Runtime:
     _bot_dms: dict[tuple[str, str], str] = field(default_factory=dict)
     #: Conversations answered lately (bounded), and whether they were told history is off.
     _conversations: OrderedDict[str, bool] = field(default_factory=OrderedDict)
+    #: Each workspace's chat.update budget, shared by all its answers (bounded).
+    _budgets: OrderedDict[str, EditBudget] = field(default_factory=OrderedDict)
 
     @property
     def provider_ids(self) -> tuple[str, ...]:
@@ -155,6 +158,19 @@ class Runtime:
         self._bot_dms[(team, user)] = channel
         return channel
 
+    def edit_budget(self, team: str | None) -> EditBudget:
+        """The chat.update budget every answer streaming in workspace ``team`` shares."""
+        key = team or ""
+        budget = self._budgets.get(key)
+        if budget is None:
+            options = self.options
+            budget = EditBudget(options.edits_per_minute, options.edit_burst, options.clock)
+            self._budgets[key] = budget
+            while len(self._budgets) > _CONVERSATIONS:
+                self._budgets.popitem(last=False)
+        self._budgets.move_to_end(key)
+        return budget
+
     def delivery(
         self,
         client: AsyncWebClient,
@@ -171,6 +187,7 @@ class Runtime:
             bot_user_id=bot_user_id,
             open_secret=open_secret,
             notes=notes,
+            budget=self.edit_budget(target.team),
         )
 
     async def deliver(

@@ -1,10 +1,12 @@
-"""Answers that grow in place: Slack's chat streaming API, or edits paced per message.
+"""Answers that grow in place: Slack's chat streaming API, or paced edits.
 
 :class:`NativeStream` uses slack-sdk's ``chat_stream`` (``chat.startStream`` /
 ``appendStream`` / ``stopStream``), which needs a thread to reply in.
-:class:`LiveMessage` posts a message and edits it with ``chat.update`` (Tier 3, about
-50 calls a minute per workspace), continuing in the thread when the answer outgrows a
-message. Each message has its own :class:`Pacer`, so one busy answer never slows another.
+:class:`LiveMessage` posts a message and edits it with ``chat.update``, continuing in
+the thread when the answer outgrows a message. Each message has its own :class:`Pacer`
+(at most one edit per interval), and all messages of a workspace share one
+:class:`EditBudget`: Slack counts chat.update per workspace (Tier 3, about 50 calls a
+minute), so two answers paced on their own would already exceed it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from contextvars import ContextVar
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -23,14 +26,91 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import FENCE, MESSAGE_CHARS, Block, SlackMessage, cut_at, open_fence
 
-__all__ = ["DEFAULT_INTERVAL", "LiveMessage", "NativeStream", "Pacer"]
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "EDITS_PER_MINUTE",
+    "EDIT_BURST",
+    "INTERIM_EDIT",
+    "EditBudget",
+    "LiveMessage",
+    "NativeStream",
+    "Pacer",
+]
 
 log = logging.getLogger(__name__)
 
 #: Seconds between edits of one message: chat.update is Tier 3 (~50/minute/workspace).
 DEFAULT_INTERVAL = 1.5
 
+#: chat.update calls a workspace's answers may make per minute, all together (Tier 3 is
+#: "50+"; some room is left for the final edits that take their token regardless).
+EDITS_PER_MINUTE = 45.0
+#: Edits a workspace may make at once after a quiet spell (Slack tolerates short bursts).
+EDIT_BURST = 10
+
 Clock = Callable[[], float]
+
+#: Set while an interim edit is on its way: the client's rate-limit retry handler then
+#: gives up at once (the next edit carries everything) and holds the budget back instead
+#: of sleeping through Retry-After with the message's pacer locked.
+INTERIM_EDIT: ContextVar[EditBudget | None] = ContextVar("slack_interim_edit", default=None)
+
+
+class EditBudget:
+    """A token bucket of chat.update calls shared by every live message of one workspace.
+
+    Interim edits take a token only when one is there (:meth:`try_take`), else their
+    pacer waits (:meth:`wait_s`) and the latest text goes when one is due: nothing is
+    queued. A final edit is never held back (:meth:`spend`): it takes its token even when
+    none is left, and the debt, bounded at ``burst``, holds interim edits back until it
+    is repaid. The first edit of an answer goes at once while tokens are left.
+    """
+
+    def __init__(
+        self,
+        per_minute: float = EDITS_PER_MINUTE,
+        burst: int = EDIT_BURST,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._rate = max(per_minute, 1e-9) / 60.0
+        self._burst = float(max(burst, 1))
+        self._clock = clock
+        self._level = self._burst
+        self._stamp = clock()
+
+    def _refill(self) -> float:
+        now = self._clock()
+        self._level = min(self._burst, self._level + (now - self._stamp) * self._rate)
+        self._stamp = now
+        return self._level
+
+    @property
+    def level(self) -> float:
+        """Tokens left now (negative while final edits are being repaid)."""
+        return self._refill()
+
+    def wait_s(self) -> float:
+        """Seconds until an interim edit may take a token (0 when it may now)."""
+        return max(0.0, (1.0 - self._refill()) / self._rate)
+
+    def try_take(self) -> bool:
+        """Take a token for an interim edit if one is there."""
+        if self._refill() < 1.0:
+            return False
+        self._level -= 1.0
+        return True
+
+    def spend(self) -> None:
+        """Take a token for a final edit, in debt if need be."""
+        level = self._refill()
+        # Bounded, so a burst of finals cannot silence interim edits for long; a debt
+        # already deeper (Slack's own Retry-After) is kept.
+        self._level = max(level - 1.0, min(level, -self._burst))
+
+    def hold(self, seconds: float) -> None:
+        """Slack answered 429: no interim edit for ``seconds``."""
+        self._level = min(self._refill(), 1.0 - seconds * self._rate)
+
 
 #: Room kept in a streamed message to close a code fence open at its end.
 _FENCE_ROOM = 8
@@ -40,7 +120,8 @@ class Pacer:
     """Calls ``flush`` at most once per ``interval`` for one message; the latest content wins.
 
     ``poke`` says the content changed. Flushes run in a background task, so the answer
-    keeps arriving while Slack is called; ``close`` waits for a flush in flight.
+    keeps arriving while Slack is called; ``close`` waits for a flush in flight. With a
+    ``budget``, a flush also waits until the workspace's budget has a token for it.
     """
 
     def __init__(
@@ -48,10 +129,12 @@ class Pacer:
         flush: Callable[[], Awaitable[None]],
         interval: float,
         clock: Clock = time.monotonic,
+        budget: EditBudget | None = None,
     ) -> None:
         self._flush = flush
         self._interval = interval
         self._clock = clock
+        self._budget = budget
         self._dirty = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -68,13 +151,20 @@ class Pacer:
     async def _run(self) -> None:
         while True:
             await self._dirty.wait()
-            delay = self._last + self._interval - self._clock()
+            delay = self._delay()
             if delay > 0:
+                # Then look again: another message of the workspace may take the token.
                 await asyncio.sleep(delay)
+                continue
             async with self._lock:
                 self._dirty.clear()
                 self._last = self._clock()
                 await self._flush()
+
+    def _delay(self) -> float:
+        """Seconds until this message's pace and its workspace's budget allow an edit."""
+        paced = self._last + self._interval - self._clock()
+        return max(paced, self._budget.wait_s() if self._budget is not None else 0.0)
 
     async def close(self) -> None:
         """Stop pacing; an edit already on its way to Slack is allowed to finish."""
@@ -104,13 +194,15 @@ class LiveMessage:
         interval: float = DEFAULT_INTERVAL,
         clock: Clock = time.monotonic,
         adopt: Sequence[str] = (),
+        budget: EditBudget | None = None,
     ) -> None:
         self._client = client
         self.channel = channel
         self._thread_ts = thread_ts
         self._sent: list[tuple[str, dict[str, Any] | None]] = [(ts, None) for ts in adopt]
         self._want: Callable[[], list[SlackMessage]] = list
-        self._pacer = Pacer(self._paced_sync, interval, clock)
+        self._budget = budget
+        self._pacer = Pacer(self._paced_sync, interval, clock, budget)
 
     @property
     def posted(self) -> list[str]:
@@ -137,18 +229,36 @@ class LiveMessage:
         self._sent.clear()
 
     async def _paced_sync(self) -> None:
+        budget = self._budget
+        token = INTERIM_EDIT.set(budget)
         try:
-            await self._sync(self._want())
+            done = await self._sync(self._want(), interim=True)
         except SlackApiError as exc:
             # A lost intermediate edit is harmless: the final one carries everything.
             log.warning("slack: interim edit failed (%s)", exc.response.get("error"))
+            done = exc.response.get("error") != "ratelimited"
+        finally:
+            INTERIM_EDIT.reset(token)
+        if not done:
+            self._pacer.poke()  # the latest text goes when the budget has a token again
 
-    async def _sync(self, messages: list[SlackMessage]) -> None:
+    async def _sync(self, messages: list[SlackMessage], *, interim: bool = False) -> bool:
+        """Post, edit and delete until Slack shows ``messages``.
+
+        An interim sync stops (returning False) where the budget has no token left for
+        an edit; a final one spends tokens regardless.
+        """
+        budget = self._budget
         for index, message in enumerate(messages):
             payload = message.payload()
             if index < len(self._sent):
                 ts, last = self._sent[index]
                 if last != payload:
+                    if budget is not None:
+                        if not interim:
+                            budget.spend()
+                        elif not budget.try_take():
+                            return False
                     await self._client.chat_update(channel=self.channel, ts=ts, **payload)
                     self._sent[index] = (ts, payload)
                 continue
@@ -164,6 +274,7 @@ class LiveMessage:
         for ts, _ in self._sent[len(messages) :]:
             await self._client.chat_delete(channel=self.channel, ts=ts)
         del self._sent[len(messages) :]
+        return True
 
 
 class NativeStream:

@@ -44,6 +44,8 @@ class SlackCall:
     args: dict[str, Any]
     token: str | None
     request: RecordedRequest
+    #: HTTP status of the answer: 429 when :meth:`FakeSlack.rate_limit` refused it.
+    status: int = 200
 
 
 class FakeSlack(LoopbackServer):
@@ -68,6 +70,7 @@ class FakeSlack(LoopbackServer):
         self.oauth_access: dict[str, Any] | None = None
         self.socket_messages: list[dict[str, Any]] = []
         self._errors: list[tuple[str, str, int]] = []
+        self._limits: list[tuple[str, str, int]] = []
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -85,11 +88,12 @@ class FakeSlack(LoopbackServer):
         self._errors.append((method, error, times))
 
     def rate_limit(self, method: str, *, retry_after: str = "0", times: int = 1) -> None:
-        self.inject(
-            Fault.http(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": retry_after}),
-            path=f"/api/{method}",
-            times=times,
-        )
+        """The next ``times`` calls to ``method`` answer HTTP 429 with ``Retry-After``.
+
+        They are recorded like any call (and wake :meth:`wait_for`), with
+        :attr:`SlackCall.status` 429.
+        """
+        self._limits.append((method, retry_after, times))
 
     def share_file(
         self, name: str, content: bytes, *, file_id: str | None = None
@@ -167,8 +171,12 @@ class FakeSlack(LoopbackServer):
         args = await self._args(request, recorded)
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else args.get("token")
-        self.calls.append(SlackCall(method, args, token, recorded))
+        limited = _take(self._limits, method)
+        self.calls.append(SlackCall(method, args, token, recorded, 429 if limited else 200))
         try:
+            if limited is not None:
+                body = {"ok": False, "error": "ratelimited"}
+                return self.json_response(body, 429, {"Retry-After": limited})
             for index, (name, error, times) in enumerate(self._errors):
                 if name == method:
                     if times <= 1:
@@ -417,6 +425,18 @@ class FakeSlack(LoopbackServer):
         found = acked()
         assert found is not None
         return found
+
+
+def _take(scripted: list[tuple[str, str, int]], method: str) -> str | None:
+    """Use up one of ``method``'s scripted answers; returns its value."""
+    for index, (name, value, times) in enumerate(scripted):
+        if name == method:
+            if times <= 1:
+                del scripted[index]
+            else:
+                scripted[index] = (name, value, times - 1)
+            return value
+    return None
 
 
 class _SlackError(Exception):

@@ -236,3 +236,27 @@ async def test_with_production_acknowledgement_the_answer_follows_the_ack(
 
     (reply,) = slack.fake.calls_to("chat.postEphemeral")
     assert "no keys yet" in json.dumps(reply.args["blocks"])
+
+
+async def test_answers_in_one_workspace_share_one_edit_budget(make_slack: MakeSlack) -> None:
+    """Two /ask answers streaming at once: interim edits come out of one small budget."""
+    slack = await make_slack(edits_per_minute=0.001, edit_burst=2)
+    await slack.add_key("openai")
+    words = [f"w{i} " for i in range(30)]
+    for _ in range(2):
+        slack.rig.fakes["openai"].reply(text="".join(words).strip(), chunks=tuple(words))
+
+    await slack.command("/ask", "--provider openai Count", channel="C1")
+    await slack.command("/ask", "--provider openai Count", channel="C2")
+    await slack.settle()
+
+    updates = [json.dumps(c.args["blocks"]) for c in slack.fake.calls_to("chat.update")]
+    interim = [u for u in updates if ":writing_hand:" in u]
+    assert len(interim) <= 2  # the burst, shared by both answers
+    assert len(updates) - len(interim) == 2  # each final edit went through regardless
+    assert "w29" in slack.fake.texts("C1")[0] and "w29" in slack.fake.texts("C2")[0]
+    # Every edit of both answers came out of their workspace's one budget (finals may
+    # take it into debt, bounded at the burst).
+    runtime = slack.adapter.runtime
+    assert runtime.edit_budget("T111").level == pytest.approx(max(2 - len(updates), -2), abs=0.01)
+    assert runtime.edit_budget("T999").level == 2  # another workspace: a budget of its own
