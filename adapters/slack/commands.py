@@ -2,7 +2,9 @@
 
 Each is acknowledged at once (Slack allows 3 seconds) with an empty answer; the work runs
 after. ``/ask`` and ``/summarize`` answer for the channel: a "working on it" message
-appears at once and grows into the answer. Everything else is shown to the user alone.
+appears at once and grows into the answer (where the bot may not post, the finished
+answer comes through the command's ``response_url``). Everything else is shown to the
+user alone.
 """
 
 from __future__ import annotations

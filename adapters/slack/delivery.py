@@ -2,8 +2,10 @@
 
 Public answers (and anything in the bot's own DM) are posted and grow as they stream:
 natively inside a thread when Slack allows it, else by paced edits. Private replies in a
-shared conversation are ephemeral; when Slack will not let the bot post there at all,
-the slash command's ``response_url`` still reaches the user.
+shared conversation are ephemeral; when Slack will not let the bot post there at all
+(a channel it is not in, a group DM), the slash command's ``response_url`` still
+reaches the channel: the answer arrives in one piece when it is done, errors only to
+the user.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import texts
 from adapters.slack.render import (
+    MAX_BLOCKS,
     SlackMessage,
     context_block,
     render_reply,
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 
 _TOO_LONG = frozenset({"msg_too_long", "msg_blocks_too_long"})
 _SMALL_MESSAGE = 3500
+#: Messages one response_url accepts (within 30 minutes of the command).
+RESPONSE_URL_USES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,9 @@ class Delivery:
         self._live: LiveMessage | None = None
         self._native: NativeStream | None = None
         self._text = ""
+        #: The bot may not post here: the answer goes through response_url when done.
+        self._via_response_url = False
+        self._responses = 0
 
     def _new_live(self, adopt: list[str] | None = None) -> LiveMessage:
         return LiveMessage(
@@ -155,6 +163,11 @@ class Delivery:
         try:
             await live.open(SlackMessage(text=text, blocks=[context_block(text)]))
         except SlackApiError as exc:
+            code = texts.slack_error_code(exc)
+            if self.target.response_url and code in texts.CHANNEL_ERRORS:
+                log.info("slack: cannot post here (%s); answering through response_url", code)
+                self._via_response_url = True
+                return True
             await self.explain(exc)
             return False
         self._live = live
@@ -167,14 +180,14 @@ class Delivery:
                     channel_id=self.target.channel, thread_ts=self.target.thread_ts, status=text
                 )
             return
-        if self._native is not None or not self.target.live_ok:
+        if self._native is not None or not self.target.live_ok or self._via_response_url:
             return
         self._live = self._live or self._new_live()
         self._live.show(lambda: render_stream(self._text, header=self.target.header, status=text))
 
     async def _delta(self, text: str) -> None:
         self._text += text
-        if not self.target.live_ok:
+        if not self.target.live_ok or self._via_response_url:
             return
         native = self._native
         if native is None and self._live is None and self._native_ok():
@@ -205,6 +218,9 @@ class Delivery:
         if reply.secret_request is not None and self._open_secret is not None:
             await self._discard()
             await self._open_secret(reply.secret_request)
+            return
+        if self._via_response_url:
+            await self._respond_reply(reply)
             return
         try:
             if reply.private and not self.target.in_bot_dm:
@@ -260,10 +276,50 @@ class Delivery:
             for message in messages:
                 await self.respond(message)
 
-    async def respond(self, message: SlackMessage) -> None:
+    async def _respond_reply(self, reply: Reply) -> None:
+        """The whole reply through response_url: for the channel, errors for the user alone.
+
+        A response_url takes 5 messages: a longer answer shows its first parts and says
+        how to get all of it.
+        """
+        bot = self._bot_user_id
+        if reply.private or reply.tone == "error":
+            for message in render_reply(reply)[:RESPONSE_URL_USES]:
+                await self.respond(message)
+            return
+        parts = render_reply(reply, header=self.target.header)
+        if len(parts) > RESPONSE_URL_USES:
+            shown = RESPONSE_URL_USES - 1
+            note = texts.answer_cut_short(shown, len(parts), bot)
+            parts = [*parts[:shown], SlackMessage(text=note, blocks=[context_block(note)])]
+        else:
+            hint = texts.not_streamed(bot)
+            last = parts[-1]
+            if len(last.blocks) < MAX_BLOCKS:
+                parts[-1] = SlackMessage(last.text, [*last.blocks, context_block(hint)])
+            elif len(parts) < RESPONSE_URL_USES:
+                parts.append(SlackMessage(text=hint, blocks=[context_block(hint)]))
+        for message in parts:
+            await self.respond(message, response_type="in_channel")
+
+    async def respond(self, message: SlackMessage, *, response_type: str = "ephemeral") -> None:
+        """Send through the command's response_url (5 uses; later ones are only logged)."""
         assert self.target.response_url is not None
-        webhook = AsyncWebhookClient(self.target.response_url)
-        await webhook.send(text=message.text, blocks=message.blocks, response_type="ephemeral")
+        if self._responses >= RESPONSE_URL_USES:
+            log.warning("slack: a response_url message was dropped (5 already sent)")
+            return
+        self._responses += 1
+        # Imported here: the app module builds on this one. Its logger drops payloads.
+        from adapters.slack.app import quiet_logger
+
+        webhook = AsyncWebhookClient(
+            self.target.response_url, logger=quiet_logger("adapters.slack.webhook")
+        )
+        answer = await webhook.send(
+            text=message.text, blocks=message.blocks, response_type=response_type
+        )
+        if answer.status_code != 200:
+            log.warning("slack: response_url refused a message (HTTP %s)", answer.status_code)
 
     async def explain(self, exc: SlackApiError) -> None:
         """Tell the user what Slack refused, by whatever way still reaches them."""

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 __all__ = [
     "CHANNEL_ERRORS",
     "TRIGGER_ERRORS",
+    "answer_cut_short",
     "api_error_text",
     "cannot_post",
     "form_expired",
@@ -19,6 +20,7 @@ __all__ = [
     "incident",
     "key_checked",
     "key_checking",
+    "not_streamed",
     "slack_error_code",
     "suggested_prompts",
     "working_on",
@@ -51,6 +53,27 @@ def cannot_post(bot_user_id: str | None) -> str:
     return (
         f":no_entry: I can't post in this conversation. Invite me with `/invite {me}`, "
         "or talk to me in a direct message."
+    )
+
+
+def _me(bot_user_id: str | None) -> str:
+    return f"<@{bot_user_id}>" if bot_user_id else "@byok-bot"
+
+
+def not_streamed(bot_user_id: str | None) -> str:
+    """Below an answer sent in one piece because the bot is not in the conversation."""
+    return (
+        f":bulb: I'm not a member here, so this came in one piece. `/invite {_me(bot_user_id)}` "
+        "to a channel to see answers written as they stream."
+    )
+
+
+def answer_cut_short(shown: int, total: int, bot_user_id: str | None) -> str:
+    """After the parts of a long answer Slack let the bot send without being a member."""
+    return (
+        f":scissors: That was part {shown} of {total}: Slack lets me send only "
+        f"{shown + 1} messages here because I'm not a member. `/invite {_me(bot_user_id)}` "
+        "and ask again, or ask me in a direct message, to get the whole answer."
     )
 
 

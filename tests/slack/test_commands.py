@@ -127,19 +127,57 @@ async def test_everything_but_answers_is_shown_to_the_user_alone(
     assert not slack.fake.calls_to("chat.postMessage")
 
 
-async def test_a_channel_the_bot_is_not_in_gets_an_invitation_and_costs_nothing(
-    slack: SlackRig,
+async def test_ask_where_the_bot_is_not_a_member_answers_through_response_url(
+    slack: SlackRig, caplog: pytest.LogCaptureFixture
 ) -> None:
     await slack.add_key("openai")
+    slack.rig.fakes["openai"].reply(text="Hello, channel.")
     slack.fake.fail("chat.postMessage", "not_in_channel")
 
     await slack.command("/ask", "--provider openai hello?")
     await slack.settle()
 
+    # One message for the channel, as the streamed answer would have ended, plus a hint.
+    (answer,) = slack.fake.responses
+    shown = json.dumps(answer["blocks"])
+    assert answer["response_type"] == "in_channel"
+    assert "Hello, channel." in shown and f"<@{USER}> `/ask` --provider openai hello?" in shown
+    assert "openai" in shown and " out tokens" in shown  # the footer
+    assert "/invite <@U0BOT>" in shown and "stream" in shown
+    assert not slack.fake.calls_to("chat.update") and not slack.fake.ephemeral
+    assert "Hello, channel." not in caplog.text  # the webhook client logs no payloads
+
+
+async def test_a_group_dm_gets_a_long_answer_in_the_five_messages_allowed(
+    slack: SlackRig,
+) -> None:
+    await slack.add_key("openai")
+    paragraph = ("All work and no play makes a long answer. " * 40).strip()
+    text = "\n\n".join(f"{i}. {paragraph}" for i in range(60))  # ~100,000 characters
+    slack.rig.fakes["openai"].reply(text=text)
+    slack.fake.fail("chat.postMessage", "channel_not_found")
+
+    await slack.command(
+        "/ask", "--provider openai Write a lot", channel="G333", channel_name="mpdm-a--b--c-1"
+    )
+    await slack.settle()
+
+    *parts, note = slack.fake.responses
+    assert len(parts) == 4 and all(p["response_type"] == "in_channel" for p in parts)
+    assert "0. All work" in json.dumps(parts[0]["blocks"])
+    assert "part 4 of" in note["text"] and "/invite <@U0BOT>" in note["text"]
+
+
+async def test_an_error_where_the_bot_is_not_a_member_goes_to_the_user_alone(
+    slack: SlackRig,
+) -> None:
+    slack.fake.fail("chat.postMessage", "not_in_channel")
+
+    await slack.command("/ask", "hello?")  # no key yet
+    await slack.settle()
+
     (told,) = slack.fake.responses
-    assert told["response_type"] == "ephemeral"
-    assert "/invite <@U0BOT>" in told["text"]
-    assert not slack.rig.fakes["openai"].requests_to("/chat/completions")
+    assert told["response_type"] == "ephemeral" and "/byok add" in json.dumps(told)
 
 
 async def test_a_private_reply_where_the_bot_cannot_post_goes_through_response_url(

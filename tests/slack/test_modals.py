@@ -250,3 +250,32 @@ async def test_a_slow_check_from_home_refreshes_home_once_the_key_is_stored(
     assert methods == ["views.update", "views.publish"]  # Home after the check, not before
     assert "Checking your openai key" not in json.dumps(slack.fake.views[form["id"]])
     assert f"…{key[-4:]}" in json.dumps(slack.fake.published[USER], ensure_ascii=False)
+
+
+async def test_a_summary_where_the_bot_is_not_a_member_keeps_the_transcript(
+    slack: SlackRig,
+) -> None:
+    """The pasted transcript is not lost: the summary comes through the command's response_url."""
+    await slack.add_key("openai")
+    await slack.command("/summarize")
+    await slack.settle()
+    summary = {
+        "overview": "Release planning.",
+        "decisions": ["Ship on Friday"],
+        "action_items": [],
+        "open_questions": [],
+    }
+    slack.rig.fakes["openai"].reply(text=json.dumps(summary))
+    slack.fake.fail("chat.postMessage", "not_in_channel")
+
+    transcript = "Alice: We ship on Friday.\nBob: Fine."
+    await slack.view_submission(
+        slack.last_view(), {"transcript": _text(transcript), "provider": _select("openai")}
+    )
+    await slack.settle()
+
+    (answer,) = slack.fake.responses
+    shown = json.dumps(answer["blocks"])
+    assert answer["response_type"] == "in_channel"
+    assert "Meeting summary" in shown and "Ship on Friday" in shown
+    assert "/invite <@U0BOT>" in shown
