@@ -43,6 +43,11 @@ def fake(request: pytest.FixtureRequest, provider_id: str) -> FakeLLM:
     return fake
 
 
+#: Short, so stall tests end quickly, yet long enough for a first request on a loaded
+#: 2-core CI machine (0.3 s once timed out a healthy Gemini request there).
+TIMEOUT_S = 1.0
+
+
 @pytest.fixture
 async def build() -> AsyncIterator[Build]:
     """``build(fake, **settings_overrides)``: a provider pointed at a fake, closed after."""
@@ -61,7 +66,7 @@ async def build() -> AsyncIterator[Build]:
 @pytest.fixture
 def provider(build: Build, fake: FakeLLM) -> Provider:
     """The provider under test, with a short timeout and no retries."""
-    return build(fake, timeout_s=0.3)
+    return build(fake, timeout_s=TIMEOUT_S)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from byok.secret import Secret
 from tests.fakes.llm_script import FakeLLM
 from tests.fakes.loopback import Fault
 from tests.providers.chat import Subject, ask, call, drain
+from tests.providers.conftest import TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ CASES: dict[str, Case] = {
     "500": Case(lambda f: Fault.http(500), ProviderUnavailableError, {"what": "server error 500"}),
     "503": Case(lambda f: Fault.http(503), ProviderUnavailableError, {"what": "server error 503"}),
     "stall": Case(
-        lambda f: Fault.stall(), ProviderUnavailableError, {"what": "no answer within 0.3 s"}
+        lambda f: Fault.stall(),
+        ProviderUnavailableError,
+        {"what": f"no answer within {TIMEOUT_S:g} s"},
     ),
     "malformed": Case(lambda f: Fault.malformed(), ProviderUnavailableError, {"what": UNREADABLE}),
     "cut": Case(
@@ -108,7 +111,7 @@ async def test_fault_becomes_the_right_error(
 async def test_stream_broken_after_text_is_interrupted_not_short(
     build: Callable[..., Provider], fake: FakeLLM, key: Secret, fault_name: str
 ) -> None:
-    provider = build(fake, timeout_s=0.3)
+    provider = build(fake, timeout_s=TIMEOUT_S)
     after = _mid_answer(fake)
     fault = {
         "cut": Fault.cut(after=after),
