@@ -15,6 +15,7 @@ database never took, which are counted in the log rather than waited on forever)
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -44,6 +45,11 @@ CANCEL_WAIT_S = 5.0
 #: reported lost (rather than the process hanging until it is killed).
 FLUSH_WAIT_S = 5.0
 ABANDONED_CHECK_EVERY_S = 3600.0
+_BIND_ERRORS = {
+    errno.EADDRINUSE: "address already in use: another process listens there",
+    errno.EADDRNOTAVAIL: "that address is not one of this host's",
+    errno.EACCES: "permission denied: ports below 1024 need privileges",
+}
 
 #: A stop function gets the seconds left of the grace period.
 Stop = Callable[[float], Awaitable[None]]
@@ -235,7 +241,14 @@ async def _start_all(
     await _start_scheduler(config, app, running, instance)
     _start_closing_abandoned_attempts(app, running)
     if config.http.enabled:
-        await http.start()
+        try:
+            await http.start()
+        except OSError as exc:
+            why = _BIND_ERRORS.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+            raise StartError(
+                f"[http] cannot listen on {config.http.host}:{config.http.port} ({why}); "
+                "set another [http] host or port"
+            ) from None
         running.stops.append(("HTTP server", lambda _: http.stop()))
         running.started.append(f"HTTP server on http://{config.http.host}:{http.bound_port}")
     else:

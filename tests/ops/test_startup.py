@@ -162,6 +162,23 @@ CASES: dict[str, Case] = {
 }
 
 
+async def test_an_http_port_already_in_use_is_named(deployment: Deployment) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        sections = deployment.settings()
+        sections["http"] = {**sections["http"], "port": port}
+        bot = await BotProcess.start(deployment.write(sections), deployment.env())
+        deployment.bots.append(bot)
+        code = await bot.exit_code()
+    assert code == 2, bot.output
+    assert f"cannot start: [http] cannot listen on 127.0.0.1:{port} (address already in use" in (
+        bot.output
+    )
+    assert "Traceback" not in bot.output and "Unclosed" not in bot.output
+
+
 @pytest.mark.parametrize("case", list(CASES))
 async def test_a_missing_or_invalid_setting_exits_non_zero_naming_it(
     deployment: Deployment, case: str
