@@ -113,23 +113,28 @@ class ConsoleAdapter:
         )
 
     async def run(self) -> int:
-        if not self._interactive:
-            return await self._loop()
-        self._write(
-            "byok-bot console — /help for commands, /quit to leave. "
-            "A line without a slash is a question.\n"
-        )
         loop = asyncio.get_running_loop()
         main = asyncio.current_task()
         assert main is not None
-        loop.add_signal_handler(signal.SIGINT, self._interrupt, main)
+        # SIGTERM stops the console like a last Ctrl-C: the answer in progress is
+        # cancelled (its usage row written as such) and the database closed, not cut off.
+        loop.add_signal_handler(signal.SIGTERM, main.cancel)
+        if self._interactive:
+            self._write(
+                "byok-bot console — /help for commands, /quit to leave. "
+                "A line without a slash is a question.\n"
+            )
+            loop.add_signal_handler(signal.SIGINT, self._interrupt, main)
         try:
             return await self._loop()
         except asyncio.CancelledError:
-            self._write("\n")
+            if self._interactive:
+                self._write("\n")
             raise KeyboardInterrupt from None  # leaves as Ctrl-C always did (exit 130)
         finally:
-            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
+            if self._interactive:
+                loop.remove_signal_handler(signal.SIGINT)
 
     def _interrupt(self, main: asyncio.Task[Any]) -> None:
         busy = self._busy

@@ -24,12 +24,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bot.app import close_abandoned_attempts
 from bot.config import Config, ConfigSource
 from bot.logs import config_secrets, configure_logging
 from bot.messenger import Messenger
 from bot.metrics import Metrics
 from byok.db.engine import unavailable_error
-from byok.errors import ByokError, ConfigError, DatabaseUnavailableError
+from byok.errors import ByokError, ConfigError
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -354,22 +355,12 @@ async def _start_scheduler(config: Config, app: App, running: Running, instance:
 
 
 def _start_closing_abandoned_attempts(app: App, running: Running) -> None:
-    """Now and every hour: usage rows a crashed instance left pending are closed."""
+    """Every hour (build_app did it at start): rows a crashed instance left pending."""
 
     async def every_hour() -> None:
         while True:
-            try:
-                closed = await app.engine.ledger.close_abandoned()
-            except DatabaseUnavailableError as exc:
-                log.warning("could not close abandoned usage rows: %s", exc)
-            else:
-                if closed:
-                    log.warning(
-                        "closed %d usage row(s) left pending by a process that stopped "
-                        "mid-request, as interrupted; their reservations still count",
-                        closed,
-                    )
             await asyncio.sleep(ABANDONED_CHECK_EVERY_S)
+            await close_abandoned_attempts(app.engine)
 
     task = asyncio.create_task(every_hour(), name="close abandoned usage rows")
     running.stops.append(("abandoned-row check", lambda _: _cancel(task)))

@@ -76,6 +76,21 @@ def build_catalog(config: Config) -> Catalog:
     return Catalog(entries, PROVIDER_ALIASES)
 
 
+async def close_abandoned_attempts(engine: Engine) -> None:
+    """Close the usage rows a process that died mid-request left pending (see UsageLedger)."""
+    try:
+        closed = await engine.ledger.close_abandoned()
+    except DatabaseUnavailableError as exc:
+        log.warning("could not close abandoned usage rows: %s", exc)
+        return
+    if closed:
+        log.warning(
+            "closed %d usage row(s) left pending by a process that stopped mid-request, "
+            "as interrupted; their reservations still count",
+            closed,
+        )
+
+
 async def _warn_about_unreadable_keys(engine: Engine) -> None:
     """Stored keys sealed under a master key not configured now cannot be used: say so."""
     try:
@@ -112,5 +127,6 @@ async def build_app(config: Config, metrics: Metrics | None = None) -> App:
         observer=metrics,
     )
     await _warn_about_unreadable_keys(engine)
+    await close_abandoned_attempts(engine)
     context = BotContext(engine, max_transcript_chars=config.limits.max_transcript_chars)
     return App(config, engine, Dispatcher(context, metrics), keyring)

@@ -8,6 +8,7 @@ import os
 import pty
 import secrets
 import select
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -175,3 +176,32 @@ async def test_ctrl_c_at_the_prompt_leaves(tmp_path: Path, fake_providers: FakeP
     terminal = await at_terminal(tmp_path, config, session)
     assert codes == [130], terminal.screen
     assert b"byok-bot: interrupted" in terminal.screen and b"Traceback" not in terminal.screen
+
+
+async def test_sigterm_mid_answer_records_it_and_closes_cleanly(
+    tmp_path: Path, fake_providers: FakeProviders
+) -> None:
+    config = write_config(tmp_path, fake_providers)
+    anthropic = fake_providers["anthropic"]
+    anthropic.reply(text="Once upon a time, and it never ends.")
+    anthropic.inject(Fault.stall(after=anthropic.events_before_text + 1), path="messages")
+    key = fake_providers.key("anthropic")
+    codes: list[int] = []
+
+    def session(terminal: Terminal) -> None:
+        terminal.expect(b"you> ")
+        terminal.type(b"/byok add anthropic\n")
+        terminal.expect(b"(input hidden): ")
+        terminal.type(key.encode() + b"\n")
+        terminal.expect(b"Key added")
+        terminal.type(b"Tell me a story\n")
+        terminal.expect(b"Once")
+        terminal.process.send_signal(signal.SIGTERM)  # e.g. the terminal window closed
+        codes.append(terminal.finish())
+
+    terminal = await at_terminal(tmp_path, config, session)
+    assert codes == [130], terminal.screen
+    assert b"(cancelled)" in terminal.screen and b"Traceback" not in terminal.screen
+    # The answer cut off by SIGTERM still has its usage row (no limit: it was queued
+    # in memory, and written as the console closed the database).
+    assert outcomes(tmp_path) == ["cancelled"]
