@@ -193,7 +193,9 @@ def key_section(status: KeyStatus) -> Section:
     fields = [
         Field("Key", f"…{key.last4}" + (f" ({key.label})" if key.label else "")),
         Field("Status", _status(status)),
-        Field("This month", spend),
+        # With a limit, interrupted requests count at their worst case until the month
+        # ends (the provider may have billed them): /usage itemises that.
+        Field("This month" if key.monthly_limit is None else "Counted against the limit", spend),
     ]
     if key.allowed_models:
         fields.append(Field("Allowed models", ", ".join(key.allowed_models)))

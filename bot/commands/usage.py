@@ -23,14 +23,17 @@ def report_sections(report: UsageReport) -> list[Section]:
         lines = [line for line in report.lines if line.provider_id == provider]
         bullets = []
         for line in lines:
-            extras = [f"{line.failures:,} failed"] if line.failures else []
+            extras = []
+            if line.failures:
+                failed = f"{line.failures:,} failed"
+                if line.held_requests:  # a subset of the failures
+                    failed += (
+                        f", {line.held_requests:,} of them interrupted and counted at up to "
+                        f"{money(line.held)} against the limit"
+                    )
+                extras.append(failed)
             if line.fallbacks:
                 extras.append(f"{line.fallbacks:,} as fallback")
-            if line.held_requests:
-                extras.append(
-                    f"{plural(line.held_requests, 'interrupted request')} counted at up to "
-                    f"{money(line.held)} against the limit"
-                )
             bullets.append(
                 f"{line.model}: {plural(line.requests, 'request')}, "
                 f"{tokens(line.input_tokens)} in / {tokens(line.output_tokens)} out tokens, "
@@ -46,8 +49,9 @@ def report_sections(report: UsageReport) -> list[Section]:
 
 
 async def usage(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
-    word = (inv.text.strip().lower() or "month").split()[0]
-    if word not in ("week", "month"):
+    words = (inv.text.strip().lower() or "month").split()
+    word = words[0]
+    if word not in ("week", "month") or len(words) > 1:
         guess = closest(word, ["week", "month"])
         hint = f" Did you mean `{guess}`?" if guess else ""
         raise CommandError(f"Usage: `/usage [week|month]`.{hint}")

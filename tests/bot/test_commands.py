@@ -108,6 +108,7 @@ async def test_ask_streams_and_names_provider_model_tokens_and_cost(chat: Chat) 
         ("/byok prefs auto-swtich off", "Did you mean `auto-switch`?"),
         ("/byok prefs max-tokens many", "needs a whole number of tokens"),
         ("/usage year", "Usage: `/usage [week|month]`."),
+        ("/usage month extra", "Usage: `/usage [week|month]`."),
         ("/summarize", "Paste a transcript"),
         ("/help nope", "Help exists for: `ask`, `summarize`, `usage`, `byok`, `help`."),
         ("/byok test openai", "You have no openai key. Add one with `/byok add openai`."),
@@ -158,10 +159,13 @@ async def test_usage_shows_what_an_interrupted_request_holds_against_the_limit(
     await chat.say("/ask --max-tokens 1000 tell me")
     said = await chat.say("/usage")
     held = re.search(
-        r"1 interrupted request counted at up to (\$[0-9.]+) against the limit", said.text
+        r"\(1 failed, 1 of them interrupted and counted at up to (\$[0-9.]+) against the limit\)",
+        said.text,
     )
     assert held is not None, said.text
     assert f"openai: {held.group(1)} of $10.00" in said.text  # the limit line agrees
+    listed = await chat.say("/byok list")
+    assert f"Counted against the limit: {held.group(1)} of $10.00" in listed.text
 
 
 async def test_preferences_and_limits_commands(chat: Chat) -> None:
