@@ -19,6 +19,8 @@ from byok.errors import ByokError, NoKeyError
 from byok.keystore import StoredKey
 from byok.preferences import Preferences
 from byok.pricing import worst_case_cost
+from byok.providers.models import provider_of_model
+from byok.providers.registry import BUILTIN_PROVIDER_IDS
 from byok.usage import KeySource
 
 __all__ = ["Candidate", "ModelNotAllowedError", "ResolveModel", "RoutePlan", "plan_route"]
@@ -147,6 +149,8 @@ def plan_route(
     by_provider = {k.provider_id: k for k in keys}
     notes: list[str] = []
     primary: Candidate | None = None
+    if provider is None and model is not None:
+        provider = _owner_of(catalog, prefs, model, notes)
 
     if provider is not None:
         entry = catalog.resolve(provider)
@@ -202,6 +206,18 @@ def plan_route(
     if prefs.auto_switch_provider:
         candidates.extend(_fallbacks(catalog, prefs, by_provider, resolve, primary, notes))
     return RoutePlan(tuple(candidates), tuple(notes))
+
+
+def _owner_of(catalog: Catalog, prefs: Preferences, model: str, notes: list[str]) -> str | None:
+    """`--model claude-3-haiku` alone means anthropic: the provider such a name names."""
+    if prefs.default_provider not in (None, *BUILTIN_PROVIDER_IDS):
+        return None  # an operator's own endpoint (Ollama, vLLM) serves names of every shape
+    owner = provider_of_model(model)
+    if owner is None or owner not in catalog:
+        return None
+    article = "an" if owner[0] in "aeiou" else "a"
+    notes.append(f"`{model}` is {article} {owner} model, so {owner} was asked.")
+    return owner
 
 
 def _fallbacks(

@@ -17,6 +17,7 @@ the key can use; providers do the same when a request names a model they do not 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -32,6 +33,7 @@ __all__ = [
     "ModelChoice",
     "ensure_available",
     "legacy_models",
+    "provider_of_model",
     "resolve_model",
 ]
 
@@ -137,6 +139,23 @@ _TABLE: tuple[LegacyModel, ...] = (
 LEGACY_MODELS: Mapping[tuple[str, str], LegacyModel] = MappingProxyType(
     {(m.provider_id, m.name): m for m in _TABLE}
 )
+
+
+# Name shapes only one provider uses (OpenRouter's are "vendor/model").
+_VENDOR_PATTERNS = (
+    (re.compile(r"claude-"), "anthropic"),
+    (re.compile(r"gemini-"), "google"),
+    (re.compile(r"grok-"), "xai"),
+    (re.compile(r"(gpt-(?!oss)|chatgpt-|o[1-9](-|$))"), "openai"),  # gpt-oss: open weights
+    (re.compile(r"[a-z0-9][\w.-]*/[\w.:-]+$"), "openrouter"),
+)
+
+
+def provider_of_model(name: str) -> str | None:
+    """The provider a model name unmistakably belongs to, if any (``claude-3-haiku``:
+    anthropic; ``openai/gpt-4o``: openrouter), so ``--model`` alone can pick it."""
+    lowered = name.strip().lower()
+    return next((pid for pattern, pid in _VENDOR_PATTERNS if pattern.match(lowered)), None)
 
 
 def legacy_models(provider_id: str | None = None) -> list[LegacyModel]:

@@ -155,3 +155,16 @@ async def test_openrouter_auto_and_lost_free_variants_are_reported(rig: Rig) -> 
     rig.fakes["openrouter"].reply(text="hi", model="meta-llama/llama-3.3-70b-instruct", cost=0.02)
     paid = await rig.service().chat(QUESTION, provider="openrouter", model=free)
     assert f"answered with meta-llama/llama-3.3-70b-instruct, not {free}" in paid.notes[-1]
+
+
+async def test_a_model_name_alone_picks_its_provider(rig: Rig) -> None:
+    await rig.add_key("openai")
+    await rig.add_key("anthropic")
+    answer = await rig.service().chat(QUESTION, model="claude-3-haiku")
+    assert answer.provider_id == "anthropic"
+    assert "`claude-3-haiku` is a anthropic model" not in " ".join(answer.notes)
+    assert "`claude-3-haiku` is an anthropic model, so anthropic was asked." in answer.notes
+    with pytest.raises(NoKeyError):  # named by its model: no silent switch to openai
+        await rig.service().chat(QUESTION, model="gemini-pro")
+    local = await rig.service().chat(QUESTION, model="gpt-5.6-terra")
+    assert local.provider_id == "openai"
