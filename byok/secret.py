@@ -28,6 +28,8 @@ _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
 
 _MASK = "[redacted]"
 
+# Every OpenAI secret key carries "T3BlbkFJ" (base64 of "OpenAI") in its middle.
+_OPENAI_MARK = "T3BlbkFJ"
 # Prefixes only one provider issues (a bare "sk-" is not one: several use it).
 _VENDOR_PREFIXES = (
     ("sk-ant-", "anthropic"),
@@ -97,9 +99,10 @@ def looks_like_key(text: str) -> bool:
 def key_vendor(key: Secret) -> tuple[str, str] | None:
     """(provider id, prefix) when the key's prefix is one only that provider issues."""
     value = key.reveal()
-    return next(
-        ((pid, prefix) for prefix, pid in _VENDOR_PREFIXES if value.startswith(prefix)), None
-    )
+    found = next(((pid, p) for p, pid in _VENDOR_PREFIXES if value.startswith(p)), None)
+    if found is None and value.startswith("sk-") and _OPENAI_MARK in value:
+        return "openai", "sk-"  # a legacy OpenAI key: plain "sk-", with OpenAI's mark inside
+    return found
 
 
 def redact(text: str, extra: Iterable[str] = ()) -> str:
