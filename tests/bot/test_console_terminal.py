@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.bot.test_console import ROOT, write_config
+from tests.fakes.llm_script import FakeLLM
 from tests.fakes.loopback import Fault
 from tests.fakes.plugin import FakeProviders
 
@@ -104,25 +105,34 @@ def outcomes(tmp_path: Path) -> list[str]:
         return [row[0] for row in db.execute("SELECT outcome FROM usage_events ORDER BY id")]
 
 
+def _a_story_that_never_ends(fake_providers: FakeProviders) -> FakeLLM:
+    anthropic = fake_providers["anthropic"]
+    anthropic.reply(text="Once upon a time, and it never ends.")
+    anthropic.inject(Fault.stall(after=anthropic.events_before_text + 1), path="messages")
+    return anthropic
+
+
+def _add_a_key_and_start_a_story(terminal: Terminal, key: str) -> None:
+    terminal.expect(b"you> ")
+    terminal.type(b"/byok add anthropic\n")
+    terminal.expect(b"(input hidden): ")
+    terminal.type(key.encode() + b"\n")
+    terminal.expect(b"Key added")
+    terminal.type(b"Tell me a story\n")
+    terminal.expect(b"Once")
+
+
 async def test_ctrl_c_cancels_the_answer_not_the_console(
     tmp_path: Path, fake_providers: FakeProviders
 ) -> None:
     config = write_config(tmp_path, fake_providers)
-    anthropic = fake_providers["anthropic"]
-    anthropic.reply(text="Once upon a time, and it never ends.")
-    anthropic.inject(Fault.stall(after=anthropic.events_before_text + 1), path="messages")
+    anthropic = _a_story_that_never_ends(fake_providers)
     anthropic.reply(text="Second answer.")
     key = fake_providers.key("anthropic")
     codes: list[int] = []
 
     def session(terminal: Terminal) -> None:
-        terminal.expect(b"you> ")
-        terminal.type(b"/byok add anthropic\n")
-        terminal.expect(b"(input hidden): ")
-        terminal.type(key.encode() + b"\n")
-        terminal.expect(b"Key added")
-        terminal.type(b"Tell me a story\n")
-        terminal.expect(b"Once")
+        _add_a_key_and_start_a_story(terminal, key)
         terminal.type(CTRL_C)
         terminal.expect(b"(cancelled)")
         terminal.expect(b"you> ")
@@ -182,20 +192,12 @@ async def test_sigterm_mid_answer_records_it_and_closes_cleanly(
     tmp_path: Path, fake_providers: FakeProviders
 ) -> None:
     config = write_config(tmp_path, fake_providers)
-    anthropic = fake_providers["anthropic"]
-    anthropic.reply(text="Once upon a time, and it never ends.")
-    anthropic.inject(Fault.stall(after=anthropic.events_before_text + 1), path="messages")
+    _a_story_that_never_ends(fake_providers)
     key = fake_providers.key("anthropic")
     codes: list[int] = []
 
     def session(terminal: Terminal) -> None:
-        terminal.expect(b"you> ")
-        terminal.type(b"/byok add anthropic\n")
-        terminal.expect(b"(input hidden): ")
-        terminal.type(key.encode() + b"\n")
-        terminal.expect(b"Key added")
-        terminal.type(b"Tell me a story\n")
-        terminal.expect(b"Once")
+        _add_a_key_and_start_a_story(terminal, key)
         terminal.process.send_signal(signal.SIGTERM)  # e.g. the terminal window closed
         codes.append(terminal.finish())
 
