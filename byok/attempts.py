@@ -120,7 +120,11 @@ class AttemptRunner:
         worst = _worst_case(request, candidate)
         if worst is None:
             self.observer.request_refused(candidate.provider_id, "unpriced_model")
-            raise UnpricedModelError(candidate.provider_id, request.model)
+            raise UnpricedModelError(
+                candidate.provider_id,
+                request.model,
+                operator_key=candidate.key_source == "operator",
+            )
         lock = self._locks.get(user_ref)
         if lock is None:
             lock = self._locks[user_ref] = asyncio.Lock()

@@ -387,14 +387,22 @@ class SpendLimitError(ByokError):
 class UnpricedModelError(ByokError):
     """A limit applies but the model's price is unknown, so the limit cannot be enforced."""
 
-    def __init__(self, provider_id: str, model_id: str) -> None:
+    def __init__(self, provider_id: str, model_id: str, *, operator_key: bool = False) -> None:
+        if operator_key:
+            advice = (
+                f"the shared {provider_id} allowance cannot be used for it. Ask with a priced "
+                f"model (`--model`), or add your own key with `/byok add {provider_id}`."
+            )
+        else:
+            advice = (
+                f"your {provider_id} monthly limit cannot be enforced for it. Ask with a "
+                f"priced model (`--model`, or make one your default with `/byok prefs model "
+                f"{provider_id} <model>`), or remove the limit with "
+                f"`/byok limit {provider_id} off`."
+            )
         super().__init__(
             f"no price known for {provider_id}/{model_id}; limit cannot be enforced",
-            user_message=(
-                f"The price of `{model_id}` is unknown, so your {provider_id} monthly limit "
-                "cannot be enforced for it. Pick a priced model with `--model`, or remove "
-                f"the limit with `/byok limit {provider_id} off`."
-            ),
+            user_message=f"The price of `{model_id}` is unknown, so {advice}",
         )
         self.provider_id = provider_id
         self.model_id = model_id

@@ -148,6 +148,23 @@ async def test_unknown_price_with_a_limit_is_refused_not_free(
     with pytest.raises(UnpricedModelError) as caught:
         await rig.service().chat(QUESTION, provider="openai", model="gpt-99-unreleased")
     assert "price of `gpt-99-unreleased` is unknown" in caught.value.user_message
+    assert "`/byok prefs model openai <model>`" in caught.value.user_message
+
+
+async def test_openrouter_auto_under_a_limit_says_how_to_pick_a_priced_default(
+    rig: Rig,
+) -> None:
+    await rig.add_key("openrouter", limit="5")
+    with pytest.raises(UnpricedModelError) as caught:
+        await rig.service().chat(QUESTION, provider="openrouter")  # default: openrouter/auto
+    message = caught.value.user_message
+    assert "price of `openrouter/auto` is unknown" in message
+    assert "`/byok prefs model openrouter <model>`" in message
+    await rig.service().set_preferred_model("openrouter", "openai/gpt-5.6-terra")
+    rig.fakes["openrouter"].models.append("openai/gpt-5.6-terra")
+    rig.fakes["openrouter"].reply(text="4", model="openai/gpt-5.6-terra", cost=0.0001)
+    answer = await rig.service().chat(QUESTION, provider="openrouter")
+    assert answer.model == "openai/gpt-5.6-terra"
 
 
 async def test_the_100_percent_notice_fires_when_the_limit_starts_refusing(rig: Rig) -> None:
@@ -206,3 +223,14 @@ def test_the_worst_case_estimate_covers_non_latin_text() -> None:
     assert estimate_input_tokens([ChatMessage("user", emoji)]) - overhead == 20
     mixed = "Summarise: 会議は金曜日"  # 11 ASCII characters, 6 others
     assert estimate_input_tokens([ChatMessage("user", mixed)]) - overhead == 4 + 12
+
+
+async def test_an_unpriced_model_on_the_operator_allowance_says_to_add_ones_own_key(
+    make_rig: MakeRig, fake_providers: FakeProviders
+) -> None:
+    rig = await make_rig(operator={"openai": {"key": fake_providers.key("openai"), "cap": "5"}})
+    with pytest.raises(UnpricedModelError) as caught:
+        await rig.service().chat(QUESTION, provider="openai", model="gpt-99-unreleased")
+    message = caught.value.user_message
+    assert "the shared openai allowance cannot be used for it" in message
+    assert "`/byok add openai`" in message and "/byok limit" not in message
