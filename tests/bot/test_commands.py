@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 
 import pytest
 
@@ -235,7 +236,7 @@ async def test_usage_never_shows_an_unknown_price_as_zero(chat: Chat) -> None:
 async def test_unexpected_errors_get_an_incident_ref_not_the_exception(
     chat: Chat, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    secret_detail = "internal detail sk-should-not-leak-0123456789abcdef"
+    secret_detail = f"internal detail sk-should-not-leak-{secrets.token_hex(16)}"
 
     async def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError(secret_detail)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from datetime import timedelta
 
 import pytest
@@ -62,7 +63,7 @@ async def test_a_failed_send_is_retried_on_the_next_run(
     database: Database, seeder: Seeder, clock: Clock
 ) -> None:
     slack, discord = messengers()
-    leaked = "xoxb-1234567890-1234567890-abcdefghijklmnop"
+    leaked = f"xoxb-{secrets.randbelow(10**10):010d}-{secrets.token_hex(12)}"
     slack.failures[ALICE] = [DeliveryError(f"ratelimited (token {leaked})", retryable=True)]
     first = await runner(database, clock, slack, discord).run(PERIOD)
     assert first.failed == [ALICE] and first.retry_users == {seeder.ids[ALICE]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 
 import pytest
@@ -41,7 +42,7 @@ async def test_a_key_of_another_provider_is_refused_before_any_request(rig: Rig)
     assert "`/byok add anthropic`" in message and anthropic_key not in message
     assert not rig.fakes["openai"].requests and not rig.fakes["anthropic"].requests
     assert await rig.service().get_user_api_keys() == []
-    legacy_openai = "sk-" + "a1B2c3D4e5F6g7H8i9J0" + "T3BlbkFJ" + "k1L2m3N4o5P6q7R8s9T0"
+    legacy_openai = f"sk-{secrets.token_hex(10)}T3BlbkFJ{secrets.token_hex(10)}"
     with pytest.raises(KeyForAnotherProviderError):
         await rig.service().add_key("openrouter", legacy_openai)
     assert not rig.fakes["openrouter"].requests

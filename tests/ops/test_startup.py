@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import socket
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -130,7 +131,7 @@ CASES: dict[str, Case] = {
     ),
     "slack refuses the token": (
         {},
-        {"SLACK_BOT_TOKEN": "xoxp-not-a-bot-token-0000"},
+        {"SLACK_BOT_TOKEN": f"xoxp-not-a-bot-token-{secrets.token_hex(8)}"},
         "cannot start: Slack refused the bot token (invalid_auth): check SLACK_BOT_TOKEN",
     ),
     "discord refuses the token": (
