@@ -80,14 +80,19 @@ class ReportingWebhookAdapter(AsyncWebhookAdapter):
         self._report = report
 
     async def request(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await super().request(*args, **kwargs)
-        except discord.HTTPException as exc:
-            self._report(f"http_{exc.status}")
-            raise
-        except (aiohttp.ClientError, OSError):
-            self._report("connection")
-            raise
+        return await _reported(super().request(*args, **kwargs), self._report)
+
+
+async def _reported(call: Awaitable[Any], report: Callable[[str], None]) -> Any:
+    """Await a REST call, telling ``report`` how it failed (``http_403``, ``connection``)."""
+    try:
+        return await call
+    except discord.HTTPException as exc:
+        report(f"http_{exc.status}")
+        raise
+    except (aiohttp.ClientError, OSError):
+        report("connection")
+        raise
 
 
 class ByokClient(discord.Client):
@@ -118,14 +123,7 @@ class ByokClient(discord.Client):
 
         # Every REST call passes discord.py's HTTPClient.request: one place to count failures.
         async def reported(route: discord.http.Route, **kwargs: Any) -> Any:
-            try:
-                return await request(route, **kwargs)
-            except discord.HTTPException as exc:
-                self._report(f"http_{exc.status}")
-                raise
-            except (aiohttp.ClientError, OSError):
-                self._report("connection")
-                raise
+            return await _reported(request(route, **kwargs), self._report)
 
         self.http.request = reported  # type: ignore[method-assign]
 
