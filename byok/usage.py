@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import and_, bindparam, case, func, insert, select, type_coerce, update
+from sqlalchemy import and_, bindparam, case, func, insert, select, text, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from byok.clock import Clock, utc_now
@@ -279,7 +279,9 @@ class UsageLedger:
         async with self._db.session() as session:
             result = await session.execute(
                 update(UsageEvent)
-                .where(UsageEvent.outcome == "pending", UsageEvent.created_at < now - older_than)
+                # A literal, not a bound parameter: only then may SQLite (and a generic
+                # PostgreSQL plan) read the partial index of pending rows.
+                .where(text("outcome = 'pending'"), UsageEvent.created_at < now - older_than)
                 .values(outcome="cancelled", error_kind="interrupted", finished_at=now)
             )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -33,6 +34,22 @@ async def test_usage_indexes_fit_the_queries(database: Database) -> None:
         found = await conn.run_sync(indexes)
     assert found["ix_usage_events_user_ref_created_at"] == ["user_ref", "created_at"]
     assert found["ix_usage_events_created_at_user_ref"] == ["created_at", "user_ref"]
+    assert found["ix_usage_events_pending"] == ["created_at"]  # partial: pending rows only
+
+
+async def test_closing_abandoned_rows_reads_only_the_pending_index(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/plan.db")
+    await upgrade(database)
+    try:
+        async with database.engine.connect() as conn:
+            plan = await conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN UPDATE usage_events SET outcome = 'cancelled' "
+                "WHERE outcome = 'pending' AND created_at < '2026-01-01'"
+            )
+            details = " ".join(str(row[-1]) for row in plan)
+        assert "ix_usage_events_pending" in details, details
+    finally:
+        await database.dispose()
 
 
 async def test_upgrade_is_idempotent(database: Database) -> None:

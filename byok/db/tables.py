@@ -134,6 +134,13 @@ class UsageEvent(Base):
         CheckConstraint("outcome IN ('pending', 'success', 'error', 'cancelled')", name="outcome"),
         Index("ix_usage_events_user_ref_created_at", "user_ref", "created_at"),
         Index("ix_usage_events_created_at_user_ref", "created_at", "user_ref"),
+        # Few rows: what UsageLedger.close_abandoned reads at every start and hourly.
+        Index(
+            "ix_usage_events_pending",
+            "created_at",
+            sqlite_where=text("outcome = 'pending'"),
+            postgresql_where=text("outcome = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
