@@ -90,6 +90,7 @@ class FakeDiscord(LoopbackServer):
         self._sockets: list[web.WebSocketResponse] = []
         self._sequence = 0
         self.gateway_ready = asyncio.Event()
+        self.gateway_open = True
 
     # -- addresses -------------------------------------------------------------------
 
@@ -451,33 +452,57 @@ class FakeDiscord(LoopbackServer):
 
     # -- gateway -------------------------------------------------------------------------
 
+    async def drop_gateway(self) -> None:
+        """Close every gateway connection and refuse new ones until :meth:`restore_gateway`."""
+        self.gateway_open = False
+        for socket in list(self._sockets):
+            await socket.close()
+
+    def restore_gateway(self) -> None:
+        self.gateway_open = True
+
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        if not self.gateway_open:
+            return web.Response(status=503, text="gateway unavailable")
         socket = web.WebSocketResponse(autoping=True)
         await socket.prepare(request)
         self._sockets.append(socket)
         await socket.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 45_000}}))
-        async for frame in socket:
-            if frame.type != WSMsgType.TEXT:
-                continue
-            message = json.loads(frame.data)
-            if message["op"] == 1:
-                await socket.send_str(json.dumps({"op": 11, "d": None}))
-            elif message["op"] == 2:
-                self.identify.append(message["d"])
-                await self.dispatch(
-                    "READY",
-                    {
-                        "v": 10,
-                        "user": self.bot_user,
-                        "guilds": [],
-                        "session_id": "fake-session",
-                        "resume_gateway_url": self.gateway_url,
-                        "application": {"id": APP_ID, "flags": 0},
-                    },
-                )
-                self.gateway_ready.set()
-        self._sockets.remove(socket)
+        try:
+            async for frame in socket:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                message = json.loads(frame.data)
+                if message["op"] == 1:  # heartbeat
+                    await socket.send_str(json.dumps({"op": 11, "d": None}))
+                elif message["op"] == 2:  # identify
+                    self.identify.append(message["d"])
+                    await self.identified(socket)
+                    self.gateway_ready.set()
+                elif message["op"] == 6:  # resume, after a short drop
+                    await self.send_event(socket, "RESUMED", {})
+        finally:
+            self._sockets.remove(socket)
         return socket
+
+    async def identified(self, socket: web.WebSocketResponse) -> None:
+        """What Discord sends a session that just identified: READY (subclasses add more)."""
+        await self.send_event(
+            socket,
+            "READY",
+            {
+                "v": 10,
+                "user": self.bot_user,
+                "guilds": [],
+                "session_id": "fake-session",
+                "resume_gateway_url": self.gateway_url,
+                "application": {"id": self.application_id, "flags": 0},
+            },
+        )
+
+    async def send_event(self, socket: web.WebSocketResponse, event: str, data: object) -> None:
+        self._sequence += 1
+        await socket.send_str(json.dumps({"op": 0, "t": event, "s": self._sequence, "d": data}))
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send one gateway event (``INTERACTION_CREATE``, ``MESSAGE_CREATE``…) to the bot."""

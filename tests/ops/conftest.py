@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from sqlalchemy import func, select
 
 from adapters.discord import WORKSPACE
@@ -279,61 +278,11 @@ async def _until_either(gate: asyncio.Event, stopping: asyncio.Event) -> None:
 
 
 class GatewayDiscord(FakeDiscord):
-    """The fake Discord, whose gateway can drop (and refuse new connections) and return.
+    """The fake Discord, which also sends the bot's one guild when a session identifies."""
 
-    It also answers a RESUME, as Discord does after a short drop.
-    """
-
-    def __init__(self, token: str) -> None:
-        super().__init__(token)
-        self.gateway_open = True
-
-    async def drop_gateway(self) -> None:
-        self.gateway_open = False
-        for socket in list(self._sockets):
-            await socket.close()
-
-    def restore_gateway(self) -> None:
-        self.gateway_open = True
-
-    async def _gateway(self, request: web.Request) -> web.StreamResponse:
-        if not self.gateway_open:
-            return web.Response(status=503, text="gateway unavailable")
-        socket = web.WebSocketResponse(autoping=True)
-        await socket.prepare(request)
-        self._sockets.append(socket)
-        await socket.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 45_000}}))
-        try:
-            async for frame in socket:
-                if frame.type != WSMsgType.TEXT:
-                    continue
-                message = json.loads(frame.data)
-                if message["op"] == 1:
-                    await socket.send_str(json.dumps({"op": 11, "d": None}))
-                elif message["op"] == 2:
-                    self.identify.append(message["d"])
-                    await self._send(socket, "READY", self._ready())
-                    await self._send(socket, "GUILD_CREATE", DiscordEvents(self).guild())
-                    self.gateway_ready.set()
-                elif message["op"] == 6:
-                    await self._send(socket, "RESUMED", {})
-        finally:
-            self._sockets.remove(socket)
-        return socket
-
-    def _ready(self) -> dict[str, Any]:
-        return {
-            "v": 10,
-            "user": self.bot_user,
-            "guilds": [],
-            "session_id": "fake-session",
-            "resume_gateway_url": self.gateway_url,
-            "application": {"id": self.application_id, "flags": 0},
-        }
-
-    async def _send(self, socket: web.WebSocketResponse, event: str, data: object) -> None:
-        self._sequence += 1
-        await socket.send_str(json.dumps({"op": 0, "t": event, "s": self._sequence, "d": data}))
+    async def identified(self, socket: web.WebSocketResponse) -> None:
+        await super().identified(socket)
+        await self.send_event(socket, "GUILD_CREATE", DiscordEvents(self).guild())
 
 
 @pytest.fixture
