@@ -27,7 +27,6 @@ from byok.errors import (
     InvalidKeyError,
     KeyNotFoundError,
     ProviderError,
-    ProviderUnavailableError,
     SpendLimitError,
     StreamInterruptedError,
     UnpricedModelError,
@@ -229,7 +228,9 @@ class AttemptRunner:
         try:
             result = await provider.chat(key, request)
         except ProviderError as exc:
-            await self._failed(user, candidate, reservation, exc, started, billed=_billable(exc))
+            await self._failed(
+                user, candidate, reservation, exc, started, billed=exc.may_have_billed
+            )
             raise
         except asyncio.CancelledError:
             await self.finish(
@@ -313,7 +314,7 @@ class AttemptRunner:
                         candidate.provider_id, exc.kind.replace("_", " ")
                     )
                 done = True
-                billed = shown or _billable(exc)
+                billed = shown or exc.may_have_billed
                 await self._failed(user, candidate, reservation, error, started, billed=billed)
                 if error is not exc:
                     raise error from exc
@@ -392,11 +393,6 @@ def _worst_case(request: ChatRequest, candidate: Candidate) -> Decimal | None:
         estimate_input_tokens(request.messages),
         request.max_tokens or 0,
     )
-
-
-def _billable(exc: ProviderError) -> bool:
-    """Whether the provider may have billed a call that failed this way."""
-    return isinstance(exc, ProviderUnavailableError) and exc.may_have_billed
 
 
 def _ms(started: float) -> int:

@@ -118,6 +118,8 @@ class ProviderError(ByokError):
 
     retryable: bool = False
     kind: str = "provider_error"
+    #: The provider may have done (and billed) the work although the call failed.
+    may_have_billed: bool = False
 
     def __init__(
         self,
@@ -229,9 +231,7 @@ class ProviderUnavailableError(ProviderError):
             model_id=model_id,
         )
         self.what = what
-        # A timeout or a connection lost mid-answer: the provider may have done (and
-        # billed) the work, so the attempt's worst case stays counted against a limit.
-        self.may_have_billed = may_have_billed
+        self.may_have_billed = may_have_billed  # a timeout, or a connection lost mid-answer
 
 
 class StreamInterruptedError(ProviderUnavailableError):
