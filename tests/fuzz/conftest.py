@@ -13,6 +13,9 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+from tests.bot.conftest import chat  # noqa: F401 - fixtures
+from tests.engine.conftest import make_rig, rig  # noqa: F401 - fixtures
+
 # Fixtures (a database, fake providers, a fake Slack or Discord) are made once per test
 # function and shared by its examples: each example uses a user of its own instead.
 _SHARED_FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
