@@ -72,6 +72,11 @@ async def _keys_rotate(args: argparse.Namespace, config: Config, source: ConfigS
         f"Re-encrypted {report.rotated} key(s) under master key {current} "
         f"({setup.source}); {report.already_current} were already current."
     )
+    if report.changed_meanwhile:
+        say(
+            f"{report.changed_meanwhile} key(s) were replaced or removed by their users "
+            "during the run and were kept as the users left them."
+        )
     if installs_resealed or installs_unreadable:
         say(
             f"Slack installations: {installs_resealed} re-encrypted"

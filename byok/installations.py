@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from byok.clock import Clock, utc_now
@@ -92,22 +92,56 @@ class InstallationStore:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def rotate(self) -> tuple[int, int]:
-        """Re-seal records under the current master key: (re-sealed, unreadable and left)."""
+        """Re-seal records under the current master key: (re-sealed, unreadable and left).
+
+        Like users' keys (:meth:`byok.keystore.KeyStore.rotate`), each record is written
+        back only if its ciphertext is still the one read: a workspace re-installed
+        meanwhile keeps its new tokens, and is read again if it still needs re-sealing.
+        """
         current = self._keyring.current.key_id
-        changed = unreadable = 0
-        async with self._db.session() as session:
-            rows = await session.scalars(
-                select(SlackInstallation).where(SlackInstallation.master_key_id != current)
-            )
-            for row in rows:
-                owner = _owner(row.enterprise_id, row.team_id)
-                try:
-                    sealed = self._keyring.reseal(
-                        Sealed(row.sealed, row.master_key_id), owner, _PURPOSE
+        resealed = 0
+        unreadable: set[int] = set()
+        while True:
+            async with self._db.session() as session:
+                rows = (
+                    await session.scalars(
+                        select(SlackInstallation)
+                        .where(SlackInstallation.master_key_id != current)
+                        .where(SlackInstallation.id.not_in(unreadable) if unreadable else true())
+                        .order_by(SlackInstallation.id)
                     )
-                except KeyDecryptError:
-                    unreadable += 1
-                    continue
-                row.sealed, row.master_key_id = sealed.blob, sealed.master_key_id
-                changed += 1
-        return changed, unreadable
+                ).all()
+            changed_meanwhile = 0
+            for row in rows:
+                sealed = self._resealed(row)
+                if sealed is None:
+                    unreadable.add(row.id)
+                elif await self._write_if_unchanged(row, sealed):
+                    resealed += 1
+                else:
+                    changed_meanwhile += 1
+            if not changed_meanwhile:
+                return resealed, len(unreadable)
+
+    def _resealed(self, row: SlackInstallation) -> Sealed | None:
+        try:
+            return self._keyring.reseal(
+                Sealed(row.sealed, row.master_key_id),
+                _owner(row.enterprise_id, row.team_id),
+                _PURPOSE,
+            )
+        except KeyDecryptError:
+            return None
+
+    async def _write_if_unchanged(self, row: SlackInstallation, sealed: Sealed) -> bool:
+        async with self._db.session() as session:
+            result = await session.execute(
+                update(SlackInstallation)
+                .where(
+                    SlackInstallation.id == row.id,
+                    SlackInstallation.master_key_id == row.master_key_id,
+                    SlackInstallation.sealed == row.sealed,
+                )
+                .values(sealed=sealed.blob, master_key_id=sealed.master_key_id)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

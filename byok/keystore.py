@@ -53,9 +53,13 @@ class StoredKey:
 
 @dataclass(frozen=True, slots=True)
 class RotationReport:
+    """``changed_meanwhile``: rows their user replaced (or removed) between the read and
+    the re-seal; they were left as the user wrote them, and re-read if still old."""
+
     rotated: int
     already_current: int
     unreadable: int
+    changed_meanwhile: int = 0
 
 
 def stored_key(row: UserApiKey) -> StoredKey:
@@ -232,13 +236,14 @@ class KeyStore:
     async def rotate(self, *, batch_size: int = 100, max_rows: int | None = None) -> RotationReport:
         """Re-encrypt every key not yet under the current master key.
 
-        Each row is re-sealed in its own short transaction, guarded by its old master
-        key id, so an interrupted run leaves every row readable (old or new) and a
-        second run finishes the job. ``max_rows`` bounds one run (for tests and
-        very large tables).
+        Each row is re-sealed in its own short transaction, so an interrupted run leaves
+        every row readable (old or new) and a second run finishes the job. The write is
+        guarded by the exact ciphertext that was read: a key its user replaced meanwhile
+        is never overwritten with the old one (it is read again if it still needs
+        re-sealing). ``max_rows`` bounds one run (for tests and very large tables).
         """
         current = self._keyring.current.key_id
-        rotated = unreadable = 0
+        rotated = unreadable = changed = 0
         skipped_ids: set[int] = set()
         while max_rows is None or rotated < max_rows:
             async with self._db.session() as session:
@@ -272,12 +277,19 @@ class KeyStore:
                         .where(
                             UserApiKey.id == row.id,
                             UserApiKey.master_key_id == row.master_key_id,
+                            UserApiKey.encrypted_key == row.encrypted_key,
                         )
                         .values(encrypted_key=sealed.blob, master_key_id=sealed.master_key_id)
                     )
-                    rotated += int(bool(result.rowcount))  # type: ignore[attr-defined]
+                if result.rowcount:  # type: ignore[attr-defined]
+                    rotated += 1
+                else:
+                    changed += 1
         self._changed(None)
         counts = await self.count_by_master_key()
         return RotationReport(
-            rotated=rotated, already_current=counts.get(current, 0) - rotated, unreadable=unreadable
+            rotated=rotated,
+            already_current=counts.get(current, 0) - rotated,
+            unreadable=unreadable,
+            changed_meanwhile=changed,
         )
