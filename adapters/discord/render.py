@@ -1,7 +1,9 @@
 """Replies as Discord messages: content and embeds within Discord's limits.
 
-An answer (prose) goes into message content, split at 1,900 characters on paragraph,
-line or word boundaries; a code block cut by a split is closed and re-opened with its
+An answer (prose) goes into message content, split at :data:`PROSE_LIMIT` characters
+on paragraph, line or word boundaries — short enough that the line under a streaming
+answer ("still writing…" or a status of up to :data:`STATUS_LIMIT` characters, such as
+a fallback notice) always fits within Discord's 2,000; a code block cut by a split is closed and re-opened with its
 language, so no message ends inside a fence. Its footer (who answered, what it cost)
 follows as subtext, its sections as an embed. Other replies (key lists, usage, meeting
 summaries, help) are embeds: a titled description plus one field per section, paged so
@@ -23,6 +25,7 @@ from bot.reply import FileOut, Reply, Section
 __all__ = [
     "CONTENT_LIMIT",
     "PROSE_LIMIT",
+    "STATUS_LIMIT",
     "Outgoing",
     "live_view",
     "render",
@@ -30,7 +33,11 @@ __all__ = [
 ]
 
 CONTENT_LIMIT = 2000
-PROSE_LIMIT = 1900  # leaves room for the footer or the "still writing" line
+STATUS_LIMIT = 200  # of a progress status shown under a streaming answer
+_CLOSE = "\n```"
+_STATUS_MARKER = "-# ⏳ "
+# Room for a re-closed code fence and a status line under the last piece while streaming.
+PROSE_LIMIT = CONTENT_LIMIT - len(_CLOSE) - len("\n" + _STATUS_MARKER) - STATUS_LIMIT
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FIELD_NAME_LIMIT = 256
@@ -43,7 +50,6 @@ EMBEDS_PER_MESSAGE = 10
 _COLOURS = {"info": 0x5865F2, "answer": 0x5865F2, "success": 0x57F287,
             "warning": 0xFEE75C, "error": 0xED4245}  # fmt: skip
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_CLOSE = "\n```"
 _BLANK = "\u200b"  # Discord refuses empty field names and values
 
 
@@ -127,12 +133,16 @@ def _close_fence(text: str) -> str:
 
 def live_view(text: str, status: str | None) -> list[str]:
     """The message contents while an answer streams, the last one marked as unfinished."""
-    marker = f"-# ⏳ {status[:200]}" if status else "-# ✍️ still writing…"
+    marker = f"{_STATUS_MARKER}{_one_line(status)}" if status else "-# ✍️ still writing…"
     if not text.strip():
         return [marker if status else "-# ✍️ thinking…"]
     chunks = split_text(text)
     chunks[-1] = f"{_close_fence(chunks[-1])}\n{marker}"
     return chunks
+
+
+def _one_line(status: str) -> str:
+    return _trim(" ".join(status.split()), STATUS_LIMIT)
 
 
 # -- embeds --------------------------------------------------------------------------

@@ -77,11 +77,17 @@ class Surface(Protocol):
 
 
 class LiveMessage:
-    """One message edited in place, never more often than the pacing allows."""
+    """One message edited in place, never more often than the pacing allows.
+
+    ``_pending`` is the next version to send, if any: never one Discord already shows or
+    is being sent (``_sending``), and it may be replaced or withdrawn at any moment while
+    the flush task waits out the pacing, so the task reads it only after waiting.
+    """
 
     def __init__(self, handle: MessageHandle, shown: Outgoing, pacing: Pacing) -> None:
         self.handle = handle
-        self._shown: Outgoing | None = shown
+        self._shown = shown
+        self._sending: Outgoing | None = None
         self._pending: Outgoing | None = None
         self._pacing = pacing
         self._last = pacing.clock()
@@ -91,11 +97,11 @@ class LiveMessage:
 
     def show(self, out: Outgoing) -> None:
         """Schedule ``out``; returns at once. Intermediate versions may be skipped."""
-        if self.gone or out.same_as(self._shown):
-            self._pending = None
+        if self.gone:
             return
-        self._pending = out
-        if self._task is None or self._task.done():
+        landing = self._sending or self._shown  # what the message shows once edits land
+        self._pending = None if out.same_as(landing) else out
+        if self._pending is not None and (self._task is None or self._task.done()):
             self._task = asyncio.create_task(self._flush())
 
     async def settle(self, out: Outgoing) -> bool:
@@ -103,7 +109,7 @@ class LiveMessage:
         self.show(out)
         if self._task is not None:
             await self._task
-        return not self.gone and self._shown is not None and out.same_as(self._shown)
+        return not self.gone and out.same_as(self._shown)
 
     async def close(self) -> None:
         if self._task is not None and not self._task.done():
@@ -116,7 +122,9 @@ class LiveMessage:
             wait = self._last + self._pacing.interval - self._pacing.clock()
             if wait > 0:
                 await self._pacing.sleep(wait)
+                continue  # meanwhile the pending version may have changed or been withdrawn
             out, self._pending = self._pending, None
+            self._sending = out
             try:
                 await self.handle.edit(out)
             except discord.NotFound:
@@ -132,6 +140,7 @@ class LiveMessage:
                 self._shown = out
                 self.edits += 1
             finally:
+                self._sending = None
                 self._last = self._pacing.clock()
 
 

@@ -153,3 +153,24 @@ def test_the_live_view_marks_the_last_message_and_closes_an_open_fence() -> None
     [shown] = live_view("Look:\n```py\nprint(1)", None)
     assert shown == "Look:\n```py\nprint(1)\n```\n-# ✍️ still writing…"
     assert len(live_view("word " * 1000, None)) == 3
+
+
+def test_the_live_view_fits_discords_limit_whatever_status_sits_under_it() -> None:
+    fallback = (
+        "openai failed (The provider is unavailable right now (HTTP 503); please try again "
+        "shortly, or ask another provider with `--provider`.) — trying anthropic…"
+    )
+    code = "\n".join(f"print('line {i}')  # {'x' * (i % 50)}" for i in range(300))
+    texts = [
+        "word " * 1000,
+        "y" * 5000,
+        f"Here:\n\n```python\n{code}\n```",
+        f"Here:\n\n```python\n{code}",  # still inside the fence
+    ]
+    for status in (None, fallback, "s" * 500, "two\nlines " * 100):
+        for text in texts:
+            for end in range(1, len(text), 37):
+                pieces = live_view(text[:end], status)
+                assert max(len(p) for p in pieces) <= CONTENT_LIMIT, (status, end)
+    [shown] = live_view("An answer.", "line one\n\nline two")
+    assert shown == "An answer.\n-# ⏳ line one line two"  # one subtext line

@@ -102,3 +102,58 @@ class _Response:
     def __init__(self, status: int) -> None:
         self.status = status
         self.reason = "Not Found"
+
+
+class GatedClock(FakeClock):
+    """A fake clock whose pacing sleeps last until the test opens the gate (for good)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.sleeping = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeping.set()
+        await self.gate.wait()
+        self.now += seconds
+
+
+class GatedHandle(RecordingHandle):
+    """A message whose edits stay in flight until the test lets them land."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.land = asyncio.Event()
+        self.in_flight = asyncio.Event()
+
+    async def edit(self, out: Outgoing) -> None:
+        self.in_flight.set()
+        await self.land.wait()
+        self.in_flight.clear()
+        self.edits.append((self.clock(), out.content))
+
+
+async def test_a_view_back_to_what_is_shown_withdraws_the_waiting_edit() -> None:
+    clock = GatedClock()
+    handle = RecordingHandle(clock)
+    live = LiveMessage(handle, Outgoing("shown"), Pacing(1.2, clock, clock.sleep))
+    live.show(Outgoing("newer"))
+    await clock.sleeping.wait()  # the edit waits out the pacing interval
+    live.show(Outgoing("shown"))
+    clock.gate.set()
+    assert await live.settle(Outgoing("shown"))
+    assert handle.edits == []
+
+
+async def test_a_view_equal_to_the_edit_in_flight_is_not_sent_twice() -> None:
+    clock = GatedClock()
+    handle = GatedHandle(clock)
+    live = LiveMessage(handle, Outgoing("v1"), Pacing(1.2, clock, clock.sleep))
+    live.show(Outgoing("v2"))
+    await clock.sleeping.wait()
+    clock.gate.set()
+    await handle.in_flight.wait()
+    live.show(Outgoing("v2"))  # the same text again while that edit is on its way
+    handle.land.set()
+    assert await live.settle(Outgoing("v2"))
+    assert handle.edits == [(101.2, "v2")]

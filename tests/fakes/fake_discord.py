@@ -10,7 +10,10 @@ application/json`` (discord.py treats anything else as text).
 It behaves like Discord where it matters to a bot: an interaction can be acknowledged
 once (``40060`` otherwise) and only if Discord created it (``10062 Unknown interaction``
 otherwise); callbacks with ``with_response=1`` answer an InteractionCallbackResponse;
-bot routes need ``Authorization: Bot <token>``. Faults: :meth:`rate_limit` (429 with
+bot routes need ``Authorization: Bot <token>``; a message (sent, edited, or in a
+callback) over one of Discord's length limits is refused as Discord refuses it (400
+Invalid Form Body, 50035, ``BASE_TYPE_MAX_LENGTH`` or ``MAX_EMBED_SIZE_EXCEEDED``), and
+every over-limit body is kept in :attr:`FakeDiscord.refused`. Faults: :meth:`rate_limit` (429 with
 ``retry_after`` JSON), :meth:`forbid` (403 Missing Permissions, 50013),
 :meth:`expire_interactions` (404 Unknown Interaction, 10062), and every
 :class:`~tests.fakes.loopback.Fault`. Payloads for events come from
@@ -50,6 +53,71 @@ _ERRORS = {
     404: (10008, "Unknown Message"),
     429: (0, "You are being rate limited."),
 }
+#: Discord's message limits (characters): https://discord.com/developers/docs/resources/message
+CONTENT_LIMIT = 2000
+EMBED_LIMITS = {"title": 256, "description": 4096}
+FIELD_LIMITS = {"name": 256, "value": 1024}
+FOOTER_LIMIT = 2048
+EMBED_TOTAL_LIMIT = 6000
+EMBEDS_PER_MESSAGE = 10
+FIELDS_PER_EMBED = 25
+
+
+def _max_length(limit: int) -> dict[str, Any]:
+    return {
+        "_errors": [
+            {"code": "BASE_TYPE_MAX_LENGTH", "message": f"Must be {limit} or fewer in length."}
+        ]
+    }
+
+
+def _embed_errors(embed: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, Any] = {}
+    for key, limit in EMBED_LIMITS.items():
+        if len(embed.get(key) or "") > limit:
+            errors[key] = _max_length(limit)
+    footer = (embed.get("footer") or {}).get("text") or ""
+    if len(footer) > FOOTER_LIMIT:
+        errors["footer"] = {"text": _max_length(FOOTER_LIMIT)}
+    fields = embed.get("fields") or []
+    if len(fields) > FIELDS_PER_EMBED:
+        errors["fields"] = _max_length(FIELDS_PER_EMBED)
+    for index, item in enumerate(fields):
+        wrong = {k: _max_length(n) for k, n in FIELD_LIMITS.items() if len(item.get(k) or "") > n}
+        if wrong:
+            errors.setdefault("fields", {})[str(index)] = wrong
+    return errors
+
+
+def _embed_size(embed: dict[str, Any]) -> int:
+    size = sum(len(embed.get(k) or "") for k in EMBED_LIMITS)
+    size += len((embed.get("footer") or {}).get("text") or "")
+    size += len((embed.get("author") or {}).get("name") or "")
+    return size + sum(
+        len(f.get("name") or "") + len(f.get("value") or "") for f in embed.get("fields") or []
+    )
+
+
+def form_errors(body: dict[str, Any]) -> dict[str, Any]:
+    """What Discord's 400 Invalid Form Body would list for ``body``; empty when it fits."""
+    errors: dict[str, Any] = {}
+    if len(body.get("content") or "") > CONTENT_LIMIT:
+        errors["content"] = _max_length(CONTENT_LIMIT)
+    embeds = body.get("embeds") or []
+    if len(embeds) > EMBEDS_PER_MESSAGE:
+        errors["embeds"] = _max_length(EMBEDS_PER_MESSAGE)
+    for index, embed in enumerate(embeds):
+        wrong = _embed_errors(embed)
+        if wrong:
+            errors.setdefault("embeds", {})[str(index)] = wrong
+    if sum(_embed_size(e) for e in embeds) > EMBED_TOTAL_LIMIT:
+        errors.setdefault("embeds", {})["_errors"] = [
+            {
+                "code": "MAX_EMBED_SIZE_EXCEEDED",
+                "message": f"Embed size exceeds maximum size of {EMBED_TOTAL_LIMIT}",
+            }
+        ]
+    return errors
 
 
 @dataclass
@@ -91,6 +159,7 @@ class FakeDiscord(LoopbackServer):
         self._sequence = 0
         self.gateway_ready = asyncio.Event()
         self.gateway_open = True
+        self.refused: list[dict[str, Any]] = []  # bodies refused as over Discord's limits
 
     # -- addresses -------------------------------------------------------------------
 
@@ -208,6 +277,26 @@ class FakeDiscord(LoopbackServer):
             request, {"message": "401: Unauthorized", "code": 0}, status=401
         )
 
+    async def _too_long(
+        self, request: web.Request, body: dict[str, Any], *, under: str | None = None
+    ) -> web.StreamResponse | None:
+        """Discord's 400 for a message over its limits, or None when ``body`` fits.
+
+        ``under`` names the key the message sits under in the request (a callback's
+        ``data``), as Discord nests its errors.
+        """
+        errors = form_errors(body)
+        if not errors:
+            return None
+        self.refused.append(body)
+        if under is not None:
+            errors = {under: errors}
+        return await self.respond_json(
+            request,
+            {"message": "Invalid Form Body", "code": 50035, "errors": errors},
+            status=400,
+        )
+
     async def _me(self, request: web.Request) -> web.StreamResponse:
         return await self._bot_route(request) or await self.respond_json(request, self.bot_user)
 
@@ -269,8 +358,11 @@ class FakeDiscord(LoopbackServer):
                 status=400,
             )
         body, files = parse_body(request[RECORDED])
-        state.callbacks.append(body)
         kind, data = body["type"], body.get("data") or {}
+        refused = await self._too_long(request, data if kind in (4, 7) else {}, under="data")
+        if refused is not None:
+            return refused
+        state.callbacks.append(body)
         ephemeral = bool(int(data.get("flags", 0)) & 64)
         answer: dict[str, Any] = {
             "interaction": {
@@ -299,6 +391,9 @@ class FakeDiscord(LoopbackServer):
                 request, {"message": "Unknown Webhook", "code": 10015}, status=404
             )
         body, files = parse_body(request[RECORDED])
+        refused = await self._too_long(request, body)
+        if refused is not None:
+            return refused
         original = self.messages.get(state.original or "")
         if original is not None and original["flags"] & 128:
             # The first followup after a deferral replaces the "thinking" message and
@@ -325,6 +420,9 @@ class FakeDiscord(LoopbackServer):
         if denied:
             return denied
         body, files = parse_body(request[RECORDED])
+        refused = await self._too_long(request, body)
+        if refused is not None:
+            return refused
         return await self.respond_json(request, self._store(request.match_info["cid"], body, files))
 
     async def _channel_message(self, request: web.Request) -> web.StreamResponse:
@@ -344,6 +442,9 @@ class FakeDiscord(LoopbackServer):
             return web.Response(status=204)
         if request.method == "PATCH":
             body, files = parse_body(request[RECORDED])
+            refused = await self._too_long(request, body)
+            if refused is not None:
+                return refused
             self._edit(self.messages[mid], body, files)
         return await self.respond_json(request, self.messages[mid])
 
