@@ -156,6 +156,13 @@ def _section(text: str) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
+def _heading(title: str) -> str:
+    """A title escaped and trimmed so that, bold and after a tone emoji, it fits a section."""
+    text = escape(title)
+    limit = SECTION_CHARS - 32
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _text_blocks(markdown: str) -> list[Block]:
     blocks: list[Block] = []
     for piece in split_text(markdown, SECTION_CHARS - 200):
@@ -180,7 +187,7 @@ def section_blocks(section: Section) -> list[Block]:
     blocks: list[Block] = []
     body = []
     if section.title:
-        body.append(f"*{escape(section.title)}*")
+        body.append(f"*{_heading(section.title)}*")
     if section.text:
         body.append(section.text)
     if body:
@@ -247,7 +254,7 @@ def _pack(blocks: Sequence[Block], fallback: str, message_chars: int) -> list[Sl
 def _title(reply: Reply) -> str | None:
     if not reply.title:
         return None
-    return f"*{_TONE.get(reply.tone, '')}{escape(reply.title)}*"
+    return f"*{_TONE.get(reply.tone, '')}{_heading(reply.title)}*"
 
 
 def render_reply(
@@ -292,7 +299,9 @@ def render_stream(
     if text.strip():
         blocks.extend(_text_blocks(text))
     marker = (
-        f":hourglass_flowing_sand: _{escape(status)}_" if status else ":writing_hand: _writing…_"
+        f":hourglass_flowing_sand: _{escape(' '.join(status.split()))}_"
+        if status
+        else ":writing_hand: _writing…_"
     )
     blocks.append(context_block(marker))
     return _pack(blocks, text.strip()[:200] or (status or "…"), message_chars)
