@@ -6,6 +6,9 @@ prompt itself it leaves. With stdin piped it reads one command per line, prints 
 reply to stdout (progress goes to stderr), and reads the key for ``/byok add`` from
 the line that follows. A line without a leading slash is a question (``/ask``).
 ``/summarize --file PATH`` attaches a transcript; other commands keep ``--file`` as text.
+Only a regular file is read, and no more of it than a transcript may be: a FIFO, a device
+such as ``/dev/zero``, a folder or an unreadable path gets a one-line explanation, and the
+console goes on.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import os
 import shlex
 import signal
+import stat
 import termios
 from collections.abc import Coroutine
 from pathlib import Path
@@ -23,6 +27,7 @@ from bot.dispatch import Dispatcher
 from bot.grammar import CommandError
 from bot.invocation import Attachment, Invocation
 from bot.reply import Delta, Reply, Status
+from bot.transcripts import max_transcript_bytes, too_large_message
 
 __all__ = ["ConsoleAdapter"]
 
@@ -32,6 +37,7 @@ _QUIT = {"/quit", "/exit", "quit", "exit"}
 # Only /summarize (and its aliases) reads attachments, so only it takes --file.
 _FILE_COMMANDS = {"summarize", "summarise", "summary"}
 _FILE_USAGE = "/summarize --file meeting.vtt"
+_READ_CHUNK = 1 << 16
 
 
 class ConsoleAdapter:
@@ -98,7 +104,8 @@ class ConsoleAdapter:
         command, _, rest = line[1:].partition(" ")
         attachments: tuple[Attachment, ...] = ()
         if command.lower() in _FILE_COMMANDS:
-            rest, attachments = _take_file(rest)
+            limit = max_transcript_bytes(self._dispatcher.ctx.max_transcript_chars)
+            rest, attachments = _take_file(rest, limit)
         return Invocation(
             platform="console",
             workspace="local",
@@ -249,7 +256,7 @@ async def _readable(fd: int) -> None:
         loop.remove_reader(fd)
 
 
-def _take_file(text: str) -> tuple[str, tuple[Attachment, ...]]:
+def _take_file(text: str, limit: int) -> tuple[str, tuple[Attachment, ...]]:
     """Pull ``--file PATH`` out of /summarize's text and read that file as an attachment."""
     try:
         words = shlex.split(text)
@@ -260,14 +267,91 @@ def _take_file(text: str) -> tuple[str, tuple[Attachment, ...]]:
     at = words.index("--file")
     if at + 1 >= len(words) or words[at + 1].startswith("--"):
         raise CommandError(f"`--file` needs a path: {_FILE_USAGE}")
-    name = words[at + 1]
-    path = Path(name).expanduser()
-    if path.is_dir():
-        raise CommandError(f"{name} is a folder, not a file")
-    if not path.exists():
-        raise CommandError(f"No such file: {name}")
+    attachment = _read_file(words[at + 1], limit)
+    return " ".join(words[:at] + words[at + 2 :]), (attachment,)
+
+
+def _read_file(name: str, limit: int) -> Attachment:
+    """The file at ``name`` if it is a regular file of at most ``limit`` bytes.
+
+    Opened without blocking (a FIFO with no writer would hang the console), checked on the
+    open descriptor (no race with a rename), and read no further than ``limit + 1`` bytes
+    (a file that grows meanwhile is still refused, not read to its end).
+    """
     try:
-        data = path.read_bytes()
+        path = Path(name).expanduser()
+    except RuntimeError:  # ~nosuchuser
+        raise CommandError(f"Could not read {name}: no such user's home folder") from None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise CommandError(f"No such file: {name}") from None
+    except OSError as exc:  # a socket cannot be opened at all: say what it is
+        raise _not_a_file(name, _kind_at(path)) or CommandError(
+            f"Could not read {name}: {_reason(exc)}"
+        ) from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise CommandError(f"Could not read {name}: {_reason(exc)}") from None
+    try:
+        status = os.fstat(fd)
+        refusal = _not_a_file(name, _file_kind(status.st_mode))
+        if refusal is not None:
+            raise refusal
+        data = b"" if status.st_size > limit else _read_at_most(fd, limit + 1)
     except OSError as exc:
-        raise CommandError(f"Could not read {name}: {exc.strerror}") from None
-    return " ".join(words[:at] + words[at + 2 :]), (Attachment(path.name, data),)
+        raise CommandError(f"Could not read {name}: {_reason(exc)}") from None
+    finally:
+        os.close(fd)
+    if status.st_size > limit or len(data) > limit:
+        raise CommandError(too_large_message(path.name, limit))
+    return Attachment(path.name, data)
+
+
+def _not_a_file(name: str, kind: str | None) -> CommandError | None:
+    if kind == "folder":
+        return CommandError(f"{name} is a folder, not a file")
+    if kind is not None:
+        return CommandError(
+            f"{name} is {kind}, not a regular file: save the transcript to a file first"
+        )
+    return None
+
+
+def _kind_at(path: Path) -> str | None:
+    try:
+        return _file_kind(path.stat().st_mode)
+    except OSError:
+        return None
+
+
+def _file_kind(mode: int) -> str | None:
+    """None for a regular file, else what it is, for the user."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISFIFO(mode):
+        return "a pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def _read_at_most(fd: int, most: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < most:
+        chunk = os.read(fd, min(_READ_CHUNK, most - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _reason(exc: OSError | ValueError) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return "the path is not valid"

@@ -3,6 +3,10 @@
 ``/healthz`` answers while the process runs; ``/readyz`` only when the database answers
 and every started adapter says it is connected. ``/api/byok/providers`` lists providers
 and their default models, as the original product did, with no secrets and no user data.
+
+A malformed request (a bad request line, an oversized header, a broken body) gets aiohttp's
+400 and one WARNING line at most a minute, never a traceback: anyone who can reach the port
+can send them.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from bot.log_throttle import WarningThrottle
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from byok.db.engine import Database
 from byok.errors import DatabaseUnavailableError
@@ -21,7 +27,7 @@ from byok.providers.models import legacy_models
 from byok.providers.registry import PROVIDER_ALIASES
 from byok.service import Engine
 
-__all__ = ["HttpServer", "ReadinessCheck"]
+__all__ = ["HttpServer", "ReadinessCheck", "protocol_logger"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +59,7 @@ class HttpServer:
         return app
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        self._runner = web.AppRunner(self.app(), access_log=None, logger=protocol_logger())
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -100,6 +106,39 @@ class HttpServer:
                 }
             )
         return web.json_response({"providers": providers})
+
+
+class _MalformedRequests(logging.Filter):
+    """Turns aiohttp's traceback for a request it could not parse into a throttled warning.
+
+    aiohttp answers such requests 400 itself, then logs "Error handling request" at ERROR
+    with the parser's exception; that exception quotes the offending bytes, so only its
+    class is named. Errors raised by our own handlers keep their traceback.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._warnings = WarningThrottle(log)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError):
+            return True
+        self._warnings.warn(
+            "malformed_http",
+            "HTTP: answered %s to a malformed request (%s)",
+            error.code,
+            type(error).__name__,
+        )
+        return False
+
+
+def protocol_logger() -> logging.Logger:
+    """The logger aiohttp's connection handlers use, with malformed requests kept quiet."""
+    logger = logging.getLogger("bot.http_server.protocol")
+    if not any(isinstance(f, _MalformedRequests) for f in logger.filters):
+        logger.addFilter(_MalformedRequests())
+    return logger
 
 
 async def _database_ready(database: Database) -> bool:

@@ -6,7 +6,8 @@ turn, because captions split sentences across cues; cues without any speaker are
 into paragraphs of about :data:`PARAGRAPH_CHARS` characters, so long caption files keep
 their timestamps. :meth:`Transcript.render` writes the compact ``Speaker [mm:ss]: text``
 lines that prompts carry. Unusable input raises :class:`TranscriptError`, whose
-``user_message`` says what to send instead.
+``user_message`` says what to send instead. :func:`max_transcript_bytes` is how large a
+transcript file may be; every adapter stops reading or downloading a file beyond it.
 """
 
 from __future__ import annotations
@@ -28,11 +29,16 @@ __all__ = [
     "TranscriptFormat",
     "Turn",
     "format_timestamp",
+    "max_transcript_bytes",
     "parse_transcript",
+    "too_large_message",
 ]
 
 SUPPORTED_EXTENSIONS = (".txt", ".vtt", ".srt")
 PARAGRAPH_CHARS = 600
+#: UTF-8 spends at most 4 bytes on a character, so a file of up to this many bytes per
+#: allowed character may still fit the character limit once decoded.
+_MAX_BYTES_PER_CHAR = 4
 
 TranscriptFormat = Literal["vtt", "srt", "text"]
 TranscriptProblem = Literal["empty", "unsupported", "binary", "encoding"]
@@ -117,6 +123,19 @@ def parse_transcript(data: str | bytes, filename: str | None = None) -> Transcri
     if not segments:
         raise _empty_error(f"no spoken text in {kind} transcript")
     return Transcript(_merge(segments), kind)
+
+
+def max_transcript_bytes(max_chars: int) -> int:
+    """The largest transcript file read or downloaded, for a limit of ``max_chars``."""
+    return max_chars * _MAX_BYTES_PER_CHAR
+
+
+def too_large_message(name: str, limit_bytes: int) -> str:
+    """What a user is told about a transcript file over :func:`max_transcript_bytes`."""
+    return (
+        f"`{name}` is larger than a transcript may be ({limit_bytes:,} bytes). "
+        "Split it (for example by hour) and summarise each part."
+    )
 
 
 def format_timestamp(seconds: float) -> str:

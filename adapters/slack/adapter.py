@@ -4,7 +4,9 @@ Socket Mode (the default) needs no public URL: ``start()`` connects and returns.
 HTTP mode serves Slack's signed requests at ``/slack/events`` through the bot's own
 HTTP server (see :meth:`SlackAdapter.routes`), and with ``client_id``/``client_secret``
 the OAuth install flow at ``/slack/install`` and ``/slack/oauth_redirect`` installs the
-app in many workspaces, kept in the bot's database.
+app in many workspaces, kept in the bot's database. A request bolt could not read safely
+(see :mod:`adapters.slack.request_checks`) is refused with 400 or 401 and at most one
+WARNING line a minute per kind of problem.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -25,10 +28,12 @@ from adapters.slack.delivery import SlackOptions
 from adapters.slack.events import EventSettings
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.oauth import InstallationBackend, oauth_settings
+from adapters.slack.request_checks import Refusal, checked_request
 from adapters.slack.runtime import Runtime
 from adapters.slack.texts import slack_error_code
 from bot.config import SlackSettings
 from bot.dispatch import Dispatcher
+from bot.log_throttle import WarningThrottle
 
 __all__ = ["SlackAdapter"]
 
@@ -61,6 +66,8 @@ class SlackAdapter:
         self.settings = settings
         self.runtime = Runtime(dispatcher, options or SlackOptions())
         signing_secret = _secret(settings.signing_secret)
+        self._signing_secret = signing_secret or ""
+        self._refusals = WarningThrottle(log)
         if settings.mode == "http" and not signing_secret:
             raise ValueError('[slack] mode = "http" needs signing_secret')
         client_secret = _secret(settings.client_secret)
@@ -164,7 +171,23 @@ class SlackAdapter:
         return found
 
     async def _events(self, request: web.Request) -> web.Response:
-        response = await self.app.async_dispatch(await to_bolt_request(request))
+        try:
+            raw = await request.read()
+            bolt = checked_request(raw, request.headers, request.query_string, self._signing_secret)
+        except Refusal as refusal:
+            self._refusals.warn(
+                refusal.kind,
+                "slack: refused a request to /slack/events (HTTP %s): %s",
+                refusal.status,
+                refusal.problem,
+            )
+            return web.Response(status=refusal.status, text=f"Refused: {refusal.problem}.")
+        except HttpProcessingError as exc:  # the body broke off or was mis-encoded
+            self._refusals.warn(
+                "broken_body", "slack: refused a request to /slack/events with a broken body"
+            )
+            return web.Response(status=exc.code or 400, text="Refused: the body could not be read.")
+        response = await self.app.async_dispatch(bolt)
         return await to_aiohttp_response(response)
 
     async def _install(self, request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -32,6 +33,7 @@ from adapters.slack.assistant import build_assistant
 from adapters.slack.events import EventSettings
 from adapters.slack.runtime import Runtime
 from adapters.slack.streaming import INTERIM_EDIT
+from bot.log_throttle import WarningThrottle
 
 __all__ = ["build_bolt_app", "build_client", "quiet_logger"]
 
@@ -171,11 +173,17 @@ def build_bolt_app(
         installation_store_bot_only=True if oauth is not None else None,
         process_before_response=process_before_response,
         logger=logging.getLogger("adapters.slack.bolt"),
+        # Bolt's own warning for these spans many lines per request; ours is one a minute.
+        raise_error_for_unhandled_request=True,
     )
+    unhandled = WarningThrottle(log)
 
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
-        ref = secrets.token_hex(4)
         kind = body.get("type") or body.get("command") or "request"
+        if isinstance(error, BoltUnhandledRequestError):
+            unhandled.warn("unhandled", "slack: no listener for a request (answered 404)")
+            return
+        ref = secrets.token_hex(4)
         log.error("slack: a %s listener failed (incident %s)", kind, ref, exc_info=error)
 
     app.error(on_error)
