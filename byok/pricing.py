@@ -14,6 +14,7 @@ from functools import lru_cache
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
 
+from byok.plausible import is_plausible_cost
 from byok.types import ChatMessage, Usage
 
 __all__ = ["estimate_input_tokens", "price_of", "worst_case_cost"]
@@ -78,12 +79,13 @@ def _price(
 def price_of(provider_id: str, model: str, usage: Usage) -> Decimal | None:
     """The cost of one call in USD, or None when the price is unknown.
 
-    A cost the provider reported itself (OpenRouter) wins over the price list.
+    A cost the provider reported itself (OpenRouter) wins over the price list. Usage that
+    was not reported, or could not be believed (:mod:`byok.plausible`), has no price.
     """
-    if usage.reported_cost is not None:
-        return usage.reported_cost
     if not usage.reported:
         return None
+    if usage.reported_cost is not None:
+        return usage.reported_cost if is_plausible_cost(usage.reported_cost) else None
     provider = _PRICE_PROVIDER.get(provider_id)
     if provider is None:
         return None

@@ -71,7 +71,9 @@ class Usage:
     ``output_tokens`` includes ``reasoning_tokens``. ``reported_cost`` is a cost
     the provider itself stated (OpenRouter), in USD. ``reported`` is False when the
     provider sent no usage at all (some OpenAI-compatible servers): the counts are then
-    unknown rather than zero, and so is the cost.
+    unknown rather than zero, and so is the cost. ``implausible`` names the figure that
+    made a report unbelievable (see :mod:`byok.plausible`); such a report is not
+    ``reported`` either.
     """
 
     input_tokens: int = 0
@@ -81,6 +83,7 @@ class Usage:
     reasoning_tokens: int = 0
     reported_cost: Decimal | None = None
     reported: bool = True
+    implausible: str | None = None
 
 
 NOT_REPORTED = Usage(reported=False)

@@ -12,7 +12,8 @@ defaults), so a requested temperature is not sent to Anthropic.
 
 Usage: Anthropic's ``input_tokens`` excludes cache reads and cache writes, so
 ``Usage.input_tokens`` is the sum of the three. In a stream the input counts arrive in
-``message_start`` and the *cumulative* output count in ``message_delta``.
+``message_start`` and the *cumulative* output count in ``message_delta``. The SDK does not
+validate what it parses, so every figure goes through :class:`byok.plausible.UsageReport`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from typing import Any
 
 import anthropic
 import httpx2
+import pydantic
 
 from byok.errors import BadRequestError, InvalidKeyError, ProviderError, ProviderUnavailableError
+from byok.plausible import UsageReport, implausible_usage
 from byok.providers.base import ProviderSettings
 from byok.providers.failures import (
     CONNECTION_LOST,
@@ -107,14 +110,14 @@ class AnthropicProvider(ProviderTemplate):
             provider_id=self.provider_id,
             model=message.model or request.model,
             text=text,
-            usage=_usage(message.usage.model_dump()),
+            usage=_usage(message.usage),
             finish_reason=message.stop_reason,
         )
 
     async def _stream(self, key: Secret, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
         stream = await self._for(key).messages.create(**self._params(request), stream=True)
-        started: dict[str, Any] = {}
-        delta_usage: dict[str, Any] = {}
+        started: object = None
+        delta_usage: object = None
         model = request.model
         finish: str | None = None
         stopped = False
@@ -122,19 +125,18 @@ class AnthropicProvider(ProviderTemplate):
             async for event in stream:
                 if event.type == "message_start":
                     model = event.message.model or model
-                    started = event.message.usage.model_dump()
+                    started = event.message.usage
                 elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                     yield Chunk(text=event.delta.text)
                 elif event.type == "message_delta":
                     # Cumulative counts: the last message_delta holds the totals.
-                    delta_usage = {
-                        k: v for k, v in event.usage.model_dump().items() if v is not None
-                    }
+                    delta_usage = event.usage
                     finish = event.delta.stop_reason or finish
                 elif event.type == "message_stop":
                     stopped = True
-        if started and stopped:
-            yield Chunk(usage=_usage({**started, **delta_usage}), model=model, finish_reason=finish)
+        if started is not None and stopped:
+            usage = _usage(started, delta_usage)
+            yield Chunk(usage=usage, model=model, finish_reason=finish)
 
     async def _validate_key(self, key: Secret) -> KeyInfo:
         models = await self._list_models(key)
@@ -177,13 +179,28 @@ class AnthropicProvider(ProviderTemplate):
         await self._client.close()
 
 
-def _usage(raw: dict[str, Any]) -> Usage:
-    uncached = raw.get("input_tokens") or 0
-    cache_read = raw.get("cache_read_input_tokens") or 0
-    cache_write = raw.get("cache_creation_input_tokens") or 0
-    return Usage(
+def _usage(*reports: object) -> Usage:
+    """Anthropic's usage objects as a :class:`Usage`; in a stream, a later report's
+    figures replace the earlier ones (``message_delta`` holds cumulative counts)."""
+    fields: dict[str, Any] = {}
+    for raw in reports:
+        if raw is None:
+            continue
+        if not isinstance(raw, pydantic.BaseModel):
+            return implausible_usage("usage")
+        # The SDK does not validate responses: a wrong type is ours to judge, not a
+        # serializer warning.
+        dumped = raw.model_dump(warnings=False)
+        fields.update({k: v for k, v in dumped.items() if v is not None})
+    report = UsageReport()
+    uncached = report.tokens("input_tokens", fields.get("input_tokens"))
+    cache_read = report.tokens("cache_read_input_tokens", fields.get("cache_read_input_tokens"))
+    cache_write = report.tokens(
+        "cache_creation_input_tokens", fields.get("cache_creation_input_tokens")
+    )
+    return report.usage(
         input_tokens=uncached + cache_read + cache_write,
-        output_tokens=raw.get("output_tokens") or 0,
+        output_tokens=report.tokens("output_tokens", fields.get("output_tokens")),
         cached_input_tokens=cache_read,
         cache_write_tokens=cache_write,
     )

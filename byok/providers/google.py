@@ -25,6 +25,7 @@ every chunk carries ``usageMetadata`` and the last one is final.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -43,6 +44,7 @@ from byok.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from byok.plausible import UsageReport
 from byok.providers.base import ProviderSettings
 from byok.providers.failures import (
     CONNECTION_LOST,
@@ -61,6 +63,8 @@ from byok.types import NOT_REPORTED, ChatRequest, ChatResult, Chunk, KeyInfo, Mo
 __all__ = ["GEMINI_API_VERSION", "GoogleProvider"]
 
 GEMINI_API_VERSION = "v1beta"
+
+log = logging.getLogger(__name__)
 
 _NO_KEY = "per-request-key-not-set"
 _RETRIED_STATUSES = (408, 500, 502, 503, 504)
@@ -234,6 +238,18 @@ class GoogleProvider(ProviderTemplate):
             return ProviderUnavailableError(
                 pid, "it reported an error during the answer", model_id=model_id
             )
+        if isinstance(exc, pydantic.ValidationError):
+            # The SDK validates every answer and refuses one whose fields have the wrong
+            # type (a token count of NaN or text, say): the call was made, and billed.
+            log.warning(
+                "%s: the answer of %s could not be read (%s)",
+                pid,
+                model_id or "a listing",
+                _invalid_fields(exc),
+            )
+            return ProviderUnavailableError(
+                pid, UNREADABLE, model_id=model_id, may_have_billed=model_id is not None
+            )
         if isinstance(exc, httpx.TimeoutException):
             return ProviderUnavailableError(
                 pid, timed_out(self.settings.timeout_s), model_id=model_id, may_have_billed=True
@@ -268,13 +284,23 @@ def _finish(response: types.GenerateContentResponse) -> str | None:
 def _usage(meta: types.GenerateContentResponseUsageMetadata | None) -> Usage:
     if meta is None:
         return NOT_REPORTED
-    thoughts = meta.thoughts_token_count or 0
-    return Usage(
-        input_tokens=meta.prompt_token_count or 0,
-        output_tokens=(meta.candidates_token_count or 0) + thoughts,
-        cached_input_tokens=meta.cached_content_token_count or 0,
+    report = UsageReport()
+    candidates = report.tokens("candidatesTokenCount", meta.candidates_token_count)
+    thoughts = report.tokens("thoughtsTokenCount", meta.thoughts_token_count)
+    return report.usage(
+        input_tokens=report.tokens("promptTokenCount", meta.prompt_token_count),
+        output_tokens=candidates + thoughts,
+        cached_input_tokens=report.tokens(
+            "cachedContentTokenCount", meta.cached_content_token_count
+        ),
         reasoning_tokens=thoughts,
     )
+
+
+def _invalid_fields(exc: pydantic.ValidationError) -> str:
+    """Where the answer was wrong (field paths, never the values)."""
+    paths = {".".join(str(p) for p in e["loc"]) for e in exc.errors(include_input=False)}
+    return ", ".join(sorted(paths))[:300]
 
 
 def _error_object(details: Any) -> dict[str, Any]:

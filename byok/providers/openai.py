@@ -15,6 +15,7 @@ from typing import TypeVar, cast
 
 import httpx2
 import openai
+import pydantic
 from openai.types.chat import ChatCompletionMessageParam
 
 from byok.errors import InvalidKeyError, ProviderError, ProviderUnavailableError
@@ -93,12 +94,11 @@ class OpenAIProvider(ProviderTemplate):
             temperature=_given(request.temperature),
         )
         choice = response.choices[0] if response.choices else None
-        usage = response.usage.model_dump() if response.usage else None
         return ChatResult(
             provider_id=self.provider_id,
             model=response.model or request.model,
             text=(choice.message.content or "") if choice else "",
-            usage=usage_from_openai(usage),
+            usage=usage_from_openai(_fields(response.usage)),
             finish_reason=choice.finish_reason if choice else None,
         )
 
@@ -125,7 +125,7 @@ class OpenAIProvider(ProviderTemplate):
                 # With include_usage the real usage arrives in one extra chunk whose
                 # `choices` is empty, just before [DONE]; it doubles as the end marker.
                 if chunk.usage is not None:
-                    usage = usage_from_openai(chunk.usage.model_dump())
+                    usage = usage_from_openai(_fields(chunk.usage))
         if usage is not None:
             yield Chunk(usage=usage, model=model, finish_reason=finish)
 
@@ -177,6 +177,12 @@ def _messages(request: ChatRequest) -> list[ChatCompletionMessageParam]:
 
 def _given(value: _T | None) -> _T | openai.Omit:
     return openai.omit if value is None else value
+
+
+def _fields(usage: object) -> object:
+    """The SDK's usage object as its wire fields. The SDK does not validate responses, so
+    a wrong type is ours to judge (:func:`usage_from_openai`), not a serializer warning."""
+    return usage.model_dump(warnings=False) if isinstance(usage, pydantic.BaseModel) else usage
 
 
 def _could_not_connect(exc: Exception) -> bool:

@@ -10,8 +10,8 @@ that ``Usage.output_tokens`` always includes reasoning, as :class:`byok.types.Us
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 
+from byok.plausible import UsageReport, implausible_usage
 from byok.types import NOT_REPORTED, ChatMessage, Usage
 
 __all__ = ["messages_to_openai", "usage_from_openai"]
@@ -22,42 +22,37 @@ def messages_to_openai(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in messages]
 
 
-def usage_from_openai(raw: Mapping[str, object] | None) -> Usage:
-    """A Chat Completions ``usage`` object as a :class:`Usage`, counts as reported."""
+def usage_from_openai(raw: object) -> Usage:
+    """A Chat Completions ``usage`` object as a :class:`Usage`, counts as reported.
+
+    Every figure is checked (:class:`byok.plausible.UsageReport`): one that cannot be
+    true makes the whole report unknown.
+    """
     if not raw:
         return NOT_REPORTED
-    prompt = _int(raw.get("prompt_tokens"))
-    completion = _int(raw.get("completion_tokens"))
+    if not isinstance(raw, Mapping):
+        return implausible_usage("usage")
+    report = UsageReport()
+    prompt = report.tokens("prompt_tokens", raw.get("prompt_tokens"))
+    completion = report.tokens("completion_tokens", raw.get("completion_tokens"))
     total = raw.get("total_tokens")
     prompt_details = _mapping(raw.get("prompt_tokens_details"))
     completion_details = _mapping(raw.get("completion_tokens_details"))
-    reasoning = _int(completion_details.get("reasoning_tokens"))
+    reasoning = report.tokens("reasoning_tokens", completion_details.get("reasoning_tokens"))
     output = completion
     if reasoning and isinstance(total, int) and total == prompt + completion + reasoning:
         output = completion + reasoning
-    return Usage(
+    return report.usage(
         input_tokens=prompt,
         output_tokens=output,
-        cached_input_tokens=_int(prompt_details.get("cached_tokens")),
-        cache_write_tokens=_int(prompt_details.get("cache_write_tokens")),
+        cached_input_tokens=report.tokens("cached_tokens", prompt_details.get("cached_tokens")),
+        cache_write_tokens=report.tokens(
+            "cache_write_tokens", prompt_details.get("cache_write_tokens")
+        ),
         reasoning_tokens=reasoning,
-        reported_cost=_decimal(raw.get("cost")),
+        reported_cost=report.cost("cost", raw.get("cost")),
     )
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _mapping(value: object) -> Mapping[str, object]:
     return value if isinstance(value, Mapping) else {}
-
-
-def _decimal(value: object) -> Decimal | None:
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        # str() first: Decimal(0.00085375) would carry binary float noise.
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None

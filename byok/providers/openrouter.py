@@ -40,9 +40,11 @@ class OpenRouterProvider(OpenAICompatibleProvider):
 
 
 def _usd(value: object) -> Decimal | None:
+    """A credit figure; unknown unless it is a finite number (NaN cannot be compared)."""
     if value is None or isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
-        return Decimal(str(value))
+        amount = Decimal(str(value))
     except InvalidOperation:
         return None
+    return amount if amount.is_finite() else None

@@ -8,7 +8,9 @@ methods around a few provider-specific steps (``_chat``, ``_stream``, ``_validat
   exceptions are translated, chained with ``from`` for the logs);
 - an unknown model is reported with the models the key *can* use, from ``list_models``;
 - a stream either ends with its final usage chunk or raises: a failure after the first
-  token is a :class:`~byok.errors.StreamInterruptedError`, never a silently short answer.
+  token is a :class:`~byok.errors.StreamInterruptedError`, never a silently short answer;
+- a usage report that could not be believed (:mod:`byok.plausible`) is logged once at
+  WARNING, naming the provider, the model and the implausible figure.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from byok.errors import (
 )
 from byok.providers.base import ProviderSettings
 from byok.secret import Secret
-from byok.types import ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo
+from byok.types import ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo, Usage
 
 __all__ = ["ProviderTemplate"]
 
@@ -76,7 +78,7 @@ class ProviderTemplate(ABC):
 
     async def chat(self, key: Secret, request: ChatRequest) -> ChatResult:
         try:
-            return await self._chat(key, request)
+            result = await self._chat(key, request)
         except ProviderError as err:
             enriched = await self._with_available_models(key, err)
             if enriched is err:
@@ -85,13 +87,16 @@ class ProviderTemplate(ABC):
         except self.translatable as exc:
             translated = self._translate(exc, request.model)
             raise await self._with_available_models(key, translated) from exc
+        self._warn_if_implausible(result.model, result.usage)
+        return result
 
     async def stream(self, key: Secret, request: ChatRequest) -> AsyncIterator[Chunk]:
         started = False
         try:
             async with aclosing(self._stream(key, request)) as chunks:
                 async for chunk in chunks:
-                    if chunk.is_final:
+                    if chunk.usage is not None:
+                        self._warn_if_implausible(chunk.model or request.model, chunk.usage)
                         yield chunk
                         return
                     if chunk.text:
@@ -127,6 +132,16 @@ class ProviderTemplate(ABC):
             raise self._translate(exc, None) from exc
 
     # -- helpers -----------------------------------------------------------------------
+
+    def _warn_if_implausible(self, model: str, usage: Usage) -> None:
+        if usage.implausible is not None:
+            log.warning(
+                "%s reported implausible usage for %s (%s): its tokens and cost are "
+                "recorded as unknown",
+                self.provider_id,
+                model,
+                usage.implausible,
+            )
 
     async def _stream_failure(
         self, key: Secret, err: ProviderError, started: bool

@@ -13,7 +13,8 @@ named SSE events (``message_start`` with the input usage, ``content_block_delta`
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -32,6 +33,10 @@ class FakeAnthropic(FakeLLM):
     default_models = ("claude-sonnet-4-6", "claude-haiku-4-5", "claude-opus-4-7")
     events_before_text = 3
     end_events = 2
+    usage_fields: ClassVar[Mapping[str, str]] = {
+        "input_tokens": "input_tokens",
+        "output_tokens": "output_tokens",
+    }
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self.handle_messages)
@@ -114,7 +119,7 @@ class FakeAnthropic(FakeLLM):
             "content": [{"type": "text", "text": reply.text}],
             "stop_reason": _STOP.get(reply.finish_reason, reply.finish_reason),
             "stop_sequence": None,
-            "usage": self.usage(reply),
+            "usage": self.with_wire_usage(reply, self.usage(reply)),
         }
 
     def stream_events(self, reply: Reply, model: str) -> list[bytes]:
@@ -128,7 +133,7 @@ class FakeAnthropic(FakeLLM):
                 "model": model,
                 "stop_reason": None,
                 "stop_sequence": None,
-                "usage": self.usage(reply, output=1),
+                "usage": self.with_wire_usage(reply, self.usage(reply, output=1)),
             },
         }
         events = [
@@ -163,7 +168,7 @@ class FakeAnthropic(FakeLLM):
                         "stop_reason": _STOP.get(reply.finish_reason, reply.finish_reason),
                         "stop_sequence": None,
                     },
-                    "usage": {"output_tokens": reply.output_tokens},
+                    "usage": self.with_wire_usage(reply, {"output_tokens": reply.output_tokens}),
                 },
                 "message_delta",
             ),

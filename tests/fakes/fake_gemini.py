@@ -12,7 +12,8 @@ each with ``usageMetadata`` (the last is final); ``thoughtsTokenCount`` outside
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -38,6 +39,10 @@ class FakeGemini(FakeLLM):
     default_models = ("gemini-3.5-flash", "gemini-3.1-pro-preview", "gemini-2.5-flash")
     events_before_text = 0
     end_events = 1
+    usage_fields: ClassVar[Mapping[str, str]] = {
+        "input_tokens": "promptTokenCount",
+        "output_tokens": "candidatesTokenCount",
+    }
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_post("/{version}/models/{target}", self.handle_generate)
@@ -139,7 +144,7 @@ class FakeGemini(FakeLLM):
             candidate["finishReason"] = _FINISH.get(reply.finish_reason, reply.finish_reason)
         return {
             "candidates": [candidate],
-            "usageMetadata": self.usage(reply, output=output),
+            "usageMetadata": self.with_wire_usage(reply, self.usage(reply, output=output)),
             "modelVersion": model,
             "responseId": "resp-fake1",
         }

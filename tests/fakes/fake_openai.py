@@ -11,7 +11,8 @@ chunk has ``"choices": []`` and the usage; errors as ``{"error": {"message", "ty
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -30,6 +31,10 @@ class FakeOpenAI(FakeLLM):
     end_events = 2
     #: False plays a server that sends no usage at all (some Ollama / vLLM versions).
     reports_usage = True
+    usage_fields: ClassVar[Mapping[str, str]] = {
+        "input_tokens": "prompt_tokens",
+        "output_tokens": "completion_tokens",
+    }
 
     # -- routes --------------------------------------------------------------------------
 
@@ -106,7 +111,7 @@ class FakeOpenAI(FakeLLM):
                     "finish_reason": reply.finish_reason,
                 }
             ],
-            "usage": self.usage(reply) if self.reports_usage else None,
+            "usage": self.with_wire_usage(reply, self.usage(reply)) if self.reports_usage else None,
         }
 
     def chunk(
@@ -130,7 +135,8 @@ class FakeOpenAI(FakeLLM):
         last = {"index": 0, "delta": {}, "finish_reason": reply.finish_reason}
         events.append(self.sse(self.chunk(model, [last])))
         if with_usage:
-            events.append(self.sse(self.chunk(model, [], self.usage(reply))))
+            usage = self.with_wire_usage(reply, self.usage(reply))
+            events.append(self.sse(self.chunk(model, [], usage)))
         events.append(self.sse("[DONE]"))
         return events
 

@@ -12,7 +12,8 @@ equal to ``code``: 401 bad key, 402 no credit, 429, 502, 503; an error event wit
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -37,6 +38,7 @@ class FakeOpenRouter(FakeOpenAI):
         "google/gemini-3.5-flash",
     )
     events_before_text = 4
+    usage_fields: ClassVar[Mapping[str, str]] = {**FakeOpenAI.usage_fields, "cost": "cost"}
 
     def setup_routes(self, app: web.Application) -> None:
         super().setup_routes(app)

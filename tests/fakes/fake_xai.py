@@ -89,7 +89,8 @@ class FakeXAI(FakeOpenAI):
             events.append(self.sse(self.chunk(model, [{"index": 0, "delta": {"content": piece}}])))
             events.append(self.sse(self.chunk(model, [{"index": 0, "delta": {}}])))
         if with_usage:
-            events.append(self.sse(self.chunk(model, [], self.usage(reply))))
+            usage = self.with_wire_usage(reply, self.usage(reply))
+            events.append(self.sse(self.chunk(model, [], usage)))
         events.append(self.sse("[DONE]"))
         return events
 

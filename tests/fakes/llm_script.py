@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import secrets
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 from tests.fakes.loopback import Fault, LoopbackServer, RecordedRequest
 
@@ -36,6 +37,11 @@ class Reply:
     reasoning_tokens: int = 0
     cost: float | None = None
     finish_reason: str = "stop"
+    #: Raw values sent in place of the reported figures, to play a provider whose usage
+    #: is garbage (NaN, text, negative, absurd): keys ``input_tokens``, ``output_tokens``
+    #: or ``cost``; each fake puts the value, unchanged, in the wire field that carries
+    #: that figure (:attr:`FakeLLM.usage_fields`).
+    wire_usage: Mapping[str, object] = field(default_factory=dict)
 
     def pieces(self) -> list[str]:
         """How the text is split across stream events (words, by default)."""
@@ -64,6 +70,8 @@ class FakeLLM(LoopbackServer):
     default_models: tuple[str, ...] = ("fake-model",)
     #: Stream events sent before the first one carrying text (for cutting mid-answer).
     events_before_text = 0
+    #: Where this wire carries each figure a Reply's ``wire_usage`` can replace.
+    usage_fields: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -94,6 +102,12 @@ class FakeLLM(LoopbackServer):
 
     def next_reply(self) -> Reply:
         return self.replies.popleft() if self.replies else self.default_reply
+
+    def with_wire_usage(self, reply: Reply, usage: dict[str, Any]) -> dict[str, Any]:
+        """``usage`` (a wire usage object) with the reply's ``wire_usage`` values put in."""
+        for figure, value in reply.wire_usage.items():
+            usage[self.usage_fields[figure]] = value
+        return usage
 
     def served_model(self, reply: Reply, requested: str) -> str:
         return reply.model or requested
