@@ -28,10 +28,12 @@ from adapters.discord.identity import chain_thread, dm_thread, invocation
 from adapters.discord.inflight import Inflight
 from adapters.discord.streaming import AnswerStream, Pacing
 from adapters.discord.surfaces import ChannelSurface
+from adapters.downloads import DownloadFailedError, TooLargeError, download_capped
 from bot.dispatch import Dispatcher
 from bot.invocation import Attachment, Invocation
 from bot.lookup import contains_key, history_allowed
 from bot.reply import Reply, Section
+from bot.transcripts import max_transcript_bytes, too_large_message
 
 __all__ = ["Conversations"]
 
@@ -141,16 +143,18 @@ class Conversations:
         attachments: tuple[Attachment, ...] = ()
         if command == "summarize" and message.attachments:
             file = message.attachments[0]
-            limit = self._dispatcher.ctx.max_transcript_chars * 4
+            limit = max_transcript_bytes(self._dispatcher.ctx.max_transcript_chars)
             problem = (
                 f"`{file.filename}` is {file.size:,} bytes; I read transcripts up to "
                 f"{limit:,}. Split it and summarise each part."
             )
             try:
                 if file.size <= limit:
-                    data = await file.read()
+                    data = await download_capped(file.url, limit)
                     attachments = (Attachment(file.filename, data, file.content_type),)
-            except discord.HTTPException as exc:
+            except TooLargeError:
+                problem = too_large_message(file.filename, limit)
+            except DownloadFailedError as exc:
                 log.warning("downloading an attachment failed: HTTP %s", exc.status)
                 problem = f"I couldn't download `{file.filename}` from Discord; please try again."
             if not attachments:

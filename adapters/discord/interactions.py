@@ -34,10 +34,12 @@ from adapters.discord.modals import (
 from adapters.discord.render import render
 from adapters.discord.streaming import AnswerStream, Pacing, close_events
 from adapters.discord.surfaces import Interaction, InteractionSurface
+from adapters.downloads import DownloadFailedError, TooLargeError, download_capped
 from bot.dispatch import Dispatcher
 from bot.invocation import Attachment, Invocation
 from bot.lookup import ModelLookup
 from bot.reply import Reply, ReplyEvent, SecretRequest
+from bot.transcripts import max_transcript_bytes, too_large_message
 
 __all__ = ["InteractionFlows", "command_text"]
 
@@ -99,7 +101,7 @@ class InteractionFlows:
 
     @property
     def max_attachment_bytes(self) -> int:
-        return self.dispatcher.ctx.max_transcript_chars * 4
+        return max_transcript_bytes(self.dispatcher.ctx.max_transcript_chars)
 
     # -- the boundary -----------------------------------------------------------------
 
@@ -300,20 +302,23 @@ class InteractionFlows:
                 await interaction.response.send_modal(TranscriptModal(token))
                 return
             await interaction.response.defer(ephemeral=private, thinking=True)
-            if transcript.size > self.max_attachment_bytes:
-                reply = Reply(
-                    tone="error",
-                    text=(
-                        f"`{transcript.filename}` is {transcript.size:,} bytes; I read transcripts "
-                        f"up to {self.max_attachment_bytes:,}. Split it and summarise each part."
-                    ),
-                )
-                surface = InteractionSurface(interaction, ephemeral=private)
-                await AnswerStream(surface, self._pacing).show_reply(reply)
-                return
+            limit = self.max_attachment_bytes
+            too_large = (
+                f"`{transcript.filename}` is {transcript.size:,} bytes; I read transcripts "
+                f"up to {limit:,}. Split it and summarise each part."
+            )
             try:
-                data = await transcript.read()
-            except discord.HTTPException as exc:
+                if transcript.size > limit:  # as Discord announces it: not even downloaded
+                    raise TooLargeError
+                data = await download_capped(transcript.url, limit)
+            except TooLargeError:
+                if transcript.size <= limit:  # larger than announced: stopped at the limit
+                    too_large = too_large_message(transcript.filename, limit)
+                surface = InteractionSurface(interaction, ephemeral=private)
+                refusal = Reply(tone="error", text=too_large)
+                await AnswerStream(surface, self._pacing).show_reply(refusal)
+                return
+            except DownloadFailedError as exc:
                 log.warning("downloading an attachment failed: HTTP %s", exc.status)
                 await interaction.edit_original_response(
                     content=f"I couldn't download `{transcript.filename}` from Discord; please "

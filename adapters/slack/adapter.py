@@ -34,6 +34,7 @@ from adapters.slack.texts import slack_error_code
 from bot.config import SlackSettings
 from bot.dispatch import Dispatcher
 from bot.log_throttle import WarningThrottle
+from bot.transcripts import max_transcript_bytes
 
 __all__ = ["SlackAdapter"]
 
@@ -93,7 +94,9 @@ class SlackAdapter:
         self.app: AsyncApp = build_bolt_app(
             self.runtime,
             self.client,
-            EventSettings(settings.api_url, dispatcher.ctx.max_transcript_chars * 4),
+            EventSettings(
+                settings.api_url, max_transcript_bytes(dispatcher.ctx.max_transcript_chars)
+            ),
             signing_secret=signing_secret,
             oauth=oauth,
             process_before_response=process_before_response,

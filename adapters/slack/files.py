@@ -1,7 +1,8 @@
 """Transcript files shared with the bot: downloaded from Slack with the bot token.
 
 The token is sent only to Slack's own hosts (or the configured API host), never to
-whatever a file's URL names; files larger than a transcript may be are not read.
+whatever a file's URL names; a file larger than a transcript may be is not read: not when
+Slack says so, and not past the limit when it is larger than Slack said.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-import aiohttp
-
+from adapters.downloads import DownloadFailedError, TooLargeError, download_capped
 from bot.commands.summarize import SUPPORTED
 from bot.invocation import Attachment
+from bot.transcripts import too_large_message
 
 __all__ = ["FileRefusedError", "fetch_transcripts", "is_transcript", "transcript_files"]
 
@@ -60,26 +61,19 @@ async def fetch_transcripts(
         # An unsupported file: the summarize command explains which types it reads.
         return (Attachment(str(wanted[0].get("name") or "file"), b""),)
     name = str(chosen.get("name") or "transcript.txt")
-    size = int(chosen.get("size") or 0)
-    if size > max_bytes:
-        raise FileRefusedError(
-            f"`{name}` is larger than a transcript may be ({max_bytes:,} bytes)."
-        )
+    size = chosen.get("size")
+    if isinstance(size, int) and size > max_bytes:
+        raise FileRefusedError(too_large_message(name, max_bytes))
     url = str(chosen.get("url_private_download") or chosen.get("url_private") or "")
     if not url or not _trusted(url, api_url):
         raise FileRefusedError(f"I could not download `{name}` from Slack.")
     headers = {"Authorization": f"Bearer {token}"}
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.get(url, headers=headers) as response,
-    ):
-        if response.status != 200:
-            log.info("slack: file download answered HTTP %s", response.status)
-            raise FileRefusedError(f"Slack would not give me `{name}` (HTTP {response.status}).")
-        data = await response.content.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise FileRefusedError(
-            f"`{name}` is larger than a transcript may be ({max_bytes:,} bytes)."
-        )
+    try:
+        data = await download_capped(url, max_bytes, headers=headers, timeout_s=timeout_s)
+    except TooLargeError:
+        raise FileRefusedError(too_large_message(name, max_bytes)) from None
+    except DownloadFailedError as exc:
+        log.info("slack: file download failed (HTTP %s)", exc.status)
+        answer = f" (HTTP {exc.status})" if exc.status else ""
+        raise FileRefusedError(f"Slack would not give me `{name}`{answer}.") from None
     return (Attachment(name, data, str(chosen.get("mimetype") or "") or None),)
