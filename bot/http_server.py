@@ -45,6 +45,10 @@ class HttpServer:
     _runner: web.AppRunner | None = None
     bound_port: int | None = None
 
+    def __post_init__(self) -> None:
+        # The labels of what it serves take only the providers and models offered.
+        self.metrics.bind_catalog(self.engine.catalog)
+
     def app(self) -> web.Application:
         app = web.Application()
         app.add_routes(

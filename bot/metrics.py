@@ -2,22 +2,91 @@
 
 Each process has one :class:`Metrics` with its own registry (no global state), fed by
 the engine through :class:`byok.observer.EngineObserver` and by adapters.
+
+Every label takes only known values, else :data:`OTHER`: each distinct value is a new
+time series, and several come from what users type. A command is one of the command
+table's; a provider one the catalog offers; a model its provider's configured default or
+one the price table knows (at most :data:`MAX_MODELS` of them). Until
+:meth:`Metrics.bind_catalog` is called no provider or model is known.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from bot.dispatch import COMMANDS
+from byok.catalog import Catalog
 from byok.observer import AttemptRecord
+from byok.pricing import price_of
+from byok.types import Usage
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "MAX_MODELS", "OTHER", "Metrics"]
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
+#: The label value that stands for anything not known.
+OTHER = "other"
+#: Priced models get their own label up to this many; the rest count as :data:`OTHER`.
+MAX_MODELS = 200
+#: Values a platform reports (adapter error kinds) get their own label up to this many.
+_MAX_KINDS = 100
+_ONE_TOKEN = Usage(input_tokens=1, output_tokens=1)
+
+
+class _Bounded:
+    """Admits values to a label until ``most`` distinct ones have been seen."""
+
+    def __init__(self, most: int, known: Iterable[str] = ()) -> None:
+        self._most = most
+        self._seen = set(known)
+
+    def label(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._most:
+            return OTHER
+        self._seen.add(value)
+        return value
+
+
+class _Labels:
+    """The values each user-influenced label may take."""
+
+    def __init__(self) -> None:
+        self._providers: frozenset[str] = frozenset()
+        self._defaults: frozenset[tuple[str, str]] = frozenset()
+        self._priced = _Bounded(MAX_MODELS)
+        self._kinds = _Bounded(_MAX_KINDS)
+
+    def bind(self, catalog: Catalog) -> None:
+        self._providers = frozenset(catalog.ids)
+        self._defaults = frozenset((e.provider_id, e.default_model) for e in catalog)
+
+    def command(self, name: str) -> str:
+        lowered = name.lower()
+        return lowered if lowered in COMMANDS else OTHER
+
+    def provider(self, provider_id: str) -> str:
+        return provider_id if provider_id in self._providers else OTHER
+
+    def model(self, provider_id: str, model: str) -> str:
+        if provider_id not in self._providers:
+            return OTHER
+        if (provider_id, model) in self._defaults:
+            return model
+        if price_of(provider_id, model, _ONE_TOKEN) is None:
+            return OTHER
+        return self._priced.label(model)
+
+    def kind(self, kind: str) -> str:
+        return self._kinds.label(kind)
 
 
 class Metrics:
     def __init__(self) -> None:
+        self._labels = _Labels()
         self.registry = CollectorRegistry()
         labels = ("provider", "model", "outcome")
         self.requests = Counter(
@@ -79,37 +148,44 @@ class Metrics:
             "byok_commands_in_flight", "Commands being handled now.", registry=self.registry
         )
 
+    def bind_catalog(self, catalog: Catalog) -> None:
+        """Know the providers offered and their default models (see the module's text)."""
+        self._labels.bind(catalog)
+
     # EngineObserver
     def attempt_finished(self, record: AttemptRecord) -> None:
-        base = (record.provider_id, record.model, record.outcome)
+        provider = self._labels.provider(record.provider_id)
+        model = self._labels.model(record.provider_id, record.model)
+        base = (provider, model, record.outcome)
         self.requests.labels(
             *base, record.error_kind or "", record.request_kind, record.key_source
         ).inc()
         self.latency.labels(*base).observe(record.latency_s)
         if record.input_tokens:
-            self.tokens.labels(record.provider_id, record.model, "input").inc(record.input_tokens)
+            self.tokens.labels(provider, model, "input").inc(record.input_tokens)
         if record.output_tokens:
-            self.tokens.labels(record.provider_id, record.model, "output").inc(record.output_tokens)
+            self.tokens.labels(provider, model, "output").inc(record.output_tokens)
         if record.outcome == "success":
             if record.cost is None:
-                self.unpriced.labels(record.provider_id, record.model).inc()
+                self.unpriced.labels(provider, model).inc()
             else:
-                self.cost.labels(record.provider_id, record.model).inc(float(record.cost))
+                self.cost.labels(provider, model).inc(float(record.cost))
         if record.is_fallback:
-            self.fallbacks.labels(record.provider_id).inc()
+            self.fallbacks.labels(provider).inc()
 
     def request_refused(self, provider_id: str, reason: str) -> None:
-        self.refusals.labels(provider_id, reason).inc()
+        provider = "any" if provider_id == "any" else self._labels.provider(provider_id)
+        self.refusals.labels(provider, reason).inc()
 
     def command_started(self, platform: str, command: str) -> None:
-        self.commands.labels(platform, command).inc()
+        self.commands.labels(platform, self._labels.command(command)).inc()
         self.in_flight.inc()
 
     def command_finished(self) -> None:
         self.in_flight.dec()
 
     def adapter_error(self, platform: str, kind: str) -> None:
-        self.adapter_errors.labels(platform, kind).inc()
+        self.adapter_errors.labels(platform, self._labels.kind(kind)).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -116,3 +116,29 @@ async def test_metrics_count_requests_tokens_cost_fallbacks_refusals_and_adapter
         assert abs(cost - float(spent[provider])) < 1e-12
     assert sum(r["input_tokens"] for r in rows) == 44
     assert sum(r["output_tokens"] for r in rows) == 24
+
+
+async def test_junk_commands_and_models_from_real_traffic_stay_under_other(
+    deployment: Deployment,
+) -> None:
+    """Text after a Discord mention and --model from Slack: `other`, not new label values."""
+    config = deployment.write(deployment.settings(discord=True))
+    await deployment.seed([(slack_user("U111"), "openai", None)], config)
+    bot = await deployment.start(config)
+    junk = 30
+    for i in range(junk):
+        message = deployment.events.message(f"/zz{i}junk {i}", mention=True)
+        await deployment.discord.dispatch("MESSAGE_CREATE", message)
+    for i in range(5):
+        model = f"--provider openai --model junk-model-{i} Hi"
+        assert await deployment.sender.command(bot, "/ask", model, user="U111") == 200
+    assert await deployment.sender.command(bot, "/ask", "--provider openai Hi") == 200
+    metrics = await idle(bot, commands=junk + 6)
+    assert await bot.stop() == 0
+
+    commands = {s["command"] for s in metrics.labels("byok_commands_total")}
+    assert commands == {"other", "ask"}
+    assert metrics.value("byok_commands_total", platform="discord", command="other") == junk
+    models = {s["model"]: s for s in metrics.labels("byok_provider_requests_total")}
+    assert set(models) == {"other", OPENAI}
+    assert metrics.value("byok_provider_requests_total", model="other", outcome="error") == 5
