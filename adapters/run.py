@@ -239,6 +239,7 @@ async def _start_all(
     config: Config, app: App, http: HttpServer, running: Running, instance: str
 ) -> None:
     await _start_adapters(config, app, http, running)
+    app.dispatcher.ctx.reach_users_with(running.messengers)  # spend alerts by DM
     await _start_scheduler(config, app, running, instance)
     _start_closing_abandoned_attempts(app, running)
     if config.http.enabled:

@@ -24,12 +24,19 @@ from byok.alerts import QuotaNotice
 from byok.clock import Clock, utc_now
 from byok.db.engine import Database
 from byok.db.tables import AlertLog
+from byok.errors import AllProvidersFailedError, SpendLimitError
 from byok.secret import redact
 from byok.types import UserRef
 from byok.usage import month_bounds
 from byok.users import get_user_id
 
-__all__ = ["AlertDelivery", "deliver_quota_notices", "notice_reply"]
+__all__ = [
+    "AlertDelivery",
+    "deliver_quota_notices",
+    "notice_reply",
+    "refusal_notices",
+    "spending_section",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +55,10 @@ def notice_reply(notice: QuotaNotice) -> Reply:
     title = (
         f"{notice.provider_id}: monthly limit reached"
         if reached
-        else f"{notice.provider_id}: {notice.threshold}% of your monthly limit used"
+        else f"{notice.provider_id}: {notice.percent}% of your monthly limit used"
     )
     if notice.operator_key:
-        title = f"{notice.provider_id}: {notice.threshold}% of the shared allowance used"
+        title = f"{notice.provider_id}: {notice.percent}% of the shared allowance used"
     return Reply(
         title=title,
         text=notice.text,
@@ -67,6 +74,22 @@ def notice_reply(notice: QuotaNotice) -> Reply:
         tone="error" if reached else "warning",
         private=True,
     )
+
+
+def refusal_notices(exc: BaseException) -> tuple[QuotaNotice, ...]:
+    """The notices a refused request brought due: a spend limit's own, or those of the
+    spend limits that refused every provider of a fallback chain."""
+    if isinstance(exc, SpendLimitError):
+        return tuple(n for n in exc.notices if isinstance(n, QuotaNotice))
+    if isinstance(exc, AllProvidersFailedError):
+        return tuple(n for a in exc.attempts for n in refusal_notices(a.error))
+    return ()
+
+
+def spending_section(notices: Iterable[object]) -> Section | None:
+    """The notices as a reply shows them, under the request that brought them due."""
+    texts = tuple(n.text for n in notices if isinstance(n, QuotaNotice))
+    return Section(title="Spending", bullets=texts) if texts else None
 
 
 async def deliver_quota_notices(

@@ -22,6 +22,10 @@ class BotContext:
     # Filled by the running adapters: how to DM a user on each platform.
     messengers: dict[str, Messenger] = field(default_factory=dict)
 
+    def reach_users_with(self, messengers: Iterable[Messenger]) -> None:
+        """The running adapters' DM senders, one per platform, for spend alerts."""
+        self.messengers.update((m.platform, m) for m in messengers)
+
     def service(self, user: UserRef) -> BYOKService:
         return self.engine.service(user)
 

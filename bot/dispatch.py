@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Protocol
 
+from bot.alert_delivery import refusal_notices, spending_section
 from bot.commands import ask, help, home, keys, prefs, summarize, usage
 from bot.context import BotContext
 from bot.grammar import CommandError, closest
@@ -218,7 +219,8 @@ class Dispatcher:
 def _error_reply(exc: Exception, inv: Invocation) -> Reply:
     if isinstance(exc, ByokError):
         log.info("command /%s refused: %s", inv.command, exc)
-        return Reply(tone="error", text=exc.user_message)
+        spending = spending_section(refusal_notices(exc))  # a limit's 100% notice
+        return Reply(tone="error", text=exc.user_message, sections=(spending,) if spending else ())
     incident = secrets.token_hex(4)
     log.error("command /%s failed (incident %s)", inv.command, incident, exc_info=exc)
     return Reply(

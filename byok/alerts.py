@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -36,6 +36,15 @@ class QuotaNotice:
     operator_key: bool = False
 
     @property
+    def percent(self) -> int:
+        """How much of the limit is spent, to the nearest whole percent: the figure a
+        notice states, not the threshold it crossed. Never 100 while some is left."""
+        if self.limit <= 0:
+            return 100
+        nearest = int((self.spent * 100 / self.limit).to_integral_value(ROUND_HALF_UP))
+        return min(nearest, 99) if self.spent < self.limit else nearest
+
+    @property
     def text(self) -> str:
         whose = "the shared operator allowance" if self.operator_key else "your monthly limit"
         if self.threshold >= 100 and self.spent < self.limit:
@@ -53,9 +62,14 @@ class QuotaNotice:
                 f"are paused until next month unless you raise it with "
                 f"`/byok limit {self.provider_id} <usd>`."
             )
+        budget = (
+            f"the shared {self.provider_id} allowance"
+            if self.operator_key
+            else f"your {self.provider_id} limit"
+        )
         return (
-            f"You have used {self.threshold}% of {whose} for {self.provider_id} "
-            f"({usd(self.spent)} of {usd(self.limit)})."
+            f"You have used {self.percent}% ({usd(self.spent)} of {usd(self.limit)}) "
+            f"of {budget} this month."
         )
 
 

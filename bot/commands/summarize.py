@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
+from bot.alert_delivery import refusal_notices, spending_section
 from bot.context import BotContext
 from bot.formatting import money, tokens
 from bot.grammar import CommandError, Flag, parse_flags, text_value
@@ -20,6 +21,7 @@ from bot.reply import Reply, ReplyEvent, Section, Status
 from bot.summaries import summarize as summarize_transcript
 from bot.transcripts import parse_transcript
 from byok.answers import Answer
+from byok.errors import ByokError
 from byok.types import ChatMessage
 
 __all__ = ["SUMMARIZE_USAGE", "summarize", "summary_reply"]
@@ -66,6 +68,9 @@ def summary_reply(summary: MeetingSummary, answers: Sequence[Answer], *, public:
     sections.append(
         Section(title="Open questions", bullets=summary.open_questions or ("None recorded.",))
     )
+    spending = spending_section(n for a in answers for n in a.notices)
+    if spending is not None:
+        sections.append(spending)
     return Reply(
         title="Meeting summary",
         sections=tuple(sections),
@@ -108,13 +113,17 @@ async def summarize(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEven
     progress: asyncio.Queue[Status] = asyncio.Queue()
 
     async def complete(messages: Sequence[ChatMessage], max_tokens: int) -> str:
-        answer = await service.chat(
-            messages,
-            provider=parsed.flags.get("provider"),
-            model=parsed.flags.get("model"),
-            max_tokens=max_tokens,
-            kind="summary",
-        )
+        try:
+            answer = await service.chat(
+                messages,
+                provider=parsed.flags.get("provider"),
+                model=parsed.flags.get("model"),
+                max_tokens=max_tokens,
+                kind="summary",
+            )
+        except ByokError as exc:  # a limit's refusal may bring its 100% notice due
+            await ctx.send_spend_alerts(inv.user_ref, refusal_notices(exc))
+            raise
         answers.append(answer)
         await ctx.send_spend_alerts(inv.user_ref, answer.notices)
         return answer.text

@@ -286,10 +286,10 @@ async def test_crossing_80_percent_sends_a_spend_alert_by_dm(chat: Chat) -> None
     await chat.say("/ask --max-tokens 100 one", private=False)
     assert messenger.sent == []
     said = await chat.say("/ask --max-tokens 100 two", private=False)
-    assert "80%" in said.text  # shown in the answer too
+    assert "You have used 91% (" in said.text  # shown in the answer too
     [(user, reply)] = messenger.sent
     assert str(user) == "slack:T111:U111"
-    assert "80% of your monthly limit used" in reply.plain_text()  # type: ignore[attr-defined]
+    assert "91% of your monthly limit used" in reply.plain_text()  # type: ignore[attr-defined]
 
 
 async def test_preferences_are_shown_under_one_heading(chat: Chat) -> None:

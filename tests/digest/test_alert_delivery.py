@@ -42,7 +42,7 @@ async def test_crossing_80_then_100_percent_sends_two_dms(rig: Rig) -> None:
     assert [n.threshold for n in outcome.sent] == [80]
     [(to, dm)] = slack.sent
     assert to == ALICE and dm.private and dm.tone == "warning"
-    assert dm.title == "openai: 80% of your monthly limit used"
+    assert dm.title == "openai: 91% of your monthly limit used"
     assert dm.text == second.notices[0].text
     await rig.service().set_monthly_limit("openai", one)
     with pytest.raises(SpendLimitError) as refused:
@@ -51,7 +51,7 @@ async def test_crossing_80_then_100_percent_sends_two_dms(rig: Rig) -> None:
         slack, ALICE, refused.value.notices, database=rig.engine.database, clock=rig.clock
     )
     assert [reply.title for _, reply in slack.sent] == [
-        "openai: 80% of your monthly limit used",
+        "openai: 91% of your monthly limit used",
         "openai: monthly limit reached",
     ]
     assert slack.sent[1][1].tone == "error"
@@ -85,3 +85,17 @@ def test_the_dm_shows_the_numbers() -> None:
     ]
     shared = notice_reply(QuotaNotice("openai", 100, Decimal("5"), Decimal("5"), operator_key=True))
     assert shared.title == "openai: 100% of the shared allowance used"
+
+
+def test_a_notice_says_the_figure_reached_not_the_threshold_crossed() -> None:
+    at_91 = QuotaNotice("openai", 80, Decimal("9.10"), Decimal("10"))
+    assert at_91.text == "You have used 91% ($9.10 of $10.00) of your openai limit this month."
+    assert notice_reply(at_91).title == "openai: 91% of your monthly limit used"
+    shared = QuotaNotice("xai", 80, Decimal("4.43"), Decimal("5"), operator_key=True)
+    assert (
+        shared.text == "You have used 89% ($4.43 of $5.00) of the shared xai allowance this month."
+    )
+    assert notice_reply(shared).title == "xai: 89% of the shared allowance used"
+    nearly = QuotaNotice("openai", 80, Decimal("9.996"), Decimal("10"))
+    assert nearly.percent == 99  # never "100%" while some of the limit is left
+    assert QuotaNotice("openai", 80, Decimal("8.004"), Decimal("10")).percent == 80

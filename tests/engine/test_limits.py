@@ -202,7 +202,7 @@ async def test_quota_notices_once_at_80_and_100_percent(rig: Rig) -> None:
     second = await rig.service().chat(QUESTION, max_tokens=100)
     assert first.notices == ()
     assert [n.threshold for n in second.notices] == [80]
-    assert "80%" in second.notices[0].text
+    assert "You have used 91% (" in second.notices[0].text  # the figure, not the threshold
     # The user lowers the limit below what is spent: refused, and told once that it is used up.
     await rig.service().set_monthly_limit("openai", small)
     with pytest.raises(SpendLimitError) as caught:
