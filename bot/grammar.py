@@ -9,14 +9,28 @@ middle of a question is left alone, and ``--`` ends the flags. Mistakes raise
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.bounds import MODEL_MAX_CHARS, readable_bound
 from byok.errors import ByokError
 
-__all__ = ["CommandError", "Flag", "Parsed", "closest", "parse_flags", "parse_number", "text_value"]
+__all__ = [
+    "CommandError",
+    "Flag",
+    "Parsed",
+    "bounded_text",
+    "check_model_name",
+    "closest",
+    "model_value",
+    "parse_flags",
+    "parse_number",
+    "shown",
+    "text_value",
+]
 
 
 class CommandError(ByokError):
@@ -45,25 +59,81 @@ class Parsed:
     text: str = ""
 
 
+def shown(raw: str, limit: int = 20) -> str:
+    """What the user typed, cut short for a message (a pasted novel is not echoed)."""
+    return raw if len(raw) <= limit else raw[:limit] + "…"
+
+
+_WHOLE = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def _number(kind: type[int] | type[float], raw: str) -> float:
+    if kind is int and _WHOLE.fullmatch(raw) and len(raw.strip()) > 30:
+        # int() refuses more than 4,300 digits; any such number is out of range anyway.
+        return -math.inf if raw.strip().startswith("-") else math.inf
+    return kind(raw)
+
+
 def parse_number(
     kind: type[int] | type[float], low: float | None = None, high: float | None = None
 ) -> Callable[[str, str], Any]:
+    """A flag value of ``kind``, finite and within ``low``..``high`` (NaN is not)."""
+
     def parse(name: str, raw: str) -> int | float:
         try:
-            value = kind(raw)
+            value = _number(kind, raw)
         except ValueError:
             what = "a whole number" if kind is int else "a number"
-            raise CommandError(f"`--{name}` needs {what}, not `{raw}`.") from None
-        if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-            raise CommandError(f"`--{name}` must be {bounds} (got {raw}).")
+            raise CommandError(f"`--{name}` needs {what}, not `{shown(raw)}`.") from None
+        in_range = (
+            math.isfinite(value)
+            and (low is None or value >= low)
+            and (high is None or value <= high)
+        )
+        if not in_range:
+            raise CommandError(f"`--{name}` must be {_bounds(low, high)} (got {shown(raw)}).")
         return value
 
     return parse
 
 
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"between {readable_bound(low)} and {readable_bound(high)}"
+    if low is not None:
+        return f"at least {readable_bound(low)}"
+    return f"at most {readable_bound(high)}" if high is not None else "a finite number"
+
+
 def text_value(name: str, raw: str) -> str:
     return raw
+
+
+def bounded_text(max_chars: int, hint: str = "") -> Callable[[str, str], str]:
+    """A flag value of at most ``max_chars`` characters; ``hint`` ends the refusal."""
+
+    def parse(name: str, raw: str) -> str:
+        if len(raw) > max_chars:
+            raise CommandError(
+                f"`--{name}` is at most {max_chars} characters (got {len(raw)}){hint}."
+            )
+        return raw
+
+    return parse
+
+
+_CHECK_MODEL = ": check the model name"
+#: ``--model``: a model name, as long as the usage table holds.
+model_value = bounded_text(MODEL_MAX_CHARS, _CHECK_MODEL)
+
+
+def check_model_name(name: str) -> str:
+    """A model name typed outside a flag (preferences, allowed models), checked the same way."""
+    if len(name) > MODEL_MAX_CHARS:
+        raise CommandError(
+            f"A model name is at most {MODEL_MAX_CHARS} characters (got {len(name)}){_CHECK_MODEL}."
+        )
+    return name
 
 
 _TOKEN = re.compile(r"\S+")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
@@ -55,7 +56,14 @@ from byok.user_state import UserState, UserStateCache, load_user_state
 from byok.users import user_id_or_create
 from byok.vault import Keyring
 
-__all__ = ["BYOKService", "Engine", "EngineSettings", "KeyStatus", "MessageLike"]
+__all__ = [
+    "BYOKService",
+    "Engine",
+    "EngineSettings",
+    "KeyStatus",
+    "MessageLike",
+    "refuse_unusable_characters",
+]
 
 MessageLike = ChatMessage | Mapping[str, str]
 
@@ -154,12 +162,36 @@ class Engine:
         """Check a key with the provider's cheapest call; raises why it was refused."""
         entry = self.catalog.resolve(provider)
         secret = key if isinstance(key, Secret) else Secret(key)
+        refuse_unusable_characters(secret)
         return await entry.provider.validate_key(secret)
 
     async def aclose(self) -> None:
         await self.ledger.flush()
         await self.catalog.aclose()
         await self.database.dispose()
+
+
+def refuse_unusable_characters(key: Secret) -> None:
+    """Refuse a key that is not printable ASCII, naming the first bad character and where.
+
+    Every key entry path (Slack and Discord forms, a DM, the console) ends here before
+    any request: a zero-width space or an accented letter copied along with a key could
+    not be sent in a request header at all.
+    """
+    for position, char in enumerate(key.reveal(), start=1):
+        if "!" <= char <= "~":
+            continue
+        code = f"U+{ord(char):04X}"
+        name = unicodedata.name(char, "").lower() or (
+            "control character" if unicodedata.category(char) == "Cc" else "character"
+        )
+        raise ByokError(
+            f"key refused: {code} at position {position}",
+            user_message=(
+                f"The key contains a character that is not allowed ({name} {code} at position "
+                f"{position}) — paste it again. Nothing was stored."
+            ),
+        )
 
 
 def _messages(messages: Sequence[MessageLike]) -> tuple[ChatMessage, ...]:
@@ -435,6 +467,7 @@ class BYOKService:
         """Validate the key with the provider, then store it encrypted (replacing any)."""
         entry = self._engine.catalog.resolve(provider)
         secret = key if isinstance(key, Secret) else Secret(key)
+        refuse_unusable_characters(secret)
         vendor = key_vendor(secret)
         if (
             vendor is not None

@@ -22,6 +22,8 @@ from typing import Any
 import discord
 from discord import ui
 
+from bot.bounds import LABEL_MAX_CHARS
+
 __all__ = [
     "FORM_PREFIX",
     "KeyForm",
@@ -97,7 +99,7 @@ class KeyModal(_Form):
             placeholder="Only the bot sees it; it is stored encrypted",
         )
         self.label: ui.TextInput[KeyModal] = ui.TextInput(
-            custom_id="label", required=False, max_length=64, placeholder="e.g. work"
+            custom_id="label", required=False, max_length=LABEL_MAX_CHARS, placeholder="e.g. work"
         )
         self.limit: ui.TextInput[KeyModal] = ui.TextInput(
             custom_id="limit",

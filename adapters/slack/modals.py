@@ -26,6 +26,7 @@ from adapters.slack import texts
 from adapters.slack.delivery import Target
 from adapters.slack.render import escape, mrkdwn, render_reply
 from adapters.slack.runtime import Runtime, invocation
+from bot.bounds import LABEL_MAX_CHARS
 from bot.commands.keys import parse_usd
 from bot.grammar import CommandError
 from bot.reply import Reply, SecretRequest
@@ -91,7 +92,7 @@ def key_form(
 ) -> dict[str, Any]:
     """The modal asking for a key; ``error`` (a refusal) is shown above the key field."""
     request = request or SecretRequest(provider_id="")
-    label: Block = {"type": "plain_text_input", "max_length": 64}
+    label: Block = {"type": "plain_text_input", "max_length": LABEL_MAX_CHARS}
     if request.label:
         label["initial_value"] = request.label
     limit: Block = {"type": "number_input", "is_decimal_allowed": True, "min_value": "0"}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
+from bot.bounds import MAX_TOKENS
 from bot.context import BotContext
 from bot.formatting import answer_footer
-from bot.grammar import CommandError, Flag, parse_flags, parse_number, text_value
+from bot.grammar import CommandError, Flag, model_value, parse_flags, parse_number, text_value
 from bot.invocation import Invocation
 from bot.reply import Delta, Reply, ReplyEvent, Section, Status
 from byok.answers import Answer, FallingBack, TextDelta
@@ -18,8 +19,8 @@ __all__ = ["ASK_FLAGS", "ASK_USAGE", "answer_reply", "ask", "stream_answer"]
 ASK_USAGE = "/ask [--provider P] [--model M] [--max-tokens N] [--temperature T] <question>"
 ASK_FLAGS = (
     Flag("provider", text_value, "p", "openai, anthropic, google, xai (grok), openrouter"),
-    Flag("model", text_value, "m", "a model id or a familiar name like gpt-4 or claude-3-haiku"),
-    Flag("max-tokens", parse_number(int, 1, 200_000), None, "the longest answer, in tokens"),
+    Flag("model", model_value, "m", "a model id or a familiar name like gpt-4 or claude-3-haiku"),
+    Flag("max-tokens", parse_number(int, 1, MAX_TOKENS), None, "the longest answer, in tokens"),
     Flag("temperature", parse_number(float, 0, 2), "t", "0 (focused) to 2 (inventive)"),
 )
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from decimal import Decimal, InvalidOperation
 
+from bot.bounds import LABEL_MAX_CHARS, MONTHLY_LIMIT_MAX_USD, MONTHLY_LIMIT_MIN_USD
 from bot.context import BotContext
 from bot.formatting import money
-from bot.grammar import CommandError, Flag, parse_flags, text_value
+from bot.grammar import (
+    CommandError,
+    Flag,
+    bounded_text,
+    check_model_name,
+    parse_flags,
+    shown,
+)
 from bot.invocation import Invocation
 from bot.reply import Field, Reply, ReplyEvent, SecretRequest, Section
 from byok.errors import (
@@ -26,26 +34,43 @@ __all__ = ["add", "add_key", "disable", "enable", "limit", "list_keys", "models"
 ADD_USAGE = "/byok add <provider> [--label NAME] [--limit USD] [--models m1,m2]"
 
 
-def parse_usd(raw: str, what: str = "limit") -> Decimal | None:
-    """``12.50``, ``$12.50`` or ``off``/``none`` (no limit)."""
+_LIMIT_RANGE = (
+    f"Limits are {money(MONTHLY_LIMIT_MIN_USD)} to {money(MONTHLY_LIMIT_MAX_USD)} a month"
+)
+_INSTEAD_OF_ZERO = "to stop using a key, `/byok disable <provider>`; for no limit, use `off`."
+
+
+def parse_usd(raw: str) -> Decimal | None:
+    """A monthly limit: ``12.50``, ``$12.50`` or ``off``/``none`` (no limit), in range."""
     text = raw.strip().lstrip("$")
     if text.lower() in ("off", "none", "unlimited"):
         return None
     try:
         value = Decimal(text)
     except InvalidOperation:
+        value = Decimal("NaN")
+    if value.is_nan():
         raise CommandError(
-            f"The {what} must be an amount in US dollars like `20` or `12.50`, or `off`; "
-            f"not `{raw}`."
-        ) from None
-    if not value.is_finite() or value < 0:
+            "The limit must be an amount in US dollars like `20` or `12.50`, or `off`; "
+            f"not `{shown(raw)}`."
+        )
+    if value < 0:
         raise CommandError(
-            f"The {what} must be a positive amount of US dollars like `20`, or `off` for none."
+            "The limit must be a positive amount of US dollars like `20`, or `off` for none."
         )
     if value == 0:
         raise CommandError(
-            f"A {what} of $0 would refuse every request. To stop using a key, "
-            "`/byok disable <provider>`; for no limit, use `off`."
+            f"A limit of $0 would refuse every request. {_LIMIT_RANGE}; {_INSTEAD_OF_ZERO}"
+        )
+    if value < MONTHLY_LIMIT_MIN_USD:
+        raise CommandError(
+            f"A limit of `{shown(raw)}` is less than {money(MONTHLY_LIMIT_MIN_USD)}, so it would "
+            f"refuse every request. {_LIMIT_RANGE}; {_INSTEAD_OF_ZERO}"
+        )
+    if value > MONTHLY_LIMIT_MAX_USD:
+        raise CommandError(
+            f"A limit of `{shown(raw)}` is more than {money(MONTHLY_LIMIT_MAX_USD)}. "
+            f"{_LIMIT_RANGE}; for no limit, use `off`."
         )
     return value
 
@@ -64,11 +89,27 @@ def _models_list(raw: str) -> tuple[str, ...]:
     return tuple(m.strip() for m in raw.replace(" ", ",").split(",") if m.strip())
 
 
+def _checked_models(models: tuple[str, ...]) -> tuple[str, ...]:
+    for model in models:
+        check_model_name(model)
+    return models
+
+
+def _checked_request(request: SecretRequest) -> Decimal | None:
+    """What a key form or ``/byok add`` asked for, checked like the flags; returns the limit."""
+    if request.label is not None and len(request.label) > LABEL_MAX_CHARS:
+        raise CommandError(
+            f"A label is at most {LABEL_MAX_CHARS} characters (got {len(request.label)})."
+        )
+    _checked_models(request.allowed_models)
+    return parse_usd(request.monthly_limit) if request.monthly_limit else None
+
+
 async def add(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     flags = [
-        Flag("label", text_value),
+        Flag("label", bounded_text(LABEL_MAX_CHARS)),
         Flag("limit", lambda _n, raw: parse_usd(raw)),
-        Flag("models", lambda _n, raw: _models_list(raw)),
+        Flag("models", lambda _n, raw: _checked_models(_models_list(raw))),
     ]
     parsed = parse_flags(inv.text, flags, usage=ADD_USAGE)
     provider, rest = _provider_word(parsed.text, ctx, ADD_USAGE)
@@ -145,7 +186,7 @@ async def add_key(ctx: BotContext, inv: Invocation, request: SecretRequest, key:
             tone="error",
             text="That does not look like an API key. Nothing was stored.",
         )
-    limit_value = parse_usd(request.monthly_limit) if request.monthly_limit else None
+    limit_value = _checked_request(request)
     try:
         stored, info = await service.add_key(
             request.provider_id,
@@ -316,6 +357,7 @@ async def models(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         return
     if looks_like_key(rest):
         raise CommandError("That looks like a key, not a model name.")
+    _checked_models(chosen)
     models_to_set: tuple[str, ...] = () if chosen == ("all",) else chosen
     stored_key = await service.set_allowed_models(provider, models_to_set)
     if stored_key.allowed_models:

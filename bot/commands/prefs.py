@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.bounds import MAX_TOKENS
 from bot.context import BotContext
-from bot.grammar import CommandError, closest
+from bot.grammar import CommandError, check_model_name, closest, shown
 from bot.invocation import Invocation
 from bot.reply import Field, Reply, ReplyEvent, Section
 from byok.preferences import Preferences
@@ -31,14 +33,15 @@ def _tokens(name: str, raw: str) -> int | None:
     word = raw.strip().lower()
     if word != "0" and (word in _OFF or word == "none"):
         return None
-    try:
-        value = int(word)
-    except ValueError:
+    if not re.fullmatch(r"[+-]?\d+", word):
+        raise CommandError(f"`{name}` needs a whole number of tokens or `off`, not `{shown(raw)}`.")
+    # int() refuses over 4,300 digits; such a number is out of range anyway.
+    value = int(word) if len(word) <= 30 else MAX_TOKENS + 1
+    if not 1 <= value <= MAX_TOKENS:
         raise CommandError(
-            f"`{name}` needs a whole number of tokens or `off`, not `{raw}`."
-        ) from None
-    if value < 1:
-        raise CommandError(f"`{name}` must be at least 1 token, or `off` for no cap.")
+            f"`{name}` must be between 1 and {MAX_TOKENS:,} tokens, or `off` for no cap "
+            f"(got {shown(raw.strip())})."
+        )
     return value
 
 
@@ -136,7 +139,7 @@ async def prefs(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     if name == "model":
         if len(words) != 3:
             raise CommandError("Usage: `/byok prefs model <provider> <model|off>`.")
-        model = None if words[2].lower() in _OFF else words[2]
+        model = None if words[2].lower() in _OFF else check_model_name(words[2])
         updated = await service.set_preferred_model(words[1], model)
         entry = ctx.engine.catalog.resolve(words[1])
         provider = entry.provider_id

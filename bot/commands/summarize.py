@@ -14,7 +14,7 @@ from decimal import Decimal
 from bot.alert_delivery import refusal_notices, spending_section
 from bot.context import BotContext
 from bot.formatting import money, tokens
-from bot.grammar import CommandError, Flag, parse_flags, text_value
+from bot.grammar import CommandError, Flag, model_value, parse_flags, text_value
 from bot.invocation import Invocation
 from bot.meeting_summary import MeetingSummary
 from bot.reply import Reply, ReplyEvent, Section, Status
@@ -27,7 +27,7 @@ from byok.types import ChatMessage
 __all__ = ["SUMMARIZE_USAGE", "summarize", "summary_reply"]
 
 SUMMARIZE_USAGE = "/summarize [--provider P] [--model M] <transcript>  (or attach .txt/.vtt/.srt)"
-_FLAGS = (Flag("provider", text_value, "p"), Flag("model", text_value, "m"))
+_FLAGS = (Flag("provider", text_value, "p"), Flag("model", model_value, "m"))
 SUPPORTED = (".txt", ".vtt", ".srt")
 
 

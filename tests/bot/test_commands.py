@@ -115,7 +115,7 @@ async def test_ask_streams_and_names_provider_model_tokens_and_cost(chat: Chat) 
         ("/byok test openai", "You have no openai key. Add one with `/byok add openai`."),
         ("/ask --provider openai --provider anthropic hi", "`--provider` is given twice: keep one."),
         ("/byok prefs default openai", "Set that with `/byok default <provider>`"),
-        ("/byok prefs max-tokens 0", "must be at least 1 token, or `off` for no cap"),
+        ("/byok prefs max-tokens 0", "`max-tokens` must be between 1 and 200,000 tokens, or `off` for no cap (got 0)."),
         ("/byok prefs model openai gpt-4", "gpt-4 → gpt-5.6-sol"),
     ],
 )  # fmt: skip
@@ -278,14 +278,14 @@ async def test_crossing_80_percent_sends_a_spend_alert_by_dm(chat: Chat) -> None
     messenger = RecordingMessenger()
     chat.dispatcher.ctx.messengers["slack"] = messenger
     await chat.add_key("openai")
-    cost = price_of("openai", "gpt-5.6-terra", Usage(input_tokens=11, output_tokens=100))
+    cost = price_of("openai", "gpt-5.6-terra", Usage(input_tokens=11, output_tokens=1000))
     assert cost is not None
-    await chat.say(f"/byok limit openai {cost * Decimal('2.2')}")
+    await chat.say(f"/byok limit openai {cost * Decimal('2.2')}")  # at least a cent
     for _ in range(2):
-        chat.rig.fakes["openai"].reply(text="ok", input_tokens=11, output_tokens=100)
-    await chat.say("/ask --max-tokens 100 one", private=False)
+        chat.rig.fakes["openai"].reply(text="ok", input_tokens=11, output_tokens=1000)
+    await chat.say("/ask --max-tokens 1000 one", private=False)
     assert messenger.sent == []
-    said = await chat.say("/ask --max-tokens 100 two", private=False)
+    said = await chat.say("/ask --max-tokens 1000 two", private=False)
     assert "You have used 91% (" in said.text  # shown in the answer too
     [(user, reply)] = messenger.sent
     assert str(user) == "slack:T111:U111"
