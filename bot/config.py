@@ -9,16 +9,18 @@ wins: deployments keep secrets out of files. Every error names the exact setting
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,7 +29,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from bot.bounds import MAX_TOKENS, MONTHLY_LIMIT_MAX_USD, PROVIDER_ID_MAX_CHARS, readable_bound
 from byok.errors import ConfigError
 
 __all__ = [
@@ -66,7 +71,32 @@ _ENV_OVERRIDES: dict[tuple[str, ...], str] = {
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # No setting means anything as inf or nan (TOML has both).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
+
+
+def _within(
+    low: float, high: float, unit: str, *, low_allowed: bool = True
+) -> Callable[[float], float]:
+    """A check that names the whole allowed range when a number is outside it."""
+    above = f"at least {readable_bound(low)}" if low_allowed else f"more than {readable_bound(low)}"
+
+    def check(value: float) -> float:
+        fits = value >= low if low_allowed else value > low
+        if not (math.isfinite(value) and fits and value <= high):
+            raise ValueError(
+                f"must be {above} and at most {readable_bound(high)} {unit} (got {value!r})"
+            )
+        return value
+
+    return check
+
+
+#: Seconds a provider may take to answer; the OpenAI and Anthropic SDKs' own default is 600.
+PROVIDER_TIMEOUT_MAX_S = 600.0
+#: Operator-added provider ids: each becomes a Discord choice, a Slack option value and a
+#: usage row's provider, so it is short and plain enough for all of them.
+PROVIDER_ID_RULE = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{PROVIDER_ID_MAX_CHARS - 1}}}")
 
 
 class BotSettings(_Section):
@@ -78,6 +108,24 @@ class BotSettings(_Section):
 class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///byok.db"
     auto_migrate: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _readable_url(cls, value: str) -> str:
+        # The URL is not echoed: it may hold a password.
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "this is not a database URL: write sqlite+aiosqlite:///path/to/byok.db or "
+                "postgresql+asyncpg://user:password@host:5432/dbname"
+            ) from None
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError(
+                "name the SQLite file, e.g. sqlite+aiosqlite:///byok.db (an in-memory "
+                "database would forget every key when the bot stops)"
+            )
+        return value
 
 
 class VaultSettings(_Section):
@@ -108,10 +156,6 @@ class VaultSettings(_Section):
         return self.key is not None or self.password is not None
 
 
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-
-
 class ProviderConfig(_Section):
     """``[providers.<id>]``. Unset fields take the provider's documented defaults."""
 
@@ -119,18 +163,26 @@ class ProviderConfig(_Section):
     display_name: str | None = None
     base_url: str | None = None
     default_model: str | None = None
-    timeout_s: PositiveFloat = 60.0
+    timeout_s: Annotated[
+        float,
+        Field(allow_inf_nan=True),
+        AfterValidator(_within(0, PROVIDER_TIMEOUT_MAX_S, "seconds", low_allowed=False)),
+    ] = 60.0
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     enabled: bool = True
     operator_key: SecretStr | None = None
     allow_operator_key: bool = False
-    operator_monthly_cap_usd: Annotated[float, Field(ge=0)] = 5.0
+    operator_monthly_cap_usd: Annotated[
+        float,
+        Field(allow_inf_nan=True),
+        AfterValidator(_within(0, float(MONTHLY_LIMIT_MAX_USD), "US dollars")),
+    ] = 5.0
     requires_user_key: bool = True
 
 
 class LimitsSettings(_Section):
     requests_per_minute: Annotated[int, Field(ge=1)] = 20
-    default_max_tokens: Annotated[int, Field(ge=1)] = 1024
+    default_max_tokens: Annotated[int, AfterValidator(_within(1, MAX_TOKENS, "tokens"))] = 1024
     max_transcript_chars: Annotated[int, Field(ge=1000)] = 400_000
     history_token_budget: Annotated[int, Field(ge=0)] = 4000
 
@@ -208,6 +260,14 @@ class Config(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> Config:
         for name, provider in self.providers.items():
+            if not PROVIDER_ID_RULE.fullmatch(name):
+                shown = name if len(name) <= 40 else name[:40] + "…"
+                raise ValueError(
+                    f"[providers.{shown}]: a provider id is 1 to {PROVIDER_ID_MAX_CHARS} "
+                    "lowercase letters, digits, - or _, starting with a letter or digit "
+                    f"(it has {len(name)} characters); Discord and Slack menus and the usage "
+                    "table take no other"
+                )
             if name not in BUILTIN_PROVIDER_IDS:
                 missing = [f for f in ("base_url", "default_model") if getattr(provider, f) is None]
                 if missing:
@@ -352,6 +412,21 @@ def _check_adapters(config: Config) -> list[str]:
     return problems
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} on line {line}): "
+            "save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
 def load_config(
     path: str | Path | None = None, env: Mapping[str, str] | None = None
 ) -> tuple[Config, ConfigSource]:
@@ -360,10 +435,7 @@ def load_config(
     found = _find_path(path, env)
     raw: dict[str, Any] = {}
     if found is not None:
-        try:
-            raw = tomllib.loads(found.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{found} is not valid TOML: {exc}") from exc
+        raw = _read_toml(found)
     used = _apply_env(raw, env)
     source = ConfigSource(found, tuple(used))
     try:

@@ -203,3 +203,35 @@ def test_rotate_without_the_old_key_says_what_to_set(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "1 key(s) could not be re-encrypted" in result.stdout
     assert "BYOK_PREVIOUS_ENCRYPTION_KEY" in result.stdout
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_bytes(b"[bot]\nmode = 'development'\n# caf\xe9\n")
+    for command in (("run",), ("console",)):
+        result = run(tmp_path, "--config", str(config), *command)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.splitlines() == [
+            f"byok-bot: {config} is not UTF-8 text (byte 0xe9 on line 3): save it as UTF-8"
+        ], command
+        assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_malformed_database_url_names_the_setting_without_its_password(
+    tmp_path: Path,
+) -> None:
+    password = "pw-" + secrets.token_hex(8)
+    config = tmp_path / "config.toml"
+    for url in (f"postgresql+asyncpg://byok:{password}@db:notaport/byok", "not a url"):
+        config.write_text(f"[database]\nurl = '{url}'\n")
+        for command in (("run",), ("console",)):
+            result = run(tmp_path, "--config", str(config), *command)
+            assert result.returncode == 2, (command, result.stderr)
+            assert result.stderr.splitlines() == [
+                f"byok-bot: invalid configuration in {config}:",
+                "  [database] url: this is not a database URL: write "
+                "sqlite+aiosqlite:///path/to/byok.db or "
+                "postgresql+asyncpg://user:password@host:5432/dbname",
+            ], (url, command)
+            assert "Traceback" not in result.stdout + result.stderr
+            assert password not in result.stdout + result.stderr

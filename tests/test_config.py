@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import tomllib
 from pathlib import Path
 
@@ -153,3 +154,104 @@ def test_the_readme_names_every_environment_variable() -> None:
     for name in [*_ENV_OVERRIDES.values(), *OPERATOR_KEY_ENV.values(), "BYOK_CONFIG"]:
         assert name in readme or name.startswith("BYOK_PREVIOUS_"), name
     assert "`BYOK_PREVIOUS_ENCRYPTION_*`" in readme
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[providers.openai]\ntimeout_s = inf\n", "[providers.openai] timeout_s: must be more than 0 and at most 600 seconds (got inf)"),
+        ("[providers.openai]\ntimeout_s = nan\n", "[providers.openai] timeout_s: must be more than 0 and at most 600 seconds (got nan)"),
+        ("[providers.openai]\ntimeout_s = 0\n", "[providers.openai] timeout_s: must be more than 0 and at most 600 seconds (got 0.0)"),
+        ("[providers.openai]\ntimeout_s = -5\n", "[providers.openai] timeout_s: must be more than 0 and at most 600 seconds (got -5.0)"),
+        ("[providers.openai]\ntimeout_s = 1e9\n", "[providers.openai] timeout_s: must be more than 0 and at most 600 seconds (got 1000000000.0)"),
+        ("[providers.openai]\noperator_monthly_cap_usd = inf\n", "[providers.openai] operator_monthly_cap_usd: must be at least 0 and at most 1,000,000 US dollars (got inf)"),
+        ("[limits]\ndefault_max_tokens = 10000000000\n", "[limits] default_max_tokens: must be at least 1 and at most 200,000 tokens (got 10000000000)"),
+        ("[limits]\ndefault_max_tokens = 0\n", "[limits] default_max_tokens: must be at least 1 and at most 200,000 tokens (got 0)"),
+        ("[digest]\ngrace_hours = inf\n", "[digest] grace_hours: Input should be a finite number (got inf)"),
+        ("[bot]\nshutdown_grace_s = nan\n", "[bot] shutdown_grace_s: Input should be a finite number (got nan)"),
+    ],
+)  # fmt: skip
+def test_numbers_outside_their_range_are_refused_with_the_range(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), env={})
+    assert str(caught.value).splitlines()[1:] == [f"  {expected}"]
+
+
+def test_the_largest_numbers_allowed_are_accepted(tmp_path: Path) -> None:
+    text = "[providers.openai]\ntimeout_s = 600\n[limits]\ndefault_max_tokens = 200000\n"
+    config, _ = load_config(write(tmp_path, text), env={})
+    assert config.provider("openai").timeout_s == 600
+    assert config.limits.default_max_tokens == 200_000
+
+
+PROVIDER_RULE = (
+    "a provider id is 1 to 32 lowercase letters, digits, - or _, starting with a letter or "
+    "digit ({n} characters); Discord and Slack menus and the usage table take no other"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("p" * 105, "p" * 40 + "…"),
+        ("a" * 33, "a" * 33),
+        ('"My LLM"', "My LLM"),
+        ('"-local"', "-local"),
+        ("Local", "Local"),
+        ('"ollama.lan"', "ollama.lan"),
+    ],
+)
+def test_operator_provider_ids_follow_one_rule(tmp_path: Path, name: str, shown: str) -> None:
+    text = (
+        f"[providers.{name}]\nwire = 'openai-compatible'\nbase_url = 'http://127.0.0.1:1/v1'\n"
+        "default_model = 'm'\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), env={})
+    message = str(caught.value)
+    rule = PROVIDER_RULE.replace("{n}", f"it has {len(name.strip(chr(34)))}")
+    assert message.splitlines()[1:] == [f"  [providers.{shown}]: {rule}"]
+
+
+def test_a_provider_id_of_32_plain_characters_is_accepted(tmp_path: Path) -> None:
+    name = "local-llm_" + "x" * 22
+    text = (
+        f"[providers.{name}]\nwire = 'openai-compatible'\nbase_url = 'http://127.0.0.1:1/v1'\n"
+        "default_model = 'm'\n"
+    )
+    config, _ = load_config(write(tmp_path, text), env={})
+    assert name in config.providers
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("not a url", "this is not a database URL"),
+        ("postgresql+asyncpg://byok:{pw}@db:notaport/byok", "this is not a database URL"),
+        ("sqlite+aiosqlite://", "name the SQLite file, e.g. sqlite+aiosqlite:///byok.db"),
+        ("sqlite+aiosqlite:///:memory:", "name the SQLite file"),
+    ],
+)
+def test_a_malformed_database_url_names_the_setting_not_the_password(
+    tmp_path: Path, url: str, expected: str
+) -> None:
+    password = "pw-" + secrets.token_hex(8)
+    path = write(tmp_path, f"[database]\nurl = '{url.format(pw=password)}'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    [header, problem] = str(caught.value).splitlines()
+    assert header == f"invalid configuration in {path}:"
+    assert problem.startswith(f"  [database] url: {expected}")
+    assert password not in str(caught.value)
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"[bot]\n# caf\xe9\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert str(caught.value) == (
+        f"{path} is not UTF-8 text (byte 0xe9 on line 2): save it as UTF-8"
+    )
