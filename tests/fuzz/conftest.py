@@ -14,7 +14,9 @@ import os
 from hypothesis import HealthCheck, settings
 
 from tests.bot.conftest import chat  # noqa: F401 - fixtures
+from tests.discord.conftest import discord_api, make_discord  # noqa: F401 - fixtures
 from tests.engine.conftest import make_rig, rig  # noqa: F401 - fixtures
+from tests.slack.conftest import fake_slack, make_slack  # noqa: F401 - fixtures
 
 # Fixtures (a database, fake providers, a fake Slack or Discord) are made once per test
 # function and shared by its examples: each example uses a user of its own instead.

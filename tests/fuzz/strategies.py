@@ -34,7 +34,7 @@ NUMBERISH = (
     "nan", "NaN", "-nan", "inf", "-inf", "Infinity", "1e309", "-1e309", "1e-400", "1e20",
     "-0", "0", "0.0", "-0.0", "00", "1_000", "0x10", "1.", ".5", "+1", "-1", "2.0000001",
     "99999999999", "9223372036854775808", "-9223372036854775809", str(2**31), str(2**63),
-    "1" * 40, "1" * 5000, "١٢٣", "½", "12.50", "$12", "$", "5$", "1,000", "off", "none",
+    "١٢٣", "½", "12.50", "$12", "$", "5$", "1,000", "off", "none",
 )  # fmt: skip
 
 FLAG_NAMES = (
@@ -45,7 +45,7 @@ FLAG_NAMES = (
 
 PROVIDER_WORDS = (
     "openai", "anthropic", "google", "gemini", "xai", "grok", "openrouter", "claude",
-    "OpenAI", "mistral", "off", "none", "", "x" * 200,
+    "OpenAI", "mistral", "off", "none", "", "provider-" + "x" * 100,
 )  # fmt: skip
 
 _GRAMMAR_WORDS = (
@@ -57,13 +57,14 @@ _GRAMMAR_WORDS = (
 )  # fmt: skip
 
 _alphabet = st.one_of(
-    st.characters(codec="utf-8", exclude_categories=("Cs",)),
+    st.characters(codec="utf-8"),  # no surrogates: not UTF-8
     st.sampled_from(ODD_CHARACTERS),
 )
 
 numberish = st.one_of(
     st.sampled_from(NUMBERISH),
     st.integers().map(str),
+    st.integers(20, 5000).map(lambda n: "9" * n),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.decimals(allow_nan=True, allow_infinity=True).map(str),
 )
