@@ -1,5 +1,8 @@
 """Database engines: SQLite (WAL, busy timeout) by default, PostgreSQL via asyncpg.
 
+A SQLite file the bot creates is readable by its owner only (0600), and so are the
+``-wal`` and ``-shm`` files beside it: SQLite gives them the database file's mode.
+
 A database that cannot be reached, opened or written (server down, folder not
 creatable, file locked) raises :class:`~byok.errors.DatabaseUnavailableError`, whose text
 names ``[database] url`` (password hidden) and why — for operators — and whose
@@ -9,6 +12,8 @@ migrations included; :func:`unavailable_error` translates what else reaches a bo
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -59,14 +64,7 @@ class Database:
                     "[database] url: use the async driver, e.g. sqlite+aiosqlite:///byok.db"
                 )
             if parsed.database and parsed.database != ":memory:":
-                folder = Path(parsed.database).expanduser().parent
-                try:
-                    folder.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    why = exc.strerror or type(exc).__name__
-                    raise database_unavailable(
-                        self.safe_url, exc, reason=f"cannot create its folder {folder} ({why})"
-                    ) from None
+                self._prepare_sqlite_file(Path(parsed.database).expanduser())
             # One connection: SQLite admits one writer at a time, and a second connection
             # waiting in SQLite's busy handler sleeps in steps of up to 100 ms; queueing
             # for the connection in asyncio instead keeps every transaction short.
@@ -90,6 +88,20 @@ class Database:
             )
         event.listen(self.engine.sync_engine, "do_connect", self._connect)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def _prepare_sqlite_file(self, path: Path) -> None:
+        """Create the folder, and the file itself owner-only, before SQLite opens it."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise database_unavailable(
+                self.safe_url, exc, reason=f"cannot create its folder {path.parent} ({why})"
+            ) from None
+        # An existing file keeps the mode its operator gave it; any other failure is
+        # reported by SQLite's own open, in the same words as every other.
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
     def _connect(self, dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
         # A refused connection is an OSError that SQLAlchemy passes on unwrapped.
