@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, insert, inspect, select
 
 from byok.db import Database, current_revision, head_revision, upgrade
-from byok.db.tables import Base
+from byok.db.tables import Base, UsageEvent
+from byok.types import UserRef
+from byok.users import user_id_or_create
 from tests.postgres_server import PostgresServer
 
 
@@ -69,3 +72,30 @@ async def test_concurrent_upgrades_on_postgresql_do_not_conflict(
     finally:
         for db in databases:
             await db.dispose()
+
+
+async def test_upgrading_to_64_bit_token_counts_keeps_the_rows(db_url: str) -> None:
+    database = Database(db_url)
+    try:
+        await upgrade(database, "0003")
+        now = datetime(2026, 11, 18, tzinfo=UTC)
+        async with database.session() as session:
+            user_ref = await user_id_or_create(session, UserRef("slack", "T1", "U1"), now)
+        row = {
+            "user_ref": user_ref, "provider": "openai", "model": "gpt-5.6-terra",
+            "key_source": "user", "request_kind": "ask", "is_fallback": False,
+            "outcome": "success", "created_at": now,
+        }  # fmt: skip
+        async with database.transaction() as conn:
+            await conn.execute(
+                insert(UsageEvent), [{**row, "request_id": "before", "input_tokens": 7}]
+            )
+        await upgrade(database)
+        async with database.transaction() as conn:
+            await conn.execute(
+                insert(UsageEvent), [{**row, "request_id": "after", "input_tokens": 3_000_000_000}]
+            )
+            found = await conn.execute(select(UsageEvent.request_id, UsageEvent.input_tokens))
+            assert {name: count for name, count in found} == {"before": 7, "after": 3_000_000_000}
+    finally:
+        await database.dispose()

@@ -51,8 +51,9 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-# BIGINT ids on PostgreSQL; SQLite only auto-increments a plain INTEGER primary key.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+# 64-bit integers on both databases: BIGINT on PostgreSQL; on SQLite a plain INTEGER, which
+# is 64-bit already and the only type SQLite auto-increments as a primary key.
+Int64 = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -69,7 +70,7 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (UniqueConstraint("platform", "workspace_id", "user_id"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
     workspace_id: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[str] = mapped_column(String(64))
@@ -83,7 +84,7 @@ class UserApiKey(Base):
     __tablename__ = "user_api_keys"
     __table_args__ = (UniqueConstraint("user_ref", "provider"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     user_ref: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(32))
     label: Mapped[str | None] = mapped_column(String(64))
@@ -143,7 +144,7 @@ class UsageEvent(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     user_ref: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     request_id: Mapped[str] = mapped_column(String(32))
     provider: Mapped[str] = mapped_column(String(32))
@@ -153,10 +154,11 @@ class UsageEvent(Base):
     is_fallback: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     outcome: Mapped[str] = mapped_column(String(16))
     error_kind: Mapped[str | None] = mapped_column(String(32))
-    input_tokens: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    output_tokens: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    cached_input_tokens: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    reasoning_tokens: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # 64-bit: a provider may report more than 2**31 tokens (migration 0004).
+    input_tokens: Mapped[int] = mapped_column(Int64, server_default=text("0"))
+    output_tokens: Mapped[int] = mapped_column(Int64, server_default=text("0"))
+    cached_input_tokens: Mapped[int] = mapped_column(Int64, server_default=text("0"))
+    reasoning_tokens: Mapped[int] = mapped_column(Int64, server_default=text("0"))
     cost: Mapped[Decimal | None]
     reserved_cost: Mapped[Decimal | None]
     latency_ms: Mapped[int | None] = mapped_column(Integer)
@@ -174,7 +176,7 @@ class DigestLog(Base):
     __tablename__ = "digest_log"
     __table_args__ = (UniqueConstraint("user_ref", "period_start"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     user_ref: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     period_start: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))  # claimed, sent, failed, undeliverable
@@ -191,7 +193,7 @@ class AlertLog(Base):
     __tablename__ = "alert_log"
     __table_args__ = (UniqueConstraint("user_ref", "provider", "month", "threshold"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     user_ref: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(32))
     month: Mapped[date] = mapped_column(Date)
@@ -207,7 +209,7 @@ class ConversationMessage(Base):
     __tablename__ = "conversation_messages"
     __table_args__ = (Index("ix_conversation_messages_thread", "user_ref", "thread_key", "id"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     user_ref: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     thread_key: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
@@ -227,7 +229,7 @@ class SlackInstallation(Base):
     __tablename__ = "slack_installations"
     __table_args__ = (UniqueConstraint("enterprise_id", "team_id"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
     enterprise_id: Mapped[str] = mapped_column(String(32))
     team_id: Mapped[str] = mapped_column(String(32))
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
