@@ -83,8 +83,8 @@ class AttemptRunner:
         self._keys = keys
         self._ledger = ledger
         self._clock = clock
-        # One lock per user serialises limit checks in this process (SQLite);
-        # on PostgreSQL a row lock on the user serialises them across instances.
+        # One lock per user serialises limit checks in this process; across processes a
+        # row lock on the user (PostgreSQL) or the database's write lock (SQLite) does.
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def key_for(self, user: UserRef, candidate: Candidate, sealed: Sealed | None) -> Secret:
@@ -128,8 +128,11 @@ class AttemptRunner:
         if lock is None:
             lock = self._locks[user_ref] = asyncio.Lock()
         async with lock, self._db.session() as session:
+            # The spend read and the pending row are one step for every process.
             if self._db.dialect == "postgresql":
                 await session.execute(select(User.id).where(User.id == user_ref).with_for_update())
+            else:
+                await self._db.take_write_lock(session)
             if limit is not None and worst is not None:
                 spent = await self._ledger.month_spend(
                     session,

@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -141,9 +141,18 @@ class Database:
                 raise
             raise database_unavailable(self.safe_url, exc) from exc
 
-    async def ping(self) -> None:
-        from sqlalchemy import text
+    async def take_write_lock(self, session: AsyncSession) -> None:
+        """On SQLite, make ``session``'s transaction the only writer from here on.
 
+        ``BEGIN IMMEDIATE`` takes the write lock before anything is read, so what this
+        transaction reads cannot change under it in another process before it commits
+        (waiting up to the busy timeout for a writer that holds the lock). Call it first
+        in the transaction. PostgreSQL locks rows instead (``SELECT … FOR UPDATE``).
+        """
+        if self.dialect == "sqlite":
+            await session.execute(text("BEGIN IMMEDIATE"))
+
+    async def ping(self) -> None:
         async with self.session() as session:
             await session.execute(text("SELECT 1"))
 
