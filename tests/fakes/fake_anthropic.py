@@ -70,7 +70,7 @@ class FakeAnthropic(FakeLLM):
             )
         if model not in self.models:
             return self.json_response(self.error("not_found_error", f"model: {model}"), 404)
-        reply = self.next_reply()
+        reply = self.next_reply(recorded)
         served = self.served_model(reply, model)
         if body.get("stream"):
             return await self.respond_sse(request, self.stream_events(reply, served))

@@ -72,7 +72,7 @@ class FakeGemini(FakeLLM):
                 ),
                 404,
             )
-        reply = self.next_reply()
+        reply = self.next_reply(recorded)
         served = self.served_model(reply, model)
         if action == "streamGenerateContent":
             return await self.respond_sse(request, self.stream_events(reply, served))

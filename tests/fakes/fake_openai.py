@@ -57,7 +57,7 @@ class FakeOpenAI(FakeLLM):
         if model not in self.models:
             status, error = self.unknown_model(model)
             return self.json_response(error, status)
-        reply = self.next_reply()
+        reply = self.next_reply(recorded)
         served = self.served_model(reply, model)
         if body.get("stream"):
             with_usage = self.reports_usage and bool(

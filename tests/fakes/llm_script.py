@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import secrets
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from tests.fakes.loopback import Fault, LoopbackServer, RecordedRequest
 
-__all__ = ["Failure", "FakeLLM", "KeyState", "Reply"]
+__all__ = ["Failure", "FakeLLM", "KeyState", "Reply", "ReplyPolicy"]
 
 KeyStatus = Literal["valid", "revoked", "blocked", "no_credit", "no_permission"]
 Failure = tuple[int, object]
@@ -62,6 +62,11 @@ class KeyState:
     usage: float = 0.0
 
 
+#: Chooses the answer to one request (None: the queued or default reply), so that a soak
+#: can vary answers per request, as :data:`tests.fakes.loopback.FaultPolicy` varies faults.
+ReplyPolicy = Callable[[RecordedRequest], Reply | None]
+
+
 class FakeLLM(LoopbackServer):
     """Common ground of the provider fakes: keys, models, scripted replies."""
 
@@ -79,6 +84,7 @@ class FakeLLM(LoopbackServer):
         self.models: list[str] = list(self.default_models)
         self.replies: deque[Reply] = deque()
         self.default_reply = Reply()
+        self.reply_policy: ReplyPolicy | None = None
         #: Accept requests without any key (a local endpoint such as Ollama).
         self.open_access = False
         self.valid_key = self.add_key()
@@ -100,7 +106,12 @@ class FakeLLM(LoopbackServer):
         self.replies.append(queued)
         return queued
 
-    def next_reply(self) -> Reply:
+    def next_reply(self, recorded: RecordedRequest | None = None) -> Reply:
+        """The answer to ``recorded``: the reply policy's, else the next queued one."""
+        if recorded is not None and self.reply_policy is not None:
+            chosen = self.reply_policy(recorded)
+            if chosen is not None:
+                return chosen
         return self.replies.popleft() if self.replies else self.default_reply
 
     def with_wire_usage(self, reply: Reply, usage: dict[str, Any]) -> dict[str, Any]:

@@ -1,27 +1,36 @@
 """Soak: many asks from 50 users through the Slack path while the providers misbehave.
 
 Signed ``/ask`` slash commands go into the real slack-bolt app of a ``SlackAdapter`` on the
-real engine (SQLite, or PostgreSQL with ``BYOK_SOAK_DB=postgresql``); the fake providers
-answer through the official SDKs and inject, per generation request, 10% HTTP 500, 5%
-timeouts (a stalled answer), 5% 429 with Retry-After and 2% streams cut after two words —
-drawn from a seed per (ask, provider), so a failure reproduces. Half the users have
-auto-switch on with a fallback provider; the other half have it off but hold a second
-key all the same. Every user's keys are canaries made at run time.
+real engine, once on SQLite and once on a real PostgreSQL; the fake providers answer
+through the official SDKs and inject, per generation request, 10% HTTP 500, 5% timeouts
+(a stalled answer), 5% 429 with Retry-After, 2% streams cut after two words, 3% garbage
+usage (a token count that is NaN, text, negative or 2^40) and 2% a served model name
+longer than the usage table's column (a row PostgreSQL refuses, among the rows of the
+other users answered meanwhile) — drawn from a seed per (ask, provider), so a failure
+reproduces. Half the users have auto-switch on with a fallback provider; the other half
+have it off but hold a second key all the same. Every user's keys are canaries made at
+run time.
 
 Checked, for every ask: it ends in the fake Slack as an answer (footer), an answer marked
 incomplete, or a clear error naming the providers tried — exactly what its injected faults
 call for; fallbacks happen exactly where enabled; each attempt has exactly one usage
 row (the provider saw one request per attempt: retries are off); every request reached
-the provider with its own user's key. For the whole run: no log record at any level holds
-a key, none is an ERROR, none at WARNING or above carries a traceback (SDKs note handled
-timeouts with one at DEBUG), no key is in any call to Slack, and the
-memory retained over the second half stays within a bound per ask (tracemalloc, after the
-fakes' recordings are dropped; RSS is reported too).
+the provider with its own user's key. An answer with garbage usage is delivered ("tokens
+not reported") and its row has cost unknown (NULL: never $0, never millions) and no
+tokens; an answer whose row the database refused is delivered, and its one row says
+so (an error of kind ``unrecordable``, its model cut to the column) while every other
+row of its batch is written as it was. For the whole run: no log record at any level
+holds a key, none is an ERROR, none at WARNING or above carries a traceback (SDKs note
+handled timeouts with one at DEBUG), exactly one WARNING per garbage usage and per
+refused row, no key is in any call to Slack, and the memory retained over the second
+half stays within a bound per ask (tracemalloc, after the fakes' recordings are dropped;
+RSS is reported too). A process killed mid-answer is tests/soak/test_crash_restart.py.
 
-CI runs 300 asks; the full soak is ``BYOK_SOAK_ASKS=2000 .venv/bin/pytest tests/soak -s``
-(``-s`` prints the summary). ``BYOK_SOAK_SEED``, ``BYOK_SOAK_USERS`` and
-``BYOK_SOAK_TIMEOUT_S`` (the provider timeout, default 2 s) change the run. Nothing here
-asserts a timing.
+CI runs 300 asks on SQLite and 150 on PostgreSQL; the full soak is
+``BYOK_SOAK_ASKS=2000 .venv/bin/pytest tests/soak -s`` (``-s`` prints the summary).
+``BYOK_SOAK_DB=sqlite`` (or ``postgresql``) runs one database only; ``BYOK_SOAK_SEED``,
+``BYOK_SOAK_USERS``, ``BYOK_SOAK_PG_ASKS`` and ``BYOK_SOAK_TIMEOUT_S`` (the provider
+timeout, default 2 s) change the run. Nothing here asserts a timing.
 """
 
 from __future__ import annotations
@@ -51,20 +60,31 @@ from adapters.slack import SlackAdapter, SlackOptions
 from bot.config import SlackSettings
 from bot.context import BotContext
 from bot.dispatch import Dispatcher
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.db.tables import UsageEvent
 from byok.types import UserRef
 from byok.users import get_user_id
 from tests.engine.conftest import MakeRig, Rig
 from tests.fakes.fake_slack import FakeSlack
-from tests.postgres_server import PostgresServer
-from tests.soak.faults import ASK_ID, FALLBACK_KINDS, FaultPlan, Injected
+from tests.soak.faults import (
+    ANSWERING_KINDS,
+    ASK_ID,
+    FALLBACK_KINDS,
+    OVERLONG_MODEL,
+    FaultPlan,
+    Injected,
+)
 
-ASKS = int(os.environ.get("BYOK_SOAK_ASKS", "300"))
+ASKS = {
+    "sqlite": int(os.environ.get("BYOK_SOAK_ASKS", "300")),
+    "postgresql": int(os.environ.get("BYOK_SOAK_PG_ASKS", os.environ.get("BYOK_SOAK_ASKS", "150"))),
+}
 USERS = int(os.environ.get("BYOK_SOAK_USERS", "50"))
 SEED = int(os.environ.get("BYOK_SOAK_SEED", "20261118"))
 TIMEOUT_S = float(os.environ.get("BYOK_SOAK_TIMEOUT_S", "2"))
-DATABASE = os.environ.get("BYOK_SOAK_DB", "sqlite")
+ONLY_DATABASE = os.environ.get("BYOK_SOAK_DB")
+#: The error kind of a row the database refused, written in a form it takes.
+UNRECORDABLE = "unrecordable"
 PROVIDERS = ("openai", "anthropic", "google", "xai")
 TEAM = "T111"
 QUESTION = "What is the capital of France?"
@@ -111,10 +131,10 @@ class SoakSlack(FakeSlack):
     def _final(self, channel: str) -> None:
         for message in self.messages.get(channel, []):
             shown = str(message.get("blocks"))
-            if " out tokens" in shown:
-                self.outcomes[channel] = ("answer", shown)
-            elif "stopped early" in shown:
+            if "stopped early" in shown:
                 self.outcomes[channel] = ("incomplete", shown)
+            elif " out tokens" in shown or "tokens not reported" in shown:
+                self.outcomes[channel] = ("answer", shown)
 
     def m_chat_update(self, args: dict[str, Any], token: str | None) -> dict[str, Any]:
         answer = super().m_chat_update(args, token)
@@ -141,6 +161,8 @@ class LogWatch(logging.Handler):
         self.records = 0
         self.leaks: list[str] = []
         self.failures: list[str] = []
+        self.implausible_usage = 0  # WARNINGs of garbage usage from a provider
+        self.refused_rows = 0  # WARNINGs of a usage row the database refused
         self._formatter = logging.Formatter()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -154,6 +176,9 @@ class LogWatch(logging.Handler):
             text += "\n" + record.stack_info
         if "canary" in text or any(s in text for s in self.secrets):
             self.leaks.append(f"{record.name} {record.levelname}: {text[:500]}")
+        if record.levelno == logging.WARNING:
+            self.implausible_usage += "reported implausible usage" in text
+            self.refused_rows += "usage writer: the database refused" in text
         # An SDK notes a handled timeout with its traceback at DEBUG; a traceback at
         # WARNING or above, or any ERROR, is something nobody handled.
         if record.levelno >= logging.ERROR or (
@@ -193,12 +218,14 @@ def rss_kib() -> int:
 @dataclass
 class Soak:
     rig: Rig
+    dialect: str
     slack_api: SoakSlack
     adapter: SlackAdapter
     signing_secret: str
     users: list[SoakUser]
     plan: FaultPlan
     keys: dict[tuple[int, str], str]
+    asks: int
     rss: list[tuple[int, int]] = field(default_factory=list)  # (asks done, KiB)
     done: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -251,7 +278,7 @@ class Soak:
         except TimeoutError:
             pytest.fail(f"ask {n} got no answer or error in Slack within {ASK_WITHIN} s")
         self.done += 1
-        if self.done % max(1, ASKS // 20) == 0:
+        if self.done % max(1, self.asks // 20) == 0:
             self.rss.append((self.done, rss_kib()))
 
     async def phase(self, asks: range) -> None:
@@ -316,35 +343,66 @@ class Soak:
     def _check_ask(
         self, n: int, user: SoakUser, tried: list[Injected], rows: list[UsageEvent]
     ) -> None:
-        where = f"ask {n} (user {user.index}, auto-switch {user.auto_switch})"
+        recorded = [(r.provider, r.outcome, r.error_kind, r.latency_ms) for r in rows]
+        where = f"ask {n} (user {user.index}, auto-switch {user.auto_switch}; rows {recorded})"
         assert tried, f"{where}: no provider saw it"
         assert tried[0].provider_id == user.primary, f"{where}: asked {tried[0].provider_id} first"
         falls_back = user.auto_switch and tried[0].kind in FALLBACK_KINDS
         expected = [user.primary, user.fallback] if falls_back else [user.primary]
         assert [t.provider_id for t in tried] == expected, f"{where}: attempts {tried}"
         # Exactly one usage row per attempt, in order, each finished.
-        assert [r.provider for r in rows] == expected, f"{where}: rows for {rows}"
+        assert [r.provider for r in rows] == expected, where
         assert [r.is_fallback for r in rows] == [False, True][: len(expected)], where
         for attempt, row in zip(tried, rows, strict=True):
-            wanted = "success" if attempt.kind == "none" else "error"
-            assert row.outcome == wanted, f"{where}: {attempt.kind} recorded as {row.outcome}"
-            assert (row.error_kind is None) == (attempt.kind == "none"), where
+            self._check_row(f"{where}, {attempt.kind} at {attempt.provider_id}", attempt, row)
         # What the user saw in Slack.
         outcome, shown = self.slack_api.outcomes[f"C{n:05d}"]
         final = tried[-1]
-        wanted_outcome = {"none": "answer", "cut": "incomplete"}.get(final.kind, "error")
+        wanted_outcome = (
+            "answer"
+            if final.kind in ANSWERING_KINDS
+            else "incomplete"
+            if final.kind == "cut"
+            else "error"
+        )
         assert outcome == wanted_outcome, f"{where}: {[t.kind for t in tried]} shown as {outcome}"
         assert "Something went wrong" not in shown, f"{where}: {shown}"
         if outcome == "answer":
             assert f"{final.provider_id} · " in shown, f"{where}: footer in {shown}"
+            garbage = final.kind == "garbage"
+            assert ("tokens not reported" in shown) == garbage, f"{where}: footer in {shown}"
         if outcome == "error":
             for attempt in tried:
                 assert attempt.provider_id in shown, f"{where}: error without the provider"
         assert (f"Answered by {user.fallback} instead" in shown) == (
-            falls_back and final.kind == "none"
+            falls_back and final.kind in ANSWERING_KINDS
         ), f"{where}: {shown}"
         self.outcomes[outcome] += 1
         self.fallbacks += len(tried) - 1
+
+    def _check_row(self, where: str, attempt: Injected, row: UsageEvent) -> None:
+        """The one row of one attempt says what happened to it."""
+        if attempt.kind in FALLBACK_KINDS or attempt.kind == "cut":
+            assert row.outcome == "error" and row.error_kind is not None, where
+            return
+        if attempt.kind == "bad_row" and self.dialect == "postgresql":
+            # Refused by the database; written in a form it takes, as an error that says so.
+            assert (row.outcome, row.error_kind) == ("error", UNRECORDABLE), where
+            assert row.model == OVERLONG_MODEL[: len(row.model)] and len(row.model) < len(
+                OVERLONG_MODEL
+            ), f"{where}: model {row.model!r}"
+            assert row.cost is None, where
+            return
+        assert (row.outcome, row.error_kind) == ("success", None), where
+        if attempt.kind == "bad_row":  # SQLite does not enforce a VARCHAR's length
+            assert row.model == OVERLONG_MODEL, where
+        elif attempt.kind == "garbage":
+            # Unknown: never $0, never millions; the garbage is not recorded as tokens.
+            assert row.cost is None, f"{where}: cost {row.cost}"
+            assert (row.input_tokens, row.output_tokens) == (0, 0), where
+        else:
+            assert (row.input_tokens, row.output_tokens) == (11, 6), where
+            assert row.cost is not None and row.cost > 0, f"{where}: cost {row.cost}"
 
     def _check_keys(self) -> None:
         """No key in any call to Slack; each provider request carried its user's key."""
@@ -376,23 +434,18 @@ def _traced_top(snapshot: tracemalloc.Snapshot) -> str:
     )
 
 
-async def _database(request: pytest.FixtureRequest) -> Database | None:
-    if DATABASE != "postgresql":
-        return None
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    database = Database(server.create_database())
-    await upgrade(database)
-    return database
-
-
 async def test_asks_under_provider_faults_end_well_and_leave_nothing_behind(
-    make_rig: MakeRig, request: pytest.FixtureRequest
+    make_rig: MakeRig, database: Database
 ) -> None:
+    dialect = database.dialect
+    if ONLY_DATABASE not in (None, dialect):
+        pytest.skip(f"BYOK_SOAK_DB={ONLY_DATABASE}")
+    asks = ASKS[dialect]
     started = time.perf_counter()
     bot_token = "xoxb-" + secrets.token_hex(12)
     signing_secret = secrets.token_hex(16)
     with watching_logs([bot_token, signing_secret]) as logs:
-        rig = await make_rig(await _database(request), timeout_s=TIMEOUT_S, max_retries=0)
+        rig = await make_rig(database, timeout_s=TIMEOUT_S, max_retries=0)
         users = soak_users(USERS)
         keys: dict[tuple[int, str], str] = {}
         for user in users:
@@ -411,6 +464,7 @@ async def test_asks_under_provider_faults_end_well_and_leave_nothing_behind(
         plan = FaultPlan(SEED)
         for provider in PROVIDERS:
             rig.fakes[provider].set_fault_policy(plan.policy(rig.fakes[provider]))
+            rig.fakes[provider].reply_policy = plan.replies(rig.fakes[provider])
 
         async with SoakSlack() as slack_api:
             adapter = SlackAdapter(
@@ -425,17 +479,17 @@ async def test_asks_under_provider_faults_end_well_and_leave_nothing_behind(
                 options=SlackOptions(),  # production edit pacing
                 process_before_response=True,
             )
-            soak = Soak(rig, slack_api, adapter, signing_secret, users, plan, keys)
+            soak = Soak(rig, dialect, slack_api, adapter, signing_secret, users, plan, keys, asks)
             try:
-                half = ASKS // 2
+                half = asks // 2
                 await soak.phase(range(half))
                 await soak.check_phase(range(half))
                 gc.collect()
                 rss_half = rss_kib()
                 tracemalloc.start(12)
                 try:
-                    await soak.phase(range(half, ASKS))
-                    await soak.check_phase(range(half, ASKS))
+                    await soak.phase(range(half, asks))
+                    await soak.check_phase(range(half, asks))
                     gc.collect()
                     snapshot = tracemalloc.take_snapshot()
                     everything = sum(s.size for s in snapshot.statistics("filename"))
@@ -447,18 +501,19 @@ async def test_asks_under_provider_faults_end_well_and_leave_nothing_behind(
             finally:
                 await adapter.stop(grace_s=10)
 
-    second_half = ASKS - half
+    second_half = asks - half
     summary = {
-        "asks": ASKS,
+        "asks": asks,
         "users": USERS,
         "seed": SEED,
-        "database": DATABASE,
+        "database": dialect,
         "seconds": round(time.perf_counter() - started, 1),
         "outcomes": dict(soak.outcomes),
         "fallbacks": soak.fallbacks,
         "faults injected": dict(soak.faults),
         "usage rows": soak.rows,
         "log records checked": logs.records,
+        "WARNINGs: implausible usage / refused rows": (logs.implausible_usage, logs.refused_rows),
         "RSS KiB at half / end": (rss_half, rss_end),
         "RSS KiB samples (asks done, KiB)": soak.rss,
         "retained over the second half (tracemalloc), all": f"{everything / 1024:.0f} KiB",
@@ -470,13 +525,18 @@ async def test_asks_under_provider_faults_end_well_and_leave_nothing_behind(
     for stat in snapshot.statistics("lineno")[:8]:
         print(f"    {stat.size / 1024:7.1f} KiB {stat.count:6d} blocks  {stat.traceback[0]}")
 
-    assert sum(soak.outcomes.values()) == ASKS
+    assert sum(soak.outcomes.values()) == asks
     assert soak.rows == sum(soak.faults.values()), "one usage row per attempt"
     assert not logs.leaks, "a key in the logs:\n" + "\n".join(logs.leaks[:5])
     assert not logs.failures, "errors logged:\n" + "\n".join(logs.failures[:5])
+    # One WARNING per garbage usage, and per row the database refused (PostgreSQL only).
+    assert logs.implausible_usage == soak.faults["garbage"]
+    refused = soak.faults["bad_row"] if dialect == "postgresql" else 0
+    assert logs.refused_rows == refused
     # The run exercised what it claims to.
     assert soak.fallbacks > 0
-    assert {"http_500", "timeout", "rate_limited", "cut", "none"} <= set(soak.faults)
+    kinds = {"http_500", "timeout", "rate_limited", "cut", "garbage", "bad_row", "none"}
+    assert kinds <= set(soak.faults)
     assert {"answer", "incomplete", "error"} <= set(soak.outcomes)
     assert grown <= GROWTH_FIXED + GROWTH_PER_ASK * second_half, (
         f"{grown / 1024:.0f} KiB retained over {second_half} asks; biggest:\n"
