@@ -1,4 +1,5 @@
-"""Soak fixtures: the fake providers able to end a stalled answer when the client leaves."""
+"""Soak fixtures: the fake providers able to end a stalled answer when the client leaves,
+and the ops tests' deployment of the real ``byok-bot run`` process (crash and restart)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests.fakes.fake_openrouter import FakeOpenRouter
 from tests.fakes.fake_xai import FakeXAI
 from tests.fakes.llm_script import FakeLLM
 from tests.fakes.plugin import FakeProviders
+from tests.ops.conftest import deployment, fake_discord, fake_slack  # noqa: F401 - fixtures
 
 
 @pytest.fixture
