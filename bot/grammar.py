@@ -57,6 +57,8 @@ class Flag:
 class Parsed:
     flags: dict[str, Any] = field(default_factory=dict)
     text: str = ""
+    # Where ``text`` sits in what was parsed: what lies outside it is the flags.
+    span: tuple[int, int] = (0, 0)
 
 
 def shown(raw: str, limit: int = 20) -> str:
@@ -196,7 +198,7 @@ def parse_flags(text: str, flags: Sequence[Flag], *, usage: str) -> Parsed:
             break
     start = tokens[index][1] if index < len(tokens) else len(text)
     end = tokens[last - 1][2] if last > index else start
-    return Parsed(values, text[start:end].strip())
+    return Parsed(values, text[start:end], (start, end))
 
 
 def _looks_like_flag(token: str) -> bool:

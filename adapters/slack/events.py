@@ -73,8 +73,8 @@ def with_thread_context(question: str, earlier: list[str]) -> str:
         parsed = parse_flags(question, ASK_FLAGS, usage=ASK_USAGE)
     except CommandError:
         return question  # the dispatcher will explain the mistake
-    at = question.find(parsed.text) if parsed.text else len(question)
-    flags = (question[:at] + " " + question[at + len(parsed.text) :]).split()
+    start, end = parsed.span
+    flags = (question[:start] + " " + question[end:]).split()
     context = "\n".join(earlier)
     body = (
         f"Earlier messages in this Slack thread, for context:\n{context}\n\n"

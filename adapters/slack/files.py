@@ -45,15 +45,19 @@ def _trusted(url: str, api_url: str) -> bool:
 
 
 async def fetch_transcripts(
-    files: Iterable[Mapping[str, Any]],
+    files: object,
     *,
     token: str,
     api_url: str,
     max_bytes: int,
     timeout_s: float = 30.0,
 ) -> tuple[Attachment, ...]:
-    """Download the first transcript among ``files`` (others are named but not read)."""
-    wanted = list(files)
+    """Download the first transcript among ``files`` (others are named but not read).
+
+    What is not a list of file objects (a malformed event) is skipped.
+    """
+    listed = files if isinstance(files, list | tuple) else ()
+    wanted = [f for f in listed if isinstance(f, Mapping)]
     if not wanted:
         return ()
     chosen = next((f for f in wanted if is_transcript(f)), None)

@@ -240,7 +240,7 @@ async def publish(
 def _command_for(action: dict[str, Any]) -> str | None:
     action_id = str(action.get("action_id") or "")
     if action_id.startswith(_RUN):
-        return str(action.get("value") or "") or None
+        return str(action.get("value") or "").strip() or None
     name = action_id.removeprefix("home:set:")
     if name in ("default", "fallback"):
         option = action.get("selected_option") or {}

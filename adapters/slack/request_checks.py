@@ -51,7 +51,7 @@ class _Option(_Shape):
 
 
 class _Action(_Shape):
-    action_id: str | None = None
+    action_id: str  # bolt's matchers index it
     value: str | None = None
     selected_option: _Option | None = None
 

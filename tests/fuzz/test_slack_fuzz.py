@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
-from hypothesis import assume, event, example, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 from slack_sdk.signature import SignatureVerifier
 
@@ -30,7 +30,6 @@ from adapters.slack.modals import KEY_CALLBACK, SUMMARIZE_CALLBACK
 from adapters.slack.runtime import command_in
 from bot.commands.ask import ASK_FLAGS, ASK_USAGE
 from bot.grammar import CommandError, Parsed, parse_flags
-from tests.fuzz import known
 from tests.fuzz.strategies import (
     MISSING,
     command_text,
@@ -264,20 +263,6 @@ BLANK_BUTTON = urlencode({"payload": json.dumps({
 })})  # fmt: skip
 
 
-def blank_button(body: str) -> bool:
-    """Whether ``body`` presses an App Home run button whose value is blank."""
-    try:
-        payload = json.loads(parse_qs(body).get("payload", ["{}"])[0])
-        actions = payload.get("actions") or []
-        return any(
-            str(a.get("action_id", "")).startswith("home:run:")
-            and not str(a.get("value") or "x").strip()
-            for a in actions
-        )
-    except (ValueError, AttributeError, TypeError):
-        return False
-
-
 #: A shortcut on a message whose ``files`` holds something other than objects:
 #: adapters/slack/files.py ``is_transcript`` calls ``.get`` on it (AttributeError, an
 #: ERROR traceback and an incident message to the user).
@@ -288,23 +273,8 @@ ODD_FILES = urlencode({"payload": json.dumps({
 })})  # fmt: skip
 
 
-def odd_files(body: str) -> bool:
-    """Whether ``body`` shares a ``files`` list holding something other than objects."""
-    try:
-        payload = json.loads(parse_qs(body).get("payload", [body])[0])
-        holders = [payload.get("message"), payload.get("event")]
-        return any(
-            isinstance(h, dict)
-            and isinstance(h.get("files"), list)
-            and not all(isinstance(f, dict) for f in h["files"])
-            for h in holders
-        )
-    except (ValueError, AttributeError, TypeError):
-        return False
-
-
-#: Found by the fuzz and not fixed yet: (reproducer, which drawn bodies are of its class).
-STILL_OPEN = ((BLANK_BUTTON, blank_button), (ODD_FILES, odd_files))
+#: Found by the fuzz (fixed since): bodies that once crashed the app.
+FOUND = (BLANK_BUTTON, ODD_FILES)
 
 
 def problems(caplog: pytest.LogCaptureFixture, since: int) -> list[str]:
@@ -327,32 +297,10 @@ async def crashes(
     return ([f"HTTP {status}"] if status >= 500 else []) + problems(caplog, logged)
 
 
-@pytest.fixture
-async def malformed_crash(endpoint: Endpoint, caplog: pytest.LogCaptureFixture) -> bool:
-    """Whether this tree still crashes on malformed signed bodies (being fixed at the HTTP
-    edge, adapters/slack): until it does not, crashes on junk-shaped draws are tolerated."""
-    for body, content_type in MALFORMED:
-        if await crashes(endpoint, caplog, body, content_type):
-            return True
-    return False
-
-
-@pytest.fixture
-async def open_classes(
-    endpoint: Endpoint, caplog: pytest.LogCaptureFixture
-) -> list[Callable[[str], bool]]:
-    """The classes of :data:`STILL_OPEN` whose reproducer still crashes on this tree."""
-    return [
-        of_class for body, of_class in STILL_OPEN if await crashes(endpoint, caplog, body, FORM)
-    ]
-
-
 @given(st.data())
 async def test_any_signed_slack_body_is_answered_without_a_crash(
     endpoint: Endpoint,
     caplog: pytest.LogCaptureFixture,
-    malformed_crash: bool,
-    open_classes: list[Callable[[str], bool]],
     data: st.DataObject,
 ) -> None:
     junk = data.draw(st.booleans(), label="junk")
@@ -361,31 +309,16 @@ async def test_any_signed_slack_body_is_answered_without_a_crash(
     body, content_type = data.draw(bodies(response_url, api_url, junk=junk), label="body")
     found = await crashes(endpoint, caplog, body, content_type)
     event(f"{'junk' if junk else 'well-formed'}: {found[0] if found else 'fine'}")
-    if found and junk:
-        assume(not malformed_crash)
-    if found:
-        assume(not any(of_class(body) for of_class in open_classes))
     assert not found
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="found by fuzz: an App Home run button with a blank value (IndexError, HTTP 500, "
-    "adapters/slack/home.py on_action) and a shortcut on a message whose files are not "
-    "objects (AttributeError, adapters/slack/files.py is_transcript)",
-)
-@pytest.mark.parametrize("body", [b for b, _ in STILL_OPEN], ids=["blank-button", "odd-files"])
-async def test_found_still_open_bodies_are_answered_quietly(
+@pytest.mark.parametrize("body", FOUND, ids=["blank-button", "odd-files"])
+async def test_found_bodies_are_answered_quietly(
     endpoint: Endpoint, caplog: pytest.LogCaptureFixture, body: str
 ) -> None:
     assert not await crashes(endpoint, caplog, body, FORM)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="found by fuzz: signed bodies that are not Slack's shape get HTTP 500 and ERROR "
-    "tracebacks (adapters/slack: the HTTP edge and the shortcut and form listeners)",
-)
 @pytest.mark.parametrize(("body", "content_type"), MALFORMED)
 async def test_found_malformed_signed_bodies_are_refused_quietly(
     endpoint: Endpoint, caplog: pytest.LogCaptureFixture, body: str, content_type: str
@@ -412,8 +345,6 @@ def test_thread_context_keeps_the_question_flags(question: str, earlier: list[st
         before = parse_flags(question, ASK_FLAGS, usage=ASK_USAGE)
     except CommandError:
         return  # the dispatcher explains the mistake; the context is not added
-    if known.THREAD_CONTEXT_DROPS_FLAGS:
-        assume(question.count(before.text) == 1)
     check_thread_context(question, earlier, before)
 
 
@@ -424,12 +355,6 @@ def check_thread_context(question: str, earlier: list[str], before: Parsed) -> N
     assert before.text in after.text
 
 
-@pytest.mark.xfail(
-    known.THREAD_CONTEXT_DROPS_FLAGS,
-    reason="found by fuzz: a question whose text also occurs in its flags loses them "
-    "(adapters/slack/events.py with_thread_context)",
-    strict=True,
-)
 @pytest.mark.parametrize("question", ["--max-tokens 5 max", "--model o o --provider openai"])
 def test_found_thread_context_keeps_flags_when_the_text_repeats_them(question: str) -> None:
     before = parse_flags(question, ASK_FLAGS, usage=ASK_USAGE)
