@@ -144,7 +144,8 @@ class Dispatcher:
             )
             return
         if self._metrics is not None:
-            self._metrics.command_started(inv.platform, inv.command)
+            command = _COMMAND_ALIASES.get(inv.command.lower(), inv.command.lower())
+            self._metrics.command_started(inv.platform, command)
         try:
             with self._tracked():
                 async for event in self._run(inv):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
+from bot.alert_delivery import spending_section
 from bot.bounds import MAX_TOKENS
 from bot.context import BotContext
 from bot.formatting import answer_footer
@@ -44,8 +45,9 @@ def answer_reply(answer: Answer, *, public: bool) -> Reply:
         )
     if notes:
         sections.append(Section(bullets=notes))
-    if answer.notices:
-        sections.append(Section(title="Spending", bullets=tuple(n.text for n in answer.notices)))
+    spending = spending_section(answer.notices)
+    if spending is not None:
+        sections.append(spending)
     return Reply(
         text=answer.text or "(the model returned no text)",
         sections=tuple(sections),

@@ -19,7 +19,7 @@ from bot.invocation import Invocation
 from bot.meeting_summary import MeetingSummary
 from bot.reply import Reply, ReplyEvent, Section, Status
 from bot.summaries import summarize as summarize_transcript
-from bot.transcripts import parse_transcript
+from bot.transcripts import max_transcript_bytes, parse_transcript
 from byok.answers import Answer
 from byok.errors import ByokError
 from byok.types import ChatMessage
@@ -39,7 +39,7 @@ def _transcript_source(inv: Invocation, text: str, limit: int) -> tuple[str | by
                 f"I can read transcripts in {', '.join(SUPPORTED)} files; "
                 f"`{attachment.filename}` is not one of them."
             )
-        if len(attachment.data) > limit * 4:
+        if len(attachment.data) > max_transcript_bytes(limit):
             raise _too_large(len(attachment.data), limit)
         return attachment.data, attachment.filename
     if not text:
