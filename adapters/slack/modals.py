@@ -26,7 +26,7 @@ from adapters.slack import texts
 from adapters.slack.delivery import Target
 from adapters.slack.render import escape, mrkdwn, render_reply
 from adapters.slack.runtime import Runtime, invocation
-from bot.bounds import LABEL_MAX_CHARS
+from bot.bounds import LABEL_MAX_CHARS, MONTHLY_LIMIT_MAX_USD, MONTHLY_LIMIT_MIN_USD
 from bot.commands.keys import parse_usd
 from bot.grammar import CommandError
 from bot.reply import Reply, SecretRequest
@@ -95,7 +95,12 @@ def key_form(
     label: Block = {"type": "plain_text_input", "max_length": LABEL_MAX_CHARS}
     if request.label:
         label["initial_value"] = request.label
-    limit: Block = {"type": "number_input", "is_decimal_allowed": True, "min_value": "0"}
+    limit: Block = {
+        "type": "number_input",
+        "is_decimal_allowed": True,
+        "min_value": str(MONTHLY_LIMIT_MIN_USD),
+        "max_value": str(MONTHLY_LIMIT_MAX_USD),
+    }
     if request.monthly_limit:
         limit["initial_value"] = request.monthly_limit
     models: Block = {"type": "plain_text_input", "placeholder": _text("e.g. gpt-4o-mini, gpt-4o")}

@@ -182,3 +182,6 @@ async def test_the_key_forms_take_a_label_as_long_as_the_commands_do(chat: Chat)
     assert slack["label"]["element"]["max_length"] == 64
     assert slack["label"]["element"]["initial_value"] == longest
     assert KeyModal(KeyForm("openai", 1)).label.max_length == 64
+    # The limit field refuses in the form what /byok limit refuses.
+    assert slack["limit"]["element"]["min_value"] == "0.01"
+    assert slack["limit"]["element"]["max_value"] == "1000000"
