@@ -1,4 +1,4 @@
-"""App Home: the settings dashboard, built from the platform-neutral ``/home`` reply.
+"""App Home: the settings dashboard, drawn from :class:`bot.panel.PanelFacts`.
 
 Keys show masked with status and month-to-date spend against the limit, each with
 buttons to test, switch off/on or remove it; preferences are selects, buttons and inputs
@@ -9,7 +9,6 @@ the dashboard can do nothing the commands cannot; the outcome is shown at the to
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -22,10 +21,11 @@ from adapters.slack import texts
 from adapters.slack.modals import key_form
 from adapters.slack.render import context_block, escape, mrkdwn, section_blocks
 from adapters.slack.runtime import Runtime, invocation
-from bot.commands.home import KEYS_TITLE, PREFERENCES_TITLE
+from bot.commands.keys import key_section
 from bot.commands.prefs import PREFERENCES
-from bot.grammar import CommandError
-from bot.reply import Reply, Section, collect
+from bot.panel import KEYS_TITLE, PANEL_TITLE, PREFERENCES_TITLE, SWITCHES, PanelFacts, PanelReply
+from bot.reply import Reply, collect
+from byok.service import KeyStatus
 
 __all__ = ["home_view", "publish", "register"]
 
@@ -34,17 +34,6 @@ Block = dict[str, Any]
 _RUN = "home:run:"  # a button whose value is the /byok command to run
 _HOME_BLOCKS = 100  # Slack's cap for a Home tab
 _HELP = {p.name: p.help for p in PREFERENCES}
-
-
-def _is_switch(name: str, parse: Callable[[str, str], object]) -> bool:
-    try:
-        return parse(name, "on") is True
-    except CommandError:
-        return False
-
-
-#: The on/off preferences, shown as buttons (the others take a value).
-_SWITCHES = frozenset(p.name for p in PREFERENCES if _is_switch(p.name, p.parse))
 _NOT_SET = "off"
 
 
@@ -73,17 +62,12 @@ def _button(
     return button
 
 
-def _fields(section: Section) -> dict[str, str]:
-    return {f.label: f.value for f in section.fields}
-
-
-def _key_blocks(section: Section) -> list[Block]:
-    provider = section.title or ""
-    status = _fields(section).get("Status", "")
+def _key_blocks(status: KeyStatus) -> list[Block]:
+    provider = status.key.provider_id
     toggle = (
-        _button("Switch on", f"enable {provider}")
-        if status.startswith("disabled")
-        else _button("Switch off", f"disable {provider}")
+        _button("Switch off", f"disable {provider}")
+        if status.key.is_active
+        else _button("Switch on", f"enable {provider}")
     )
     remove = _button(
         "Remove",
@@ -92,14 +76,16 @@ def _key_blocks(section: Section) -> list[Block]:
         confirm=f"Remove your {escape(provider)} key for good?",
     )
     actions = {"type": "actions", "elements": [_button("Test", f"test {provider}"), toggle, remove]}
-    return [*section_blocks(section), actions]
+    return [*section_blocks(key_section(status)), actions]
 
 
 def _option(value: str, label: str | None = None) -> dict[str, Any]:
     return {"text": _plain(label or value), "value": value}
 
 
-def _provider_select(action: str, label: str, current: str, providers: tuple[str, ...]) -> Block:
+def _provider_select(
+    action: str, label: str, current: str | None, providers: tuple[str, ...]
+) -> Block:
     options = [_option(_NOT_SET, "not set"), *(_option(p) for p in providers)]
     chosen = current if current in providers else _NOT_SET
     return {
@@ -134,84 +120,80 @@ def _text_input(action: str, label: str, initial: str | None, *, number: bool = 
     }
 
 
-def _preference_blocks(
-    section: Section, keyed: list[str], providers: tuple[str, ...]
-) -> list[Block]:
-    fields = _fields(section)
-    blocks: list[Block] = [{"type": "header", "text": _plain(section.title or PREFERENCES_TITLE)}]
+def _preference_blocks(facts: PanelFacts) -> list[Block]:
+    prefs, providers = facts.prefs, facts.providers
+    blocks: list[Block] = [{"type": "header", "text": _plain(PREFERENCES_TITLE)}]
     blocks.append(
-        _provider_select(
-            "default", "Default provider", fields.get("default provider", ""), providers
-        )
+        _provider_select("default", "Default provider", prefs.default_provider, providers)
     )
     blocks.append(
-        _provider_select(
-            "fallback", "Fallback provider", fields.get("fallback provider", ""), providers
-        )
+        _provider_select("fallback", "Fallback provider", prefs.fallback_provider, providers)
     )
-    for name, value in fields.items():
-        if name not in _SWITCHES:
-            continue
-        flip = "off" if value == "on" else "on"
+    for switch in SWITCHES:
+        value = switch.show(prefs)
+        flip = "off" if facts.switch(switch) else "on"
         blocks.append(
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": f"*{name}*: {value}\n{escape(_HELP[name])}"},
-                "accessory": _button(f"Turn {flip}", f"prefs {name} {flip}"),
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"*{switch.name}*: {value}\n{escape(_HELP[switch.name])}",
+                },
+                "accessory": _button(f"Turn {flip}", f"prefs {switch.name} {flip}"),
             }
         )
-    tokens = fields.get("max-tokens", "off")
+    tokens = prefs.max_tokens_per_request
     blocks.append(
         _text_input(
-            "max-tokens", "Max tokens per answer", tokens if tokens.isdigit() else None, number=True
+            "max-tokens", "Max tokens per answer", str(tokens) if tokens else None, number=True
         )
     )
-    chosen = dict(
-        pair.split(": ", 1)
-        for pair in fields.get("preferred models", "").split(", ")
-        if ": " in pair
-    )
-    for provider in keyed:
-        blocks.append(_text_input(f"model:{provider}", f"{provider} model", chosen.get(provider)))
+    for provider in facts.keyed_providers:
+        blocks.append(
+            _text_input(f"model:{provider}", f"{provider} model", prefs.preferred_model(provider))
+        )
     return blocks
 
 
-def home_view(
-    reply: Reply, providers: tuple[str, ...], notice: Reply | None = None
-) -> dict[str, Any]:
-    """The Home tab for the ``/home`` reply, with ``notice`` (the last action's outcome) on top."""
-    blocks: list[Block] = [{"type": "header", "text": _plain(reply.title or "Settings")}]
+def _keys_blocks(facts: PanelFacts) -> list[Block]:
+    blocks: list[Block] = [
+        {"type": "divider"},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f"*{escape(KEYS_TITLE)}*\n{mrkdwn(facts.keys_text)}",
+            },
+            "accessory": {
+                "type": "button",
+                "text": _plain("Add a key"),
+                "action_id": "home:add_key",
+                "style": "primary",
+            },
+        },
+    ]
+    for status in facts.keys:
+        blocks.extend(_key_blocks(status))
+    return blocks
+
+
+def home_view(facts: PanelFacts | None, notice: Reply | None = None) -> dict[str, Any]:
+    """The Home tab showing ``facts``, with ``notice`` (the last action's outcome) on top.
+
+    Without facts (the dashboard itself could not be read) it shows the notice alone.
+    """
+    blocks: list[Block] = [{"type": "header", "text": _plain(PANEL_TITLE)}]
     if notice is not None:
         icon = {"error": ":x:", "warning": ":warning:", "success": ":white_check_mark:"}.get(
             notice.tone, ":information_source:"
         )
         text = mrkdwn(notice.plain_text())[:2900]
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} {text}"}})
-    keyed = [s.title for s in reply.sections if s.title in providers and s.fields]
-    for section in reply.sections:
-        if section.title == KEYS_TITLE:
-            blocks.append({"type": "divider"})
-            blocks.append(
-                {
-                    "type": "section",
-                    "text": {
-                        "type": "mrkdwn",
-                        "text": f"*{escape(KEYS_TITLE)}*\n{mrkdwn(section.text or '')}",
-                    },
-                    "accessory": {
-                        "type": "button",
-                        "text": _plain("Add a key"),
-                        "action_id": "home:add_key",
-                        "style": "primary",
-                    },
-                }
-            )
-        elif section.title in providers and section.fields:
-            blocks.extend(_key_blocks(section))
-        elif section.title == PREFERENCES_TITLE:
-            blocks.append({"type": "divider"})
-            blocks.extend(_preference_blocks(section, [k for k in keyed if k], providers))
-        else:
+    if facts is not None:
+        blocks.extend(_keys_blocks(facts))
+        blocks.append({"type": "divider"})
+        blocks.extend(_preference_blocks(facts))
+        for section in facts.usage_sections():
             if section.title and not section.fields and not section.bullets:
                 blocks.append({"type": "divider"})
             blocks.extend(section_blocks(section))
@@ -231,10 +213,10 @@ async def publish(
 ) -> None:
     inv = invocation(team=team, user=user, channel="app_home", private=True, command="home")
     _, reply = await collect(runtime.dispatcher.run(inv))
-    if reply.tone == "error":
-        # The dashboard itself failed (database down...): show why instead.
-        notice, reply = reply, Reply(title="Your byok-bot settings")
-    await client.views_publish(user_id=user, view=home_view(reply, runtime.provider_ids, notice))
+    facts = reply.facts if isinstance(reply, PanelReply) else None
+    if facts is None:
+        notice = reply  # the dashboard itself failed (database down...): show why instead
+    await client.views_publish(user_id=user, view=home_view(facts, notice))
 
 
 def _command_for(action: dict[str, Any]) -> str | None:
