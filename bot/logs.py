@@ -6,16 +6,25 @@ slack-sdk and slack-bolt, discord.py, aiohttp, httpx — is masked before it is 
 Warnings, uncaught exceptions and the exceptions Python can only report ("Exception
 ignored in …") go through logging too, so nothing reaches the output unmasked or, in
 JSON mode, as a line that is not JSON.
+
+The same filter first takes out of library records the request and response bodies
+they carry (:func:`strip_library_body`), at every level: a body can hold a key typed in
+a form — even one whose request is refused before the bot reads it, which slack-bolt
+logs whole when its signature check fails — and that key may be one the process has
+never met, so no redaction could know it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import sys
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TextIO
 
@@ -31,6 +40,7 @@ __all__ = [
     "LogRedactor",
     "config_secrets",
     "configure_logging",
+    "strip_library_body",
 ]
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -70,15 +80,96 @@ _NOISY = (
 
 _log = logging.getLogger("byok")
 
+_OMITTED = "<body omitted>"
+# Records logged from these folders are ours; any other is a library's.
+_OWN_CODE = tuple(
+    f"{Path(__file__).parents[1] / package}{os.sep}" for package in ("byok", "bot", "adapters")
+)
+_ALL = re.compile(r"(?P<body>.+)", re.DOTALL)
+#: Library lines that carry a body, by the start of their message; the pattern finds
+#: the body (group "body") in the rest, and what it leaves is kept. Where a library
+#: rewords a line and the pattern no longer matches, all of the rest goes.
+_BODY_LINES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # slack-bolt: a request failing the signature check (INFO), the acknowledgement it
+    # sends, a Socket Mode envelope it could not handle, a self event it skips
+    ("Invalid request signature detected (", re.compile(r", body: (?P<body>.*)\)\Z", re.S)),
+    ("Responding with status: ", re.compile(r" body: (?P<body>.*) \(\d+ millis\)\Z", re.S)),
+    ("Unsuccessful Bolt execution result (", re.compile(r", body: (?P<body>.*)\)\Z", re.S)),
+    ("Skipped self event: ", _ALL),
+    # slack-sdk: Web API requests and answers, Socket Mode messages, chat streams
+    ("Sending a request - url: ", re.compile(r"^\S+ \S+, (?P<body>.*)\Z", re.S)),
+    ("Received the following response - ", re.compile(r"^status: \d+, (?P<body>.*)\Z", re.S)),
+    ("Received message (", re.compile(r"data: (?P<body>.*), session: [^ ]*\)\Z", re.S)),
+    ("Sending a message: ", re.compile(r"^(?P<body>.*) from session: \S*\Z", re.S)),
+    ("on_message invoked: ", _ALL),
+    ("ChatStream appended to buffer: ", _ALL),
+    # provider SDKs: a request's options (its JSON body), a stream chunk not decoded
+    ("Request options: ", _ALL),
+    ("Failed to decode chunk that contains an error: ", _ALL),
+    ("Cannot determine the models type for response: ", _ALL),
+)
+_BODY_STARTS = tuple(start for start, _ in _BODY_LINES)
+#: discord.py's %-style lines and the position of the payload among their arguments;
+#: a gateway event keeps its opcode, name and sequence number.
+_BODY_ARGUMENT = {
+    "For Shard ID %s: WebSocket Event: %s": 1,
+    "%s %s with %s has returned %s": 2,
+    "%s %s has received %s": 2,
+}
+# Any other library line: what follows one of these words and ":" or "=" is dropped.
+_BODY_WORDS = ("body", "payload", "data", "json")
+_BODY_MARKER = re.compile(rf"\b(?:{'|'.join(_BODY_WORDS)})\s*[:=]\s*", re.IGNORECASE)
+
+
+def strip_library_body(record: logging.LogRecord) -> None:
+    """Replace the request or response body a library record carries by a placeholder.
+
+    Records logged by our own code are left alone: they never hold a body.
+    """
+    if record.pathname.startswith(_OWN_CODE):
+        return
+    position = _BODY_ARGUMENT.get(record.msg) if isinstance(record.msg, str) else None
+    if position is not None and isinstance(record.args, tuple) and len(record.args) > position:
+        summary = _gateway_summary(record.args[position])
+        record.args = (*record.args[:position], summary, *record.args[position + 1 :])
+        return
+    record.msg, record.args = _without_body(record.getMessage()), None  # rendered once
+
+
+def _gateway_summary(payload: object) -> str:
+    kept = (
+        {k: payload[k] for k in ("op", "t", "s") if k in payload}
+        if isinstance(payload, dict)
+        else {}
+    )
+    return f"<body omitted; {kept}>" if kept else _OMITTED
+
+
+def _without_body(message: str) -> str:
+    if message.startswith(_BODY_STARTS):
+        start, pattern = next((s, p) for s, p in _BODY_LINES if message.startswith(s))
+        rest = message[len(start) :]
+        found = pattern.search(rest)
+        if found is None:
+            return start + _OMITTED
+        return f"{start}{rest[: found.start('body')]}{_OMITTED}{rest[found.end('body') :]}"
+    lowered = message.lower()
+    if not any(word in lowered for word in _BODY_WORDS):  # cheaper than the search below
+        return message
+    marker = _BODY_MARKER.search(message)
+    return message[: marker.end()] + _OMITTED if marker else message
+
 
 class LogRedactor(RedactingFilter):
-    """The engine's redacting filter, extended to the extra fields of a record."""
+    """The engine's redacting filter, after the library bodies are taken out, extended
+    to the extra fields of a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        strip_library_body(record)
         super().filter(record)
         for key, value in list(record.__dict__.items()):
             if key not in _STANDARD and isinstance(value, str):
-                record.__dict__[key] = redact(value, self._literals)
+                record.__dict__[key] = redact(value)
         return True
 
 
