@@ -5,7 +5,8 @@ accepts code fences, prose around the object, trailing commas, a reply cut off a
 token limit and common key spellings, and when there is no JSON at all it reads Markdown
 headings and bullets instead ("Overview", "Decisions", "Action items", "Open questions";
 action items as ``task — Alice, by Friday`` or ``task (owner: Alice, due: 1 Dec)``). A reply
-with neither becomes the overview as written.
+with neither is prose: it is kept as written and marked unstructured, so that no one reads
+its empty lists as "nothing was decided".
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Literal
 from byok.errors import ByokError
 
 __all__ = [
+    "PROSE_NOTE",
+    "PROSE_TITLE",
     "ActionItem",
     "MeetingSummary",
     "SummaryError",
@@ -47,15 +50,28 @@ class ActionItem:
     due: str | None = None
 
 
+PROSE_TITLE = "Summary (unstructured)"
+PROSE_NOTE = (
+    "The model answered in prose instead of the usual sections (decisions, action items, "
+    "open questions), so here is its answer as written:"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class MeetingSummary:
-    """What a meeting covered. ``parts`` is how many pieces the transcript was read in."""
+    """What a meeting covered. ``parts`` is how many pieces the transcript was read in.
+
+    ``structured`` is False when the model answered in prose: ``overview`` then holds its
+    answer as written, and the lists are empty because they were not given, not because
+    the meeting had none.
+    """
 
     overview: str
     decisions: tuple[str, ...] = ()
     action_items: tuple[ActionItem, ...] = ()
     open_questions: tuple[str, ...] = ()
     parts: int = 1
+    structured: bool = True
 
 
 _Section = Literal["overview", "decisions", "action_items", "open_questions"]
@@ -123,7 +139,8 @@ def parse_summary_reply(reply: str) -> MeetingSummary:
     summary = _json_summary(text)
     if summary is not None:
         return summary
-    return _from_markdown(_FENCE.sub(lambda m: m.group(1), text))
+    unfenced = _FENCE.sub(lambda m: m.group(1), text)
+    return _from_markdown(unfenced) or MeetingSummary(unfenced.strip(), structured=False)
 
 
 def parse_action_item(text: str) -> ActionItem:
@@ -152,15 +169,23 @@ def parse_action_item(text: str) -> ActionItem:
 
 def format_markdown(summary: MeetingSummary) -> str:
     """The summary as a chat reply shows it: bold section names and bullets."""
+    if not summary.structured:
+        lines = [f"**{PROSE_TITLE}**", PROSE_NOTE, "", summary.overview]
+    else:
+        lines = _section_lines(summary)
+    if summary.parts > 1:
+        lines += ["", f"_Summarised in {summary.parts} parts, then merged._"]
+    return "\n".join(lines)
+
+
+def _section_lines(summary: MeetingSummary) -> list[str]:
     lines = ["**Overview**", summary.overview or "Nothing to report.", "", "**Decisions**"]
     lines += _bullets(summary.decisions)
     lines += ["", "**Action items**"]
     lines += _bullets(_action_line(item) for item in summary.action_items)
     lines += ["", "**Open questions**"]
     lines += _bullets(summary.open_questions)
-    if summary.parts > 1:
-        lines += ["", f"_Summarised in {summary.parts} parts, then merged._"]
-    return "\n".join(lines)
+    return lines
 
 
 def _action_line(item: ActionItem) -> str:
@@ -334,7 +359,8 @@ def _actions(value: object) -> tuple[ActionItem, ...]:
     return tuple(found)
 
 
-def _from_markdown(text: str) -> MeetingSummary:
+def _from_markdown(text: str) -> MeetingSummary | None:
+    """The summary in Markdown sections, or ``None`` when the text has none (prose)."""
     sections: dict[_Section, list[str]] = {name: [] for name in _SECTION_NAMES.values()}
     bulleted: set[_Section] = set()
     current: _Section | None = None
@@ -362,7 +388,7 @@ def _from_markdown(text: str) -> MeetingSummary:
         else:
             sections[current].append(item)
     if not any(sections.values()):
-        return MeetingSummary(overview=_EMPHASIS.sub("", " ".join(preamble)).strip())
+        return None
     overview = " ".join(sections["overview"]) or " ".join(preamble)
     return MeetingSummary(
         overview=_EMPHASIS.sub("", overview).strip(),

@@ -210,6 +210,8 @@ def _merge_messages(texts: Sequence[str]) -> list[ChatMessage]:
 
 
 def _describe(label: str, summary: MeetingSummary) -> str:
+    if not summary.structured:  # empty lists here mean "not given", never "none"
+        return f"### {label}\nIn prose, without separate lists:\n{summary.overview}"
     lines = [f"### {label}", f"Overview: {summary.overview or 'not stated'}", "Decisions:"]
     lines += [f"- {d}" for d in summary.decisions] or ["- none"]
     lines.append("Action items:")

@@ -522,9 +522,45 @@ def test_markdown_replies_are_read_when_there_is_no_json(reply: str) -> None:
     assert parse_summary_reply(reply) == EXPECTED
 
 
-def test_prose_without_structure_becomes_the_overview() -> None:
+def test_prose_without_structure_is_kept_as_written_and_marked_unstructured() -> None:
     summary = parse_summary_reply("The meeting {was} short and nothing was decided.")
-    assert summary == MeetingSummary("The meeting {was} short and nothing was decided.")
+    assert summary == MeetingSummary(
+        "The meeting {was} short and nothing was decided.", structured=False
+    )
+
+
+PROSE_REPLY = (
+    "The team agreed to ship the beta on Friday.\n\n"
+    "Ana will update the docs by Thursday, and Ben still has to confirm the price."
+)
+
+
+def test_prose_is_shown_as_written_never_as_empty_sections() -> None:
+    summary = parse_summary_reply(f"```\n{PROSE_REPLY}\n```")
+    assert summary == MeetingSummary(PROSE_REPLY, structured=False)
+    assert format_markdown(summary) == (
+        "**Summary (unstructured)**\n"
+        "The model answered in prose instead of the usual sections (decisions, action items, "
+        "open questions), so here is its answer as written:\n\n" + PROSE_REPLY
+    )
+
+
+async def test_a_part_answered_in_prose_is_merged_as_prose_not_as_none(
+    long_meeting: Transcript,
+) -> None:
+    def second_in_prose(call: Call) -> str:
+        if call.is_merge or (call.part or (1, 1))[0] != 2:
+            return scripted_answer(call)
+        return "Part two covered hiring; Rafael will book interviews by Friday."
+
+    model = FakeModel(second_in_prose)
+    await summarize(long_meeting, model, context_tokens=1600, max_output_tokens=250)
+    merge = model.merge_calls[-1].messages[-1].content
+    part_two = merge.split("### Part 2 of ")[1].split("### Part 3")[0]
+    assert part_two.split("\n", 1)[1] == (
+        "In prose, without separate lists:\n"
+        "Part two covered hiring; Rafael will book interviews by Friday.\n\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from bot.context import BotContext
 from bot.formatting import money, tokens
 from bot.grammar import CommandError, Flag, model_value, parse_flags, text_value
 from bot.invocation import Invocation
-from bot.meeting_summary import MeetingSummary
+from bot.meeting_summary import PROSE_NOTE, PROSE_TITLE, MeetingSummary
 from bot.reply import Reply, ReplyEvent, Section, Status
 from bot.summaries import summarize as summarize_transcript
 from bot.transcripts import max_transcript_bytes, parse_transcript
@@ -57,6 +57,24 @@ def _too_large(size: int, limit: int) -> CommandError:
 
 
 def summary_reply(summary: MeetingSummary, answers: Sequence[Answer], *, public: bool) -> Reply:
+    sections = _summary_sections(summary) if summary.structured else [_prose_section(summary)]
+    spending = spending_section(n for a in answers for n in a.notices)
+    if spending is not None:
+        sections.append(spending)
+    return Reply(
+        title="Meeting summary",
+        sections=tuple(sections),
+        footer=_footer(answers, summary.parts),
+        tone="answer",
+        private=not public,
+    )
+
+
+def _prose_section(summary: MeetingSummary) -> Section:
+    return Section(title=PROSE_TITLE, text=f"{PROSE_NOTE}\n\n{summary.overview}")
+
+
+def _summary_sections(summary: MeetingSummary) -> list[Section]:
     sections = [Section(title="Overview", text=summary.overview or "—")]
     sections.append(Section(title="Decisions", bullets=summary.decisions or ("None recorded.",)))
     items = []
@@ -68,16 +86,7 @@ def summary_reply(summary: MeetingSummary, answers: Sequence[Answer], *, public:
     sections.append(
         Section(title="Open questions", bullets=summary.open_questions or ("None recorded.",))
     )
-    spending = spending_section(n for a in answers for n in a.notices)
-    if spending is not None:
-        sections.append(spending)
-    return Reply(
-        title="Meeting summary",
-        sections=tuple(sections),
-        footer=_footer(answers, summary.parts),
-        tone="answer",
-        private=not public,
-    )
+    return sections
 
 
 def _footer(answers: Sequence[Answer], parts: int) -> str:

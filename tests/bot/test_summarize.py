@@ -98,3 +98,24 @@ async def test_srt_and_txt_fixtures_parse(chat: Chat) -> None:
         data = (FIXTURES / name).read_bytes()
         said = await chat.say("/summarize", attachments=(Attachment(name, data),))
         assert said.reply.title == "Meeting summary", said.text
+
+
+async def test_a_summary_in_prose_is_shown_as_written_not_as_empty_sections(chat: Chat) -> None:
+    await chat.add_key("openai")
+    prose = (
+        "The team agreed to ship on Friday.\n\n"
+        "Bob will update the docs by Thursday; nobody has confirmed the release notes."
+    )
+    chat.rig.fakes["openai"].reply(text=prose, input_tokens=300, output_tokens=40)
+    said = await chat.say(
+        "/summarize Alice: We ship Friday. Bob: I will update the docs by Thursday."
+    )
+    assert [(s.title, s.text, s.bullets) for s in said.reply.sections] == [
+        (
+            "Summary (unstructured)",
+            "The model answered in prose instead of the usual sections (decisions, action "
+            "items, open questions), so here is its answer as written:\n\n" + prose,
+            (),
+        )
+    ]
+    assert "None recorded" not in said.text
