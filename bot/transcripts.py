@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Literal
 
-from bot.transcript_formats import Segment, read_cues, read_plain_text
+from bot.transcript_formats import Segment, read_cues, read_plain_text, split_speaker_label
 from byok.errors import ByokError
 
 __all__ = [
@@ -49,6 +49,8 @@ _SRT_TIMING = re.compile(r"^\s*\d+:\d{2}:\d{2}[,.]\d{1,3}\s*-->", re.MULTILINE)
 _BINARY_SIGNATURES = (b"%PDF", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"{\\rtf")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _SPACES = re.compile(r"\s+")
+# A sentence end, then what may be ``Name: `` (split_speaker_label decides).
+_INLINE_LABEL = re.compile(r"(?<=[.!?…])\s+(?=[^\W\d_][^:.!?]{0,39}:\s)")
 
 
 class TranscriptError(ByokError):
@@ -119,6 +121,8 @@ def parse_transcript(data: str | bytes, filename: str | None = None) -> Transcri
     if not text.strip():
         raise _empty_error("no text")
     kind = _EXTENSION_FORMATS.get(extension) or _detect(text)
+    if kind == "text" and "\n" not in text.strip():
+        text = _inline_turns(text.strip())
     segments = read_plain_text(text) if kind == "text" else read_cues(text, webvtt=kind == "vtt")
     if not segments:
         raise _empty_error(f"no spoken text in {kind} transcript")
@@ -144,6 +148,24 @@ def format_timestamp(seconds: float) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def _inline_turns(line: str) -> str:
+    """A one-line transcript (``Ana: … Ben: …``) with each labelled turn on its own line.
+
+    Discord options and the console take one line only, so a pasted meeting often arrives
+    as one. Only a line that starts with a speaker label is split, and only where a sentence
+    ends and a name and colon follow.
+    """
+    if split_speaker_label(line) is None:
+        return line
+    pieces: list[str] = []
+    start = 0
+    for match in _INLINE_LABEL.finditer(line):
+        if split_speaker_label(line[match.end() :]) is not None:
+            pieces.append(line[start : match.start()])
+            start = match.end()
+    return "\n".join([*pieces, line[start:]])
 
 
 def _detect(text: str) -> TranscriptFormat:

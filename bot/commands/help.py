@@ -9,7 +9,13 @@ from bot.grammar import CommandError, closest
 from bot.invocation import Invocation
 from bot.reply import Reply, ReplyEvent, Section
 
-__all__ = ["HELP", "help_command"]
+__all__ = ["HELP", "SUMMARIZE_EXAMPLE", "help_command"]
+
+#: A pasted meeting on one line, as Discord and the console send it: three speaker turns.
+SUMMARIZE_EXAMPLE = (
+    "/summarize Ana: Let's ship the beta on Friday. "
+    "Ben: Agreed. I'll update the docs by Thursday. Ana: Who tells support?"
+)
 
 HELP: dict[str, tuple[str, tuple[str, ...]]] = {
     "ask": (
@@ -25,14 +31,20 @@ HELP: dict[str, tuple[str, tuple[str, ...]]] = {
         "Summarise a meeting transcript: paste it, or attach a .txt, .vtt or .srt file. "
         "You get an overview, decisions, action items and open questions.",
         (
-            "/summarize Alice: We ship on Friday. Bob: I'll update the docs by Thursday.",
+            SUMMARIZE_EXAMPLE,
             "/summarize --provider openai   (with meeting.vtt attached)",
-            "/summarize --file meeting.vtt   (in the terminal console)",
+            "/summarize --file examples/standup.vtt   (in the terminal console)",
         ),
     ),
     "usage": (
         "Your requests, tokens and cost by provider and model, and your monthly limits.",
         ("/usage", "/usage week", "/usage month"),
+    ),
+    "home": (
+        "Your settings on one page: your keys with this month's spend against their limits, "
+        "your preferences and this month's usage. In Slack it is the bot's Home tab; "
+        "elsewhere send `/home` (on Discord, in a DM to the bot).",
+        ("/home",),
     ),
     "byok": (
         "Manage your own API keys and preferences. Keys are entered privately and "

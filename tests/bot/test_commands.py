@@ -111,7 +111,7 @@ async def test_ask_streams_and_names_provider_model_tokens_and_cost(chat: Chat) 
         ("/usage year", "Usage: `/usage [week|month]`."),
         ("/usage month extra", "Usage: `/usage [week|month]`."),
         ("/summarize", "Paste a transcript"),
-        ("/help nope", "Help exists for: `ask`, `summarize`, `usage`, `byok`, `help`."),
+        ("/help nope", "Help exists for: `ask`, `summarize`, `usage`, `home`, `byok`, `help`."),
         ("/byok test openai", "You have no openai key. Add one with `/byok add openai`."),
         ("/ask --provider openai --provider anthropic hi", "`--provider` is given twice: keep one."),
         ("/byok prefs default openai", "Set that with `/byok default <provider>`"),
