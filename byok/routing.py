@@ -22,6 +22,7 @@ from byok.pricing import worst_case_cost
 from byok.providers.models import provider_of_model
 from byok.providers.registry import BUILTIN_PROVIDER_IDS
 from byok.usage import KeySource
+from byok.wording import with_article
 
 __all__ = ["Candidate", "ModelNotAllowedError", "ResolveModel", "RoutePlan", "plan_route"]
 
@@ -215,8 +216,7 @@ def _owner_of(catalog: Catalog, prefs: Preferences, model: str, notes: list[str]
     owner = provider_of_model(model)
     if owner is None or owner not in catalog:
         return None
-    article = "an" if owner[0] in "aeiou" else "a"
-    notes.append(f"`{model}` is {article} {owner} model, so {owner} was asked.")
+    notes.append(f"`{model}` is {with_article(owner)} model, so {owner} was asked.")
     return owner
 
 
