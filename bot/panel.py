@@ -94,20 +94,26 @@ class PanelFacts:
     def key_sections(self) -> tuple[Section, ...]:
         return tuple(key_section(status) for status in self.keys)
 
-    def usage_sections(self) -> tuple[Section, ...]:
-        return (Section(title=USAGE_TITLE, text=self.usage_text), *report_sections(self.usage))
+    def usage_sections(self, *, by_model: bool = True) -> tuple[Section, ...]:
+        """The month's total, then (``by_model``) a section per provider used."""
+        details = report_sections(self.usage) if by_model else []
+        return (Section(title=USAGE_TITLE, text=self.usage_text), *details)
 
-    def sections(self) -> tuple[Section, ...]:
+    def sections(self, *, by_model: bool = True) -> tuple[Section, ...]:
         """In a fixed order: keys (intro, then one per key), preferences, usage."""
         return (
             Section(title=KEYS_TITLE, text=self.keys_text),
             *self.key_sections(),
             prefs_section(self.prefs),
-            *self.usage_sections(),
+            *self.usage_sections(by_model=by_model),
         )
 
-    def reply(self) -> PanelReply:
-        return PanelReply(title=PANEL_TITLE, sections=self.sections(), facts=self)
+    def reply(self, *, by_model: bool = True) -> PanelReply:
+        """The ``/home`` reply; without ``by_model`` usage shows only the month's total."""
+        footer = None if by_model else "Usage by model: /usage"
+        return PanelReply(
+            title=PANEL_TITLE, sections=self.sections(by_model=by_model), footer=footer, facts=self
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ class DiscordAdapter:
         self.conversations = Conversations(self.client, dispatcher, self.inflight, pacing)
         self.client.message_handler = self.conversations.on_message
         self.client.form_handler = self.flows.submit_form
+        self.client.control_handler = self.flows.press
         self.client.tree.tell = self.flows.tell
         for command in build_commands(self.flows, dispatcher.ctx.provider_ids):
             self.client.tree.add_command(command)

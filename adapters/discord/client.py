@@ -116,6 +116,7 @@ class ByokClient(discord.Client):
         self.tree = ByokTree(self, inflight)
         self.message_handler: Callable[[discord.Message], Awaitable[None]] | None = None
         self.form_handler: Callable[[Interaction], Awaitable[None]] | None = None
+        self.control_handler: Callable[[Interaction], Awaitable[None]] | None = None
         self.gateway_up = asyncio.Event()
         self._report = on_platform_error or (lambda kind: None)
         self.webhooks = ReportingWebhookAdapter(self._report)
@@ -136,6 +137,9 @@ class ByokClient(discord.Client):
         # submit comes here, so none is dropped when a modal was forgotten.
         if interaction.type is discord.InteractionType.modal_submit and self.form_handler:
             await self.form_handler(interaction)
+        # Likewise buttons and selects (the settings panel): routed by their custom_id.
+        elif interaction.type is discord.InteractionType.component and self.control_handler:
+            await self.control_handler(interaction)
 
     async def on_connect(self) -> None:
         self.gateway_up.set()

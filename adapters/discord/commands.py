@@ -1,7 +1,8 @@
 """The application commands, mapped onto the bot's one grammar.
 
-``/byok add|list|remove|test|enable|disable|limit|models|default|fallback|prefs``,
-``/ask``, ``/summarize``, ``/usage`` and ``/help``. Options become the command text the
+``/byok add|list|remove|test|enable|disable|limit|models|default|fallback|prefs|panel``,
+``/settings`` (the panel again, by the name users look for), ``/ask``, ``/summarize``,
+``/usage`` and ``/help``. Options become the command text the
 dispatcher parses (``/ask provider:xai prompt:hi`` is ``/ask --provider xai -- hi``),
 so every platform shares one parser, one set of messages and one set of rules.
 Provider options are choices of the providers this deployment offers; model options
@@ -32,6 +33,20 @@ _INSTALLS = app_commands.AppInstallationType(guild=True, user=False)
 
 def _choices(names: Sequence[str]) -> list[Choice[str]]:
     return [Choice(name=n, value=n) for n in names][:25]
+
+
+def _panel_commands(flows: InteractionFlows, byok: app_commands.Group) -> AppCommand:
+    """``/byok panel``, and ``/settings`` (returned): the settings panel by either name."""
+
+    @byok.command(name="panel", description="Your keys, limits and preferences, with controls")
+    async def panel(interaction: Interaction) -> None:
+        await flows.panel(interaction)
+
+    @app_commands.command(name="settings", description="Your keys, limits and preferences")
+    async def settings(interaction: Interaction) -> None:
+        await flows.panel(interaction)
+
+    return settings
 
 
 def build_commands(flows: InteractionFlows, provider_ids: Sequence[str]) -> list[AppCommand]:
@@ -181,8 +196,9 @@ def build_commands(flows: InteractionFlows, provider_ids: Sequence[str]) -> list
     ) -> None:
         await byok_run(interaction, "prefs", setting, value)
 
-    commands: list[AppCommand] = [ask, summarize, usage, help_, byok]
-    for command in commands[:4]:
+    settings = _panel_commands(flows, byok)
+    commands: list[AppCommand] = [ask, summarize, usage, help_, settings, byok]
+    for command in commands[:5]:
         assert isinstance(command, app_commands.Command)
         command.allowed_contexts = _CONTEXTS
         command.allowed_installs = _INSTALLS

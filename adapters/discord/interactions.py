@@ -1,9 +1,12 @@
-"""What happens when a user runs an application command, submits a modal or autocompletes.
+"""What happens when a user runs an application command, submits a modal, autocompletes or
+uses a control of the settings panel.
 
 Every interaction is acknowledged first — deferred (type 5), a modal (type 9) or
 autocomplete choices (type 8) — well within Discord's 3 seconds, then answered through
 the dispatcher by editing the deferred response. Private things (keys, usage, help,
-errors) are ephemeral. :meth:`InteractionFlows.boundary` is the adapter's boundary for
+errors, the settings panel) are ephemeral. A panel control's answer edits the panel in
+place (UPDATE_MESSAGE, type 7), or — when the command takes longer than the budget —
+acknowledges first (type 6) and edits it when done. :meth:`InteractionFlows.boundary` is the adapter's boundary for
 one interaction: Discord refusals are logged and, where possible, explained to the
 user; nothing escapes into discord.py.
 """
@@ -15,7 +18,7 @@ import contextlib
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +34,7 @@ from adapters.discord.modals import (
     TranscriptModal,
     form_values,
 )
+from adapters.discord.panel import ADD_KEY, PanelControl, PanelMessage, is_panel, panel_message
 from adapters.discord.render import render
 from adapters.discord.streaming import AnswerStream, Pacing, close_events
 from adapters.discord.surfaces import Interaction, InteractionSurface
@@ -210,6 +214,79 @@ class InteractionFlows:
                 inv = self._invocation(interaction, "ask", text, private=private, conversation=True)
                 await self._answer(interaction, inv, ephemeral=private)
 
+    # -- the settings panel ---------------------------------------------------------------
+
+    async def _panel(
+        self,
+        interaction: Interaction,
+        focus: str | None = None,
+        *,
+        notice: Reply | None = None,
+        confirming: bool = False,
+    ) -> PanelMessage:
+        """The panel as it stands now (``/home`` through the dispatcher), for this user."""
+        home = await _first_reply(
+            self.dispatcher.run(self._invocation(interaction, "home", "", private=True))
+        )
+        return panel_message(home, interaction.user.id, focus, notice=notice, confirming=confirming)
+
+    async def panel(self, interaction: Interaction) -> None:
+        """``/byok panel`` and ``/settings``: the panel, to the user alone."""
+        async with self.boundary(interaction) as serving:
+            if serving:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+                shown = await self._panel(interaction)
+                await interaction.edit_original_response(**shown.edit_kwargs())
+
+    async def press(self, interaction: Interaction) -> None:
+        """A panel control: run its command, then show the panel again in place."""
+        async with self.boundary(interaction) as serving:
+            if not serving:
+                return
+            data: Mapping[str, Any] = interaction.data or {}
+            control = PanelControl.parse(str(data.get("custom_id", "")))
+            if control is None:
+                log.info("a control this version doesn't know was used; asked to reopen")
+                await self.tell(interaction, "This panel is out of date; run `/byok panel` again.")
+            elif control.owner != interaction.user.id:
+                await self.tell(
+                    interaction, "This panel isn't yours; open your own with `/byok panel`."
+                )
+            elif control.verb == ADD_KEY:
+                form = KeyForm(control.focus, control.owner)
+                await interaction.response.send_modal(KeyModal(form))
+            else:
+                values = [str(v) for v in data.get("values") or []]
+                await self._update_panel(interaction, self._after(interaction, control, values))
+
+    async def _after(
+        self, interaction: Interaction, control: PanelControl, values: Sequence[str]
+    ) -> PanelMessage:
+        command = control.command(values)
+        if command is None:
+            focus = values[0] if control.verb == "focus" and values else control.focus
+            return await self._panel(interaction, focus, confirming=control.verb == "ask-remove")
+        inv = self._invocation(interaction, "byok", command, private=True)
+        notice = await _first_reply(self.dispatcher.run(inv))
+        return await self._panel(interaction, control.focus, notice=notice)
+
+    async def _update_panel(self, interaction: Interaction, panel: Awaitable[PanelMessage]) -> None:
+        """Edit the panel in place: at once (type 7), or acknowledged first (type 6) if slow.
+
+        The work is never cancelled by the budget: a command the user started finishes.
+        """
+        work = asyncio.ensure_future(panel)
+        try:
+            done, _ = await asyncio.wait({work}, timeout=_FIRST_RESPONSE_BUDGET)
+            if not done:
+                await interaction.response.defer()  # DEFERRED_UPDATE_MESSAGE
+        finally:
+            shown = await work
+        if interaction.response.is_done():
+            await interaction.edit_original_response(**shown.edit_kwargs())
+        else:
+            await interaction.response.edit_message(**shown.edit_kwargs())
+
     # -- keys: the modal ------------------------------------------------------------------
 
     async def byok_add(self, interaction: Interaction, provider: str) -> None:
@@ -254,7 +331,10 @@ class InteractionFlows:
                 label=values.get("label", "").strip() or None,
                 monthly_limit=values.get("limit", "").strip() or None,
             )
-            await self.submit_key(interaction, request, values.get("key", ""))
+            if is_panel(interaction.message, key_form.owner):
+                await self.submit_key_to_panel(interaction, request, values.get("key", ""))
+            else:
+                await self.submit_key(interaction, request, values.get("key", ""))
         elif paste is not None:
             del self._pastes[token]
             text = TranscriptModal.pasted(values)
@@ -279,6 +359,22 @@ class InteractionFlows:
                 reply = await self.dispatcher.submit_key(inv, request, key)
                 surface = InteractionSurface(interaction, ephemeral=True)
                 await AnswerStream(surface, self._pacing).show_reply(reply)
+
+    async def submit_key_to_panel(
+        self, interaction: Interaction, request: SecretRequest, key: str
+    ) -> None:
+        """The key form opened from the panel: the outcome shows on the panel, in place."""
+        async with self.boundary(interaction) as serving:
+            if serving:
+                inv = self._invocation(
+                    interaction, "byok", f"add {request.provider_id}", private=True
+                )
+
+                async def stored() -> PanelMessage:
+                    reply = await self.dispatcher.submit_key(inv, request, key)
+                    return await self._panel(interaction, request.provider_id, notice=reply)
+
+                await self._update_panel(interaction, stored())
 
     # -- summaries ------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ def _commands(discord: DiscordRig, path: str) -> dict[str, dict[str, object]]:
 
 async def test_commands_are_registered_globally(discord: DiscordRig) -> None:
     commands = _commands(discord, f"/applications/{APP_ID}/commands")
-    assert set(commands) == {"ask", "summarize", "usage", "help", "byok"}
+    assert set(commands) == {"ask", "summarize", "usage", "help", "settings", "byok"}
     byok = commands["byok"]
     assert {o["name"] for o in byok["options"]} == {  # type: ignore[attr-defined]
         "add",
@@ -32,6 +32,7 @@ async def test_commands_are_registered_globally(discord: DiscordRig) -> None:
         "default",
         "fallback",
         "prefs",
+        "panel",
     }
     ask = {o["name"]: o for o in commands["ask"]["options"]}  # type: ignore[attr-defined]
     assert [c["value"] for c in ask["provider"]["choices"]] == [

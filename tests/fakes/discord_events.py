@@ -215,8 +215,12 @@ class DiscordEvents:
         *,
         user: dict[str, Any] = ALICE,
         dm: bool = False,
+        message: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Type 5: ``modal`` is the ``data`` of the type 9 callback; values by label text."""
+        """Type 5: ``modal`` is the ``data`` of the type 9 callback; values by label text.
+
+        ``message``: the message whose component opened the modal (Discord sends it along).
+        """
         components = []
         for index, row in enumerate(modal["components"]):
             inner = row["component"] if row["type"] == 18 else row["components"][0]
@@ -234,7 +238,41 @@ class DiscordEvents:
                 }
             )
         data = {"custom_id": modal["custom_id"], "components": components}
-        return self._interaction(5, data, user, dm)
+        payload = self._interaction(5, data, user, dm)
+        if message is not None:
+            payload["message"] = shallow(message)
+            self.fake.interactions[payload["token"]].original = message["id"]
+        return payload
+
+    def component(
+        self,
+        message: dict[str, Any],
+        custom_id: str,
+        *,
+        values: list[str] | None = None,
+        user: dict[str, Any] = ALICE,
+        dm: bool = False,
+    ) -> dict[str, Any]:
+        """Type 3: a click on a button of ``message``, or a choice in one of its selects.
+
+        The component is looked up in the message by ``custom_id`` (a button, or a string
+        select when ``values`` are given), as Discord sends only what the message shows;
+        its ``@original`` is that message.
+        """
+        found = [
+            c
+            for row in message.get("components") or []
+            for c in row.get("components") or []
+            if c.get("custom_id") == custom_id
+        ]
+        component_type = found[0]["type"] if found else (3 if values is not None else 2)
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
+        if values is not None:
+            data["values"] = values
+        payload = self._interaction(3, data, user, dm)
+        payload["message"] = shallow(message)
+        self.fake.interactions[payload["token"]].original = message["id"]
+        return payload
 
     # -- messages ------------------------------------------------------------------------
 

@@ -9,10 +9,15 @@ application/json`` (discord.py treats anything else as text).
 
 It behaves like Discord where it matters to a bot: an interaction can be acknowledged
 once (``40060`` otherwise) and only if Discord created it (``10062 Unknown interaction``
-otherwise); callbacks with ``with_response=1`` answer an InteractionCallbackResponse;
+otherwise); callbacks with ``with_response=1`` answer an InteractionCallbackResponse; a
+component interaction (type 3) acts on the message its button or select sits on — its
+``@original`` — which an UPDATE_MESSAGE callback (type 7) edits in place and a
+DEFERRED_UPDATE_MESSAGE (type 6) leaves for a later edit;
 bot routes need ``Authorization: Bot <token>``; a message (sent, edited, or in a
 callback) over one of Discord's length limits is refused as Discord refuses it (400
 Invalid Form Body, 50035, ``BASE_TYPE_MAX_LENGTH`` or ``MAX_EMBED_SIZE_EXCEEDED``), and
+so are components over Discord's limits (action rows, buttons per row, select options,
+``custom_id`` length), and
 every over-limit body is kept in :attr:`FakeDiscord.refused`. Faults: :meth:`rate_limit` (429 with
 ``retry_after`` JSON), :meth:`forbid` (403 Missing Permissions, 50013),
 :meth:`expire_interactions` (404 Unknown Interaction, 10062), and every
@@ -61,6 +66,14 @@ FOOTER_LIMIT = 2048
 EMBED_TOTAL_LIMIT = 6000
 EMBEDS_PER_MESSAGE = 10
 FIELDS_PER_EMBED = 25
+#: Component limits: https://discord.com/developers/docs/components/reference
+ACTION_ROWS = 5
+BUTTONS_PER_ROW = 5
+SELECT_OPTIONS = 25
+CUSTOM_ID_LIMIT = 100
+BUTTON_LABEL_LIMIT = 80
+OPTION_TEXT_LIMIT = 100  # an option's label, value and description
+_SELECTS = (3, 5, 6, 7, 8)  # string, user, role, mentionable and channel selects
 
 
 def _max_length(limit: int) -> dict[str, Any]:
@@ -98,6 +111,61 @@ def _embed_size(embed: dict[str, Any]) -> int:
     )
 
 
+def _component_errors(component: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, Any] = {}
+    if len(component.get("custom_id") or "") > CUSTOM_ID_LIMIT:
+        errors["custom_id"] = _max_length(CUSTOM_ID_LIMIT)
+    if component.get("type") == 2 and len(component.get("label") or "") > BUTTON_LABEL_LIMIT:
+        errors["label"] = _max_length(BUTTON_LABEL_LIMIT)
+    options = component.get("options") or []
+    if len(options) > SELECT_OPTIONS:
+        errors["options"] = _max_length(SELECT_OPTIONS)
+    for index, option in enumerate(options):
+        wrong = {
+            k: _max_length(OPTION_TEXT_LIMIT)
+            for k in ("label", "value", "description")
+            if len(option.get(k) or "") > OPTION_TEXT_LIMIT
+        }
+        if wrong:
+            errors.setdefault("options", {})[str(index)] = wrong
+    return errors
+
+
+def _row_errors(row: dict[str, Any]) -> dict[str, Any]:
+    """An action row holds up to five buttons, or one select alone."""
+    inner = row.get("components") or []
+    errors: dict[str, Any] = {}
+    selects = sum(1 for c in inner if c.get("type") in _SELECTS)
+    if len(inner) > BUTTONS_PER_ROW or (selects and len(inner) > 1):
+        errors["components"] = {
+            "_errors": [
+                {"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 5 in length."}
+            ]
+        }
+    for index, component in enumerate(inner):
+        wrong = _component_errors(component)
+        if wrong:
+            errors.setdefault("components", {})[str(index)] = wrong
+    return errors
+
+
+def components_errors(components: list[dict[str, Any]]) -> dict[str, Any]:
+    """What Discord's 400 would list for a message's (legacy) components; empty when they fit."""
+    errors: dict[str, Any] = {}
+    if len(components) > ACTION_ROWS:
+        errors["_errors"] = [
+            {
+                "code": "BASE_TYPE_MAX_LENGTH",
+                "message": f"Must be {ACTION_ROWS} or fewer in length.",
+            }
+        ]
+    for index, row in enumerate(components):
+        wrong = _row_errors(row)
+        if wrong:
+            errors[str(index)] = wrong
+    return errors
+
+
 def form_errors(body: dict[str, Any]) -> dict[str, Any]:
     """What Discord's 400 Invalid Form Body would list for ``body``; empty when it fits."""
     errors: dict[str, Any] = {}
@@ -117,6 +185,9 @@ def form_errors(body: dict[str, Any]) -> dict[str, Any]:
                 "message": f"Embed size exceeds maximum size of {EMBED_TOTAL_LIMIT}",
             }
         ]
+    wrong = components_errors(body.get("components") or [])
+    if wrong:
+        errors["components"] = wrong
     return errors
 
 
@@ -380,6 +451,13 @@ class FakeDiscord(LoopbackServer):
             state.original = message["id"]
             answer["interaction"]["response_message_id"] = message["id"]
             answer["resource"] = {"type": kind, "message": message}
+        elif kind in (6, 7) and state.payload["type"] in (3, 5) and state.original:
+            # A component's message (or that of the component that opened the modal).
+            message = self.messages[state.original]
+            if kind == 7:
+                self._edit(message, {k: v for k, v in data.items() if k != "flags"}, files)
+                answer["resource"] = {"type": kind, "message": message}
+            answer["interaction"]["response_message_id"] = message["id"]
         if kind == 8 or request.query.get("with_response") != "1":
             return web.Response(status=204)
         return await self.respond_json(request, answer)
@@ -508,7 +586,7 @@ class FakeDiscord(LoopbackServer):
                 type=20,
                 interaction_metadata={
                     "id": interaction.id,
-                    "type": 2,
+                    "type": interaction.payload["type"],
                     "user": user,
                     "authorizing_integration_owners": {},
                 },
@@ -539,6 +617,8 @@ class FakeDiscord(LoopbackServer):
             message["content"] = body["content"] or ""
         if "embeds" in body:
             message["embeds"] = body["embeds"] or []
+        if "components" in body:
+            message["components"] = body["components"] or []
         if "attachments" in body or files:
             kept = {str(a.get("id")) for a in body.get("attachments") or []}
             message["attachments"] = [a for a in message["attachments"] if a["id"] in kept]
