@@ -34,7 +34,16 @@ from adapters.discord.modals import (
     TranscriptModal,
     form_values,
 )
-from adapters.discord.panel import ADD_KEY, PanelControl, PanelMessage, is_panel, panel_message
+from adapters.discord.panel import (
+    ADD_KEY,
+    CHOOSE_MODEL,
+    ModelForm,
+    PanelControl,
+    PanelMessage,
+    is_panel,
+    model_modal,
+    panel_message,
+)
 from adapters.discord.render import render
 from adapters.discord.streaming import AnswerStream, Pacing, close_events
 from adapters.discord.surfaces import Interaction, InteractionSurface
@@ -42,6 +51,7 @@ from adapters.downloads import DownloadFailedError, TooLargeError, download_capp
 from bot.dispatch import Dispatcher
 from bot.invocation import Attachment, Invocation
 from bot.lookup import ModelLookup
+from bot.panel import PanelReply
 from bot.reply import Reply, ReplyEvent, SecretRequest
 from bot.transcripts import max_transcript_bytes, too_large_message
 
@@ -255,9 +265,26 @@ class InteractionFlows:
             elif control.verb == ADD_KEY:
                 form = KeyForm(control.focus, control.owner)
                 await interaction.response.send_modal(KeyModal(form))
+            elif control.verb == CHOOSE_MODEL:
+                await self._open_model_form(interaction, ModelForm(control.focus, control.owner))
             else:
                 values = [str(v) for v in data.get("values") or []]
                 await self._update_panel(interaction, self._after(interaction, control, values))
+
+    async def _open_model_form(self, interaction: Interaction, form: ModelForm) -> None:
+        """The preferred-model modal, holding the current choice (a modal answers first)."""
+        inv = self._invocation(interaction, "home", "", private=True)
+        try:
+            async with asyncio.timeout(_FIRST_RESPONSE_BUDGET):
+                home = await _first_reply(self.dispatcher.run(inv))
+        except TimeoutError:
+            home = Reply(tone="error", text="That took too long; please try again.")
+        facts = home.facts if isinstance(home, PanelReply) else None
+        if facts is None:
+            await self.tell(interaction, home.text)
+            return
+        current = facts.prefs.preferred_model(form.provider_id)
+        await interaction.response.send_modal(model_modal(form, current))
 
     async def _after(
         self, interaction: Interaction, control: PanelControl, values: Sequence[str]
@@ -319,12 +346,18 @@ class InteractionFlows:
         custom_id = str(data.get("custom_id", ""))
         values = form_values(data)
         key_form = KeyForm.parse(custom_id)
+        model_form = ModelForm.parse(custom_id)
         kind, _, token = custom_id.partition(":")
         paste = self._pastes.get(token) if kind == PASTE_FORM else None
-        owner = key_form.owner if key_form else paste.owner if paste else None
+        owner = next((f.owner for f in (key_form, model_form, paste) if f is not None), None)
         if owner is not None and owner != interaction.user.id:
             async with self._inflight.track(interaction.id):
                 await self.tell(interaction, "This form isn't yours.")
+        elif model_form is not None:
+            control = model_form.control(values.get("model", ""))
+            async with self.boundary(interaction) as serving:
+                if serving:
+                    await self._update_panel(interaction, self._after(interaction, control, []))
         elif key_form is not None:
             request = SecretRequest(
                 key_form.provider_id,

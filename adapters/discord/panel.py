@@ -8,7 +8,8 @@ controls in Discord's five action rows:
 3. a button per on/off preference (the first five; the rest stay in ``/byok prefs``);
 4. a select of the provider whose key the last row acts on;
 5. that key's buttons — test, switch off/on, replace (the key modal), remove (asked
-   first) — or "Add a … key" when there is none.
+   first), and its preferred model (a small modal) — or "Add a key for …" when there is
+   none.
 
 Each control's ``custom_id`` (:class:`PanelControl`) says whose panel it is and which key
 is in focus, so a click needs nothing remembered (it works after a restart) and another
@@ -26,10 +27,21 @@ import discord
 from discord import ui
 
 from adapters.discord.render import CONTENT_LIMIT, render
+from bot.bounds import MODEL_MAX_CHARS
 from bot.panel import SWITCHES, PanelFacts, PanelReply, key_summary
 from bot.reply import Reply
 
-__all__ = ["PANEL_PREFIX", "PanelControl", "PanelMessage", "panel_message"]
+__all__ = [
+    "ADD_KEY",
+    "CHOOSE_MODEL",
+    "PANEL_PREFIX",
+    "ModelForm",
+    "PanelControl",
+    "PanelMessage",
+    "is_panel",
+    "model_modal",
+    "panel_message",
+]
 
 PANEL_PREFIX = "panel"
 _ROW_BUTTONS = 5
@@ -41,6 +53,7 @@ _COMMANDS = frozenset({"default", "fallback", "prefs", "test", "enable", "disabl
 #: Verbs that only redraw: choose the key in focus, ask before removing, cancel.
 _REDRAWS = frozenset({"focus", "ask-remove", "show"})
 ADD_KEY = "add"  # opens the key modal for the key in focus
+CHOOSE_MODEL = "model"  # opens the preferred-model modal for the key in focus
 _ICONS = {"error": "❌", "warning": "⚠️", "success": "✅"}
 
 
@@ -63,7 +76,7 @@ class PanelControl:
         if len(parts) != 5 or parts[0] != PANEL_PREFIX or not parts[1].isdigit():
             return None
         _, owner, focus, verb, argument = parts
-        if verb not in _COMMANDS | _REDRAWS | {ADD_KEY}:
+        if verb not in _COMMANDS | _REDRAWS | {ADD_KEY, CHOOSE_MODEL}:
             return None
         return cls(int(owner), focus, verb, argument)
 
@@ -184,6 +197,7 @@ def _key_buttons(facts: PanelFacts, base: PanelControl, row: int, *, confirming:
         switch,
         button("Replace key", base.then(ADD_KEY), grey),
         button("Remove…", base.then("ask-remove"), red),
+        button("Model…", base.then(CHOOSE_MODEL), grey),
     ]
 
 
@@ -241,6 +255,51 @@ def panel_message(
     return PanelMessage(
         content, _embeds(facts), _controls(facts, owner, shown, confirming=confirming)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelForm:
+    """The preferred-model form's ``custom_id``: ``panel_model:<provider>:<owner>``."""
+
+    provider_id: str
+    owner: int
+
+    @property
+    def custom_id(self) -> str:
+        return f"{PANEL_PREFIX}_model:{self.provider_id}:{self.owner}"
+
+    @classmethod
+    def parse(cls, custom_id: str) -> ModelForm | None:
+        kind, _, rest = custom_id.partition(":")
+        provider_id, _, owner = rest.rpartition(":")
+        if kind != f"{PANEL_PREFIX}_model" or not provider_id or not owner.isdigit():
+            return None
+        return cls(provider_id, int(owner))
+
+    def control(self, typed: str) -> PanelControl:
+        """The panel control it amounts to: ``/byok prefs model <provider> <model|off>``.
+
+        An empty box means the provider's default model again.
+        """
+        argument = f"model {self.provider_id} {typed.strip() or _NOT_SET}"
+        return PanelControl(self.owner, self.provider_id, "prefs", argument)
+
+
+def model_modal(form: ModelForm, current: str | None) -> ui.Modal:
+    """One box: the model this provider answers with unless ``--model`` says otherwise."""
+    modal = ui.Modal(
+        title=f"Preferred {form.provider_id} model"[:45], timeout=None, custom_id=form.custom_id
+    )
+    box: ui.TextInput[ui.Modal] = ui.TextInput(
+        custom_id="model",
+        required=False,
+        max_length=MODEL_MAX_CHARS,
+        default=current,
+        placeholder="e.g. gpt-4o-mini; empty for the provider's default",
+    )
+    modal.add_item(ui.Label(text="Model", component=box))
+    modal.stop()  # routed by custom_id (InteractionFlows.submit_form), never stored
+    return modal
 
 
 def is_panel(message: discord.Message | None, owner: int) -> bool:

@@ -14,7 +14,7 @@ import pytest
 from adapters.discord import interactions
 from adapters.discord.panel import PanelControl
 from adapters.slack.home import home_view
-from bot.panel import load_panel
+from bot.panel import SWITCHES, load_panel
 from tests.discord.conftest import DiscordRig, user_ref
 from tests.fakes.discord_events import ALICE, BOB
 from tests.fakes.fake_discord import components_errors
@@ -136,7 +136,7 @@ async def test_the_panel_shows_the_settings_with_controls_within_discords_limits
             "<Fallback: not set (your other keys)>",
             SWITCH_ROW,
             "<openai key>",
-            "[Test] [Switch off] [Replace key] [Remove…]",
+            "[Test] [Switch off] [Replace key] [Remove…] [Model…]",
         ]
     )
     assert not components_errors(panel["components"])
@@ -207,7 +207,7 @@ async def test_add_key_opens_the_key_modal_and_the_key_shows_on_the_panel(
     assert f"## xai\n**Key:** …{key[-4:]}\n**Status:** active\n" in text
     assert text.splitlines()[-2:] == [
         "<xai key>",
-        "[Test] [Switch off] [Replace key] [Remove…]",
+        "[Test] [Switch off] [Replace key] [Remove…] [Model…]",
     ]
     [stored] = await discord.engine.service(user_ref()).get_user_api_keys()
     assert stored.key.provider_id == "xai"
@@ -244,7 +244,7 @@ async def test_cancel_keeps_the_key(discord: DiscordRig) -> None:
 
     lines = panel_text(updated(discord, panel, cancelled)).splitlines()
     assert lines[0] == "# Your byok-bot settings"
-    assert lines[-1] == "[Test] [Switch off] [Replace key] [Remove…]"
+    assert lines[-1] == "[Test] [Switch off] [Replace key] [Remove…] [Model…]"
     assert len(await discord.engine.service(user_ref()).get_user_api_keys()) == 1
 
 
@@ -339,3 +339,57 @@ async def test_app_home_and_the_panel_show_the_same_facts(discord: DiscordRig) -
     }
     assert shown_switches == {k: v for k, v in slack["switches"].items() if k in shown_switches}
     assert len(shown_switches) == 5 and shown_switches["history"] == "on"
+
+
+async def test_the_model_button_sets_the_preferred_model_in_place(discord: DiscordRig) -> None:
+    await discord.add_key("openai")
+    panel = await open_panel(discord)
+    pressed = await use(discord, panel, control(panel, "model"))
+    [opened] = discord.callbacks(pressed)
+    assert opened["type"] == 9
+    assert opened["data"]["title"] == "Preferred openai model"
+
+    submit = discord.events.modal_submit(opened["data"], {"Model": "gpt-4o"}, message=panel)
+    await discord.interact(submit)
+
+    text = panel_text(updated(discord, panel, submit))
+    assert text.splitlines()[0] == "✅ openai answers with gpt-4o unless you pass --model."
+    assert "**preferred models:** openai: gpt-4o" in text
+    prefs = await discord.engine.service(user_ref()).get_preferences()
+    assert prefs.preferred_model("openai") == "gpt-4o"
+    # Opened again, the form holds the choice; emptied, the default returns.
+    again = await use(discord, panel, control(panel, "model"))
+    [reopened] = discord.callbacks(again)
+    assert reopened["data"]["components"][0]["component"]["value"] == "gpt-4o"
+    cleared = discord.events.modal_submit(reopened["data"], {"Model": ""}, message=panel)
+    await discord.interact(cleared)
+    text = panel_text(updated(discord, panel, cleared))
+    assert text.splitlines()[0] == "✅ openai uses its default model again."
+    assert "**preferred models:** defaults" in text
+
+
+async def test_another_user_cannot_submit_the_model_form(discord: DiscordRig) -> None:
+    await discord.add_key("openai")
+    panel = await open_panel(discord)
+    [opened] = discord.callbacks(await use(discord, panel, control(panel, "model")))
+
+    forged = discord.events.modal_submit(opened["data"], {"Model": "gpt-4o"}, user=BOB)
+    await discord.interact(forged)
+
+    assert discord.callbacks(forged)[0]["data"]["content"] == "This form isn't yours."
+    assert (await discord.engine.service(user_ref()).get_preferences()).preferred_models == {}
+
+
+def test_every_control_id_fits_discords_100_characters_at_the_longest() -> None:
+    owner, provider = 10**20 - 1, "p" * 32  # a 20-digit snowflake; operator ids are 1-32 chars
+    base = PanelControl(owner, provider, "show")
+    longest = [
+        base.then(verb, argument)
+        for verb, argument in [
+            *((v, provider) for v in ("test", "enable", "disable", "remove")),
+            *(("prefs", f"{s.name} off") for s in SWITCHES),
+            ("ask-remove", ""),
+        ]
+    ]
+    assert max(len(c.custom_id) for c in longest) <= 100
+    assert all(PanelControl.parse(c.custom_id) == c for c in longest)
