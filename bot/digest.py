@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from bot.charts import daily_cost_chart
 from bot.commands.usage import report_sections
-from bot.formatting import money, plural, tokens
+from bot.formatting import cost_text, limit_spend, money, plural, spend, tokens
 from bot.reply import Field, FileOut, Reply, Section
 from byok.digest_data import DigestWindow, UserDigestData
 from byok.usage import UsageReport
@@ -36,6 +36,7 @@ def week_label(first: date) -> str:
 
 
 def _change(now: Decimal, before: Decimal, show: Callable[[Decimal], str]) -> str:
+    """``12 (was 3, +9, +300%)``."""
     if before == 0:
         return f"{show(now)} (none the week before)" if now else show(now)
     diff = now - before
@@ -53,13 +54,10 @@ def _summary(data: UserDigestData, report: UsageReport) -> str:
         return "No requests this week."
     tokens_in = sum(line.input_tokens for line in data.week)
     tokens_out = sum(line.output_tokens for line in data.week)
-    text = (
+    return (
         f"{plural(report.requests, 'request')} · {tokens(tokens_in)} in / "
-        f"{tokens(tokens_out)} out tokens · {money(report.cost)}"
+        f"{tokens(tokens_out)} out tokens · {cost_text(report.cost, report.unpriced)}."
     )
-    if report.unpriced:
-        text += f" plus {plural(report.unpriced, 'request')} whose price is unknown"
-    return text + "."
 
 
 def _comparison(data: UserDigestData, report: UsageReport) -> Section:
@@ -72,15 +70,22 @@ def _comparison(data: UserDigestData, report: UsageReport) -> Section:
     fields = [
         Field("Requests", _change(Decimal(report.requests), Decimal(sum(p.requests for p in before)), _count)),
         Field("Tokens", _change(Decimal(used_now), Decimal(used_before), _count)),
-        Field("Cost", _change(report.cost, cost_before, money)),
+        Field("Cost", _cost_change(report.cost, report.unpriced, cost_before,
+                                   sum(p.unpriced for p in before))),
     ]  # fmt: skip
-    now_by_provider = report.by_provider()
-    before_by_provider = {p.provider_id: p.cost for p in before}
+    now_cost = report.by_provider()
+    now_unpriced = _unpriced_by_provider(report)
+    before_cost = {p.provider_id: p.cost for p in before}
+    before_unpriced = {p.provider_id: p.unpriced for p in before}
     bullets = [
-        f"{provider}: {_change(now_by_provider.get(provider, Decimal(0)), before_by_provider.get(provider, Decimal(0)), money)}"
-        for provider in sorted(now_by_provider.keys() | before_by_provider.keys())
-        if now_by_provider.get(provider) or before_by_provider.get(provider)
-    ]
+        f"{provider}: " + _cost_change(
+            now_cost.get(provider, Decimal(0)), now_unpriced.get(provider, 0),
+            before_cost.get(provider, Decimal(0)), before_unpriced.get(provider, 0),
+        )
+        for provider in sorted(now_cost.keys() | before_cost.keys())
+        if now_cost.get(provider) or before_cost.get(provider)
+        or now_unpriced.get(provider) or before_unpriced.get(provider)
+    ]  # fmt: skip
     if report.unpriced or any(p.unpriced for p in before):
         bullets.append("Costs compare priced requests only.")
     return Section(
@@ -88,18 +93,29 @@ def _comparison(data: UserDigestData, report: UsageReport) -> Section:
     )
 
 
+def _unpriced_by_provider(report: UsageReport) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for line in report.lines:
+        found[line.provider_id] = found.get(line.provider_id, 0) + line.unpriced
+    return found
+
+
+def _cost_change(now: Decimal, now_unpriced: int, before: Decimal, before_unpriced: int) -> str:
+    """The change in known cost; a week in which no price is known reads ``unknown``."""
+    if not ((now == 0 and now_unpriced) or (before == 0 and before_unpriced)):
+        return _change(now, before, money)
+    used_before = before or before_unpriced
+    was = f"was {spend(before, before_unpriced)}" if used_before else "none the week before"
+    return f"{spend(now, now_unpriced)} ({was})"
+
+
 def _month(data: UserDigestData, window: DigestWindow) -> Section | None:
     if not data.keys:
         return None
     fields = []
     for key in data.keys:
-        if key.limit is None:
-            value = f"{money(key.spent)}, no monthly limit"
-        else:
-            value = f"{money(key.spent)} of {money(key.limit)}"
-            if key.limit > 0:
-                share = key.spent * 100 / key.limit
-                value += f" ({share:.0f}%)"
+        value = limit_spend(key.spent, key.limit, key.unpriced)
+        if key.limit is not None:
             if key.spent >= key.limit:
                 value += " — limit reached"
             elif key.spent * 100 >= key.limit * 80:
@@ -128,22 +144,21 @@ def _failures(data: UserDigestData, report: UsageReport) -> Section | None:
 
 
 def digest_chart(data: UserDigestData, window: DigestWindow) -> FileOut | None:
-    """The chart of daily cost by provider, or None when nothing in it had a known price."""
-    if not any(point.cost for point in data.daily):
-        return None
+    """The chart of daily cost by provider (requests of unknown price drawn apart),
+    or None when the chart's weeks had no requests to draw."""
     days = window.chart_days
     index = {day: n for n, day in enumerate(days)}
     costs: dict[str, list[Decimal]] = {}
+    unpriced: dict[str, list[int]] = {}
     for point in data.daily:
-        if point.day in index:
-            costs.setdefault(point.provider_id, [Decimal(0)] * len(days))[index[point.day]] += (
-                point.cost
-            )
-    unpriced = sum(point.unpriced for point in data.daily)
-    weeks = plural(window.chart_weeks, "week")
-    title = f"Daily cost by provider, last {weeks}"
-    note = f"{plural(unpriced, 'request')} with unknown price not included" if unpriced else None
-    png = daily_cost_chart(days, costs, highlight_from=window.period_start, title=title, note=note)
+        if point.day in index and (point.cost or point.unpriced):
+            day = index[point.day]
+            costs.setdefault(point.provider_id, [Decimal(0)] * len(days))[day] += point.cost
+            unpriced.setdefault(point.provider_id, [0] * len(days))[day] += point.unpriced
+    if not costs:
+        return None
+    title = f"Daily cost by provider, last {plural(window.chart_weeks, 'week')}"
+    png = daily_cost_chart(days, costs, unpriced, highlight_from=window.period_start, title=title)
     return FileOut(f"byok-usage-{window.period_start.isoformat()}.png", png, "image/png", title)
 
 

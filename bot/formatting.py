@@ -1,25 +1,33 @@
-"""How numbers look to users: money, tokens, and the footer naming who answered."""
+"""How numbers look to users: money, tokens, and the footer naming who answered.
+
+Every surface (console, Slack, Discord, digest, chart) formats money here, through
+:func:`byok.money.usd`: an unknown amount reads ``unknown``, never ``$0.00``, and a
+sum that leaves out requests of unknown price says how many it left out.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from byok.answers import Answer
-from byok.money import usd
+from byok.money import UNKNOWN, usd
 
-__all__ = ["answer_footer", "money", "money_with_unpriced", "plural", "tokens"]
+__all__ = [
+    "UNKNOWN",
+    "answer_footer",
+    "cost_text",
+    "limit_spend",
+    "money",
+    "money_with_unpriced",
+    "plural",
+    "spend",
+    "tokens",
+]
 
 
 def money(value: Decimal | None) -> str:
-    """``$0.00042`` below a cent, ``$12.34`` above; an unknown cost says so, never $0."""
+    """``$12.34``, ``$0.0123``, ``$0.00042``; an unknown amount is ``unknown``, never $0."""
     return usd(value)
-
-
-def money_with_unpriced(cost: Decimal, unpriced: int) -> str:
-    """A sum of known prices next to the requests whose price is unknown (never shown as $0)."""
-    if unpriced and cost == 0:
-        return "cost unknown"
-    return money(cost) + (f" + {unpriced:,} with unknown price" if unpriced else "")
 
 
 def plural(count: int, word: str) -> str:
@@ -28,6 +36,45 @@ def plural(count: int, word: str) -> str:
 
 def tokens(count: int) -> str:
     return f"{count:,}"
+
+
+def _unknown_part(unpriced: int) -> str:
+    return f"{plural(unpriced, 'request')} of unknown cost"
+
+
+def spend(cost: Decimal | None, unpriced: int = 0) -> str:
+    """A sum of known prices and the requests it leaves out because their price is unknown.
+
+    ``$1.23``; ``$1.23 + 2 requests of unknown cost``; ``unknown`` when no price is known.
+    """
+    if cost is None or (unpriced and cost == 0):
+        return UNKNOWN
+    return money(cost) + (f" + {_unknown_part(unpriced)}" if unpriced else "")
+
+
+def cost_text(cost: Decimal | None, unpriced: int = 0) -> str:
+    """:func:`spend` where no label names the figure: ``cost unknown``, not a bare ``unknown``."""
+    text = spend(cost, unpriced)
+    return f"cost {text}" if text == UNKNOWN else text
+
+
+# The name bot/panel.py still imports; the same function.
+money_with_unpriced = cost_text
+
+
+def limit_spend(spent: Decimal, limit: Decimal | None, unpriced: int = 0) -> str:
+    """Month-to-date spend on a key, against its monthly limit when it has one.
+
+    ``$0.85 of $10.00 (8%)``, ``$0.85 of $10.00 (8%) + 1 request of unknown cost``,
+    ``unknown (2 requests of unknown cost), limit $10.00``, ``$0.14, no monthly limit``.
+    """
+    if limit is None:
+        return f"{spend(spent, unpriced)}, no monthly limit"
+    if unpriced and spent == 0:
+        return f"{UNKNOWN} ({_unknown_part(unpriced)}), limit {money(limit)}"
+    share = f" ({spent * 100 / limit:.0f}%)" if limit > 0 else ""
+    text = f"{money(spent)} of {money(limit)}{share}"
+    return text + (f" + {_unknown_part(unpriced)}" if unpriced else "")
 
 
 def answer_footer(answer: Answer) -> str:
@@ -41,7 +88,7 @@ def answer_footer(answer: Answer) -> str:
             if usage.reported
             else "tokens not reported"
         ),
-        money(answer.cost),
+        cost_text(answer.cost),
     ]
     if answer.key_source == "operator":
         parts.append("operator key")

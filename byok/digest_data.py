@@ -121,11 +121,16 @@ class FailureCount:
 
 @dataclass(frozen=True, slots=True)
 class KeySpend:
-    """Month-to-date spend on one of the user's own keys, and its monthly limit if set."""
+    """Month-to-date spend on one of the user's own keys, and its monthly limit if set.
+
+    ``unpriced`` counts the month's successful requests whose price is unknown and that
+    hold no reservation: ``spent`` leaves them out, so they are named beside it.
+    """
 
     provider_id: str
     spent: Decimal
     limit: Decimal | None
+    unpriced: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +186,9 @@ def utc_offsets(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[date
 _FINISHED = _E.outcome != "pending"
 _FALLBACK = case((_E.is_fallback, 1), else_=0)
 _UNPRICED = case((and_(_E.outcome == "success", _E.cost.is_(None)), 1), else_=0)
+# Unpriced requests that month-to-date spend (cost, else reservation) counts as nothing.
+_UNPRICED_UNCOUNTED = case((and_(_E.outcome == "success", _E.cost.is_(None),
+                                 _E.reserved_cost.is_(None)), 1), else_=0)  # fmt: skip
 _KIND = case(
     (_E.outcome == "success", ""),
     (_E.outcome == "cancelled", "cancelled"),
@@ -329,7 +337,8 @@ async def _keys(
     month_start, month_end = window.month
     spend = (
         select(_E.user_ref, _E.provider,
-               func.sum(func.coalesce(_E.cost, _E.reserved_cost)).label("spent"))
+               func.sum(func.coalesce(_E.cost, _E.reserved_cost)).label("spent"),
+               func.sum(_UNPRICED_UNCOUNTED).label("unpriced"))
         .where(_E.key_source == "user", _in_range(month_start, month_end), _only(_E.user_ref, users))
         .group_by(_E.user_ref, _E.provider)
         .subquery()
@@ -337,15 +346,18 @@ async def _keys(
     async with _session(database) as session:
         rows = await session.execute(
             select(_K.user_ref, _K.provider, _K.monthly_limit,
-                   cast(func.coalesce(spend.c.spent, 0), BigInteger))
+                   cast(func.coalesce(spend.c.spent, 0), BigInteger),
+                   func.coalesce(spend.c.unpriced, 0))
             .outerjoin(spend, and_(spend.c.user_ref == _K.user_ref,
                                    spend.c.provider == _K.provider))
             .where(_K.is_active, _only(_K.user_ref, users))
             .order_by(_K.user_ref, _K.provider)
         )  # fmt: skip
         found: dict[int, list[KeySpend]] = {}
-        for ref, provider, limit, nanos in rows.all():
-            found.setdefault(ref, []).append(KeySpend(provider, from_nanos(int(nanos)), limit))
+        for ref, provider, limit, nanos, unpriced in rows.all():
+            found.setdefault(ref, []).append(
+                KeySpend(provider, from_nanos(int(nanos)), limit, int(unpriced))
+            )
         return found
 
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 from bot.context import BotContext
-from bot.formatting import money, money_with_unpriced, plural, tokens
+from bot.formatting import cost_text, limit_spend, money, plural, tokens
 from bot.grammar import CommandError, closest
 from bot.invocation import Invocation
 from bot.reply import Field, Reply, ReplyEvent, Section
@@ -37,12 +37,10 @@ def report_sections(report: UsageReport) -> list[Section]:
             bullets.append(
                 f"{line.model}: {plural(line.requests, 'request')}, "
                 f"{tokens(line.input_tokens)} in / {tokens(line.output_tokens)} out tokens, "
-                f"{money_with_unpriced(line.cost, line.unpriced)}"
+                f"{cost_text(line.cost, line.unpriced)}"
                 + (f" ({', '.join(extras)})" if extras else "")
             )
-        cost = money_with_unpriced(
-            sum((x.cost for x in lines), Decimal(0)), sum(x.unpriced for x in lines)
-        )
+        cost = cost_text(sum((x.cost for x in lines), Decimal(0)), sum(x.unpriced for x in lines))
         count = plural(sum(x.requests for x in lines), "request")
         sections.append(Section(title=f"{provider} — {count}, {cost}", bullets=tuple(bullets)))
     return sections
@@ -71,8 +69,7 @@ async def usage(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
                 fields=tuple(
                     Field(
                         s.key.provider_id,
-                        f"{money(s.spent_this_month)} of {money(s.key.monthly_limit)} "
-                        f"({s.limit_used_fraction or 0:.0%})",
+                        limit_spend(s.spent_this_month, s.key.monthly_limit),
                     )
                     for s in statuses
                 ),

@@ -230,7 +230,7 @@ async def test_usage_never_shows_an_unknown_price_as_zero(chat: Chat) -> None:
         "2 requests in November 2026 so far, $0.0032 in total plus 1 request whose price is unknown"
         in mixed.text
     )
-    assert "openai — 2 requests, $0.0032 + 1 with unknown price" in mixed.text
+    assert "openai — 2 requests, $0.0032 + 1 request of unknown cost" in mixed.text
 
 
 async def test_unexpected_errors_get_an_incident_ref_not_the_exception(

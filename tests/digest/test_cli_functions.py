@@ -50,7 +50,7 @@ async def test_dry_run_prints_every_digest_and_sends_nothing(
         assert f"=== {user} — would be sent ===" in text
     for user in (CAROL, ERIN):
         assert str(user) not in text
-    assert "openai — 8 requests, $0.36 + 2 with unknown price" in text
+    assert "openai — 8 requests, $0.362 + 2 requests of unknown cost" in text
     assert text.count("[attachment byok-usage-2026-11-16.png: image/png, ") == 2
     saved = sorted(p.name for p in (tmp_path / "charts").iterdir())
     assert saved == [

@@ -99,6 +99,7 @@ def expected_failures(uses: list[Use], user: UserRef) -> list[FailureCount]:
 def expected_keys(uses: list[Use], user: UserRef) -> list[KeySpend]:
     as_of = SEND_AT.astimezone(UTC)
     spent: dict[str, Decimal] = defaultdict(Decimal)
+    unpriced: dict[str, int] = defaultdict(int)
     for use in uses:
         at = use.at.astimezone(UTC)
         if (
@@ -107,8 +108,10 @@ def expected_keys(uses: list[Use], user: UserRef) -> list[KeySpend]:
             and (at.year, at.month) == (as_of.year, as_of.month)
         ):
             spent[use.provider] += use.cost if use.cost is not None else use.reserved or Decimal(0)
+            if use.outcome == "success" and use.cost is None and use.reserved is None:
+                unpriced[use.provider] += 1
     return [
-        KeySpend(provider, spent[provider], limit)
+        KeySpend(provider, spent[provider], limit, unpriced[provider])
         for (who, provider), limit in sorted(LIMITS.items(), key=lambda kv: kv[0][1])
         if who == user
     ]
@@ -179,9 +182,9 @@ async def test_the_numbers_written_out(database: Database, seeder: Seeder) -> No
                               FailureCount("openai", "rate_limited", 2)]  # fmt: skip
     # Month to date counts reservations (cancelled 0.04, pending 0.25), not the operator key.
     assert alice.keys == [
-        KeySpend("anthropic", Decimal("0.14"), None),
+        KeySpend("anthropic", Decimal("0.14"), None, unpriced=1),
         KeySpend("google", Decimal("0.85"), Decimal("10")),
-        KeySpend("openai", Decimal("9.592345678"), Decimal("0.50")),
+        KeySpend("openai", Decimal("9.592345678"), Decimal("0.50"), unpriced=2),
     ]
 
 

@@ -34,19 +34,19 @@ async def test_alices_digest_section_by_section(sqlite_seeder: Seeder) -> None:
     assert reply.title == "Your week with byok-bot: Mon 16 – Sun 22 Nov 2026"
     assert reply.private
     assert reply.text == (
-        "12 requests · 19,110 in / 3,030 out tokens · $0.46 plus 2 requests whose price is unknown."
+        "12 requests · 19,110 in / 3,030 out tokens · $0.462 + 2 requests of unknown cost."
     )
     titles = [s.title for s in reply.sections]
     assert titles == [
         "anthropic — 3 requests, $0.10",
         "google — 1 request, $0.00",
-        "openai — 8 requests, $0.36 + 2 with unknown price",
+        "openai — 8 requests, $0.362 + 2 requests of unknown cost",
         "Compared with the week before",
         "Month to date (November 2026, your keys)",
         "Failures and fallbacks",
     ]
     assert section(reply, "openai") == [
-        "gpt-5: 6 requests, 15,310 in / 2,410 out tokens, $0.36 (2 failed)",
+        "gpt-5: 6 requests, 15,310 in / 2,410 out tokens, $0.362 (2 failed)",
         "gpt-5-mini: 2 requests, 1,000 in / 100 out tokens, cost unknown",
     ]
     assert section(reply, "anthropic") == [
@@ -55,15 +55,15 @@ async def test_alices_digest_section_by_section(sqlite_seeder: Seeder) -> None:
     assert section(reply, "Compared") == [
         "Requests: 12 (was 3, +9, +300%)",
         "Tokens: 22,140 (was 3,995, +18,145, +454%)",
-        "Cost: $0.46 (was $0.19, +$0.27, +143%)",
-        "anthropic: $0.10 (none the week before)",
-        "openai: $0.36 (was $0.19, +$0.17, +91%)",
+        "Cost: $0.462 (was $0.19, +$0.272, +143%)",
+        "anthropic: $0.10 (was unknown)",
+        "openai: $0.362 (was $0.19, +$0.172, +91%)",
         "Costs compare priced requests only.",
     ]
     assert section(reply, "Month to date") == [
-        "anthropic: $0.14, no monthly limit",
+        "anthropic: $0.14 + 1 request of unknown cost, no monthly limit",
         "google: $0.85 of $10.00 (8%)",
-        "openai: $9.59 of $0.50 (1918%) — limit reached",
+        "openai: $9.59 of $0.50 (1918%) + 2 requests of unknown cost — limit reached",
     ]
     assert section(reply, "Failures") == [
         "4 of 12 requests failed: anthropic cancelled ×1, google error ×1, openai rate limited ×2.",
@@ -80,7 +80,8 @@ async def test_the_chart_is_a_real_png(sqlite_seeder: Seeder) -> None:
     assert chart.content.startswith(PNG_SIGNATURE) and len(chart.content) > 10_000
     image = Image.open(io.BytesIO(chart.content))
     image.verify()
-    assert image.format == "PNG" and image.size == (800, 360)
+    # Two panels: cost, then Alice's requests of unknown cost (gpt-5-mini, claude-haiku).
+    assert image.format == "PNG" and image.size == (800, 490)
 
 
 async def test_a_small_week_without_a_week_before(sqlite_seeder: Seeder) -> None:
