@@ -1,7 +1,8 @@
 """One attempt at one provider: reserve against limits, call, record exactly one row.
 
 The usage row is written before the call and finished after it, whatever happens:
-success, a provider error, a cancelled caller, or a stream the consumer dropped.
+success, a provider error, a cancelled caller, a stream the consumer dropped, or a
+process killed mid-call (its pending row is closed at the next start).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import time
 import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -49,19 +49,16 @@ log = logging.getLogger(__name__)
 class Reservation:
     """An attempt about to be made: what it asks, and the limit it was checked against.
 
-    With a limit, its pending usage row already exists (``attempt_id``) and holds the
-    worst-case cost; without one there is nothing to reserve, and the row is written
-    in one insert when the attempt ends.
+    Its pending usage row already exists (``attempt_id``); with a limit it holds the
+    worst-case cost.
     """
 
-    attempt_id: int | None
+    attempt_id: int
     limit: Decimal | None
     candidate: Candidate
     request: ChatRequest
     kind: str
-    user_ref: int
     request_id: str
-    created_at: datetime
     worst_case: Decimal | None = None
 
 
@@ -113,9 +110,17 @@ class AttemptRunner:
     ) -> Reservation:
         """Check the monthly limit with the worst-case cost and write the pending row."""
         limit = self._limit_for(candidate, stored_key)
-        now = self._clock()
         if limit is None:
-            return Reservation(None, None, candidate, request, kind, user_ref, request_id, now)
+            attempt_id = await self._ledger.begin_grouped(
+                user_ref=user_ref,
+                request_id=request_id,
+                provider_id=candidate.provider_id,
+                model=request.model,
+                key_source=candidate.key_source,
+                request_kind=kind,
+                is_fallback=candidate.is_fallback,
+            )
+            return Reservation(attempt_id, None, candidate, request, kind, request_id)
         worst = _worst_case(request, candidate)
         if worst is None:
             self.observer.request_refused(candidate.provider_id, "unpriced_model")
@@ -133,22 +138,21 @@ class AttemptRunner:
                 await session.execute(select(User.id).where(User.id == user_ref).with_for_update())
             else:
                 await self._db.take_write_lock(session)
-            if limit is not None and worst is not None:
-                spent = await self._ledger.month_spend(
-                    session,
-                    user_ref=user_ref,
-                    provider_id=candidate.provider_id,
-                    key_source=candidate.key_source,
+            spent = await self._ledger.month_spend(
+                session,
+                user_ref=user_ref,
+                provider_id=candidate.provider_id,
+                key_source=candidate.key_source,
+            )
+            if spent + worst > limit:
+                self.observer.request_refused(candidate.provider_id, "spend_limit")
+                raise SpendLimitError(
+                    candidate.provider_id,
+                    limit,
+                    spent,
+                    worst,
+                    operator_key=candidate.key_source == "operator",
                 )
-                if spent + worst > limit:
-                    self.observer.request_refused(candidate.provider_id, "spend_limit")
-                    raise SpendLimitError(
-                        candidate.provider_id,
-                        limit,
-                        spent,
-                        worst,
-                        operator_key=candidate.key_source == "operator",
-                    )
             attempt_id = await self._ledger.begin(
                 session,
                 user_ref=user_ref,
@@ -160,9 +164,7 @@ class AttemptRunner:
                 is_fallback=candidate.is_fallback,
                 reserved_cost=worst,
             )
-        return Reservation(
-            attempt_id, limit, candidate, request, kind, user_ref, request_id, now, worst
-        )
+        return Reservation(attempt_id, limit, candidate, request, kind, request_id, worst)
 
     async def finish(self, reservation: Reservation, started: float, **fields: object) -> None:
         """Finish the row and report it; a database outage now must not lose the answer."""
@@ -193,28 +195,20 @@ class AttemptRunner:
         )
 
     async def _write_row(self, reservation: Reservation, fields: dict[str, object]) -> None:
-        if reservation.attempt_id is not None:
-            await self._ledger.finish(
-                reservation.attempt_id,
-                model=str(fields.pop("model", None) or reservation.request.model),
-                reserved_cost=reservation.worst_case,
-                **fields,  # type: ignore[arg-type]
-            )
-            return
-        candidate = reservation.candidate
         may_have_billed = bool(fields.pop("may_have_billed", False))
-        self._ledger.record(
-            user_ref=reservation.user_ref,
-            request_id=reservation.request_id,
-            provider_id=candidate.provider_id,
-            key_source=candidate.key_source,
-            request_kind=reservation.kind,
-            is_fallback=candidate.is_fallback,
-            created_at=reservation.created_at,
-            model=str(fields.pop("model", None) or reservation.request.model),
+        reserved = reservation.worst_case
+        if reserved is None and may_have_billed:
             # Nothing was reserved (no limit), but a cut-off call may still be billed:
             # keep its worst case so reports do not show it as free.
-            reserved_cost=_worst_case(reservation.request, candidate) if may_have_billed else None,
+            reserved = _worst_case(reservation.request, reservation.candidate)
+        await self._ledger.finish(
+            reservation.attempt_id,
+            model=str(fields.pop("model", None) or reservation.request.model),
+            reserved_cost=reserved,
+            may_have_billed=may_have_billed,
+            request_id=reservation.request_id,
+            # Under a limit the next check must see the real cost: wait for the commit.
+            wait=reservation.limit is not None,
             **fields,  # type: ignore[arg-type]
         )
 

@@ -1,29 +1,45 @@
 """The usage ledger: one row per attempt, month-to-date spend, and usage reports.
 
-An attempt's row is written *before* the provider is called (``pending``, holding
-its worst-case cost as a reservation) and finished afterwards, so concurrent
-requests see each other against a monthly limit, and a cancelled caller still
-leaves exactly one row. Spend counts a row's real cost, or its reservation while
-the real cost is not known. Aggregation happens in SQL.
+An attempt's row is written *before* the provider is called (``pending``; under a
+limit it holds its worst-case cost as a reservation) and finished afterwards, so
+concurrent requests see each other against a monthly limit, and a cancelled caller
+or a crashed process still leaves exactly one row. Without a limit the pending rows
+and the finishes of many requests share a commit (group commit). A row the database
+refuses is written in a form it takes, never dropped with its batch. Spend counts a
+row's real cost, or its reservation while the real cost is not known. Aggregation
+happens in SQL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import calendar
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import and_, bindparam, case, func, insert, select, text, type_coerce, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from byok.clock import Clock, utc_now
-from byok.db.columns import Money
+from byok.db.columns import Money, to_nanos
 from byok.db.engine import Database
 from byok.db.tables import UsageEvent
-from byok.db.writer import BatchWriter
-from byok.errors import DatabaseUnavailableError
+from byok.db.writer import BatchWriter, Row, Statement
+from byok.errors import DatabaseUnavailableError, StorageError
 from byok.types import Usage
 
 __all__ = [
@@ -113,20 +129,24 @@ _FINISH_FIELDS = (
     "outcome", "error_kind", "input_tokens", "output_tokens", "cached_input_tokens",
     "reasoning_tokens", "cost", "latency_ms", "finished_at", "model", "reserved_cost",
 )  # fmt: skip
-# The same finish, for rows whose first write met a database outage (retried in batches).
-_FINISH_LATER = (
-    update(UsageEvent)
-    .where(UsageEvent.id == bindparam("b_id"))
-    .values({name: bindparam(f"b_{name}") for name in _FINISH_FIELDS})
-)
+_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")
+
+# What the database takes, to salvage a row it refused (see _salvaged).
+_MAX_LENGTH = {
+    column.name: column.type.length
+    for column in UsageEvent.__table__.columns
+    if isinstance(column.type, String) and column.type.length
+}
+_MAX_INT64 = 2**63 - 1
+_MAX_INT32 = 2**31 - 1
+_UNRECORDABLE = "unrecordable"
 
 
 class UsageLedger:
     def __init__(self, database: Database, clock: Clock = utc_now) -> None:
         self._db = database
         self._clock = clock
-        self._writer = BatchWriter(database, insert(UsageEvent))
-        self._late_finishes = BatchWriter(database, _FINISH_LATER)
+        self._writer = BatchWriter(database)
 
     async def begin(
         self,
@@ -158,6 +178,52 @@ class UsageLedger:
         await session.flush()
         return row.id
 
+    async def begin_grouped(
+        self,
+        *,
+        user_ref: int,
+        request_id: str,
+        provider_id: str,
+        model: str,
+        key_source: KeySource,
+        request_kind: str,
+        is_fallback: bool,
+    ) -> int:
+        """Write the pending row of an attempt with nothing to reserve; its id once committed.
+
+        The row exists before the provider is called, so a crash (kill -9, out of memory)
+        still leaves it for :meth:`close_abandoned`. Concurrent callers share one commit.
+        If the database is unavailable nothing is written and this raises
+        :class:`DatabaseUnavailableError`.
+        """
+        now = self._clock()
+        row = {
+            "user_ref": user_ref,
+            "request_id": request_id,
+            "provider": provider_id,
+            "key_source": key_source,
+            "request_kind": request_kind,
+            "is_fallback": is_fallback,
+            "created_at": now,
+            **_finish_values(now, outcome="pending", model=model),
+            "finished_at": None,
+        }
+        written = self._writer.write(_BEGIN, row, keep_on_outage=False)
+        try:
+            return int(await asyncio.shield(written))
+        except asyncio.CancelledError:
+            # Cancelled before the call: if the row is committed all the same, close it.
+            written.add_done_callback(functools.partial(self._close_unstarted, row))
+            raise
+
+    def _close_unstarted(self, row: Row, written: asyncio.Future[Any]) -> None:
+        if written.cancelled() or written.exception() is not None:
+            return
+        values = _finish_values(
+            self._clock(), outcome="cancelled", model=row["model"], error_kind="cancelled"
+        )
+        self._writer.submit(_FINISH, _finish_row(written.result(), row["request_id"], values))
+
     def record(
         self,
         *,
@@ -176,49 +242,47 @@ class UsageLedger:
         error_kind: str | None = None,
         reserved_cost: Decimal | None = None,
     ) -> None:
-        """Queue a finished attempt (one with no limit to reserve against) for writing.
+        """Queue an attempt that has ended, written in one insert (no pending row first).
 
         Rows are written in batches, one transaction for all that arrived meanwhile
-        (group commit), so the answer never waits for the database. Reads of this
-        ledger flush first; :meth:`flush` and :meth:`aclose` wait for the writes.
+        (group commit). Reads of this ledger flush first; :meth:`flush` waits for the
+        writes.
         """
-        usage = usage or Usage()
         self._writer.submit(
+            _RECORD,
             {
                 "user_ref": user_ref,
                 "request_id": request_id,
                 "provider": provider_id,
-                "model": model,
                 "key_source": key_source,
                 "request_kind": request_kind,
                 "is_fallback": is_fallback,
-                "outcome": outcome,
-                "error_kind": error_kind,
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-                "cached_input_tokens": usage.cached_input_tokens,
-                "reasoning_tokens": usage.reasoning_tokens,
-                "cost": cost,
-                "reserved_cost": reserved_cost,
-                "latency_ms": latency_ms,
                 "created_at": created_at,
-                "finished_at": self._clock(),
-            }
+                **_finish_values(
+                    self._clock(),
+                    outcome=outcome,
+                    model=model,
+                    usage=usage,
+                    cost=cost,
+                    latency_ms=latency_ms,
+                    error_kind=error_kind,
+                    reserved_cost=reserved_cost,
+                ),
+            },
         )
 
     @property
     def queued(self) -> int:
-        """Finished attempts whose rows are not written yet."""
-        return self._writer.queued + self._late_finishes.queued
+        """Rows (and finishes of rows) not written yet."""
+        return self._writer.queued
 
     def abandon(self) -> int:
         """Stop trying to write the queued rows (shutting down with no database)."""
-        return self._writer.abandon() + self._late_finishes.abandon()
+        return self._writer.abandon()
 
     async def flush(self) -> None:
         """Wait until every queued row is written."""
         await self._writer.flush()
-        await self._late_finishes.flush()
 
     async def finish(
         self,
@@ -232,40 +296,41 @@ class UsageLedger:
         latency_ms: int | None = None,
         error_kind: str | None = None,
         may_have_billed: bool = False,
+        request_id: str | None = None,
+        wait: bool = True,
     ) -> None:
         """Record how an attempt ended.
 
         The reservation is kept only when the provider may have billed tokens
         that were never reported (a cancelled or cut-off call), so the limit
-        stays conservative; otherwise the known cost replaces it. If the database
-        is unavailable the finish is queued and retried like :meth:`record`'s rows
-        (the pending row keeps holding its reservation meanwhile), and this raises
-        :class:`DatabaseUnavailableError` so the caller knows it is late.
+        stays conservative; otherwise the known cost replaces it. Finishes are
+        written in batches (group commit). With ``wait`` this returns once the row
+        is committed, as the next check of a limit needs; if the database is
+        unavailable the finish stays queued and is retried (the pending row keeps
+        holding its reservation meanwhile), and this raises
+        :class:`DatabaseUnavailableError` so the caller knows it is late. Without
+        ``wait`` it returns at once.
         """
-        usage = usage or Usage()
-        values: dict[str, object] = {
-            "outcome": outcome,
-            "error_kind": error_kind,
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "cached_input_tokens": usage.cached_input_tokens,
-            "reasoning_tokens": usage.reasoning_tokens,
-            "cost": cost,
-            "latency_ms": latency_ms,
-            "finished_at": self._clock(),
-            "model": model,
-            "reserved_cost": reserved_cost if may_have_billed else None,
-        }
+        values = _finish_values(
+            self._clock(),
+            outcome=outcome,
+            model=model,
+            usage=usage,
+            cost=cost,
+            latency_ms=latency_ms,
+            error_kind=error_kind,
+            reserved_cost=reserved_cost if may_have_billed else None,
+        )
+        row = _finish_row(attempt_id, request_id, values)
+        if not wait:
+            self._writer.submit(_FINISH, row)
+            return
         try:
-            async with self._db.session() as session:
-                await session.execute(
-                    update(UsageEvent).where(UsageEvent.id == attempt_id).values(**values)
-                )
+            await self._writer.write(_FINISH, row, keep_on_outage=True)
         except DatabaseUnavailableError:
-            self._late_finishes.submit(
-                {"b_id": attempt_id, **{f"b_{name}": value for name, value in values.items()}}
-            )
             raise
+        except StorageError:
+            return  # refused even when salvaged: the writer said so; the row stays pending
 
     async def close_abandoned(self, older_than: timedelta = ABANDONED_AFTER) -> int:
         """Finish the pending rows a crashed process left behind; how many.
@@ -374,3 +439,108 @@ class UsageLedger:
                 for provider, model, requests, failures, fallbacks, tokens_in, tokens_out, cost, unpriced_count, held_cost, held_count in rows
             )
         return UsageReport(start=start, end=end, lines=lines)
+
+
+def _finish_values(
+    finished_at: datetime,
+    *,
+    outcome: Outcome | Literal["pending"],
+    model: str,
+    usage: Usage | None = None,
+    cost: Decimal | None = None,
+    latency_ms: int | None = None,
+    error_kind: str | None = None,
+    reserved_cost: Decimal | None = None,
+) -> Row:
+    """The columns an attempt's end sets (for a pending row: their values until then)."""
+    usage = usage or Usage()
+    return {
+        "outcome": outcome,
+        "error_kind": error_kind,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_input_tokens": usage.cached_input_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "cost": cost,
+        "latency_ms": latency_ms,
+        "finished_at": finished_at,
+        "model": model,
+        "reserved_cost": reserved_cost,
+    }
+
+
+def _finish_row(attempt_id: int, request_id: str | None, values: Row) -> Row:
+    """The parameters of ``_FINISH``."""
+    return {
+        "b_id": attempt_id,
+        # Not a column (a key named like one would join the SET clause): for warnings only.
+        "for_request": request_id,
+        **{f"b_{name}": values[name] for name in _FINISH_FIELDS},
+    }
+
+
+def _salvaged(row: Row) -> Row:
+    """A usage row the database refused, in a form it takes: the attempt still counts.
+
+    Text is cut to its column's length, implausible token counts become 0, the cost
+    becomes unknown (the reservation stays if it is a sane amount) and a finished
+    attempt is recorded as an error of kind ``unrecordable``; a pending row stays
+    pending, for its finish to complete.
+    """
+    fixed = dict(row)
+    for name, length in _MAX_LENGTH.items():
+        if fixed.get(name) is not None:
+            fixed[name] = str(fixed[name])[:length]
+    for name in _TOKEN_FIELDS:
+        fixed[name] = _count(row.get(name))
+    fixed["latency_ms"] = _latency(row.get("latency_ms"))
+    fixed["cost"] = None
+    fixed["reserved_cost"] = _money(row.get("reserved_cost"))
+    if row.get("outcome") != "pending":
+        fixed["outcome"], fixed["error_kind"] = "error", _UNRECORDABLE
+    return fixed
+
+
+def _salvaged_finish(row: Row) -> Row:
+    fixed = _salvaged({name: row[f"b_{name}"] for name in _FINISH_FIELDS} | {"outcome": "error"})
+    return {**row, **{f"b_{name}": fixed[name] for name in _FINISH_FIELDS}}
+
+
+def _count(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_INT64:
+        return value
+    return 0
+
+
+def _latency(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_INT32:
+        return value
+    return None
+
+
+def _money(value: object) -> Decimal | None:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return None
+    return value if 0 <= to_nanos(value) <= _MAX_INT64 else None
+
+
+def _describe(row: Row) -> str:
+    return f"the usage row of request {str(row.get('request_id'))[:32]}"
+
+
+def _describe_finish(row: Row) -> str:
+    return f"the end of usage row {row.get('b_id')} (request {str(row.get('for_request'))[:32]})"
+
+
+# How usage rows are written (group commit, see byok.db.writer).
+_RECORD = Statement(insert(UsageEvent), salvage=_salvaged, describe=_describe)
+# A pending row; its writer gets the row's id back.
+_BEGIN = Statement(insert(UsageEvent), salvage=_salvaged, describe=_describe, returns_id=True)
+# A finish: one UPDATE per row, many rows per transaction.
+_FINISH = Statement(
+    update(UsageEvent)
+    .where(UsageEvent.id == bindparam("b_id"))
+    .values({name: bindparam(f"b_{name}") for name in _FINISH_FIELDS}),
+    salvage=_salvaged_finish,
+    describe=_describe_finish,
+)
