@@ -17,6 +17,7 @@ from decimal import Decimal
 from byok.catalog import Catalog, ProviderEntry
 from byok.errors import ByokError, NoKeyError
 from byok.keystore import StoredKey
+from byok.money import usd
 from byok.preferences import Preferences
 from byok.pricing import worst_case_cost
 from byok.providers.models import provider_of_model
@@ -128,9 +129,9 @@ def _cheapest(
     priced.sort(key=lambda item: item[0])
     cost, pid, model, source = priced[0]
     runner_up = next((p for p in priced[1:] if (p[1], p[2]) != (pid, model)), None)
-    note = f"Cost optimisation chose {pid}/{model} (at most ${cost:.5f} for this request"
+    note = f"Cost optimisation chose {pid}/{model} (at most {usd(cost)} for this request"
     if runner_up is not None:
-        note += f"; next cheapest {runner_up[1]}/{runner_up[2]} at ${runner_up[0]:.5f}"
+        note += f"; next cheapest {runner_up[1]}/{runner_up[2]} at {usd(runner_up[0])}"
     note += ")."
     return Candidate(pid, model, source, "cheapest"), note
 
