@@ -1,27 +1,32 @@
 """The console adapter: every command in a terminal, or scripted through stdin.
 
-At a terminal it shows a prompt, streams answers as they arrive and asks for keys
-with a hidden prompt. Ctrl-C cancels the answer or key prompt in progress; at the
-prompt itself it leaves. With stdin piped it reads one command per line, prints each
-reply to stdout (progress goes to stderr), and reads the key for ``/byok add`` from
-the line that follows. A line without a leading slash is a question (``/ask``).
+At a terminal it shows a prompt with line editing, history kept across sessions and
+Tab completion (see :mod:`adapters.console_prompt`), streams answers as they arrive and
+asks for keys with a hidden prompt that nothing records. Ctrl-C cancels the answer or key
+prompt in progress; at the prompt it clears what is typed, and on an empty prompt it
+leaves. With stdin piped it reads one command per line, prints each reply to stdout
+(progress goes to stderr), and reads the key for ``/byok add`` from the line that follows. A line without a leading slash is a question (``/ask``).
 ``/summarize --file PATH`` attaches a transcript; other commands keep ``--file`` as text.
 Only a regular file is read, and no more of it than a transcript may be: a FIFO, a device
 such as ``/dev/zero``, a folder or an unreadable path gets a one-line explanation, and the
 console goes on.
+
+Either way a line holding terminal control codes (an arrow key pressed where nothing
+edits lines) is never sent: it is refused with a one-line hint.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shlex
 import signal
 import stat
 import termios
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from bot.dispatch import Dispatcher
 from bot.grammar import CommandError
@@ -29,7 +34,10 @@ from bot.invocation import Attachment, Invocation
 from bot.reply import Delta, Reply, Status
 from bot.transcripts import max_transcript_bytes, too_large_message
 
-__all__ = ["ConsoleAdapter"]
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+
+__all__ = ["ConsoleAdapter", "has_control_codes"]
 
 T = TypeVar("T")
 
@@ -38,6 +46,33 @@ _QUIT = {"/quit", "/exit", "quit", "exit"}
 _FILE_COMMANDS = {"summarize", "summarise", "summary"}
 _FILE_USAGE = "/summarize --file meeting.vtt"
 _READ_CHUNK = 1 << 16
+# Tab and newline are text (a pasted transcript has both); any other C0 or C1 control
+# character, DEL included, is a terminal code never meant as text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A terminal's escape sequences: CSI (arrows: ESC [ A), SS3 (ESC O A) and ESC + one key.
+_ESCAPE_SEQUENCE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|O.|.)?|\x9b[0-?]*[ -/]*[@-~]")
+_ONLY_CONTROL_CODES = (
+    "Ignored a line of terminal control codes (arrow or function keys?); nothing was sent."
+)
+_HOLDS_CONTROL_CODES = (
+    "That line holds terminal control codes (arrow or function keys?), so it was not sent: "
+    "type it again without them."
+)
+
+
+def has_control_codes(line: str) -> bool:
+    """True when ``line`` holds a control character other than tab and newline."""
+    return _CONTROL.search(line) is not None
+
+
+def _control_codes_refusal(line: str) -> Reply | None:
+    """Why a line with control codes is not sent, or None for a clean line."""
+    if not has_control_codes(line):
+        return None
+    left = _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", line))
+    if left.strip():
+        return Reply(tone="error", text=_HOLDS_CONTROL_CODES)
+    return Reply(tone="warning", text=_ONLY_CONTROL_CODES)
 
 
 class ConsoleAdapter:
@@ -58,6 +93,7 @@ class ConsoleAdapter:
         self._err = stderr
         self._interactive = interactive
         self._busy: asyncio.Task[Any] | None = None  # what Ctrl-C cancels
+        self._editor: PromptSession[str] | None = None  # made at the first prompt
 
     def _write(self, text: str, *, stream: TextIO | None = None) -> None:
         target = stream or self._out
@@ -65,22 +101,41 @@ class ConsoleAdapter:
         target.flush()
 
     async def _readline(self, prompt: str = "") -> str | None:
+        """The next line, None at the end of input (Ctrl-D at a terminal).
+
+        At a terminal, Ctrl-C on an empty prompt raises KeyboardInterrupt: the console
+        leaves as it always did (exit 130).
+        """
         if self._interactive:
-            return await self._read_tty(prompt)
+            try:
+                return await self._line_editor().prompt_async(prompt, handle_sigint=False)
+            except EOFError:  # prompt_toolkit has already ended the line
+                return None
         line = await asyncio.to_thread(self._in.readline)
         return None if line == "" else line.rstrip("\r\n")
 
-    async def _read_tty(self, prompt: str, *, hidden: bool = False) -> str | None:
-        """A line typed at the terminal, None at Ctrl-D.
+    def _line_editor(self) -> PromptSession[str]:
+        if self._editor is None:
+            from adapters.console_prompt import console_history, line_editor
 
-        Read through the event loop, not a thread, so that Ctrl-C can cancel it.
+            history, trouble = console_history(os.environ)
+            if trouble:
+                self._write(f"! {trouble}\n", stream=self._err)
+            provider_ids = self._dispatcher.ctx.provider_ids
+            self._editor = line_editor(self._in, self._out, history, provider_ids)
+        return self._editor
+
+    async def _read_hidden(self, prompt: str) -> str | None:
+        """A line typed at the terminal without echo, None at Ctrl-D.
+
+        Read through the event loop, not a thread, so that Ctrl-C can cancel it; never
+        through the line editor, so that it never reaches the history.
         """
         fd = self._in.fileno()
-        saved = termios.tcgetattr(fd) if hidden else None
-        if saved is not None:
-            quiet = termios.tcgetattr(fd)
-            quiet[3] &= ~termios.ECHO
-            termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
+        saved = termios.tcgetattr(fd)
+        quiet = termios.tcgetattr(fd)
+        quiet[3] &= ~termios.ECHO
+        termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
         self._write(prompt)
         line = b""
         try:
@@ -93,15 +148,16 @@ class ConsoleAdapter:
                     break
                 line += chunk
         finally:
-            if saved is not None:
-                termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
-                self._write("\n")  # the Enter was not echoed either
+            termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+            self._write("\n")  # the Enter was not echoed either
         return line.decode(errors="replace").rstrip("\r\n")
 
     def _invocation(self, line: str) -> Invocation:
         if not line.startswith("/"):
             line = "/ask " + line
-        command, _, rest = line[1:].partition(" ")
+        # A pasted transcript may put a newline, not a space, after the command.
+        command, *rest_of_line = re.split(r"\s", line[1:], maxsplit=1)
+        rest = rest_of_line[0] if rest_of_line else ""
         attachments: tuple[Attachment, ...] = ()
         if command.lower() in _FILE_COMMANDS:
             limit = max_transcript_bytes(self._dispatcher.ctx.max_transcript_chars)
@@ -160,6 +216,10 @@ class ConsoleAdapter:
                 continue
             if stripped.lower() in _QUIT:
                 break
+            refusal = _control_codes_refusal(stripped)
+            if refusal is not None:
+                self._render(refusal)
+                continue
             try:
                 inv = self._invocation(stripped)
             except CommandError as error:
@@ -227,7 +287,7 @@ class ConsoleAdapter:
                 )
             return key
         prompt = f"{provider_id} API key (input hidden): "
-        key = await self._foreground(self._read_tty(prompt, hidden=True))
+        key = await self._foreground(self._read_hidden(prompt))
         if key is None:  # Ctrl-D or Ctrl-C
             self._write("Cancelled; nothing was stored.\n\n")
         return key

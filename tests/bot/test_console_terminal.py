@@ -23,6 +23,7 @@ from tests.fakes.loopback import Fault
 from tests.fakes.plugin import FakeProviders
 
 CTRL_C, CTRL_D = b"\x03", b"\x04"
+CURSOR_POSITION_REQUEST = b"\x1b[6n"
 
 
 def _take_terminal() -> None:
@@ -33,11 +34,14 @@ def _take_terminal() -> None:
 class Terminal:
     """`byok-bot console` with a pty as its controlling terminal: type, and read the screen."""
 
-    def __init__(self, cwd: Path, config: Path) -> None:
+    def __init__(
+        self, cwd: Path, config: Path, *, term: str = "dumb", master_key: str | None = None
+    ) -> None:
         self._fd, secondary = pty.openpty()
         base = {k: v for k, v in os.environ.items() if not k.startswith("BYOK_")}
-        env = {**base, "PYTHONPATH": str(ROOT), "TERM": "dumb"}
-        env["BYOK_ENCRYPTION_KEY"] = secrets.token_hex(32)
+        env = {**base, "PYTHONPATH": str(ROOT), "TERM": term}
+        env["XDG_DATA_HOME"] = str(cwd / "data")  # the console's history lives there
+        env["BYOK_ENCRYPTION_KEY"] = master_key or secrets.token_hex(32)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "adapters.cli", "--config", str(config), "console"],
             cwd=cwd, stdin=secondary, stdout=secondary, stderr=secondary, close_fds=True,
@@ -70,6 +74,8 @@ class Terminal:
                 return False
             if not chunk:
                 return False
+            if CURSOR_POSITION_REQUEST in chunk:  # answered as a terminal would
+                os.write(self._fd, b"\x1b[1;1R")
             self.screen.extend(chunk)
         return True
 
@@ -86,11 +92,13 @@ class Terminal:
         os.close(self._fd)
 
 
-async def at_terminal(cwd: Path, config: Path, session: Callable[[Terminal], None]) -> Terminal:
+async def at_terminal(
+    cwd: Path, config: Path, session: Callable[[Terminal], None], **options: str
+) -> Terminal:
     """Run ``session`` against a fresh console (in a thread: the fakes share this loop)."""
 
     def run() -> Terminal:
-        terminal = Terminal(cwd, config)
+        terminal = Terminal(cwd, config, **options)
         try:
             session(terminal)
         finally:
