@@ -14,7 +14,13 @@ from pathlib import Path
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
-from adapters.console_prompt import CommandCompleter, ConsoleHistory, history_path, open_history
+from adapters.console_prompt import (
+    CommandCompleter,
+    ConsoleHistory,
+    console_history,
+    history_path,
+    open_history,
+)
 from tests.bot.test_console import console, write_config
 from tests.bot.test_console_terminal import CTRL_C, CTRL_D, Terminal, at_terminal
 from tests.fakes.plugin import FakeProviders
@@ -225,3 +231,20 @@ def test_history_never_keeps_or_recalls_a_key_shaped_or_garbled_line(tmp_path: P
     path.write_text(path.read_text() + f"\n# by hand\n+{key_line}\n")
     recalled = list(ConsoleHistory(path).load_history_strings())
     assert recalled == ["what is a monad?", "/byok list"]
+
+
+def test_history_lives_in_the_xdg_data_folder_or_says_why_not(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert history_path({"XDG_DATA_HOME": str(data)}) == data / "byok-bot" / "console_history"
+    # The XDG rules ignore a relative XDG_DATA_HOME: the default under the home folder wins.
+    default = Path.home() / ".local" / "share" / "byok-bot" / "console_history"
+    assert history_path({"XDG_DATA_HOME": "relative/data"}) == default
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("")
+    history, trouble = console_history({"XDG_DATA_HOME": str(in_the_way)})
+    assert trouble == (
+        f"History is not kept: could not write {in_the_way}/byok-bot/console_history "
+        "(not a directory)."
+    )
+    history.append_string("/byok list")  # kept for this session, in memory
+    assert list(history.load_history_strings()) == ["/byok list"]
