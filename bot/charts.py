@@ -24,7 +24,13 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["PROVIDER_COLORS", "UNPRICED_TITLE", "daily_cost_chart", "daily_cost_figure"]
+__all__ = [
+    "PROVIDER_COLORS",
+    "UNPRICED_BELOW_COST_TITLE",
+    "UNPRICED_TITLE",
+    "daily_cost_chart",
+    "daily_cost_figure",
+]
 
 PROVIDER_COLORS = {
     "openai": "#10a37f",
@@ -33,7 +39,8 @@ PROVIDER_COLORS = {
     "xai": "#444444",
     "openrouter": "#7c4dff",
 }
-UNPRICED_TITLE = "Requests of unknown cost (not in the cost above)"
+UNPRICED_TITLE = "Requests of unknown cost"
+UNPRICED_BELOW_COST_TITLE = f"{UNPRICED_TITLE} (not in the cost above)"
 _OTHER_COLORS = ("#e6a700", "#00a6b4", "#c2185b", "#8d6e63", "#7cb342", "#5c6bc0")
 _WIDTH_IN, _HEIGHT_IN, _UNPRICED_HEIGHT_IN, _DPI = 8.0, 3.6, 1.3, 100
 # The cost axis spans at least this much, so its ticks stay a few millionths apart (each
@@ -90,10 +97,14 @@ def daily_cost_figure(
     if "cost" in by_panel:
         _draw_costs(by_panel["cost"], days, priced, providers, colors)
     if "unpriced" in by_panel:
-        _draw_unpriced(by_panel["unpriced"], days, unpriced, providers, colors)
+        unpriced_axes = by_panel["unpriced"]
+        _draw_unpriced(unpriced_axes, days, unpriced, providers, colors)
+        below_cost = "cost" in by_panel
+        unpriced_axes.set_title(UNPRICED_BELOW_COST_TITLE if below_cost else UNPRICED_TITLE,
+                                loc="left", fontsize=9, color="#444444")  # fmt: skip
     for axes in axes_list:
         _frame(axes, days, highlight_from, labelled=axes is axes_list[0])
-    axes_list[0].set_title(title, loc="left", fontsize=11)
+    figure.suptitle(title, x=0.01, ha="left", fontsize=11)
     bottom = axes_list[-1]
     bottom.set_xticks(range(0, len(days), 7), [d.strftime("%d %b") for d in days[::7]])
     if providers:
@@ -142,7 +153,6 @@ def _draw_unpriced(
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     axes.set_ylim(0, max(bottom) * 1.15)
     axes.yaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
-    axes.set_title(UNPRICED_TITLE, loc="left", fontsize=9, color="#444444")
 
 
 def _frame(
