@@ -18,10 +18,11 @@ from typing import Protocol
 from bot.alert_delivery import refusal_notices, spending_section
 from bot.commands import ask, help, home, keys, prefs, summarize, usage
 from bot.context import BotContext
+from bot.failure_summary import failure_text
 from bot.grammar import CommandError, closest
 from bot.invocation import Invocation
 from bot.reply import Reply, ReplyEvent, SecretRequest
-from byok.errors import ByokError
+from byok.errors import AllProvidersFailedError, ByokError
 from byok.secret import Secret, looks_like_key
 
 __all__ = ["BYOK_SUBCOMMANDS", "COMMANDS", "Dispatcher"]
@@ -221,7 +222,8 @@ def _error_reply(exc: Exception, inv: Invocation) -> Reply:
     if isinstance(exc, ByokError):
         log.info("command /%s refused: %s", inv.command, exc)
         spending = spending_section(refusal_notices(exc))  # a limit's 100% notice
-        return Reply(tone="error", text=exc.user_message, sections=(spending,) if spending else ())
+        text = failure_text(exc) if isinstance(exc, AllProvidersFailedError) else exc.user_message
+        return Reply(tone="error", text=text, sections=(spending,) if spending else ())
     incident = secrets.token_hex(4)
     log.error("command /%s failed (incident %s)", inv.command, incident, exc_info=exc)
     return Reply(

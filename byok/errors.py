@@ -27,8 +27,10 @@
     └─ RequestRateLimitError(retry_after)
 
 Every error carries a ``user_message`` built only from safe fields (provider, model,
-setting names, seconds to wait) that tells the user what to do next. ``str(exc)`` is
-for logs and never contains a secret either: provider bodies are not copied in.
+setting names, seconds to wait) that tells the user what to do next, and a ``brief``:
+what went wrong in one clause, without advice, for a list of a request's attempts
+(:class:`Attempt`). ``str(exc)`` is for logs and never contains a secret either:
+provider bodies are not copied in.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from byok.money import usd
 __all__ = [
     "AllProvidersFailedError",
     "Attempt",
+    "AttemptOutcome",
     "BadRequestError",
     "ByokError",
     "ConfigError",
@@ -67,15 +70,21 @@ __all__ = [
     "UnknownProviderError",
     "UnpricedModelError",
     "VaultError",
+    "as_operator_endpoint",
+    "wait_text",
 ]
 
 
 class ByokError(Exception):
     """Base of every error the engine raises on purpose."""
 
-    def __init__(self, message: str, *, user_message: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, user_message: str | None = None, brief: str | None = None
+    ) -> None:
         super().__init__(message)
         self.user_message = user_message or message
+        #: What went wrong, in a clause with no advice ("rate limited (retry after 20 s)").
+        self.brief = brief or self.user_message
 
 
 class ConfigError(ByokError):
@@ -84,6 +93,13 @@ class ConfigError(ByokError):
 
 class VaultError(ByokError):
     """Encryption or decryption of a stored key failed."""
+
+    def __init__(
+        self, message: str, *, user_message: str | None = None, brief: str | None = None
+    ) -> None:
+        super().__init__(
+            message, user_message=user_message, brief=brief or "the stored key cannot be read"
+        )
 
 
 class MasterKeyMissingError(VaultError):
@@ -97,6 +113,7 @@ class KeyNotFoundError(VaultError):
         super().__init__(
             f"no stored {provider_id} key",
             user_message=f"You have no {provider_id} key. Add one with `/byok add {provider_id}`.",
+            brief="no key stored",
         )
         self.provider_id = provider_id
 
@@ -120,6 +137,8 @@ class ProviderError(ByokError):
     kind: str = "provider_error"
     #: The provider may have done (and billed) the work although the call failed.
     may_have_billed: bool = False
+    #: The provider is an endpoint the operator runs without user keys (Ollama, vLLM).
+    operator_endpoint: bool = False
 
     def __init__(
         self,
@@ -128,8 +147,9 @@ class ProviderError(ByokError):
         *,
         user_message: str | None = None,
         model_id: str | None = None,
+        brief: str | None = None,
     ) -> None:
-        super().__init__(f"{provider_id}: {message}", user_message=user_message)
+        super().__init__(f"{provider_id}: {message}", user_message=user_message, brief=brief)
         self.provider_id = provider_id
         self.model_id = model_id
 
@@ -166,6 +186,7 @@ class InvalidKeyError(ProviderError):
             f"key {text}",
             user_message=f"Your {provider_id} key {text}. {advice}",
             model_id=model_id,
+            brief=f"the key {text}",
         )
         self.reason: KeyProblem = reason
 
@@ -179,12 +200,15 @@ class RateLimitedError(ProviderError):
     def __init__(
         self, provider_id: str, retry_after: float | None = None, *, model_id: str | None = None
     ) -> None:
-        wait = f" Try again in {_seconds(retry_after)}." if retry_after else " Try again shortly."
+        wait = f" Try again in {wait_text(retry_after)}." if retry_after else " Try again shortly."
         super().__init__(
             provider_id,
             f"rate limited (retry after {retry_after}s)",
             user_message=f"{provider_id} is rate limiting your key.{wait}",
             model_id=model_id,
+            brief=f"rate limited (retry after {wait_text(retry_after)})"
+            if retry_after
+            else "rate limited",
         )
         self.retry_after = retry_after
 
@@ -204,6 +228,7 @@ class ProviderQuotaError(ProviderError):
                 f"Add credit in the {provider_id} billing console, or use another provider."
             ),
             model_id=model_id,
+            brief="the account is out of credit or quota",
         )
 
 
@@ -229,6 +254,7 @@ class ProviderUnavailableError(ProviderError):
                 "Try again in a minute or ask another provider with `--provider`."
             ),
             model_id=model_id,
+            brief=f"not answering ({what})",
         )
         self.what = what
         self.may_have_billed = may_have_billed  # a timeout, or a connection lost mid-answer
@@ -245,6 +271,7 @@ class StreamInterruptedError(ProviderUnavailableError):
             f"{provider_id} stopped in the middle of the answer ({what}); "
             "what you see is incomplete. Ask again to get a full answer."
         )
+        self.brief = f"stopped in the middle of the answer ({what})"
 
 
 class BadRequestError(ProviderError):
@@ -258,6 +285,7 @@ class BadRequestError(ProviderError):
             f"bad request: {what}",
             user_message=f"{provider_id} rejected the request: {what}.",
             model_id=model_id,
+            brief=f"rejected the request ({what})",
         )
         self.what = what
 
@@ -268,14 +296,13 @@ class UnknownModelError(ProviderError):
     kind = "unknown_model"
 
     def __init__(self, provider_id: str, model_id: str, available: Sequence[str] = ()) -> None:
-        shown = ", ".join(list(available)[:15])
-        more = f" (and {len(available) - 15} more)" if len(available) > 15 else ""
-        hint = f" Models your key can use: {shown}{more}." if available else ""
+        hint = f" Models your key can use: {_some(available)}." if available else ""
         super().__init__(
             provider_id,
             f"unknown model {model_id!r}",
             user_message=f"{provider_id} has no model `{model_id}` for your key.{hint}",
             model_id=model_id,
+            brief=f"no model `{model_id}` for this key",
         )
         self.available = tuple(available)
 
@@ -302,29 +329,69 @@ class NoKeyError(ByokError):
                 f"You have no {provider_id} key yet. Add one with `/byok add {provider_id}` "
                 "(it asks for the key privately)."
             ),
+            brief="no key",
         )
         self.provider_id = provider_id
 
 
+AttemptOutcome = Literal["skipped", "failed"]
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One failed try within a routed request, for the user and the logs."""
+    """One provider of a routed request that did not answer, and why."""
 
     provider_id: str
     model_id: str
     error: ByokError
 
+    @property
+    def outcome(self) -> AttemptOutcome:
+        """``failed``: the provider was called and failed. ``skipped``: it was never
+        called (a monthly limit, a model with no price, a key that cannot be read)."""
+        return "failed" if isinstance(self.error, ProviderError) else "skipped"
+
+    @property
+    def summary(self) -> str:
+        """``openai skipped — its $5.00 monthly limit has $0.12 left, …``."""
+        return _run_text([self])
+
 
 class AllProvidersFailedError(ByokError):
-    """Every provider in the chain failed; ``attempts`` says how."""
+    """No provider in the chain answered; ``attempts`` says, in order, how each did not.
+
+    ``user_message`` lists them without advice: the command layer adds one next step.
+    """
 
     def __init__(self, attempts: Sequence[Attempt]) -> None:
-        lines = [f"{a.provider_id} ({a.model_id}): {a.error.user_message}" for a in attempts]
         super().__init__(
             "all providers failed: " + "; ".join(f"{a.provider_id}: {a.error}" for a in attempts),
-            user_message="No provider could answer.\n" + "\n".join(f"• {line}" for line in lines),
+            user_message=f"Couldn't answer: {_grouped(attempts)}.",
         )
         self.attempts = tuple(attempts)
+
+
+def _grouped(attempts: Sequence[Attempt]) -> str:
+    """The attempts in order; neighbours that went the same way share one clause
+    (``openai and anthropic failed — not answering (server error 503)``)."""
+    runs: list[list[Attempt]] = []
+    for attempt in attempts:
+        last = runs[-1][-1] if runs else None
+        same = last is not None and (last.outcome, last.error.brief) == (
+            attempt.outcome,
+            attempt.error.brief,
+        )
+        if same:
+            runs[-1].append(attempt)
+        else:
+            runs.append([attempt])
+    return " · ".join(_run_text(run) for run in runs)
+
+
+def _run_text(run: Sequence[Attempt]) -> str:
+    names = [a.provider_id for a in run]
+    who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"{who} {run[0].outcome} — {run[0].error.brief}"
 
 
 class KeyForAnotherProviderError(ByokError):
@@ -361,13 +428,23 @@ class SpendLimitError(ByokError):
             if operator_key
             else f"your {provider_id} monthly limit of {usd(limit)}"
         )
+        budget = (
+            f"the shared {usd(limit)} monthly allowance"
+            if operator_key
+            else f"its {usd(limit)} monthly limit"
+        )
         if needed is not None and spent < limit:
             why = (
                 f"This request could cost up to {usd(needed)}, more than the "
                 f"{usd(limit - spent)} left of {whose} ({usd(spent)} spent)."
             )
+            brief = (
+                f"{budget} has {usd(limit - spent)} left, this request could cost up to "
+                f"{usd(needed)}"
+            )
         else:
             why = f"You have used up {whose} ({usd(spent)} spent)."
+            brief = f"{budget} is used up ({usd(spent)} spent)"
         fix = (
             f"Add your own key with `/byok add {provider_id}`"
             if operator_key
@@ -376,8 +453,10 @@ class SpendLimitError(ByokError):
         super().__init__(
             f"{provider_id} monthly limit reached",
             user_message=f"{why} {fix}, lower `--max-tokens`, or ask another provider.",
+            brief=brief,
         )
         self.provider_id = provider_id
+        self.operator_key = operator_key
         self.limit = limit
         self.spent = spent
         self.needed = needed
@@ -400,11 +479,18 @@ class UnpricedModelError(ByokError):
                 f"{provider_id} <model>`), or remove the limit with "
                 f"`/byok limit {provider_id} off`."
             )
+        budget = (
+            "the shared allowance cannot cover it"
+            if operator_key
+            else "its limit cannot be enforced"
+        )
         super().__init__(
             f"no price known for {provider_id}/{model_id}; limit cannot be enforced",
             user_message=f"The price of `{model_id}` is unknown, so {advice}",
+            brief=f"the price of `{model_id}` is unknown, so {budget}",
         )
         self.provider_id = provider_id
+        self.operator_key = operator_key
         self.model_id = model_id
 
 
@@ -428,12 +514,49 @@ class RequestRateLimitError(ByokError):
     def __init__(self, retry_after: float) -> None:
         super().__init__(
             f"request rate limit, retry after {retry_after:.1f}s",
-            user_message=f"You are sending requests quickly. Try again in {_seconds(retry_after)}.",
+            user_message=f"You are sending requests quickly. Try again in {wait_text(retry_after)}.",
         )
         self.retry_after = retry_after
 
 
-def _seconds(value: float | None) -> str:
+def as_operator_endpoint(exc: ProviderError) -> ProviderError:
+    """Reword ``exc`` for a keyless endpoint the operator runs (Ollama, vLLM): it names
+    the endpoint and never blames, or asks for, a key of the user's. Changed in place."""
+    exc.operator_endpoint = True
+    endpoint = f"The operator's endpoint `{exc.provider_id}`"
+    tell = "tell your bot operator."
+    if isinstance(exc, StreamInterruptedError | BadRequestError):
+        return exc  # about the answer or the request, not about keys
+    if isinstance(exc, RateLimitedError):
+        exc.user_message = (
+            f"{endpoint} is rate limiting requests. Try again in {wait_text(exc.retry_after)}."
+        )
+    elif isinstance(exc, ProviderUnavailableError):
+        exc.brief = f"the operator's endpoint is not answering ({exc.what})"
+        exc.user_message = f"{endpoint} is not answering ({exc.what}) — {tell}"
+    elif isinstance(exc, InvalidKeyError):
+        exc.brief = "the operator's endpoint refused the request as unauthorised"
+        exc.user_message = f"{endpoint} refused the request as unauthorised — {tell}"
+    elif isinstance(exc, ProviderQuotaError):
+        exc.brief = "the operator's endpoint is out of credit or quota"
+        exc.user_message = f"{endpoint} is out of credit or quota — {tell}"
+    elif isinstance(exc, UnknownModelError):
+        hint = f" It serves: {_some(exc.available)}." if exc.available else ""
+        exc.brief = f"no model `{exc.model_id}`"
+        exc.user_message = f"{endpoint} has no model `{exc.model_id}`.{hint}"
+    else:
+        exc.brief = f"the operator's endpoint failed ({exc.kind.replace('_', ' ')})"
+        exc.user_message = f"{endpoint} failed ({exc.kind.replace('_', ' ')}) — {tell}"
+    return exc
+
+
+def _some(names: Sequence[str], most: int = 15) -> str:
+    shown = ", ".join(list(names)[:most])
+    return shown + (f" (and {len(names) - most} more)" if len(names) > most else "")
+
+
+def wait_text(value: float | None) -> str:
+    """How long to wait, as a user reads it: ``20 s`` (at least 1), or ``a moment``."""
     if value is None:
         return "a moment"
     whole = max(1, round(value))

@@ -39,6 +39,7 @@ from byok.errors import (
     SpendLimitError,
     UnpricedModelError,
     VaultError,
+    as_operator_endpoint,
 )
 from byok.history import ConversationStore
 from byok.keystore import KeyStore, StoredKey
@@ -352,6 +353,8 @@ class BYOKService:
                         candidate, key, request, reservation, request_id, failures, notes
                     )
             except (ProviderError, SpendLimitError, UnpricedModelError, VaultError) as exc:
+                if isinstance(exc, ProviderError) and self._keyless(candidate):
+                    as_operator_endpoint(exc)
                 if getattr(exc, "kind", "") == "stream_interrupted":
                     raise
                 failures.append(Attempt(candidate.provider_id, candidate.model, exc))
@@ -382,6 +385,10 @@ class BYOKService:
                 )
             yield answer
             return
+
+    def _keyless(self, candidate: Candidate) -> bool:
+        """The candidate is an endpoint the operator runs without user keys."""
+        return not self._engine.catalog.get(candidate.provider_id).requires_user_key
 
     async def _chat_attempt(
         self,

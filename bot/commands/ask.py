@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from bot.alert_delivery import spending_section
 from bot.bounds import MAX_TOKENS
 from bot.context import BotContext
+from bot.failure_summary import fallback_status
 from bot.formatting import answer_footer
 from bot.grammar import CommandError, Flag, model_value, parse_flags, parse_number, text_value
 from bot.invocation import Invocation
@@ -32,9 +33,7 @@ def answer_reply(answer: Answer, *, public: bool) -> Reply:
         sections.append(
             Section(
                 title=f"Answered by {answer.provider_id} instead",
-                bullets=tuple(
-                    f"{a.provider_id}: {a.error.user_message}" for a in answer.failed_attempts
-                ),
+                bullets=tuple(a.summary for a in answer.failed_attempts),
             )
         )
     notes = answer.notes
@@ -85,10 +84,7 @@ async def stream_answer(
                 shown.append(event.text)
                 yield Delta(event.text)
             elif isinstance(event, FallingBack):
-                yield Status(
-                    f"{event.failed.provider_id} failed ({event.failed.error.user_message}) "
-                    f"— trying {event.next_provider_id}…"
-                )
+                yield Status(fallback_status(event.failed, event.next_provider_id))
             else:
                 await ctx.send_spend_alerts(inv.user_ref, event.notices)
                 yield answer_reply(event, public=not inv.private)

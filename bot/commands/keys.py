@@ -25,6 +25,7 @@ from byok.errors import (
     ProviderUnavailableError,
     VaultError,
 )
+from byok.keystore import StoredKey
 from byok.secret import Secret, looks_like_key
 from byok.service import KeyStatus
 from byok.types import KeyInfo
@@ -187,6 +188,8 @@ async def add_key(ctx: BotContext, inv: Invocation, request: SecretRequest, key:
             text="That does not look like an API key. Nothing was stored.",
         )
     limit_value = _checked_request(request)
+    provider_id = ctx.engine.catalog.resolve(request.provider_id).provider_id
+    previous = await ctx.engine.keys.get(inv.user_ref, provider_id)
     try:
         stored, info = await service.add_key(
             request.provider_id,
@@ -200,15 +203,30 @@ async def add_key(ctx: BotContext, inv: Invocation, request: SecretRequest, key:
             tone="error", title="Key not stored", text=refused_text(request.provider_id, exc)
         )
     extra = _key_info_text(info)
-    lines = [f"Stored your {stored.provider_id} key …{stored.last4}, encrypted."]
+    lines = [_stored_line(stored, previous)]
     if extra:
         lines.append(f"Checked with {stored.provider_id}: {extra}.")
     if stored.monthly_limit is not None:
         lines.append(f"Monthly limit: {money(stored.monthly_limit)}.")
+    elif previous is not None and previous.monthly_limit is not None:
+        lines.append(
+            f"No monthly limit now (the old key had {money(previous.monthly_limit)}): "
+            f"set one with `/byok limit {stored.provider_id} <usd>`."
+        )
     if stored.allowed_models:
         lines.append(f"Allowed models: {', '.join(stored.allowed_models)}.")
     lines.append(f"Ask with `/ask --provider {stored.provider_id} <question>`.")
-    return Reply(tone="success", title="Key added", text="\n".join(lines))
+    title = "Key added" if previous is None else "Key replaced"
+    return Reply(tone="success", title=title, text="\n".join(lines))
+
+
+def _stored_line(stored: StoredKey, previous: StoredKey | None) -> str:
+    if previous is None:
+        return f"Stored your {stored.provider_id} key …{stored.last4}, encrypted."
+    return (
+        f"Replaced your {stored.provider_id} key …{previous.last4} with …{stored.last4}, "
+        "encrypted. One key per provider: `--label` names a key, it does not add a second."
+    )
 
 
 def _status(status: KeyStatus) -> str:

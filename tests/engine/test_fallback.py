@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from byok.answers import Answer, FallingBack, TextDelta
@@ -118,9 +120,30 @@ async def test_every_provider_failing_lists_each_reason(two_keys: Rig) -> None:
     rig.fakes["anthropic"].inject(Fault.rate_limited(retry_after="12"), path="messages")
     with pytest.raises(AllProvidersFailedError) as caught:
         await rig.service().chat(QUESTION)
-    message = caught.value.user_message
-    assert "openai" in message and "anthropic" in message and "12 s" in message
+    failed = caught.value
+    assert [(a.provider_id, a.outcome, a.error.brief) for a in failed.attempts] == [
+        ("openai", "failed", "not answering (server error 503)"),
+        ("anthropic", "failed", "rate limited (retry after 12 s)"),
+    ]
+    # The engine lists what happened; the next step (a command to type) is the bot's.
+    assert failed.user_message == (
+        "Couldn't answer: openai failed — not answering (server error 503) · "
+        "anthropic failed — rate limited (retry after 12 s)."
+    )
     assert [r["outcome"] for r in await rig.usage_rows()] == ["error", "error"]
+
+
+async def test_a_provider_refused_by_its_limit_is_skipped_not_failed(two_keys: Rig) -> None:
+    rig = two_keys
+    await rig.service().set_monthly_limit("openai", Decimal("0.01"))
+    rig.fakes["anthropic"].inject(Fault.http(503), path="messages")
+    with pytest.raises(AllProvidersFailedError) as caught:
+        await rig.service().chat(QUESTION, max_tokens=5000)
+    skipped, failed = caught.value.attempts
+    assert (skipped.provider_id, skipped.outcome) == ("openai", "skipped")
+    assert skipped.error.brief.startswith("its $0.01 monthly limit has $0.01 left, this request")
+    assert (failed.provider_id, failed.outcome) == ("anthropic", "failed")
+    assert chat_requests(rig, "openai") == 0
 
 
 async def test_operator_key_is_never_a_silent_fallback(
