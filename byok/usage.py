@@ -88,6 +88,9 @@ class UsageLine:
     # worst-case reservation still counts against the monthly limit.
     held: Decimal = Decimal(0)
     held_requests: int = 0
+    # Distinct questions (request ids) among ``requests``: attempts at several providers
+    # for one question (fallback) share its id.
+    questions: int = 0
 
     @property
     def successes(self) -> int:
@@ -96,9 +99,14 @@ class UsageLine:
 
 @dataclass(frozen=True, slots=True)
 class UsageReport:
+    """Usage over a period. ``requests`` counts attempts at providers; ``questions`` counts
+    what users asked, each once even when it reached several providers (so it is not the
+    sum of the lines' ``questions``; 0 when the report was built from lines alone)."""
+
     start: datetime
     end: datetime
     lines: tuple[UsageLine, ...]
+    questions: int = 0
 
     @property
     def requests(self) -> int:
@@ -396,7 +404,21 @@ class UsageLedger:
         unpriced = case(
             (and_(UsageEvent.outcome == "success", UsageEvent.cost.is_(None)), 1), else_=0
         )
-        held = case((UsageEvent.cost.is_(None), UsageEvent.reserved_cost), else_=None)
+        # Failed attempts the provider may have billed (a success of unknown cost under a
+        # limit holds its worst case too, but is counted with the unpriced successes).
+        held = case(
+            (
+                and_(UsageEvent.cost.is_(None), UsageEvent.outcome != "success"),
+                UsageEvent.reserved_cost,
+            ),
+            else_=None,
+        )
+        in_period = (
+            UsageEvent.user_ref == user_ref,
+            UsageEvent.created_at >= start,
+            UsageEvent.created_at < end,
+            UsageEvent.outcome != "pending",
+        )
         query = (
             select(
                 UsageEvent.provider,
@@ -410,17 +432,15 @@ class UsageLedger:
                 func.sum(unpriced),
                 type_coerce(func.coalesce(func.sum(held), 0), Money()),
                 func.sum(case((held.is_not(None), 1), else_=0)),
+                func.count(func.distinct(UsageEvent.request_id)),
             )
-            .where(
-                UsageEvent.user_ref == user_ref,
-                UsageEvent.created_at >= start,
-                UsageEvent.created_at < end,
-                UsageEvent.outcome != "pending",
-            )
+            .where(*in_period)
             .group_by(UsageEvent.provider, UsageEvent.model)
             .order_by(UsageEvent.provider, UsageEvent.model)
         )
+        distinct_questions = select(func.count(func.distinct(UsageEvent.request_id)))
         async with self._db.session() as session:
+            questions = (await session.execute(distinct_questions.where(*in_period))).scalar()
             rows = await session.execute(query)
             lines = tuple(
                 UsageLine(
@@ -435,10 +455,11 @@ class UsageLedger:
                     unpriced=int(unpriced_count or 0),
                     held=held_cost or Decimal(0),
                     held_requests=int(held_count or 0),
+                    questions=int(line_questions),
                 )
-                for provider, model, requests, failures, fallbacks, tokens_in, tokens_out, cost, unpriced_count, held_cost, held_count in rows
+                for provider, model, requests, failures, fallbacks, tokens_in, tokens_out, cost, unpriced_count, held_cost, held_count, line_questions in rows
             )
-        return UsageReport(start=start, end=end, lines=lines)
+        return UsageReport(start=start, end=end, lines=lines, questions=int(questions or 0))
 
 
 def _finish_values(

@@ -37,7 +37,8 @@ HELP: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "usage": (
-        "Your requests, tokens and cost by provider and model, and your monthly limits.",
+        "What you asked and the attempts at providers behind it (fallbacks, failures), "
+        "tokens and cost by provider and model, and your monthly limits.",
         ("/usage", "/usage week", "/usage month"),
     ),
     "home": (

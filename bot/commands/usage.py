@@ -1,4 +1,4 @@
-"""``/usage [week|month]``: requests, tokens and cost by provider and model, and limits."""
+"""``/usage [week|month]``: questions and attempts, tokens and cost by provider and model, and limits."""
 
 from __future__ import annotations
 
@@ -46,6 +46,17 @@ def report_sections(report: UsageReport) -> list[Section]:
     return sections
 
 
+def _questions_and_attempts(report: UsageReport) -> str:
+    """What was asked, then the calls to providers behind it: "22 questions · 33 attempts
+    (8 fallbacks, 3 failed)"."""
+    fallbacks = sum(line.fallbacks for line in report.lines)
+    failures = sum(line.failures for line in report.lines)
+    extras = [plural(fallbacks, "fallback")] if fallbacks else []
+    extras += [f"{failures:,} failed"] if failures else []
+    detail = f" ({', '.join(extras)})" if extras else ""
+    return f"{plural(report.questions, 'question')} · {plural(report.requests, 'attempt')}{detail}"
+
+
 async def usage(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     words = (inv.text.strip().lower() or "month").split()
     word = words[0]
@@ -76,9 +87,9 @@ async def usage(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
             )
         )
     if not report.lines:
-        text = f"No requests {period}."
+        text = f"No questions {period}."
     else:
-        text = f"{plural(report.requests, 'request')} {period}"
+        text = f"{_questions_and_attempts(report)} {period}"
         if report.unpriced and report.cost == 0:
             text += f"; cost unknown ({plural(report.unpriced, 'request')} of unknown price)."
         else:

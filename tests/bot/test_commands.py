@@ -205,7 +205,7 @@ async def test_usage_shows_requests_tokens_cost_and_limits(chat: Chat) -> None:
     chat.rig.fakes["openai"].reply(text="a", input_tokens=1000, output_tokens=100)
     await chat.say("/ask one")
     said = await chat.say("/usage")
-    assert "1 request in November 2026 so far" in said.text
+    assert "1 question · 1 attempt in November 2026 so far" in said.text
     assert "gpt-5.6-terra: 1 request, 1,000 in / 100 out tokens" in said.text
     assert "Monthly limits" in said.text and "of $10.00" in said.text
     week = await chat.say("/usage week")
@@ -220,15 +220,16 @@ async def test_usage_never_shows_an_unknown_price_as_zero(chat: Chat) -> None:
     said = await chat.say("/usage")
     assert "$0.00" not in said.text
     assert (
-        "1 request in November 2026 so far; cost unknown (1 request of unknown price)" in said.text
+        "1 question · 1 attempt in November 2026 so far; "
+        "cost unknown (1 request of unknown price)" in said.text
     )
     assert "openai — 1 request, cost unknown" in said.text
     chat.rig.fakes["openai"].reply(text="a", input_tokens=1000, output_tokens=100)
     await chat.say("/ask two")
     mixed = await chat.say("/usage")
     assert (
-        "2 requests in November 2026 so far, $0.0032 in total plus 1 request whose price is unknown"
-        in mixed.text
+        "2 questions · 2 attempts in November 2026 so far, "
+        "$0.0032 in total plus 1 request whose price is unknown" in mixed.text
     )
     assert "openai — 2 requests, $0.0032 + 1 request of unknown cost" in mixed.text
 
