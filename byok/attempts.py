@@ -259,6 +259,7 @@ class AttemptRunner:
             usage=result.usage,
             cost=cost,
             latency_ms=latency,
+            may_have_billed=_unknown_under_limit(reservation, cost),
         )
         return result, cost, latency
 
@@ -301,6 +302,7 @@ class AttemptRunner:
                 usage=usage,
                 cost=cost,
                 latency_ms=_ms(started),
+                may_have_billed=_unknown_under_limit(reservation, cost),
             )
             yield Chunk(usage=usage, model=served, finish_reason=final.finish_reason)
         except ProviderError as exc:
@@ -381,6 +383,12 @@ class AttemptRunner:
             operator_key=candidate.key_source == "operator",
             refused=refused,
         )
+
+
+def _unknown_under_limit(reservation: Reservation, cost: Decimal | None) -> bool:
+    """A success whose cost is unknown (usage not reported or implausible) keeps its
+    worst case against the limit: the provider billed it, and $0 would let the limit slip."""
+    return cost is None and reservation.limit is not None
 
 
 def _worst_case(request: ChatRequest, candidate: Candidate) -> Decimal | None:
