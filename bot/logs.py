@@ -76,6 +76,7 @@ _NOISY = (
     "aiosqlite",
     "discord.gateway",
     "alembic",
+    "apscheduler",  # "Added job", "Scheduler started": our own start-up line says it
 )
 
 _log = logging.getLogger("byok")
@@ -158,6 +159,11 @@ def _without_body(message: str) -> str:
         return message
     marker = _BODY_MARKER.search(message)
     return message[: marker.end()] + _OMITTED if marker else message
+
+
+def _without_voice_notice(record: logging.LogRecord) -> bool:
+    """discord.py warns at every start that PyNaCl (voice) is missing; the bot has no voice."""
+    return not str(record.msg).startswith("PyNaCl is not installed")
 
 
 class LogRedactor(RedactingFilter):
@@ -276,6 +282,7 @@ def configure_logging(
     numeric = logging.getLevelName(level)
     for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, numeric))
+    logging.getLogger("discord.client").addFilter(_without_voice_notice)
     logging.captureWarnings(True)
     sys.excepthook = _uncaught
     threading.excepthook = _uncaught_in_thread

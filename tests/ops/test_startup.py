@@ -51,6 +51,8 @@ async def test_run_starts_every_enabled_part_and_says_so(deployment: Deployment)
     assert bot.lines[-1].endswith("byok-bot stopped: usage written, database closed")
     # [logging] format = "text": every line a readable record, no stray output.
     assert all(_TEXT_LINE.match(line) for line in bot.lines), bot.output
+    # No library chatter at start-up: discord.py's voice notice, apscheduler's job lines.
+    assert not bot.has("PyNaCl") and not bot.has("apscheduler"), bot.output
 
 
 async def test_slack_socket_mode_connects_and_answers_over_the_socket(
