@@ -18,7 +18,6 @@ __all__ = [
     "cost_text",
     "limit_spend",
     "money",
-    "money_with_unpriced",
     "plural",
     "spend",
     "tokens",
@@ -56,10 +55,6 @@ def cost_text(cost: Decimal | None, unpriced: int = 0) -> str:
     """:func:`spend` where no label names the figure: ``cost unknown``, not a bare ``unknown``."""
     text = spend(cost, unpriced)
     return f"cost {text}" if text == UNKNOWN else text
-
-
-# The name bot/panel.py still imports; the same function.
-money_with_unpriced = cost_text
 
 
 def limit_spend(spent: Decimal, limit: Decimal | None, unpriced: int = 0) -> str:

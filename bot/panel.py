@@ -16,7 +16,7 @@ from bot.commands.keys import key_section
 from bot.commands.prefs import PREFERENCES, Preference, prefs_section
 from bot.commands.usage import report_sections
 from bot.context import BotContext
-from bot.formatting import money_with_unpriced
+from bot.formatting import cost_text
 from bot.reply import Reply, Section
 from byok.preferences import Preferences
 from byok.service import KeyStatus
@@ -88,7 +88,7 @@ class PanelFacts:
         if not report.lines:
             return f"No requests since {report.start:%d %B}."
         plural = "" if report.requests == 1 else "s"
-        cost = money_with_unpriced(report.cost, report.unpriced)
+        cost = cost_text(report.cost, report.unpriced)
         return f"{report.requests} request{plural} since {report.start:%d %B}, {cost}."
 
     def key_sections(self) -> tuple[Section, ...]:

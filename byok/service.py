@@ -52,7 +52,7 @@ from byok.ratelimit import RequestRateLimiter
 from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
 from byok.secret import Secret, key_vendor, looks_like_key
 from byok.types import NOT_REPORTED, ChatMessage, ChatRequest, KeyInfo, Usage, UserRef
-from byok.usage import UsageLedger, UsageReport, month_bounds, week_bounds
+from byok.usage import ProviderSpend, UsageLedger, UsageReport, month_bounds, week_bounds
 from byok.user_state import UserState, UserStateCache, load_user_state
 from byok.users import user_id_or_create
 from byok.vault import Keyring
@@ -95,6 +95,7 @@ class KeyStatus:
     key: StoredKey
     spent_this_month: Decimal
     readable: bool = True  # False: sealed under a master key this bot is not configured with
+    unpriced_this_month: int = 0  # answers of unknown cost left out of ``spent_this_month``
 
     @property
     def limit_used_fraction(self) -> float | None:
@@ -521,8 +522,14 @@ class BYOKService:
         async with self._engine.database.session() as session:
             user_ref = await user_id_or_create(session, self.user, self._engine.clock())
         spent = await self._engine.ledger.month_spend_by_provider(user_ref, "user")
+        nothing = ProviderSpend(Decimal(0))
         return [
-            KeyStatus(k, spent.get(k.provider_id, Decimal(0)), self._engine.keys.readable(k))
+            KeyStatus(
+                k,
+                spent.get(k.provider_id, nothing).spent,
+                self._engine.keys.readable(k),
+                spent.get(k.provider_id, nothing).unpriced,
+            )
             for k in keys
         ]
 

@@ -45,6 +45,7 @@ from byok.types import Usage
 __all__ = [
     "KeySource",
     "Outcome",
+    "ProviderSpend",
     "UsageLedger",
     "UsageLine",
     "UsageReport",
@@ -95,6 +96,15 @@ class UsageLine:
     @property
     def successes(self) -> int:
         return self.requests - self.failures
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpend:
+    """A provider's month to date: what counts against its limit, and the answers of
+    unknown cost that sum leaves out."""
+
+    spent: Decimal
+    unpriced: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,12 +392,28 @@ class UsageLedger:
 
     async def month_spend_by_provider(
         self, user_ref: int, key_source: KeySource = "user"
-    ) -> dict[str, Decimal]:
+    ) -> dict[str, ProviderSpend]:
         await self.flush()
         start, end = month_bounds(self._clock())
+        # Answers of unknown cost that hold nothing against a limit: left out of the sum.
+        unpriced = case(
+            (
+                and_(
+                    UsageEvent.outcome == "success",
+                    UsageEvent.cost.is_(None),
+                    UsageEvent.reserved_cost.is_(None),
+                ),
+                1,
+            ),
+            else_=0,
+        )
         async with self._db.session() as session:
             rows = await session.execute(
-                select(UsageEvent.provider, type_coerce(func.sum(_SPEND), Money()))
+                select(
+                    UsageEvent.provider,
+                    type_coerce(func.sum(_SPEND), Money()),
+                    func.sum(unpriced),
+                )
                 .where(
                     UsageEvent.user_ref == user_ref,
                     UsageEvent.key_source == key_source,
@@ -396,7 +422,10 @@ class UsageLedger:
                 )
                 .group_by(UsageEvent.provider)
             )
-            return {provider: spent or Decimal(0) for provider, spent in rows}
+            return {
+                provider: ProviderSpend(spent or Decimal(0), int(count or 0))
+                for provider, spent, count in rows
+            }
 
     async def report(self, user_ref: int, start: datetime, end: datetime) -> UsageReport:
         await self.flush()

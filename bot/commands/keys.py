@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from bot.bounds import LABEL_MAX_CHARS, MONTHLY_LIMIT_MAX_USD, MONTHLY_LIMIT_MIN_USD
 from bot.context import BotContext
-from bot.formatting import money
+from bot.formatting import limit_spend, money, spend
 from bot.grammar import (
     CommandError,
     Flag,
@@ -245,16 +245,16 @@ def _status(status: KeyStatus) -> str:
 
 def key_section(status: KeyStatus) -> Section:
     key = status.key
-    spend = money(status.spent_this_month)
-    if key.monthly_limit is not None:
-        fraction = status.limit_used_fraction or 0.0
-        spend += f" of {money(key.monthly_limit)} ({fraction:.0%})"
+    if key.monthly_limit is None:
+        spent = spend(status.spent_this_month, status.unpriced_this_month)
+    else:
+        spent = limit_spend(status.spent_this_month, key.monthly_limit, status.unpriced_this_month)
     fields = [
         Field("Key", f"…{key.last4}" + (f" ({key.label})" if key.label else "")),
         Field("Status", _status(status)),
         # With a limit, interrupted requests count at their worst case until the month
         # ends (the provider may have billed them): /usage itemises that.
-        Field("This month" if key.monthly_limit is None else "Counted against the limit", spend),
+        Field("This month" if key.monthly_limit is None else "Counted against the limit", spent),
     ]
     if key.allowed_models:
         fields.append(Field("Allowed models", ", ".join(key.allowed_models)))

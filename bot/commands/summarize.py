@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from bot.alert_delivery import refusal_notices, spending_section
 from bot.context import BotContext
-from bot.formatting import money, tokens
+from bot.formatting import cost_text, tokens
 from bot.grammar import CommandError, Flag, model_value, parse_flags, text_value
 from bot.invocation import Invocation
 from bot.meeting_summary import PROSE_NOTE, PROSE_TITLE, MeetingSummary
@@ -94,11 +94,7 @@ def _footer(answers: Sequence[Answer], parts: int) -> str:
     tokens_in = sum(a.usage.input_tokens for a in answers)
     tokens_out = sum(a.usage.output_tokens for a in answers)
     known = [a.cost for a in answers if a.cost is not None]
-    cost = (
-        money(sum(known, Decimal(0)))
-        if len(known) == len(answers)
-        else (f"{money(sum(known, Decimal(0)))} + unknown" if known else money(None))
-    )
+    cost = cost_text(sum(known, Decimal(0)), len(answers) - len(known))
     calls = f"{len(answers)} call{'s' if len(answers) != 1 else ''}"
     split = f"{parts} parts, " if parts > 1 else ""
     return (

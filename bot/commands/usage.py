@@ -95,6 +95,6 @@ async def usage(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         else:
             text += f", {money(report.cost)} in total"
             if report.unpriced:
-                text += f" plus {plural(report.unpriced, 'request')} whose price is unknown"
+                text += f" + {plural(report.unpriced, 'request')} of unknown cost"
             text += "."
     yield Reply(title="Your usage", text=text, sections=tuple(sections))

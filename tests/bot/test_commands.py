@@ -229,7 +229,7 @@ async def test_usage_never_shows_an_unknown_price_as_zero(chat: Chat) -> None:
     mixed = await chat.say("/usage")
     assert (
         "2 questions · 2 attempts in November 2026 so far, "
-        "$0.0032 in total plus 1 request whose price is unknown" in mixed.text
+        "$0.0032 in total + 1 request of unknown cost." in mixed.text
     )
     assert "openai — 2 requests, $0.0032 + 1 request of unknown cost" in mixed.text
 

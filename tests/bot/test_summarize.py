@@ -119,3 +119,14 @@ async def test_a_summary_in_prose_is_shown_as_written_not_as_empty_sections(chat
         )
     ]
     assert "None recorded" not in said.text
+
+
+async def test_a_summary_of_unknown_cost_says_so_in_the_one_money_format(chat: Chat) -> None:
+    await chat.add_key("openai")
+    fake = chat.rig.fakes["openai"]
+    fake.models.append("gpt-99-unreleased")
+    fake.reply(text=json.dumps(SUMMARY), input_tokens=900, output_tokens=120)
+    said = await chat.say(
+        "/summarize --model gpt-99-unreleased Alice: We ship Friday. Bob: Docs by Thursday."
+    )
+    assert (said.reply.footer or "").endswith("900 in / 120 out tokens · cost unknown")

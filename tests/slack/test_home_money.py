@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.slack.conftest import USER, SlackRig
 
 OPENED = {"type": "app_home_opened", "user": USER, "channel": "D111", "tab": "home",
@@ -33,11 +31,6 @@ async def test_the_months_total_names_requests_of_unknown_cost(slack: SlackRig) 
     assert "2 requests since 01 November, $0.0032 + 1 request of unknown cost." in shown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/commands/keys.py key_section (App Home's key line) formats spend with "
-    "money(status.spent_this_month); byok/service.py KeyStatus has no unknown-cost count",
-)
 async def test_a_keys_spend_names_requests_of_unknown_cost(slack: SlackRig) -> None:
     shown = await _home_after_two_questions(slack)
     assert "*This month*\\n$0.0032 + 1 request of unknown cost" in shown  # the key's field
