@@ -28,6 +28,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from adapters.control_codes import control_codes_refusal
 from bot.dispatch import Dispatcher
 from bot.grammar import CommandError
 from bot.invocation import Attachment, Invocation
@@ -37,7 +38,7 @@ from bot.transcripts import max_transcript_bytes, too_large_message
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
 
-__all__ = ["ConsoleAdapter", "has_control_codes"]
+__all__ = ["ConsoleAdapter"]
 
 T = TypeVar("T")
 
@@ -46,33 +47,6 @@ _QUIT = {"/quit", "/exit", "quit", "exit"}
 _FILE_COMMANDS = {"summarize", "summarise", "summary"}
 _FILE_USAGE = "/summarize --file meeting.vtt"
 _READ_CHUNK = 1 << 16
-# Tab and newline are text (a pasted transcript has both); any other C0 or C1 control
-# character, DEL included, is a terminal code never meant as text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# A terminal's escape sequences: CSI (arrows: ESC [ A), SS3 (ESC O A) and ESC + one key.
-_ESCAPE_SEQUENCE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|O.|.)?|\x9b[0-?]*[ -/]*[@-~]")
-_ONLY_CONTROL_CODES = (
-    "Ignored a line of terminal control codes (arrow or function keys?); nothing was sent."
-)
-_HOLDS_CONTROL_CODES = (
-    "That line holds terminal control codes (arrow or function keys?), so it was not sent: "
-    "type it again without them."
-)
-
-
-def has_control_codes(line: str) -> bool:
-    """True when ``line`` holds a control character other than tab and newline."""
-    return _CONTROL.search(line) is not None
-
-
-def _control_codes_refusal(line: str) -> Reply | None:
-    """Why a line with control codes is not sent, or None for a clean line."""
-    if not has_control_codes(line):
-        return None
-    left = _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", line))
-    if left.strip():
-        return Reply(tone="error", text=_HOLDS_CONTROL_CODES)
-    return Reply(tone="warning", text=_ONLY_CONTROL_CODES)
 
 
 class ConsoleAdapter:
@@ -216,7 +190,7 @@ class ConsoleAdapter:
                 continue
             if stripped.lower() in _QUIT:
                 break
-            refusal = _control_codes_refusal(stripped)
+            refusal = control_codes_refusal(stripped)
             if refusal is not None:
                 self._render(refusal)
                 continue

@@ -28,7 +28,7 @@ from prompt_toolkit.output import create_output
 from prompt_toolkit.shortcuts import CompleteStyle
 from prompt_toolkit.utils import is_dumb_terminal
 
-from adapters.console import has_control_codes
+from adapters.control_codes import has_control_codes
 from bot.commands.ask import ASK_USAGE
 from bot.commands.help import HELP
 from bot.commands.keys import ADD_USAGE
