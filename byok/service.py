@@ -622,21 +622,16 @@ class BYOKService:
             cost = price_of(entry.provider_id, model, usage)
         async with engine.database.session() as session:
             user_ref = await user_id_or_create(session, self.user, engine.clock())
-            attempt_id = await engine.ledger.begin(
-                session,
-                user_ref=user_ref,
-                request_id=uuid.uuid4().hex,
-                provider_id=entry.provider_id,
-                model=model,
-                key_source="user",
-                request_kind=kind,
-                is_fallback=False,
-                reserved_cost=None,
-            )
-        await engine.ledger.finish(
-            attempt_id,
+        # The call has ended: one group-committed insert, not a pending row and its finish.
+        engine.ledger.record(
+            user_ref=user_ref,
+            request_id=uuid.uuid4().hex,
+            provider_id=entry.provider_id,
             model=model,
-            reserved_cost=None,
+            key_source="user",
+            request_kind=kind,
+            is_fallback=False,
+            created_at=engine.clock(),
             outcome="success" if success else "error",
             usage=usage,
             cost=cost,

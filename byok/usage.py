@@ -216,13 +216,9 @@ class UsageLedger:
         """
         now = self._clock()
         row = {
-            "user_ref": user_ref,
-            "request_id": request_id,
-            "provider": provider_id,
-            "key_source": key_source,
-            "request_kind": request_kind,
-            "is_fallback": is_fallback,
-            "created_at": now,
+            **_attempt(
+                user_ref, request_id, provider_id, key_source, request_kind, is_fallback, now
+            ),
             **_finish_values(now, outcome="pending", model=model),
             "finished_at": None,
         }
@@ -269,13 +265,15 @@ class UsageLedger:
         self._writer.submit(
             _RECORD,
             {
-                "user_ref": user_ref,
-                "request_id": request_id,
-                "provider": provider_id,
-                "key_source": key_source,
-                "request_kind": request_kind,
-                "is_fallback": is_fallback,
-                "created_at": created_at,
+                **_attempt(
+                    user_ref,
+                    request_id,
+                    provider_id,
+                    key_source,
+                    request_kind,
+                    is_fallback,
+                    created_at,
+                ),
                 **_finish_values(
                     self._clock(),
                     outcome=outcome,
@@ -489,6 +487,27 @@ class UsageLedger:
                 for provider, model, requests, failures, fallbacks, tokens_in, tokens_out, cost, unpriced_count, held_cost, held_count, line_questions in rows
             )
         return UsageReport(start=start, end=end, lines=lines, questions=int(questions or 0))
+
+
+def _attempt(
+    user_ref: int,
+    request_id: str,
+    provider_id: str,
+    key_source: KeySource,
+    request_kind: str,
+    is_fallback: bool,
+    created_at: datetime,
+) -> Row:
+    """The columns that say whose attempt a row is, at what and when."""
+    return {
+        "user_ref": user_ref,
+        "request_id": request_id,
+        "provider": provider_id,
+        "key_source": key_source,
+        "request_kind": request_kind,
+        "is_fallback": is_fallback,
+        "created_at": created_at,
+    }
 
 
 def _finish_values(
