@@ -43,7 +43,13 @@ __all__ = [
     "strip_library_body",
 ]
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+# Set on a record once its library body is taken out (not a field worth logging).
+_STRIPPED = "byok_body_stripped"
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    _STRIPPED,
+}
 
 #: Third-party loggers that carry requests, responses and errors of the platforms and
 #: providers. None of them has a handler of its own: their records reach the root one.
@@ -125,10 +131,12 @@ _BODY_MARKER = re.compile(rf"\b(?:{'|'.join(_BODY_WORDS)})\s*[:=]\s*", re.IGNORE
 def strip_library_body(record: logging.LogRecord) -> None:
     """Replace the request or response body a library record carries by a placeholder.
 
-    Records logged by our own code are left alone: they never hold a body.
+    Records logged by our own code are left alone: they never hold a body. A record is
+    stripped once, whichever filter sees it first (discord.py's own loggers have one too).
     """
-    if record.pathname.startswith(_OWN_CODE):
+    if record.pathname.startswith(_OWN_CODE) or getattr(record, _STRIPPED, False):
         return
+    setattr(record, _STRIPPED, True)
     position = _BODY_ARGUMENT.get(record.msg) if isinstance(record.msg, str) else None
     if position is not None and isinstance(record.args, tuple) and len(record.args) > position:
         summary = _gateway_summary(record.args[position])

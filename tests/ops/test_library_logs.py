@@ -258,3 +258,15 @@ def test_our_own_lines_are_not_cut() -> None:
     record.pathname = str(ROOT / "bot" / "dispatch.py")
     strip_library_body(record)
     assert record.getMessage() == "slack: the body: kept"
+
+
+def test_a_gateway_event_stripped_by_two_filters_keeps_its_summary() -> None:
+    """discord.py's loggers and the root handler both strip: the second pass changes nothing."""
+    key = canary_keys()["prefix-less"]
+    event = {"op": 0, "t": "MESSAGE_CREATE", "s": 7, "d": {"content": key}}
+    record = _library_record("For Shard ID %s: WebSocket Event: %s", None, event)
+    strip_library_body(record)
+    strip_library_body(record)
+    assert record.getMessage() == (
+        "For Shard ID None: WebSocket Event: <body omitted; {'op': 0, 't': 'MESSAGE_CREATE', 's': 7}>"
+    )
