@@ -144,12 +144,12 @@ class Dispatcher:
                 text="The bot is restarting and not taking new requests. Try again in a minute.",
             )
             return
+        command = _COMMAND_ALIASES.get(inv.command.lower(), inv.command.lower())
         if self._metrics is not None:
-            command = _COMMAND_ALIASES.get(inv.command.lower(), inv.command.lower())
             self._metrics.command_started(inv.platform, command)
         try:
             with self._tracked():
-                async for event in self._run(inv):
+                async for event in self._run(inv, command):
                     yield event
         finally:
             if self._metrics is not None:
@@ -172,8 +172,7 @@ class Dispatcher:
             if self._in_flight == 0:
                 self._idle.set()
 
-    async def _run(self, inv: Invocation) -> AsyncIterator[ReplyEvent]:
-        command = _COMMAND_ALIASES.get(inv.command.lower(), inv.command.lower())
+    async def _run(self, inv: Invocation, command: str) -> AsyncIterator[ReplyEvent]:
         handler = COMMANDS.get(command)
         if handler is None:
             guess = closest(command, list(COMMANDS))

@@ -42,6 +42,9 @@ class _Bounded:
         self._most = most
         self._seen = set(known)
 
+    def __contains__(self, value: str) -> bool:
+        return value in self._seen
+
     def label(self, value: str) -> str:
         if value in self._seen:
             return value
@@ -74,7 +77,7 @@ class _Labels:
     def model(self, provider_id: str, model: str) -> str:
         if provider_id not in self._providers:
             return OTHER
-        if (provider_id, model) in self._defaults:
+        if (provider_id, model) in self._defaults or model in self._priced:
             return model
         if price_of(provider_id, model, _ONE_TOKEN) is None:
             return OTHER

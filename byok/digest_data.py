@@ -33,7 +33,7 @@ from byok.db import tables
 from byok.db.columns import from_nanos
 from byok.db.engine import Database
 from byok.types import UserRef
-from byok.usage import UsageLine, month_bounds
+from byok.usage import UNPRICED_UNCOUNTED, UsageLine, month_bounds
 
 __all__ = [
     "DailyCost",
@@ -186,9 +186,6 @@ def utc_offsets(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[date
 _FINISHED = _E.outcome != "pending"
 _FALLBACK = case((_E.is_fallback, 1), else_=0)
 _UNPRICED = case((and_(_E.outcome == "success", _E.cost.is_(None)), 1), else_=0)
-# Unpriced requests that month-to-date spend (cost, else reservation) counts as nothing.
-_UNPRICED_UNCOUNTED = case((and_(_E.outcome == "success", _E.cost.is_(None),
-                                 _E.reserved_cost.is_(None)), 1), else_=0)  # fmt: skip
 _KIND = case(
     (_E.outcome == "success", ""),
     (_E.outcome == "cancelled", "cancelled"),
@@ -338,7 +335,7 @@ async def _keys(
     spend = (
         select(_E.user_ref, _E.provider,
                func.sum(func.coalesce(_E.cost, _E.reserved_cost)).label("spent"),
-               func.sum(_UNPRICED_UNCOUNTED).label("unpriced"))
+               func.sum(UNPRICED_UNCOUNTED).label("unpriced"))
         .where(_E.key_source == "user", _in_range(month_start, month_end), _only(_E.user_ref, users))
         .group_by(_E.user_ref, _E.provider)
         .subquery()

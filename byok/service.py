@@ -97,13 +97,6 @@ class KeyStatus:
     readable: bool = True  # False: sealed under a master key this bot is not configured with
     unpriced_this_month: int = 0  # answers of unknown cost left out of ``spent_this_month``
 
-    @property
-    def limit_used_fraction(self) -> float | None:
-        limit = self.key.monthly_limit
-        if not limit:
-            return None
-        return float(self.spent_this_month / limit)
-
 
 def resolve_model_name(provider_id: str, typed: str | None, default: str) -> tuple[str, str | None]:
     choice = resolve_model(provider_id, typed, default)

@@ -43,6 +43,7 @@ from byok.errors import DatabaseUnavailableError, StorageError
 from byok.types import Usage
 
 __all__ = [
+    "UNPRICED_UNCOUNTED",
     "KeySource",
     "Outcome",
     "ProviderSpend",
@@ -139,6 +140,18 @@ class UsageReport:
 
 # Cost counted against a limit: the real cost, else the reservation still held.
 _SPEND = func.coalesce(UsageEvent.cost, UsageEvent.reserved_cost)
+# Answers of unknown cost that hold nothing against a limit: a spend sum leaves them out.
+UNPRICED_UNCOUNTED = case(
+    (
+        and_(
+            UsageEvent.outcome == "success",
+            UsageEvent.cost.is_(None),
+            UsageEvent.reserved_cost.is_(None),
+        ),
+        1,
+    ),
+    else_=0,
+)
 
 # Older pending rows belong to a process that died mid-request (requests time out long before).
 ABANDONED_AFTER = timedelta(hours=1)
@@ -393,24 +406,12 @@ class UsageLedger:
     ) -> dict[str, ProviderSpend]:
         await self.flush()
         start, end = month_bounds(self._clock())
-        # Answers of unknown cost that hold nothing against a limit: left out of the sum.
-        unpriced = case(
-            (
-                and_(
-                    UsageEvent.outcome == "success",
-                    UsageEvent.cost.is_(None),
-                    UsageEvent.reserved_cost.is_(None),
-                ),
-                1,
-            ),
-            else_=0,
-        )
         async with self._db.session() as session:
             rows = await session.execute(
                 select(
                     UsageEvent.provider,
                     type_coerce(func.sum(_SPEND), Money()),
-                    func.sum(unpriced),
+                    func.sum(UNPRICED_UNCOUNTED),
                 )
                 .where(
                     UsageEvent.user_ref == user_ref,

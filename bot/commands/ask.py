@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from bot.alert_delivery import spending_section
+from bot.alert_delivery import refusal_notices, spending_section
 from bot.bounds import MAX_TOKENS
 from bot.context import BotContext
 from bot.failure_summary import fallback_status
@@ -88,13 +88,8 @@ async def stream_answer(
             else:
                 await ctx.send_spend_alerts(inv.user_ref, event.notices)
                 yield answer_reply(event, public=not inv.private)
-    except SpendLimitError as exc:
-        await ctx.send_spend_alerts(inv.user_ref, exc.notices)
-        raise
-    except AllProvidersFailedError as exc:
-        for attempt in exc.attempts:
-            if isinstance(attempt.error, SpendLimitError):
-                await ctx.send_spend_alerts(inv.user_ref, attempt.error.notices)
+    except (SpendLimitError, AllProvidersFailedError) as exc:
+        await ctx.send_spend_alerts(inv.user_ref, refusal_notices(exc))
         raise
     except StreamInterruptedError as exc:
         partial = getattr(exc, "partial_text", "".join(shown))
