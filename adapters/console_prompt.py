@@ -29,13 +29,13 @@ from prompt_toolkit.shortcuts import CompleteStyle
 from prompt_toolkit.utils import is_dumb_terminal
 
 from adapters.control_codes import has_control_codes
-from bot.commands.ask import ASK_USAGE
+from bot.commands.ask import ASK_FLAGS
 from bot.commands.help import HELP
 from bot.commands.keys import ADD_USAGE
 from bot.commands.prefs import PREFERENCES
 from bot.commands.summarize import SUMMARIZE_USAGE
 from bot.dispatch import BYOK_SUBCOMMANDS, COMMANDS
-from byok.secret import looks_like_key
+from bot.lookup import contains_key
 
 __all__ = [
     "HISTORY_FILE",
@@ -50,9 +50,9 @@ __all__ = [
 HISTORY_FILE = Path("byok-bot") / "console_history"
 
 _QUIT_WORDS = ("/quit", "/exit")
-# Flags per command, read from the usage lines /help shows: one definition of each.
+# Flags per command: /ask's from its parser, the others from the usage lines /help shows.
 _FLAG = re.compile(r"--[a-z][a-z-]*")
-_ASK_FLAGS = tuple(_FLAG.findall(ASK_USAGE))
+_ASK_FLAGS = tuple(f"--{flag.name}" for flag in ASK_FLAGS)
 _SUMMARIZE_FLAGS = (*_FLAG.findall(SUMMARIZE_USAGE), "--file")  # --file: console only
 _ADD_FLAGS = tuple(_FLAG.findall(ADD_USAGE))
 _PROVIDER_FLAGS = ("--provider", "-p")
@@ -64,7 +64,7 @@ _SUMMARIZE_NAMES = ("/summarize", "/summarise", "/summary")
 
 def keepable(line: str) -> bool:
     """Whether a line may be written to history: not a key, no terminal codes."""
-    return not looks_like_key(line) and not has_control_codes(line)
+    return not contains_key(line) and not has_control_codes(line)
 
 
 def history_path(environ: Mapping[str, str]) -> Path:

@@ -26,7 +26,7 @@ from typing import Any
 import discord
 from discord import ui
 
-from adapters.discord.render import CONTENT_LIMIT, render
+from adapters.discord.render import CONTENT_LIMIT, render, trim
 from bot.bounds import MODEL_MAX_CHARS
 from bot.panel import SWITCHES, PanelFacts, PanelReply, key_summary
 from bot.reply import Reply
@@ -106,8 +106,7 @@ class PanelMessage:
 
 def _notice_line(notice: Reply) -> str:
     icon = _ICONS.get(notice.tone, "ℹ️")
-    text = f"{icon} {notice.plain_text()}"
-    return text if len(text) <= CONTENT_LIMIT else text[: CONTENT_LIMIT - 1] + "…"
+    return trim(f"{icon} {notice.plain_text()}", CONTENT_LIMIT)
 
 
 def _embeds(facts: PanelFacts) -> tuple[discord.Embed, ...]:

@@ -30,6 +30,7 @@ __all__ = [
     "live_view",
     "render",
     "split_text",
+    "trim",
 ]
 
 CONTENT_LIMIT = 2000
@@ -142,13 +143,14 @@ def live_view(text: str, status: str | None) -> list[str]:
 
 
 def _one_line(status: str) -> str:
-    return _trim(" ".join(status.split()), STATUS_LIMIT)
+    return trim(" ".join(status.split()), STATUS_LIMIT)
 
 
 # -- embeds --------------------------------------------------------------------------
 
 
-def _trim(text: str, limit: int) -> str:
+def trim(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -187,21 +189,21 @@ class _Pages:
 
     def describe(self, title: str | None, text: str) -> None:
         for index, piece in enumerate(split_text(text, DESCRIPTION_LIMIT) if text else [""]):
-            heading = _trim(title, TITLE_LIMIT) if title and index == 0 else None
+            heading = trim(title, TITLE_LIMIT) if title and index == 0 else None
             embed = self._next(len(piece) + len(heading or ""))
             embed.title, embed.description = heading, piece or None
 
     def field(self, name: str, value: str) -> None:
         pieces = split_text(value, FIELD_VALUE_LIMIT) if value.strip() else [_BLANK]
         for index, piece in enumerate(pieces):
-            label = _trim(name or _BLANK, FIELD_NAME_LIMIT - 8)
+            label = trim(name or _BLANK, FIELD_NAME_LIMIT - 8)
             label = f"{label} (cont.)" if index else label
             self._current(len(label) + len(piece), field=True).add_field(
                 name=label, value=piece, inline=False
             )
 
     def footer(self, text: str) -> None:
-        text = _trim(text, FOOTER_LIMIT)
+        text = trim(text, FOOTER_LIMIT)
         self._current(len(text), field=False).set_footer(text=text)
 
 
