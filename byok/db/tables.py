@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -33,8 +34,12 @@ from byok.db.columns import Money, UTCDateTime
 __all__ = [
     "AlertLog",
     "Base",
+    "BotInstance",
     "ConversationMessage",
     "DigestLog",
+    "DiscordShardLease",
+    "HandledEvent",
+    "RateBucket",
     "SlackInstallation",
     "UsageEvent",
     "User",
@@ -236,3 +241,58 @@ class SlackInstallation(Base):
     master_key_id: Mapped[str] = mapped_column(String(32), index=True)
     installed_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class BotInstance(Base):
+    """A running ``byok-bot run`` process, seen while it keeps ``seen_until`` in the future.
+
+    Times in the coordination tables are seconds since the epoch by the *database's*
+    clock (see :func:`byok.db.clock.db_seconds`), so instances on hosts whose clocks
+    disagree still agree on who is alive and whose lease has run out.
+    """
+
+    __tablename__ = "bot_instances"
+
+    id: Mapped[str] = mapped_column(String(96), primary_key=True)  # name/random suffix
+    name: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[float] = mapped_column(Double)
+    seen_until: Mapped[float] = mapped_column(Double, index=True)
+    discord_shards: Mapped[str] = mapped_column(String(400), server_default=text("''"))
+
+
+class DiscordShardLease(Base):
+    """One Discord gateway shard; the row count is the shard count all instances use.
+
+    ``holder`` connects the shard while ``lease_until`` is in the future; ``epoch`` grows
+    with every new holder, so a renewal by an instance that lost the lease changes nothing.
+    """
+
+    __tablename__ = "discord_shard_leases"
+
+    shard_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str | None] = mapped_column(String(96))
+    lease_until: Mapped[float] = mapped_column(Double, server_default=text("0"))
+    epoch: Mapped[int] = mapped_column(Int64, server_default=text("0"))
+
+
+class RateBucket(Base):
+    """A rate limit shared by every instance (GCRA: the theoretical arrival time).
+
+    ``scope`` names the limit (``ask`` per user, ``slack.edit`` per workspace);
+    ``subject`` whom it limits.
+    """
+
+    __tablename__ = "rate_buckets"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tat: Mapped[float] = mapped_column(Double, index=True)
+
+
+class HandledEvent(Base):
+    """A platform event some instance took; a second delivery (retry, failover) is dropped."""
+
+    __tablename__ = "handled_events"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    seen_at: Mapped[float] = mapped_column(Double, index=True)
