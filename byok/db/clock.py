@@ -8,6 +8,8 @@ on the one host that holds the file, where ``julianday('now')`` has millisecond 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Double, func, literal_column, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -19,6 +21,7 @@ _SECONDS_PER_DAY = 86400.0
 
 def db_seconds(dialect: str) -> ColumnElement[float]:
     """Now, by the database's clock, as float seconds since 1970-01-01 UTC."""
+    expression: ColumnElement[Any]
     if dialect == "postgresql":
         expression = func.extract("epoch", func.clock_timestamp())
     else:
