@@ -1,20 +1,47 @@
-"""Per-user request rate limit: a token bucket per user, in this process."""
+"""Per-user request rate limit: ``per_minute`` requests a minute, bursts up to that many.
+
+:func:`request_limiter` picks where the buckets live. On PostgreSQL, where several
+instances may run, they live in the database (:class:`SharedRequestLimiter`), so N
+instances still allow each user ``per_minute``, not N times as many. On SQLite one ``run``
+owns the file, and a write per question on SQLite's single writer would cost every answer
+latency, so they live in this process (:class:`RequestRateLimiter`).
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
-from byok.errors import RequestRateLimitError
+from byok.db.engine import Database
+from byok.errors import DatabaseUnavailableError, RequestRateLimitError
+from byok.shared_rate import OutageLog, SharedBucket
 from byok.types import UserRef
 
-__all__ = ["RequestRateLimiter"]
+__all__ = ["RequestLimiter", "RequestRateLimiter", "SharedRequestLimiter", "request_limiter"]
+
+log = logging.getLogger(__name__)
 
 _SWEEP_AT = 10_000  # buckets kept before idle (full) ones are dropped
 
 
+class RequestLimiter(Protocol):
+    async def acquire(self, user: UserRef) -> None:
+        """Take one request from the user's allowance or raise RequestRateLimitError."""
+
+
+def request_limiter(
+    database: Database, per_minute: int, monotonic: Callable[[], float] = time.monotonic
+) -> RequestLimiter:
+    """The limiter for ``database``: shared through it on PostgreSQL, in-process on SQLite."""
+    if database.dialect == "postgresql":
+        return SharedRequestLimiter(database, per_minute, monotonic)
+    return RequestRateLimiter(per_minute, monotonic)
+
+
 class RequestRateLimiter:
-    """Allows ``per_minute`` requests a minute per user, with bursts up to that many."""
+    """A token bucket per user, in this process."""
 
     def __init__(self, per_minute: int, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._capacity = float(per_minute)
@@ -22,7 +49,7 @@ class RequestRateLimiter:
         self._now = monotonic
         self._buckets: dict[UserRef, tuple[float, float]] = {}
 
-    def acquire(self, user: UserRef) -> None:
+    async def acquire(self, user: UserRef) -> None:
         """Take one request from the user's bucket or raise RequestRateLimitError."""
         now = self._now()
         tokens, stamp = self._buckets.get(user, (self._capacity, now))
@@ -41,3 +68,34 @@ class RequestRateLimiter:
             for user, (tokens, stamp) in self._buckets.items()
             if now - stamp < full_after
         }
+
+
+class SharedRequestLimiter:
+    """Each user's bucket in the database (scope ``ask``), shared by every instance.
+
+    While the database cannot be reached the request is allowed, with one WARNING per
+    outage: refusing would turn an outage into "you are sending requests quickly", and
+    what guards money, the monthly spend limit, is enforced in the database anyway (the
+    request fails there, clearly, if the outage lasts).
+    """
+
+    def __init__(
+        self, database: Database, per_minute: int, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._bucket = SharedBucket(
+            database, "ask", per_second=per_minute / 60.0, burst=per_minute, monotonic=monotonic
+        )
+        self._outage = OutageLog(
+            log, "shared request rate limit", "requests are allowed unchecked until it is back"
+        )
+
+    async def acquire(self, user: UserRef) -> None:
+        """Take one request from the user's shared bucket or raise RequestRateLimitError."""
+        try:
+            taken = await self._bucket.take(str(user))
+        except DatabaseUnavailableError as exc:
+            self._outage.failed(exc)
+            return
+        self._outage.worked()
+        if not taken.allowed:
+            raise RequestRateLimitError(max(self._bucket.wait_s(taken.ahead_s), 0.001))

@@ -48,7 +48,7 @@ from byok.preferences import Preferences, PreferenceStore
 from byok.pricing import estimate_input_tokens, price_of
 from byok.providers.models import OPENROUTER_AUTO, resolve_model
 from byok.providers.registry import BUILTIN_PROVIDER_IDS
-from byok.ratelimit import RequestRateLimiter
+from byok.ratelimit import request_limiter
 from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
 from byok.secret import Secret, key_vendor, looks_like_key
 from byok.types import NOT_REPORTED, ChatMessage, ChatRequest, KeyInfo, Usage, UserRef
@@ -130,7 +130,7 @@ class Engine:
         self.preferences = PreferenceStore(database, clock, on_change=forget)
         self.ledger = UsageLedger(database, clock)
         self.history = ConversationStore(database, clock)
-        self.limiter = RequestRateLimiter(self.settings.requests_per_minute, monotonic)
+        self.limiter = request_limiter(database, self.settings.requests_per_minute, monotonic)
         self.runner = AttemptRunner(database, catalog, self.keys, self.ledger, clock, observer)
 
     def service(self, user: UserRef) -> BYOKService:
@@ -263,7 +263,7 @@ class BYOKService:
         engine = self._engine
         asked = _messages(messages)
         try:
-            engine.limiter.acquire(self.user)
+            await engine.limiter.acquire(self.user)
         except RequestRateLimitError:
             engine.runner.observer.request_refused(provider or "any", "request_rate")
             raise
