@@ -38,9 +38,9 @@ __all__ = [
     "InstanceRegistry",
     "LiveInstance",
     "SeveralInstancesOnSQLiteError",
+    "failure_reason",
     "format_shards",
     "parse_shards",
-    "why",
 ]
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,9 @@ class InstanceRegistry:
             except Exception as exc:  # noqa: BLE001 - an outage must not end the registration
                 if not failing:
                     log.warning(
-                        "instance registry: cannot renew %s (%s); retrying", self.id, why(exc)
+                        "instance registry: cannot renew %s (%s); retrying",
+                        self.id,
+                        failure_reason(exc),
                     )
                 failing = True
             else:
@@ -208,12 +210,12 @@ class InstanceRegistry:
             f"another `byok-bot run` ({other_name}, instance {other_id}) is using the SQLite "
             f"database {path}: several `run` instances need PostgreSQL — set [database] "
             'url = "postgresql+asyncpg://user:password@host/dbname" in every instance. '
-            "`byok-bot console` beside one `run` is fine. If that instance has stopped "
-            f"without a clean shutdown on another host, start again after {self.ttl_s:.0f} s."
+            "`byok-bot console` beside one `run` is fine. If that instance is no longer "
+            f"running, its registration runs out {self.ttl_s:.0f} s after its last heartbeat."
         )
 
 
-def why(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     """Why a database call failed, for a log line: never a statement or its parameters."""
     if isinstance(exc, DatabaseUnavailableError):
         return str(exc)  # written for operators, password hidden

@@ -39,7 +39,7 @@ from sqlalchemy import delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.instances import InstanceRegistry, format_shards, why
+from bot.instances import InstanceRegistry, failure_reason, format_shards
 from byok.db.clock import db_seconds
 from byok.db.engine import Database
 from byok.db.tables import DiscordShardLease
@@ -362,7 +362,7 @@ class ShardKeeper:
         except Exception as exc:  # noqa: BLE001 - they run out after the ttl anyway
             log.warning(
                 "discord shard leases: not released (%s); others take them within %.0f s",
-                why(exc),
+                failure_reason(exc),
                 self._leases.ttl_s,
             )
 
@@ -420,7 +420,7 @@ class ShardKeeper:
         log.warning(
             "discord shard leases: cannot renew (%s); retrying every %.0f s, and shards "
             "are disconnected %.0f s after the last renewal began",
-            why(exc),
+            failure_reason(exc),
             self._interval,
             self._trusted_for,
             exc_info=None if expected else exc,
@@ -482,18 +482,19 @@ class ShardKeeper:
         for shard, count in sorted(self._desired.items()):
             if self._changed.is_set():
                 return  # the next pass lets go of anything first
-            remaining = self._trusted()
             if shard in self._connected or shard not in self._leases.held:
                 continue
-            if remaining <= 0:
+            if self._trusted() <= 0:
                 return
-            await self._connect_one(shard, count, remaining)
+            await self._connect_one(shard, count)
 
-    async def _connect_one(self, shard: int, count: int, within_s: float) -> None:
+    async def _connect_one(self, shard: int, count: int) -> None:
+        attempt = asyncio.ensure_future(self._connect(shard, count))
         try:
-            async with asyncio.timeout(within_s):
-                await self._connect(shard, count)
+            await self._while_trusted(attempt)
         except asyncio.CancelledError:
+            attempt.cancel()
+            await asyncio.wait({attempt})
             self._connected[shard] = count  # maybe half-open: stop() disconnects it
             raise
         except Exception as exc:  # noqa: BLE001 - another instance may have more luck
@@ -506,11 +507,24 @@ class ShardKeeper:
                 else f"{type(exc).__name__}: {exc}",
             )
             self._desired.pop(shard, None)
-            self._connected[shard] = count
+            self._connected[shard] = count  # so that _let_go closes what it left half-open
             await self._let_go(shard, "could not connect")
             await self._release([shard])
             return
         self._connected[shard] = count
+
+    async def _while_trusted(self, attempt: asyncio.Future[None]) -> None:
+        """Await ``attempt`` while a renewal is trusted (renewals meanwhile extend it)."""
+        while not attempt.done():
+            remaining = self._trusted()
+            if remaining <= 0:
+                attempt.cancel()
+                await asyncio.wait({attempt})
+                raise TimeoutError
+            await asyncio.wait({attempt}, timeout=remaining)
+        if attempt.cancelled():
+            raise RuntimeError("the connect was cancelled from within")
+        attempt.result()
 
     async def _let_go(self, shard: int, reason: str) -> None:
         count = self._connected.pop(shard, self._shard_count)
@@ -536,6 +550,6 @@ class ShardKeeper:
             log.warning(
                 "discord shards %s: lease not released (%s); it runs out within %.0f s",
                 format_shards(shards),
-                why(exc),
+                failure_reason(exc),
                 self._leases.ttl_s,
             )
