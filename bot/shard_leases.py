@@ -319,6 +319,7 @@ class ShardKeeper:
         self._failing_since: float | None = None
         self._changed = asyncio.Event()  # for the applier: _desired or validity changed
         self._renewed = asyncio.Event()  # for the watchdog: _valid_until moved
+        self._caught_up = asyncio.Event()  # the applier has acted on every change so far
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -339,13 +340,19 @@ class ShardKeeper:
         return self._monotonic() - self._last_renewal
 
     async def start(self) -> None:
-        """Run the first round now, then keep renewing in the background."""
+        """Run the first round now and connect what it holds; renew in the background.
+
+        Returns once those connects have ended (each bounded like any connect), or at
+        once if the database cannot be reached then (logged, and retried every round).
+        """
         await self._round()
+        self._changed.set()
         self._tasks = [
             asyncio.create_task(self._rounds(), name="shard-leases"),
             asyncio.create_task(self._watch(), name="shard-lease-watchdog"),
             asyncio.create_task(self._apply_changes(), name="shard-connections"),
         ]
+        await self._caught_up.wait()
 
     async def stop(self) -> None:
         """Disconnect every shard, then release every lease."""
@@ -463,6 +470,8 @@ class ShardKeeper:
                 await self._reconcile()
             except Exception:  # a bug here must not end the loop
                 log.exception("discord shard connections: reconciling failed")
+            if not self._changed.is_set():
+                self._caught_up.set()
 
     async def _reconcile(self) -> None:
         """Disconnect what is no longer ours first, then connect what is."""
