@@ -7,6 +7,12 @@ answers (callbacks, fetches of the message) find what Discord would have::
     events = DiscordEvents(fake)
     payload = events.command("byok", [events.sub("list")])
     client._connection.parse_interaction_create(payload)      # or fake.dispatch(...)
+
+Events of another guild, e.g. one on shard 1 of 2 (the fake routes by guild)::
+
+    other = DiscordEvents(fake, guild_id=fake.guild_for_shard(1, 2))
+    fake.add_guild(other.guild())
+    await fake.dispatch("MESSAGE_CREATE", other.message("hi", mention=True))
 """
 
 from __future__ import annotations
@@ -52,21 +58,29 @@ def _member(user: dict[str, Any]) -> dict[str, Any]:
 class DiscordEvents:
     """Builds what Discord sends when users act, against one fake."""
 
-    def __init__(self, fake: FakeDiscord) -> None:
+    def __init__(
+        self, fake: FakeDiscord, *, guild_id: str = GUILD_ID, channel_id: str | None = None
+    ) -> None:
+        """Events of one guild and its text channel: the test guild unless ``guild_id``
+        names another (``fake.guild_for_shard(...)``), which gets a channel of its own."""
         self.fake = fake
+        self.guild_id = str(guild_id)
+        if channel_id is None:
+            channel_id = CHANNEL_ID if self.guild_id == GUILD_ID else fake.snowflake()
+        self.channel_id = str(channel_id)
 
     # -- the guild ----------------------------------------------------------------------
 
     def guild(self) -> dict[str, Any]:
-        """``GUILD_CREATE`` for the test guild with one text channel."""
+        """``GUILD_CREATE`` for the guild with its one text channel."""
         return {
-            "id": GUILD_ID,
+            "id": self.guild_id,
             "name": "Test guild",
             "icon": None,
             "owner_id": ALICE["id"],
             "roles": [
                 {
-                    "id": GUILD_ID,
+                    "id": self.guild_id,
                     "name": "@everyone",
                     "permissions": _ALL_PERMISSIONS,
                     "position": 0,
@@ -91,12 +105,11 @@ class DiscordEvents:
             "joined_at": "2024-01-01T00:00:00+00:00",
         }
 
-    @staticmethod
-    def _channel() -> dict[str, Any]:
+    def _channel(self) -> dict[str, Any]:
         return {
-            "id": CHANNEL_ID,
+            "id": self.channel_id,
             "type": 0,
-            "guild_id": GUILD_ID,
+            "guild_id": self.guild_id,
             "name": "general",
             "position": 0,
             "permission_overwrites": [],
@@ -135,13 +148,13 @@ class DiscordEvents:
             )
         else:
             payload.update(
-                guild_id=GUILD_ID,
-                channel_id=CHANNEL_ID,
+                guild_id=self.guild_id,
+                channel_id=self.channel_id,
                 channel=self._channel(),
                 member=_member(user),
                 guild_locale="en-US",
                 context=0,
-                authorizing_integration_owners={"0": GUILD_ID},
+                authorizing_integration_owners={"0": self.guild_id},
             )
         self.fake.interactions[payload["token"]] = InteractionState(payload)
         return payload
@@ -288,7 +301,7 @@ class DiscordEvents:
     ) -> dict[str, Any]:
         """``MESSAGE_CREATE`` from a user; the fake stores it so the bot can fetch it."""
         bot = self.fake.bot_user
-        channel_id = self.dm_channel_id(user) if dm else CHANNEL_ID
+        channel_id = self.dm_channel_id(user) if dm else self.channel_id
         mentions = [bot] if mention else []
         if mention:
             content = f"<@{bot['id']}> {content}"
@@ -312,7 +325,8 @@ class DiscordEvents:
         }
         if not dm:
             payload.update(
-                guild_id=GUILD_ID, member={k: v for k, v in _member(user).items() if k != "user"}
+                guild_id=self.guild_id,
+                member={k: v for k, v in _member(user).items() if k != "user"},
             )
         if reply_to is not None:
             payload["type"] = 19
@@ -320,7 +334,7 @@ class DiscordEvents:
                 "message_id": reply_to["id"],
                 "channel_id": channel_id,
                 "type": 0,
-                **({} if dm else {"guild_id": GUILD_ID}),
+                **({} if dm else {"guild_id": self.guild_id}),
             }
             payload["referenced_message"] = shallow(reply_to)
             if reply_to["author"]["id"] == bot["id"] and mention:

@@ -23,6 +23,17 @@ every over-limit body is kept in :attr:`FakeDiscord.refused`. Faults: :meth:`rat
 :meth:`expire_interactions` (404 Unknown Interaction, 10062), and every
 :class:`~tests.fakes.loopback.Fault`. Payloads for events come from
 :mod:`tests.fakes.discord_events`.
+
+The gateway shards as Discord does, so several bot instances can run against one fake.
+``GET /gateway/bot`` recommends :attr:`FakeDiscord.recommended_shards`; an IDENTIFY names
+its ``shard: [id, count]`` (none: ``[0, 1]``) and is closed with 4010 Invalid shard for
+an id outside the count, or 4011 Sharding required below
+:attr:`FakeDiscord.require_shards`. :meth:`FakeDiscord.dispatch` sends a guild's event to
+every connected session of shard ``(guild_id >> 22) % count`` and a DM to shard 0, so
+two sessions of one shard both get it — :meth:`FakeDiscord.overlaps` names the shards
+where that ever happened and :attr:`FakeDiscord.sessions` keeps every session with its
+shard and connected times. :meth:`FakeDiscord.guild_for_shard` makes a guild id that
+lands on a given shard; :meth:`FakeDiscord.drop_shard` closes a shard's sessions.
 """
 
 from __future__ import annotations
@@ -32,6 +43,9 @@ import email.parser
 import email.policy
 import itertools
 import json
+import math
+import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +54,15 @@ from aiohttp import WSMsgType, web
 
 from tests.fakes.loopback import RECORDED, Fault, LoopbackServer, RecordedRequest
 
-__all__ = ["BOT_USER", "FakeDiscord", "InteractionState", "parse_body", "shallow"]
+__all__ = [
+    "BOT_USER",
+    "FakeDiscord",
+    "GatewaySession",
+    "InteractionState",
+    "parse_body",
+    "shallow",
+    "shard_of",
+]
 
 API = "/api/v10"
 APP_ID = "1100000000000000001"
@@ -74,6 +96,8 @@ CUSTOM_ID_LIMIT = 100
 BUTTON_LABEL_LIMIT = 80
 OPTION_TEXT_LIMIT = 100  # an option's label, value and description
 _SELECTS = (3, 5, 6, 7, 8)  # string, user, role, mentionable and channel selects
+#: ``session_start_limit.total`` of ``GET /gateway/bot`` (Discord's daily identify quota).
+SESSION_STARTS_PER_DAY = 1000
 
 
 def _max_length(limit: int) -> dict[str, Any]:
@@ -215,9 +239,19 @@ class FakeDiscord(LoopbackServer):
     application_id = APP_ID
     bot_user = BOT_USER
 
-    def __init__(self, token: str = "fake-bot-token") -> None:
+    def __init__(
+        self,
+        token: str = "fake-bot-token",
+        *,
+        recommended_shards: int = 1,
+        require_shards: int = 1,
+    ) -> None:
         super().__init__()
         self.token = token
+        #: The ``shards`` of ``GET /gateway/bot``.
+        self.recommended_shards = recommended_shards
+        #: An IDENTIFY with fewer shards than this is closed with 4011 Sharding required.
+        self.require_shards = require_shards
         self._ids = itertools.count(1_200_000_000_000_000_001)
         self.messages: dict[str, dict[str, Any]] = {}
         self.deleted: set[str] = set()
@@ -226,8 +260,11 @@ class FakeDiscord(LoopbackServer):
         self.dm_channels: dict[str, str] = {}  # user id -> channel id
         self.files: dict[str, tuple[str, bytes]] = {}
         self.identify: list[dict[str, Any]] = []
+        self.sessions: list[GatewaySession] = []  # one per accepted IDENTIFY
+        self.shard_refusals: list[tuple[int, int, int]] = []  # (shard, count, close code)
+        self.guilds: dict[str, dict[str, Any]] = {}  # GUILD_CREATE payloads, by id
         self._sockets: list[web.WebSocketResponse] = []
-        self._sequence = 0
+        self._started = time.monotonic()
         self.gateway_ready = asyncio.Event()
         self.gateway_open = True
         self.refused: list[dict[str, Any]] = []  # bodies refused as over Discord's limits
@@ -323,6 +360,7 @@ class FakeDiscord(LoopbackServer):
     def setup_routes(self, app: web.Application) -> None:
         r = app.router
         r.add_get(f"{API}/users/@me", self._me)
+        r.add_get(f"{API}/gateway/bot", self._gateway_bot)
         r.add_get(f"{API}/oauth2/applications/@me", self._application)
         r.add_put(f"{API}/applications/{{app}}/commands", self._put_commands)
         r.add_put(f"{API}/applications/{{app}}/guilds/{{guild}}/commands", self._put_commands)
@@ -370,6 +408,28 @@ class FakeDiscord(LoopbackServer):
 
     async def _me(self, request: web.Request) -> web.StreamResponse:
         return await self._bot_route(request) or await self.respond_json(request, self.bot_user)
+
+    async def _gateway_bot(self, request: web.Request) -> web.StreamResponse:
+        """Where to connect, how many shards Discord recommends, and the identify quota."""
+        denied = await self._bot_route(request)
+        if denied:
+            return denied
+        day_ms = 86_400_000
+        elapsed_ms = int((time.monotonic() - self._started) * 1000)
+        limit = {
+            "total": SESSION_STARTS_PER_DAY,
+            "remaining": max(0, SESSION_STARTS_PER_DAY - len(self.identify)),
+            "reset_after": max(0, day_ms - elapsed_ms),
+            "max_concurrency": 1,
+        }
+        return await self.respond_json(
+            request,
+            {
+                "url": self.gateway_url,
+                "shards": self.recommended_shards,
+                "session_start_limit": limit,
+            },
+        )
 
     async def _application(self, request: web.Request) -> web.StreamResponse:
         denied = await self._bot_route(request)
@@ -633,6 +693,45 @@ class FakeDiscord(LoopbackServer):
 
     # -- gateway -------------------------------------------------------------------------
 
+    def add_guild(self, guild: dict[str, Any]) -> None:
+        """A guild the bot is in: each session of its shard gets it after READY.
+
+        READY lists it as unavailable and a ``GUILD_CREATE`` with ``guild`` follows, as
+        Discord does; a test builds ``guild`` with :meth:`DiscordEvents.guild`.
+        """
+        self.guilds[str(guild["id"])] = guild
+
+    def guild_for_shard(self, shard: int, count: int) -> str:
+        """A new guild id (snowflake) whose events Discord routes to ``shard`` of ``count``."""
+        if not 0 <= shard < count:
+            raise ValueError(f"shard {shard} is not one of {count}")
+        snowflake = int(self.snowflake())
+        timestamp = snowflake >> 22
+        timestamp += (shard - timestamp) % count
+        return str(timestamp << 22 | snowflake & (1 << 22) - 1)
+
+    def connected_shards(self) -> dict[int, int]:
+        """Shard id -> how many sessions of that shard are connected now."""
+        counts: dict[int, int] = {}
+        for session in self.sessions:
+            if session.connected:
+                counts[session.shard] = counts.get(session.shard, 0) + 1
+        return counts
+
+    def overlaps(self) -> set[int]:
+        """Shards that ever had two sessions connected at once (each got the shard's events).
+
+        Sessions overlap when they share a shard id and count and their connected spans
+        intersect; one session resumed after a drop does not overlap itself.
+        """
+        found: set[int] = set()
+        for index, first in enumerate(self.sessions):
+            for second in self.sessions[index + 1 :]:
+                same = (first.shard, first.shard_count) == (second.shard, second.shard_count)
+                if same and first.overlaps(second):
+                    found.add(first.shard)
+        return found
+
     async def drop_gateway(self) -> None:
         """Close every gateway connection and refuse new ones until :meth:`restore_gateway`."""
         self.gateway_open = False
@@ -642,6 +741,22 @@ class FakeDiscord(LoopbackServer):
     def restore_gateway(self) -> None:
         self.gateway_open = True
 
+    async def drop_shard(self, shard: int, *, resumable: bool = True) -> int:
+        """Close the connected sessions of ``shard``; returns how many were closed.
+
+        Resumable: closed with 4000 (unknown error, reconnect), and a RESUME of the session
+        succeeds. Otherwise closed with 4009 (session timed out) and the session is
+        forgotten, so its RESUME gets an Invalid Session and the client identifies anew.
+        """
+        dropped = [s for s in self.sessions if s.connected and s.shard == shard]
+        for session in dropped:
+            session.resumable = resumable
+            if resumable:
+                await session.close(4000, "Unknown error")
+            else:
+                await session.close(4009, "Session timed out")
+        return len(dropped)
+
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
         if not self.gateway_open:
             return web.Response(status=503, text="gateway unavailable")
@@ -649,6 +764,7 @@ class FakeDiscord(LoopbackServer):
         await socket.prepare(request)
         self._sockets.append(socket)
         await socket.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 45_000}}))
+        session: GatewaySession | None = None
         try:
             async for frame in socket:
                 if frame.type != WSMsgType.TEXT:
@@ -658,44 +774,189 @@ class FakeDiscord(LoopbackServer):
                     await socket.send_str(json.dumps({"op": 11, "d": None}))
                 elif message["op"] == 2:  # identify
                     self.identify.append(message["d"])
-                    await self.identified(socket)
-                    self.gateway_ready.set()
-                elif message["op"] == 6:  # resume, after a short drop
-                    await self.send_event(socket, "RESUMED", {})
+                    session = await self._identify(socket, message["d"])
+                    if session is not None:
+                        await self.identified(socket)
+                        self.gateway_ready.set()
+                elif message["op"] == 6:  # resume, after a drop
+                    session = await self._resume(socket, message["d"]) or session
         finally:
             self._sockets.remove(socket)
+            if session is not None and session.socket is socket:
+                session.disconnect(socket.close_code)
         return socket
 
-    async def identified(self, socket: web.WebSocketResponse) -> None:
-        """What Discord sends a session that just identified: READY (subclasses add more)."""
-        await self.send_event(
-            socket,
-            "READY",
-            {
-                "v": 10,
-                "user": self.bot_user,
-                "guilds": [],
-                "session_id": "fake-session",
-                "resume_gateway_url": self.gateway_url,
-                "application": {"id": self.application_id, "flags": 0},
-            },
+    async def _identify(
+        self, socket: web.WebSocketResponse, identify: dict[str, Any]
+    ) -> GatewaySession | None:
+        """A new session for the shard asked for, or Discord's close when it refuses it."""
+        shard, count = identify.get("shard") or (0, 1)
+        refusal = None
+        if count < 1 or not 0 <= shard < count:
+            refusal = (4010, b"Invalid shard")
+        elif count < self.require_shards:
+            refusal = (4011, b"Sharding required")
+        if refusal is not None:
+            self.shard_refusals.append((shard, count, refusal[0]))
+            await socket.close(code=refusal[0], message=refusal[1])
+            return None
+        session = GatewaySession(
+            session_id=secrets.token_hex(16),
+            shard=shard,
+            shard_count=count,
+            sharded="shard" in identify,
+            opened_at=time.monotonic(),
+            socket=socket,
         )
+        self.sessions.append(session)
+        return session
+
+    async def _resume(
+        self, socket: web.WebSocketResponse, resume: dict[str, Any]
+    ) -> GatewaySession | None:
+        """RESUMED for a session Discord still knows; Invalid Session (``d: false``) otherwise.
+
+        Events dispatched while the session was away are not replayed.
+        """
+        session = next((s for s in self.sessions if s.session_id == resume.get("session_id")), None)
+        if session is None or not session.resumable:
+            await socket.send_str(json.dumps({"op": 9, "d": False}))
+            return None
+        if session.socket is not None:
+            await session.close(4000, "Resumed elsewhere")
+        session.reconnect(socket)
+        await self.send_event(socket, "RESUMED", {})
+        return session
+
+    def _session_on(self, socket: web.WebSocketResponse) -> GatewaySession | None:
+        return next((s for s in self.sessions if s.socket is socket), None)
+
+    async def identified(self, socket: web.WebSocketResponse) -> None:
+        """What Discord sends a session that just identified: READY, then its shard's guilds.
+
+        READY carries ``shard`` when the IDENTIFY did, and lists the shard's guilds (from
+        :meth:`add_guild`) as unavailable; a ``GUILD_CREATE`` follows for each.
+        """
+        session = self._session_on(socket)
+        assert session is not None, "identified() before the session was opened"
+        guilds = [g for g in self.guilds.values() if session.receives(int(g["id"]))]
+        ready: dict[str, Any] = {
+            "v": 10,
+            "user": self.bot_user,
+            "guilds": [{"id": g["id"], "unavailable": True} for g in guilds],
+            "session_id": session.session_id,
+            "resume_gateway_url": self.gateway_url,
+            "application": {"id": self.application_id, "flags": 0},
+        }
+        if session.sharded:
+            ready["shard"] = [session.shard, session.shard_count]
+        await self.send_event(socket, "READY", ready)
+        for guild in guilds:
+            await self.send_event(socket, "GUILD_CREATE", guild)
 
     async def send_event(self, socket: web.WebSocketResponse, event: str, data: object) -> None:
-        self._sequence += 1
-        await socket.send_str(json.dumps({"op": 0, "t": event, "s": self._sequence, "d": data}))
+        """One event on one connection, numbered in its session's own sequence."""
+        session = self._session_on(socket)
+        sequence = session.next_sequence() if session is not None else 1
+        await socket.send_str(json.dumps({"op": 0, "t": event, "s": sequence, "d": data}))
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send one gateway event (``INTERACTION_CREATE``, ``MESSAGE_CREATE``…) to the bot."""
-        self._sequence += 1
-        frame = {"op": 0, "t": event, "s": self._sequence, "d": data}
-        for socket in list(self._sockets):
-            await socket.send_str(json.dumps(frame))
+    async def dispatch(self, event: str, data: dict[str, Any]) -> list[GatewaySession]:
+        """Send one gateway event (``INTERACTION_CREATE``, ``MESSAGE_CREATE``…) to the bot.
+
+        Routed as Discord routes it: an event of a guild (``guild_id``, or the ``id`` of a
+        ``GUILD_*`` event) to every connected session whose shard is
+        ``(guild_id >> 22) % shard_count``, any other (DMs) to every session of shard 0.
+        Returns the sessions that got it (two of one shard: the event is handled twice).
+        """
+        guild_id = data.get("guild_id")
+        if guild_id is None and event.startswith("GUILD_") and "id" in data:
+            guild_id = data["id"]
+        routed = int(guild_id) if guild_id is not None else None
+        delivered = [s for s in self.sessions if s.connected and s.receives(routed)]
+        for session in delivered:
+            assert session.socket is not None
+            await self.send_event(session.socket, event, data)
+        return delivered
 
     async def stop(self) -> None:
         for socket in list(self._sockets):
             await socket.close()
         await super().stop()
+
+
+@dataclass(eq=False)
+class GatewaySession:
+    """One gateway session: opened by an IDENTIFY, kept across RESUMEs.
+
+    Times are ``time.monotonic()``: ``opened_at`` the IDENTIFY, ``closed_at`` the last
+    disconnection (None while connected); :attr:`spans` every connected stretch.
+    """
+
+    session_id: str
+    shard: int
+    shard_count: int
+    sharded: bool  # the IDENTIFY named a shard (READY then carries it)
+    opened_at: float
+    socket: web.WebSocketResponse | None = field(default=None, repr=False)
+    closed_at: float | None = None
+    close_code: int | None = None
+    resumable: bool = True
+    resumes: int = 0
+    spans: list[tuple[float, float | None]] = field(default_factory=list)
+    sequence: int = 0
+
+    def __post_init__(self) -> None:
+        self.spans.append((self.opened_at, None))
+
+    @property
+    def connected(self) -> bool:
+        return self.socket is not None
+
+    def receives(self, guild_id: int | None) -> bool:
+        """Whether Discord routes an event of ``guild_id`` (None: a DM) to this session."""
+        if guild_id is None:
+            return self.shard == 0
+        return shard_of(guild_id, self.shard_count) == self.shard
+
+    def next_sequence(self) -> int:
+        self.sequence += 1
+        return self.sequence
+
+    def disconnect(self, code: int | None) -> None:
+        now = time.monotonic()
+        self.socket = None
+        self.closed_at = now
+        self.close_code = code
+        start, _ = self.spans[-1]
+        self.spans[-1] = (start, now)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Discord closes the connection with ``code`` (recorded as the close code)."""
+        socket = self.socket
+        if socket is not None:
+            self.disconnect(code)
+            await socket.close(code=code, message=reason.encode())
+
+    def reconnect(self, socket: web.WebSocketResponse) -> None:
+        self.socket = socket
+        self.closed_at = None
+        self.resumes += 1
+        self.spans.append((time.monotonic(), None))
+
+    def overlaps(self, other: GatewaySession) -> bool:
+        """Whether this session and ``other`` were ever connected at the same time."""
+        for start, end in self.spans:
+            for other_start, other_end in other.spans:
+                until = math.inf if end is None else end
+                other_until = math.inf if other_end is None else other_end
+                if start < other_until and other_start < until:
+                    return True
+        return False
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard Discord sends a guild's events to: ``(guild_id >> 22) % shard_count``."""
+    return (guild_id >> 22) % shard_count
 
 
 def shallow(message: dict[str, Any] | None) -> dict[str, Any] | None:
