@@ -360,6 +360,7 @@ class ShardKeeper:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self._caught_up.set()  # a start() still waiting returns
         self._desired = {}
         for shard in sorted(self._connected):
             await self._let_go(shard, "stopping")
@@ -387,6 +388,8 @@ class ShardKeeper:
         except Exception as exc:  # noqa: BLE001 - retried next round; the watchdog guards
             self._note_failure(exc)
             return
+        self._to_release |= outcome.released  # giving back is safe even when late
+        self._changed.set()
         valid_until = started + self._trusted_for
         if self._monotonic() >= valid_until:
             self._note_failure(TimeoutError())
@@ -405,8 +408,6 @@ class ShardKeeper:
         self._desired = {
             shard: outcome.shard_count for shard in outcome.held if shard in self._leases.held
         }
-        self._to_release |= outcome.released
-        self._changed.set()
         if outcome.gained or outcome.lost or outcome.released:
             log.info(
                 "discord shard leases: holding %s of %d shards (gained %s, lost %s, "
