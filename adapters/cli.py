@@ -99,7 +99,7 @@ async def _messengers(config: Config) -> AsyncIterator[list[Messenger]]:
             from adapters.discord import DiscordAdapter
 
             discord_adapter = DiscordAdapter(app.dispatcher, config.discord)
-            await discord_adapter.start(connect=False)
+            await discord_adapter.start(connect=False, register_commands=False)
             stops.append(discord_adapter.stop)
             found.append(discord_adapter.messenger)
         yield found

@@ -24,8 +24,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from adapters.instance import Membership
 from bot.app import close_abandoned_attempts
 from bot.config import Config, ConfigSource
+from bot.instances import InstanceRegistry
 from bot.logs import config_secrets, configure_logging
 from bot.messenger import Messenger
 from bot.metrics import Metrics
@@ -67,6 +69,8 @@ class Running:
     stops: list[tuple[str, Stop]] = field(default_factory=list)
     #: Called the moment shutdown begins, before commands are drained: start nothing new.
     stop_starting: list[Callable[[], None]] = field(default_factory=list)
+    #: Then these: give shared work (Discord shards) to the other instances at once.
+    hand_over: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     messengers: list[Messenger] = field(default_factory=list)
@@ -149,10 +153,16 @@ async def _run(
     running = Running()
     http = HttpServer(app.engine, metrics, config.http.host, config.http.port)
     http.readiness.append(lambda: ("accepting_work", app.dispatcher.accepting))
+    membership = Membership(
+        InstanceRegistry(app.engine.database, instance, ttl_s=config.discord.shard_lease_s),
+        metrics,
+    )
+    http.details.append(membership.readiness_detail)
+    http.before_scrape.append(membership.status)
     code = 0
     grace = config.bot.shutdown_grace_s
     try:
-        started = await signals.unless_stopped(_start_all(config, app, http, running, instance))
+        started = await signals.unless_stopped(_start_all(config, app, http, running, membership))
         if started:
             for line in running.started:
                 log.info("started: %s", line)
@@ -188,6 +198,11 @@ async def _shut_down(app: App, running: Running, grace: float) -> bool:
     try:
         for stop_starting in running.stop_starting:
             stop_starting()
+        for hand_over in running.hand_over:
+            try:
+                await hand_over()
+            except Exception:
+                log.exception("error while handing work over to the other instances")
         if not await app.dispatcher.drain(grace):
             still = app.dispatcher.in_flight
             cancelled = await app.dispatcher.cancel_running(CANCEL_WAIT_S)
@@ -236,11 +251,15 @@ async def _write_usage(app: App) -> bool:
 
 
 async def _start_all(
-    config: Config, app: App, http: HttpServer, running: Running, instance: str
+    config: Config, app: App, http: HttpServer, running: Running, membership: Membership
 ) -> None:
-    await _start_adapters(config, app, http, running)
+    registry = membership.registry
+    await registry.register()  # on SQLite, refused beside another live `run`
+    running.stops.append(("instance registration", lambda _: membership.leave()))
+    await _start_adapters(config, app, http, running, membership)
+    await membership.keep_alive_unless_discord()
     app.dispatcher.ctx.reach_users_with(running.messengers)  # spend alerts by DM
-    await _start_scheduler(config, app, running, instance)
+    await _start_scheduler(config, app, running, registry.name)
     _start_closing_abandoned_attempts(app, running)
     if config.http.enabled:
         try:
@@ -257,15 +276,18 @@ async def _start_all(
         running.missing.append("HTTP server: [http] enabled = false")
     warming = asyncio.create_task(app.warm_providers())
     running.stops.append(("provider warm-up", lambda _: _cancel(warming)))
+    running.started.append(await membership.describe())
 
 
-async def _start_adapters(config: Config, app: App, http: HttpServer, running: Running) -> None:
+async def _start_adapters(
+    config: Config, app: App, http: HttpServer, running: Running, membership: Membership
+) -> None:
     if config.slack.enabled:
         await _start_slack(config, app, http, running)
     else:
         running.missing.append("Slack: [slack] enabled = false")
     if config.discord.enabled:
-        await _start_discord(config, app, http, running)
+        await _start_discord(config, app, http, running, membership)
     else:
         running.missing.append("Discord: [discord] enabled = false")
     if not config.slack.enabled and not config.discord.enabled:
@@ -303,14 +325,16 @@ async def _start_slack(config: Config, app: App, http: HttpServer, running: Runn
     running.started.append(f"Slack: {how}{oauth}")
 
 
-async def _start_discord(config: Config, app: App, http: HttpServer, running: Running) -> None:
+async def _start_discord(
+    config: Config, app: App, http: HttpServer, running: Running, membership: Membership
+) -> None:
     import discord
 
-    from adapters.discord import DiscordAdapter
+    from adapters.discord import DiscordAdapter, ShardDown
 
     adapter = DiscordAdapter(app.dispatcher, config.discord)
     try:
-        await adapter.start()
+        await adapter.start(registry=membership.registry)
     except discord.LoginFailure:
         raise StartError(
             "Discord refused the bot token: check DISCORD_TOKEN / [discord] token"
@@ -329,6 +353,10 @@ async def _start_discord(config: Config, app: App, http: HttpServer, running: Ru
             "Discord: no gateway session within 60 s: check [discord] gateway_url = "
             f"{config.discord.gateway_url}"
         ) from None
+    except ShardDown as exc:
+        raise StartError(f"Discord: {exc}") from None
+    membership.discord = adapter
+    running.hand_over.append(adapter.hand_over)
     running.stops.append(("Discord", lambda left: adapter.stop(grace=left)))
     running.messengers.append(adapter.messenger)
     http.readiness.append(lambda: ("discord", adapter.connected))

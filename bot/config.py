@@ -99,6 +99,10 @@ PROVIDER_TIMEOUT_MAX_S = 600.0
 PROVIDER_ID_RULE = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{PROVIDER_ID_MAX_CHARS - 1}}}")
 
 
+#: Discord's largest bots run tens of thousands of shards; beyond this is a typo.
+MAX_SHARDS = 65_536
+
+
 class BotSettings(_Section):
     mode: Literal["development", "production"] = "development"
     instance_name: str | None = None
@@ -204,6 +208,11 @@ class DiscordSettings(_Section):
     dev_guild_id: int | None = None
     api_base: str = "https://discord.com/api/v10"
     gateway_url: str = "wss://gateway.discord.gg/"
+    #: Gateway shards shared by every instance; 0 uses Discord's recommendation.
+    shard_count: Annotated[int, Field(ge=0, le=MAX_SHARDS)] = 0
+    #: Seconds a shard lease lasts unrenewed: a dead instance's shards move within about
+    #: this plus a third of it.
+    shard_lease_s: Annotated[float, Field(ge=3, le=600)] = 30.0
 
 
 class HttpSettings(_Section):

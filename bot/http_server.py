@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -27,11 +27,13 @@ from byok.providers.models import legacy_models
 from byok.providers.registry import PROVIDER_ALIASES
 from byok.service import Engine
 
-__all__ = ["HttpServer", "ReadinessCheck", "protocol_logger"]
+__all__ = ["HttpServer", "ReadinessCheck", "ReadinessDetail", "protocol_logger"]
 
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], tuple[str, bool]]  # (name, ready)
+#: What ``/readyz`` reports besides its checks, e.g. the Discord shards this instance holds.
+ReadinessDetail = Callable[[], Awaitable[tuple[str, object]]]  # (name, JSON-able value)
 
 
 @dataclass
@@ -41,6 +43,9 @@ class HttpServer:
     host: str
     port: int
     readiness: list[ReadinessCheck] = field(default_factory=list)
+    details: list[ReadinessDetail] = field(default_factory=list)
+    #: Run before ``/metrics`` renders, to bring gauges up to date.
+    before_scrape: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     extra_routes: Sequence[web.RouteDef] = ()
     _runner: web.AppRunner | None = None
     bound_port: int | None = None
@@ -85,12 +90,15 @@ class HttpServer:
             name, ready = check()
             checks[name] = ready
         ready = all(checks.values())
-        return web.json_response(
-            {"status": "ready" if ready else "not ready", "checks": checks},
-            status=200 if ready else 503,
-        )
+        body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+        for detail in self.details:
+            name, value = await detail()
+            body[name] = value
+        return web.json_response(body, status=200 if ready else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        for refresh in self.before_scrape:
+            await refresh()
         response = web.Response(body=self.metrics.render())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response

@@ -150,6 +150,22 @@ class Metrics:
         self.in_flight = Gauge(
             "byok_commands_in_flight", "Commands being handled now.", registry=self.registry
         )
+        self.instances_live = Gauge(
+            "byok_instances_live",
+            "byok-bot run instances on this database, this one included.",
+            registry=self.registry,
+        )
+        self.discord_shard_count = Gauge(
+            "byok_discord_shard_count",
+            "Discord gateway shards the bot runs with, across every instance.",
+            registry=self.registry,
+        )
+        self.discord_shard_held = Gauge(
+            "byok_discord_shard_held",
+            "1 for each Discord gateway shard whose lease this instance holds.",
+            ("shard",),
+            registry=self.registry,
+        )
 
     def bind_catalog(self, catalog: Catalog) -> None:
         """Know the providers offered and their default models (see the module's text)."""
@@ -189,6 +205,16 @@ class Metrics:
 
     def adapter_error(self, platform: str, kind: str) -> None:
         self.adapter_errors.labels(platform, self._labels.kind(kind)).inc()
+
+    def instances_seen(self, live: int) -> None:
+        self.instances_live.set(live)
+
+    def discord_shards(self, held: Iterable[int], shard_count: int) -> None:
+        """The shards held now: only this instance's, so the label stays small."""
+        self.discord_shard_count.set(shard_count)
+        self.discord_shard_held.clear()
+        for shard_id in held:
+            self.discord_shard_held.labels(str(shard_id)).set(1)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -7,6 +7,7 @@ The composition root needs :class:`DiscordAdapter` (``start()`` / ``stop()``) an
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.identity import PLATFORM, WORKSPACE
 from adapters.discord.messenger import DiscordMessenger
+from adapters.discord.shards import ShardDown
 from adapters.discord.streaming import Pacing
 
-__all__ = ["PLATFORM", "WORKSPACE", "DiscordAdapter", "DiscordMessenger", "Pacing"]
+__all__ = ["PLATFORM", "WORKSPACE", "DiscordAdapter", "DiscordMessenger", "Pacing", "ShardDown"]

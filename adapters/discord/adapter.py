@@ -25,10 +25,13 @@ from adapters.discord.inflight import Inflight
 from adapters.discord.interactions import InteractionFlows
 from adapters.discord.log_filter import PayloadFilter
 from adapters.discord.messenger import DiscordMessenger
+from adapters.discord.shards import ShardClients
 from adapters.discord.streaming import Pacing
 from bot.config import DiscordSettings
 from bot.dispatch import Dispatcher
+from bot.instances import InstanceRegistry, format_shards
 from bot.lookup import ModelLookup
+from bot.shard_leases import ShardKeeper, ShardLeases
 from byok.errors import ConfigError
 
 __all__ = ["DiscordAdapter"]
@@ -50,30 +53,45 @@ class DiscordAdapter:
         if settings.token is None:
             raise ConfigError("[discord] token is missing (set DISCORD_TOKEN)")
         self._settings = settings
+        self._dispatcher = dispatcher
+        self._provider_ids = dispatcher.ctx.provider_ids
         pacing = pacing or Pacing()
         self.inflight = Inflight()
-        self.client = ByokClient(
-            self.inflight, lambda kind: dispatcher.adapter_error("discord", kind)
-        )
         self.flows = InteractionFlows(
             dispatcher, models or ModelLookup(dispatcher.ctx), self.inflight, pacing
         )
+        # The adapter's own client speaks REST (commands, DMs); each held shard has one more.
+        self.client = ByokClient(self.inflight, self._report)
         self.conversations = Conversations(self.client, dispatcher, self.inflight, pacing)
-        self.client.message_handler = self.conversations.on_message
-        self.client.form_handler = self.flows.submit_form
-        self.client.control_handler = self.flows.press
-        self.client.tree.tell = self.flows.tell
-        for command in build_commands(self.flows, dispatcher.ctx.provider_ids):
-            self.client.tree.add_command(command)
+        self._wire(self.client)
         self.messenger = DiscordMessenger(self.client)
+        self.shards = ShardClients(self._new_client_for_shard, settings.token.get_secret_value())
+        self._keeper: ShardKeeper | None = None
+        self._own_registry: InstanceRegistry | None = None
         self._filter = PayloadFilter()
-        self._gateway: asyncio.Task[None] | None = None
         self._saved: tuple[str, yarl.URL] | None = None
+
+    def _report(self, kind: str) -> None:
+        self._dispatcher.adapter_error("discord", kind)
 
     @property
     def connected(self) -> bool:
-        """Logged in and connected to the gateway (for readiness checks)."""
-        return self.client.gateway_up.is_set() and not self.client.is_closed()
+        """Every shard this instance holds has a live gateway session (for readiness)."""
+        if self._keeper is None:
+            return False
+        return not self.shards.down
+
+    def _new_client_for_shard(self, shard_id: int, shard_count: int) -> ByokClient:
+        return self._wire(ByokClient(self.inflight, self._report, shard=(shard_id, shard_count)))
+
+    def _wire(self, client: ByokClient) -> ByokClient:
+        client.message_handler = self.conversations.on_message
+        client.form_handler = self.flows.submit_form
+        client.control_handler = self.flows.press
+        client.tree.tell = self.flows.tell
+        for command in build_commands(self.flows, self._provider_ids):
+            client.tree.add_command(command)
+        return client
 
     def _point_at_settings(self) -> None:
         gateway = discord.gateway.DiscordWebSocket
@@ -81,43 +99,85 @@ class DiscordAdapter:
         discord.http.Route.BASE = self._settings.api_base.rstrip("/")
         gateway.DEFAULT_GATEWAY = yarl.URL(self._settings.gateway_url)
 
-    async def start(self, *, connect: bool = True, ready_within: float = 60.0) -> None:
+    async def start(
+        self,
+        *,
+        connect: bool = True,
+        register_commands: bool = True,
+        ready_within: float = 60.0,
+        registry: InstanceRegistry | None = None,
+    ) -> None:
         """Log in, register the commands and (unless ``connect`` is False) open the gateway.
 
-        Returns once the gateway session is up. Raises ``discord.LoginFailure`` for a bad
-        token, ``discord.PrivilegedIntentsRequired`` or ``TimeoutError``, having released
-        everything it had set up.
+        With ``connect``, the instance claims its share of the gateway shards (leases in
+        the database, see :mod:`bot.shard_leases`) and returns once those are connected;
+        an instance that gets none (others hold them all) stands by and takes shards over
+        when an instance stops. Without it the bot only speaks REST (one-shot commands
+        send DMs; ``register_commands=False`` leaves the commands as they are). Raises
+        ``discord.LoginFailure`` for a bad token, ``discord.PrivilegedIntentsRequired``,
+        :class:`ShardDown` or ``TimeoutError``, having released everything it had set up.
         """
         assert self._settings.token is not None
         self._point_at_settings()
         self._filter.install()
         try:
             await self.client.login(self._settings.token.get_secret_value())
-            await self.sync_commands()
+            if register_commands:
+                await self.sync_commands()
             if connect:
-                await self._connect(ready_within)
+                await self._connect(ready_within, registry)
         except BaseException:
             await self._release()
             raise
 
-    async def _connect(self, ready_within: float) -> None:
-        # Event tasks descend from the gateway task: they answer interactions through
-        # the client's reporting webhook adapter.
+    async def _connect(self, ready_within: float, registry: InstanceRegistry | None) -> None:
+        # Event tasks descend from each shard's gateway task: they answer interactions
+        # through the reporting webhook adapter.
         async_context.set(self.client.webhooks)
-        self._gateway = asyncio.create_task(self.client.connect(reconnect=True))
-        up = asyncio.create_task(self.client.gateway_up.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {self._gateway, up}, timeout=ready_within, return_when=asyncio.FIRST_COMPLETED
+        database = self._dispatcher.ctx.engine.database
+        if registry is None:
+            registry = InstanceRegistry(database, "discord", ttl_s=self._settings.shard_lease_s)
+            await registry.register()
+            self._own_registry = registry
+        self.shards.ready_within = ready_within
+        wanted = self._settings.shard_count or await self.recommended_shards()
+        leases = ShardLeases(database, registry.id, ttl_s=self._settings.shard_lease_s)
+        count = await leases.settle_count(wanted)
+        if count != wanted:
+            log.warning(
+                "discord: using %d shards, as the running instances do (wanted %d); the "
+                "count changes once every instance has stopped",
+                count,
+                wanted,
             )
-        finally:
-            up.cancel()
-        if self._gateway in done:
-            self._gateway.result()  # raises what ended the connection
-            raise ConnectionError("the Discord gateway closed during start-up")
-        if not done:
-            raise TimeoutError(f"no Discord gateway session within {ready_within:.0f}s")
-        log.info("connected to Discord as %s", self.client.user)
+        self._keeper = ShardKeeper(
+            leases, registry, connect=self.shards.connect, disconnect=self.shards.disconnect
+        )
+        await self._keeper.start()
+        held = format_shards(self.shards.held) or "none (standing by)"
+        log.info("connected to Discord as %s; shards held: %s of %d", self.client.user, held, count)
+
+    def shard_status(self) -> tuple[frozenset[int], int, float | None]:
+        """Shards held and connected here, the shard count, seconds since the last renewal."""
+        keeper = self._keeper
+        if keeper is None:
+            return frozenset(), 0, None
+        return keeper.held, keeper.shard_count, keeper.last_renewed_age_s
+
+    async def hand_over(self) -> None:
+        """Give this instance's shards up now, for other instances to take within a round.
+
+        Answers in progress carry on (they speak REST); called when shutdown begins.
+        """
+        if self._keeper is not None:
+            keeper, self._keeper = self._keeper, None
+            await keeper.stop()
+            await self.shards.disconnect_all()
+
+    async def recommended_shards(self) -> int:
+        """Discord's recommended shard count for this bot (``GET /gateway/bot``)."""
+        shards, _url, _limit = await self.client.http.get_bot_gateway()
+        return max(1, int(shards))
 
     async def sync_commands(self) -> None:
         """Register the application commands; a refusal is logged, not fatal."""
@@ -157,10 +217,12 @@ class DiscordAdapter:
         await self._release()
 
     async def _release(self) -> None:
-        await self.client.close()
-        if self._gateway is not None:
+        await self.hand_over()
+        if self._own_registry is not None:
+            registry, self._own_registry = self._own_registry, None
             with contextlib.suppress(Exception):
-                await self._gateway
+                await registry.deregister()
+        await self.client.close()
         self._filter.remove()
         if self._saved is not None:
             discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._saved

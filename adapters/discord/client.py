@@ -98,16 +98,26 @@ async def _reported(call: Awaitable[Any], report: Callable[[str], None]) -> Any:
 class ByokClient(discord.Client):
     """A gateway client that hands messages to the conversation handler.
 
+    ``shard`` is ``(shard_id, shard_count)`` for the client of one gateway shard; the
+    adapter's own client (REST only: command registration, DMs) has none.
+
     ``on_platform_error`` hears of every failed REST call (``http_403``, ``connection``),
     interaction answers included (:attr:`webhooks`), and every gateway drop, for the
     adapter-error metric.
     """
 
     def __init__(
-        self, inflight: Inflight, on_platform_error: Callable[[str], None] | None = None
+        self,
+        inflight: Inflight,
+        on_platform_error: Callable[[str], None] | None = None,
+        *,
+        shard: tuple[int, int] | None = None,
     ) -> None:
+        shard_id, shard_count = shard if shard is not None else (None, None)
         super().__init__(
             intents=intents(),
+            shard_id=shard_id,
+            shard_count=shard_count,
             allowed_mentions=discord.AllowedMentions.none(),  # model output never pings
             max_ratelimit_timeout=30.0,  # longer waits raise RateLimited instead of hanging
             chunk_guilds_at_startup=False,

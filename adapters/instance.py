@@ -1,0 +1,92 @@
+"""This ``run`` process among the others on one database: join, show, leave.
+
+Every ``byok-bot run`` registers in ``bot_instances`` (a second one on a SQLite file is
+refused there with a message saying several instances need PostgreSQL) and stays
+registered by heartbeat: the Discord shard keeper's rounds when Discord is on, else
+:meth:`~bot.instances.InstanceRegistry.keep_alive`. ``/readyz`` and ``/metrics`` show the
+instances it sees and the Discord shards it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.instances import InstanceRegistry, LiveInstance, format_shards
+from bot.metrics import Metrics
+
+if TYPE_CHECKING:
+    from adapters.discord import DiscordAdapter
+
+__all__ = ["Membership"]
+
+log = logging.getLogger("byok.run")
+
+
+@dataclass
+class Membership:
+    """This process's registration, and what it holds, for the operator to see."""
+
+    registry: InstanceRegistry
+    metrics: Metrics
+    discord: DiscordAdapter | None = None
+    _keep_alive: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    async def keep_alive_unless_discord(self) -> None:
+        """Heartbeat by itself when no shard keeper does it (Discord off)."""
+        if self.discord is None:
+            self._keep_alive = asyncio.create_task(
+                self.registry.keep_alive(), name="instance heartbeat"
+            )
+
+    async def leave(self) -> None:
+        if self._keep_alive is not None:
+            self._keep_alive.cancel()
+            await asyncio.gather(self._keep_alive, return_exceptions=True)
+        with contextlib.suppress(Exception):  # the row runs out by itself anyway
+            await self.registry.deregister()
+
+    async def readiness_detail(self) -> tuple[str, object]:
+        return "instance", await self.status()
+
+    async def status(self) -> dict[str, object]:
+        """For ``/readyz`` and before a ``/metrics`` scrape: refreshes the gauges too."""
+        try:
+            live: list[LiveInstance] | None = await self.registry.live()
+        except Exception:  # noqa: BLE001 - /readyz's database check reports the outage
+            live = None
+        status: dict[str, object] = {
+            "id": self.registry.id,
+            "name": self.registry.name,
+            "instances_live": None if live is None else len(live),
+        }
+        if live is not None:
+            self.metrics.instances_seen(len(live))
+        if self.discord is not None:
+            held, count, age = self.discord.shard_status()
+            self.metrics.discord_shards(held, count)
+            status["discord"] = {
+                "shard_count": count,
+                "shards_held": sorted(held),
+                "lease_renewed_s_ago": None if age is None else round(age, 1),
+            }
+        return status
+
+    async def describe(self) -> str:
+        """One start-up line: how many instances and shards this one sees."""
+        live = await self.registry.live()
+        names = ", ".join(sorted(i.name for i in live))
+        line = f"instances: {len(live)} running on this database ({names})"
+        if self.discord is not None:
+            held, count, _ = self.discord.shard_status()
+            elsewhere = sorted(
+                {s for i in live if i.id != self.registry.id for s in i.discord_shards}
+            )
+            line += (
+                f"; Discord shards: {count} in all, {format_shards(held) or 'none'} here, "
+                f"{format_shards(elsewhere) or 'none'} on the others"
+            )
+        return line
