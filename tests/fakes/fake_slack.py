@@ -13,9 +13,16 @@ and views are kept, so a test reads what a user would see::
         await slack.wait_for(lambda: slack.calls_to("chat.update"))
         assert slack.messages["C111"][0]["text"] == "…"
 
-Socket Mode: ``apps.connections.open`` (with an ``xapp-`` token) returns a
-``ws://127.0.0.1:P/link/`` URL; :meth:`FakeSlack.send_envelope` pushes an envelope to the
-connected client and :meth:`FakeSlack.envelope_ack` awaits its acknowledgement.
+Socket Mode: ``apps.connections.open`` (with an ``xapp-`` token) returns a fresh
+``ws://127.0.0.1:P/link/?ticket=…`` URL; :meth:`FakeSlack.send_envelope` pushes an
+envelope to a connected client and :meth:`FakeSlack.envelope_ack` awaits its
+acknowledgement. Several connections behave as Slack's do for several instances of one
+app: up to :attr:`FakeSlack.max_connections` (10) are open at once and one more is told
+``disconnect`` (``too_many_websockets``) and closed; envelopes go to one connection each,
+in turn; an ``events_api`` envelope not acknowledged within :attr:`FakeSlack.ack_timeout`
+is sent again (a new envelope, preferably on another connection) with ``retry_attempt``
+and ``retry_reason: "timeout"``, up to three times; :attr:`FakeSlack.deliveries` records
+each. :meth:`FakeSlack.drop_connection` sends Slack's ``disconnect`` and closes.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import asyncio
 import contextlib
 import itertools
 import json
+import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,9 +42,11 @@ from aiohttp import WSMsgType, web
 
 from tests.fakes.loopback import RECORDED, Fault, LoopbackServer, RecordedRequest
 
-__all__ = ["FakeSlack", "SlackCall"]
+__all__ = ["Delivery", "FakeSlack", "SlackCall", "SocketConnection"]
 
 _JSON_FIELDS = {"blocks", "view", "attachments", "files", "chunks", "prompts", "metadata"}
+#: How often Slack sends an unacknowledged Events API envelope again.
+EVENT_RETRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +59,39 @@ class SlackCall:
     status: int = 200
 
 
+@dataclass(eq=False)
+class SocketConnection:
+    """One Socket Mode WebSocket, numbered in the order it opened (from 0)."""
+
+    index: int
+    socket: web.WebSocketResponse
+    opened_at: float  # time.monotonic()
+    closed_at: float | None = None
+    #: Told ``too_many_websockets`` and closed: it never counted as open.
+    refused: bool = False
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None and not self.refused
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One envelope sent on one connection."""
+
+    envelope_id: str
+    #: The id :meth:`FakeSlack.send_envelope` returned: shared by an event's retries.
+    sent_as: str
+    connection: int
+    attempt: int  # ``retry_attempt``: 0 for the first delivery
+
+
 class FakeSlack(LoopbackServer):
     team_id = "T111"
     bot_user_id = "U0BOT"
     bot_id = "B0BOT"
+    #: Socket Mode connections Slack keeps open at once for one app.
+    max_connections = 10
 
     def __init__(self) -> None:
         super().__init__()
@@ -74,8 +114,16 @@ class FakeSlack(LoopbackServer):
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
-        self._socket: web.WebSocketResponse | None = None
+        #: Set while at least one Socket Mode connection is open.
         self.socket_connected = asyncio.Event()
+        self.connections: list[SocketConnection] = []  # every one ever opened
+        self.deliveries: list[Delivery] = []
+        #: Seconds Slack waits for an ``events_api`` envelope's ack before sending it again.
+        self.ack_timeout = 3.0
+        self._turn = itertools.count()
+        self._retrying: set[str] = set()  # envelope ids whose ack a retry waits for
+        self._acks: set[str] = set()
+        self._retries: set[asyncio.Task[None]] = set()
 
     @property
     def api_url(self) -> str:
@@ -116,7 +164,15 @@ class FakeSlack(LoopbackServer):
     def forget(self) -> None:
         """Drop recorded calls and kept messages, views and files (long runs)."""
         super().forget()
-        for kept in (self.calls, self.ephemeral, self.opened, self.responses, self.socket_messages):
+        kept_lists: tuple[list[Any], ...] = (
+            self.calls,
+            self.ephemeral,
+            self.opened,
+            self.responses,
+            self.socket_messages,
+            self.deliveries,
+        )
+        for kept in kept_lists:
             kept.clear()
         for store in (self.messages, self.views, self.published, self.threads, self.uploads):
             store.clear()
@@ -212,7 +268,8 @@ class FakeSlack(LoopbackServer):
         }
 
     def m_apps_connections_open(self, args: dict[str, Any], token: str | None) -> dict[str, Any]:
-        return {"url": f"ws://127.0.0.1:{self.url.rsplit(':', 1)[1]}/link/?ticket=t"}
+        port = self.url.rsplit(":", 1)[1]
+        return {"url": f"ws://127.0.0.1:{port}/link/?ticket={secrets.token_hex(16)}"}
 
     def m_chat_postMessage(self, args: dict[str, Any], token: str | None) -> dict[str, Any]:
         ts = self._next_ts()
@@ -383,37 +440,140 @@ class FakeSlack(LoopbackServer):
         await self._notify()
         return web.Response(text="ok")
 
+    # -- Socket Mode ----------------------------------------------------------------------
+
+    @property
+    def open_connections(self) -> list[SocketConnection]:
+        return [c for c in self.connections if c.open]
+
     async def _link(self, request: web.Request) -> web.StreamResponse:
         socket = web.WebSocketResponse(autoping=True)
         await socket.prepare(request)
-        self._socket = socket
+        connection = SocketConnection(len(self.connections), socket, time.monotonic())
+        self.connections.append(connection)
+        if len(self.open_connections) > self.max_connections:
+            connection.refused = True
+            await socket.send_json(_disconnect("too_many_websockets", connection.index))
+            await socket.close()
+            connection.closed_at = time.monotonic()
+            await self._notify()
+            return socket
         await socket.send_json(
-            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A111"}}
+            {
+                "type": "hello",
+                "num_connections": len(self.open_connections),
+                "debug_info": {"host": _host(connection.index), "build_number": 1},
+                "connection_info": {"app_id": "A111"},
+            }
         )
         self.socket_connected.set()
-        async for message in socket:
-            if message.type == WSMsgType.TEXT:
-                self.socket_messages.append(json.loads(message.data))
-                await self._notify()
-        self._socket = None
-        self.socket_connected.clear()
+        await self._notify()
+        try:
+            async for message in socket:
+                if message.type == WSMsgType.TEXT:
+                    answer = json.loads(message.data)
+                    self.socket_messages.append(answer)
+                    if answer.get("envelope_id") in self._retrying:
+                        self._acks.add(answer["envelope_id"])
+                    await self._notify()
+        finally:
+            connection.closed_at = connection.closed_at or time.monotonic()
+            if not self.open_connections:
+                self.socket_connected.clear()
+            await self._notify()
         return socket
+
+    async def drop_connection(self, index: int, reason: str = "refresh_requested") -> None:
+        """Slack's ``disconnect`` message (``refresh_requested``, ``warning``…), then close.
+
+        A Socket Mode client answers it by opening a new connection.
+        """
+        connection = self.connections[index]
+        assert connection.open, f"connection {index} is not open"
+        with contextlib.suppress(ConnectionError):
+            await connection.socket.send_json(_disconnect(reason, index))
+        await connection.socket.close()
+        connection.closed_at = time.monotonic()
+        if not self.open_connections:
+            self.socket_connected.clear()
+        await self._notify()
 
     async def send_envelope(
         self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool = True
     ) -> str:
-        """Push one Socket Mode envelope to the connected client; returns its id."""
-        assert self._socket is not None, "no Socket Mode client connected"
+        """Push one Socket Mode envelope to one open connection, in turn; returns its id.
+
+        An ``events_api`` envelope carries ``retry_attempt: 0`` and ``retry_reason: ""``
+        and, unacknowledged after :attr:`ack_timeout`, is sent again (see the module doc).
+        """
+        assert self.open_connections, "no Socket Mode client connected"
         envelope_id = f"env-{next(self._ids)}"
-        await self._socket.send_json(
-            {
-                "envelope_id": envelope_id,
-                "type": kind,
-                "accepts_response_payload": accepts_response_payload,
-                "payload": payload,
-            }
-        )
+        envelope: dict[str, Any] = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "accepts_response_payload": accepts_response_payload,
+            "payload": payload,
+        }
+        if kind == "events_api":
+            envelope.update(retry_attempt=0, retry_reason="")
+            self._retrying.add(envelope_id)
+        connection = await self._deliver(envelope, envelope_id, avoid=set())
+        if kind == "events_api":
+            task = asyncio.create_task(self._retry_unacked(envelope, connection))
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
         return envelope_id
+
+    async def _deliver(
+        self, envelope: dict[str, Any], sent_as: str, *, avoid: set[int]
+    ) -> int | None:
+        """Send on the next open connection not in ``avoid`` (any open one if none is left)."""
+        candidates = self.open_connections
+        if not candidates:
+            return None
+        others = [c for c in candidates if c.index not in avoid] or candidates
+        connection = others[next(self._turn) % len(others)]
+        self.deliveries.append(
+            Delivery(
+                envelope["envelope_id"],
+                sent_as,
+                connection.index,
+                int(envelope.get("retry_attempt") or 0),
+            )
+        )
+        await connection.socket.send_json(envelope)
+        await self._notify()
+        return connection.index
+
+    async def _retry_unacked(self, envelope: dict[str, Any], first: int | None) -> None:
+        """Slack's Events API retries: a new envelope each time the last one went unacked."""
+        sent_as = envelope["envelope_id"]
+        sent = [sent_as]
+        tried = set() if first is None else {first}
+        try:
+            for attempt in range(1, EVENT_RETRIES + 1):
+                await asyncio.sleep(self.ack_timeout)
+                if self._acks.intersection(sent):
+                    return
+                retry = {
+                    **envelope,
+                    "envelope_id": f"env-{next(self._ids)}",
+                    "retry_attempt": attempt,
+                    "retry_reason": "timeout",
+                }
+                self._retrying.add(retry["envelope_id"])
+                sent.append(retry["envelope_id"])
+                connection = await self._deliver(retry, sent_as, avoid=tried)
+                if connection is not None:
+                    tried.add(connection)
+        finally:
+            self._retrying.difference_update(sent)
+            self._acks.difference_update(sent)
+
+    async def retries_settled(self, within: float = 30.0) -> None:
+        """Until every ``events_api`` envelope sent so far is acked or out of retries."""
+        if self._retries:
+            await asyncio.wait_for(asyncio.gather(*self._retries), within)
 
     async def envelope_ack(self, envelope_id: str, within: float = 5.0) -> dict[str, Any]:
         def acked() -> dict[str, Any] | None:
@@ -425,6 +585,21 @@ class FakeSlack(LoopbackServer):
         found = acked()
         assert found is not None
         return found
+
+    async def stop(self) -> None:
+        for task in list(self._retries):
+            task.cancel()
+        for connection in self.open_connections:
+            await connection.socket.close()
+        await super().stop()
+
+
+def _host(index: int) -> str:
+    return f"applink-{index}"
+
+
+def _disconnect(reason: str, index: int) -> dict[str, Any]:
+    return {"type": "disconnect", "reason": reason, "debug_info": {"host": _host(index)}}
 
 
 def _take(scripted: list[tuple[str, str, int]], method: str) -> str | None:
