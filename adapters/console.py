@@ -260,7 +260,8 @@ class ConsoleAdapter:
                     )
                 )
             return key
-        prompt = f"{provider_id} API key (input hidden): "
+        name = self._dispatcher.ctx.provider_names.label(provider_id)
+        prompt = f"{name} API key (input hidden): "
         key = await self._foreground(self._read_hidden(prompt))
         if key is None:  # Ctrl-D or Ctrl-C
             self._write("Cancelled; nothing was stored.\n\n")

@@ -19,6 +19,7 @@ from sqlalchemy import update
 
 from bot.formatting import money
 from bot.messenger import DeliveryError, Messenger
+from bot.provider_names import ProviderNames
 from bot.reply import Field, Reply, Section
 from byok.alerts import QuotaNotice
 from byok.clock import Clock, utc_now
@@ -34,6 +35,7 @@ __all__ = [
     "AlertDelivery",
     "deliver_quota_notices",
     "notice_reply",
+    "notice_text",
     "refusal_notices",
     "spending_section",
 ]
@@ -49,19 +51,41 @@ class AlertDelivery:
     failed: list[QuotaNotice] = field(default_factory=list)
 
 
-def notice_reply(notice: QuotaNotice) -> Reply:
-    """One notice as a DM: the engine's own wording, plus the numbers as fields."""
+def notice_text(notice: QuotaNotice, names: ProviderNames) -> str:
+    """What the notice says, naming the provider as people know it (the command keeps its id)."""
+    name, pid = names.label(notice.provider_id), notice.provider_id
+    spent = f"{money(notice.spent)} of {money(notice.limit)}"
+    whose = "the shared operator allowance" if notice.operator_key else "your monthly limit"
+    raise_it = f"unless you raise it with `/byok limit {pid} <usd>`."
+    if notice.threshold >= 100 and notice.spent < notice.limit:
+        left = money(notice.limit - notice.spent)
+        return (
+            f"You have nearly used all of {whose} for {name} ({spent}): requests that could "
+            f"cost more than the {left} left are refused until next month {raise_it}"
+        )
+    if notice.threshold >= 100:
+        return (
+            f"You have used all of {whose} for {name} ({spent}). Requests to {name} are "
+            f"paused until next month {raise_it}"
+        )
+    budget = f"the shared {name} allowance" if notice.operator_key else f"your {name} limit"
+    return f"You have used {notice.percent}% ({spent}) of {budget} this month."
+
+
+def notice_reply(notice: QuotaNotice, names: ProviderNames) -> Reply:
+    """One notice as a DM: what it says, plus the numbers as fields."""
+    name = names.label(notice.provider_id)
     reached = notice.threshold >= 100
     title = (
-        f"{notice.provider_id}: monthly limit reached"
+        f"{name}: monthly limit reached"
         if reached
-        else f"{notice.provider_id}: {notice.percent}% of your monthly limit used"
+        else f"{name}: {notice.percent}% of your monthly limit used"
     )
     if notice.operator_key:
-        title = f"{notice.provider_id}: {notice.percent}% of the shared allowance used"
+        title = f"{name}: {notice.percent}% of the shared allowance used"
     return Reply(
         title=title,
-        text=notice.text,
+        text=notice_text(notice, names),
         sections=(
             Section(
                 fields=(
@@ -86,9 +110,9 @@ def refusal_notices(exc: BaseException) -> tuple[QuotaNotice, ...]:
     return ()
 
 
-def spending_section(notices: Iterable[object]) -> Section | None:
+def spending_section(notices: Iterable[object], names: ProviderNames) -> Section | None:
     """The notices as a reply shows them, under the request that brought them due."""
-    texts = tuple(n.text for n in notices if isinstance(n, QuotaNotice))
+    texts = tuple(notice_text(n, names) for n in notices if isinstance(n, QuotaNotice))
     return Section(title="Spending", bullets=texts) if texts else None
 
 
@@ -97,6 +121,7 @@ async def deliver_quota_notices(
     user: UserRef,
     notices: Iterable[object],
     *,
+    names: ProviderNames | None = None,
     database: Database | None = None,
     clock: Clock = utc_now,
 ) -> AlertDelivery:
@@ -104,14 +129,16 @@ async def deliver_quota_notices(
 
     ``notices`` takes ``Answer.notices`` or ``SpendLimitError.notices`` as they are
     (the latter is typed loosely in ``byok.errors``); anything else is ignored.
+    ``names`` names the providers (the built-in names when not given).
     Never raises for a delivery problem: the request that caused it goes on.
     """
+    names = names or ProviderNames.builtin()
     outcome = AlertDelivery()
     for notice in notices:
         if not isinstance(notice, QuotaNotice):
             continue
         try:
-            await messenger.send_dm(user, notice_reply(notice))
+            await messenger.send_dm(user, notice_reply(notice, names))
         except DeliveryError as exc:
             log.warning("spend alert to %s (%s %d%%) not delivered: %s",
                         user, notice.provider_id, notice.threshold, redact(str(exc)))  # fmt: skip

@@ -4,7 +4,8 @@ Drawn with matplotlib's object API on the Agg backend (no pyplot, no display, no
 global figure state), imported on first use so the bot starts without it. Rendering
 is CPU work: call :func:`daily_cost_chart` through ``asyncio.to_thread``.
 
-Money on the chart (axis ticks, legend) reads as everywhere else (:mod:`bot.formatting`).
+Money on the chart (axis ticks, legend) reads as everywhere else (:mod:`bot.formatting`),
+and the legend names each provider as people know it (:mod:`bot.provider_names`).
 Requests whose price is unknown have no place on a cost axis: they are drawn apart,
 as a count of requests per day under the cost panel, and labelled so.
 """
@@ -19,6 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from bot.formatting import cost_text, money
+from bot.provider_names import ProviderNames
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -69,12 +71,14 @@ def daily_cost_figure(
     *,
     highlight_from: date | None = None,
     title: str = "Daily cost by provider",
+    names: ProviderNames | None = None,
 ) -> Figure:
     """The chart as a matplotlib figure (call under no other thread's rendering).
 
     A stacked bar per day, one colour per provider: ``costs[p][i]`` is provider ``p``'s
     known cost on day ``i``, ``unpriced[p][i]`` its requests of unknown price that day
-    (drawn in a panel of their own). Days from ``highlight_from`` on are shaded.
+    (drawn in a panel of their own). Days from ``highlight_from`` on are shaded. The
+    legend names providers by ``names`` (by id when not given).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -108,7 +112,8 @@ def daily_cost_figure(
     bottom = axes_list[-1]
     bottom.set_xticks(range(0, len(days), 7), [d.strftime("%d %b") for d in days[::7]])
     if providers:
-        labels = [f"{p} ({cost_text(totals[p], unknown[p])})" for p in providers]
+        label = (names or ProviderNames()).label
+        labels = [f"{label(p)} ({cost_text(totals[p], unknown[p])})" for p in providers]
         handles = [Patch(color=colors[p]) for p in providers]
         wide = any(len(label) > 24 for label in labels)
         figure.legend(handles, labels, loc="outside lower center", fontsize=8, frameon=False,
@@ -176,11 +181,12 @@ def daily_cost_chart(
     *,
     highlight_from: date | None = None,
     title: str = "Daily cost by provider",
+    names: ProviderNames | None = None,
 ) -> bytes:
     """:func:`daily_cost_figure` as PNG bytes (thread-safe)."""
     with _RENDER_LOCK:
         figure = daily_cost_figure(
-            days, costs, unpriced, highlight_from=highlight_from, title=title
+            days, costs, unpriced, highlight_from=highlight_from, title=title, names=names
         )
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")

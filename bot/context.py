@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.alert_delivery import deliver_quota_notices
 from bot.messenger import Messenger
+from bot.provider_names import ProviderNames
 from byok.service import BYOKService, Engine
 from byok.types import UserRef
 
@@ -35,9 +36,19 @@ class BotContext:
         messenger = self.messengers.get(user.platform)
         if pending and messenger is not None:
             await deliver_quota_notices(
-                messenger, user, pending, database=self.engine.database, clock=self.engine.clock
+                messenger,
+                user,
+                pending,
+                names=self.provider_names,
+                database=self.engine.database,
+                clock=self.engine.clock,
             )
 
     @property
     def provider_ids(self) -> tuple[str, ...]:
         return self.engine.catalog.ids
+
+    @property
+    def provider_names(self) -> ProviderNames:
+        """How each provider is named to people (its display name); ids stay for typing."""
+        return ProviderNames.of(self.engine.catalog)

@@ -16,6 +16,7 @@ from decimal import Decimal
 from bot.charts import daily_cost_chart
 from bot.commands.usage import report_sections
 from bot.formatting import cost_text, limit_spend, money, plural, spend, tokens
+from bot.provider_names import ProviderNames
 from bot.reply import Field, FileOut, Reply, Section
 from byok.digest_data import DigestWindow, UserDigestData
 from byok.usage import UsageReport
@@ -60,7 +61,7 @@ def _summary(data: UserDigestData, report: UsageReport) -> str:
     )
 
 
-def _comparison(data: UserDigestData, report: UsageReport) -> Section:
+def _comparison(data: UserDigestData, report: UsageReport, names: ProviderNames) -> Section:
     before = data.previous
     if not before:
         return Section(title="Compared with the week before", text="No requests the week before.")
@@ -78,7 +79,7 @@ def _comparison(data: UserDigestData, report: UsageReport) -> Section:
     before_cost = {p.provider_id: p.cost for p in before}
     before_unpriced = {p.provider_id: p.unpriced for p in before}
     bullets = [
-        f"{provider}: " + _cost_change(
+        f"{names.label(provider)}: " + _cost_change(
             now_cost.get(provider, Decimal(0)), now_unpriced.get(provider, 0),
             before_cost.get(provider, Decimal(0)), before_unpriced.get(provider, 0),
         )
@@ -109,7 +110,7 @@ def _cost_change(now: Decimal, now_unpriced: int, before: Decimal, before_unpric
     return f"{spend(now, now_unpriced)} ({was})"
 
 
-def _month(data: UserDigestData, window: DigestWindow) -> Section | None:
+def _month(data: UserDigestData, window: DigestWindow, names: ProviderNames) -> Section | None:
     if not data.keys:
         return None
     fields = []
@@ -120,12 +121,12 @@ def _month(data: UserDigestData, window: DigestWindow) -> Section | None:
                 value += " — limit reached"
             elif key.spent * 100 >= key.limit * 80:
                 value += " — close to the limit"
-        fields.append(Field(key.provider_id, value))
+        fields.append(Field(names.label(key.provider_id), value))
     month = window.month[0]
     return Section(title=f"Month to date ({month:%B %Y}, your keys)", fields=tuple(fields))
 
 
-def _failures(data: UserDigestData, report: UsageReport) -> Section | None:
+def _failures(data: UserDigestData, report: UsageReport, names: ProviderNames) -> Section | None:
     if not data.has_usage:
         return None
     failed = sum(f.count for f in data.failures)
@@ -133,7 +134,8 @@ def _failures(data: UserDigestData, report: UsageReport) -> Section | None:
     bullets = []
     if failed:
         kinds = ", ".join(
-            f"{f.provider_id} {f.kind.replace('_', ' ')} ×{f.count}" for f in data.failures
+            f"{names.label(f.provider_id)} {f.kind.replace('_', ' ')} ×{f.count}"
+            for f in data.failures
         )
         bullets.append(f"{failed:,} of {plural(report.requests, 'request')} failed: {kinds}.")
     if fallbacks:
@@ -143,7 +145,9 @@ def _failures(data: UserDigestData, report: UsageReport) -> Section | None:
     return Section(title="Failures and fallbacks", bullets=tuple(bullets))
 
 
-def digest_chart(data: UserDigestData, window: DigestWindow) -> FileOut | None:
+def digest_chart(
+    data: UserDigestData, window: DigestWindow, names: ProviderNames
+) -> FileOut | None:
     """The chart of daily cost by provider (requests of unknown price drawn apart),
     or None when the chart's weeks had no requests to draw."""
     days = window.chart_days
@@ -158,15 +162,24 @@ def digest_chart(data: UserDigestData, window: DigestWindow) -> FileOut | None:
     if not costs:
         return None
     title = f"Daily cost by provider, last {plural(window.chart_weeks, 'week')}"
-    png = daily_cost_chart(days, costs, unpriced, highlight_from=window.period_start, title=title)
+    png = daily_cost_chart(
+        days, costs, unpriced, highlight_from=window.period_start, title=title, names=names
+    )
     return FileOut(f"byok-usage-{window.period_start.isoformat()}.png", png, "image/png", title)
 
 
-def digest_reply(data: UserDigestData, window: DigestWindow, chart: FileOut | None) -> Reply:
+def digest_reply(
+    data: UserDigestData, window: DigestWindow, chart: FileOut | None, names: ProviderNames
+) -> Reply:
     """The digest as a Reply; ``chart`` comes from :func:`digest_chart`."""
     report = UsageReport(window.start, window.end, tuple(data.week))
-    sections = [*report_sections(report), _comparison(data, report)] if data.has_usage else []
-    sections += [s for s in (_month(data, window), _failures(data, report)) if s is not None]
+    sections = (
+        [*report_sections(report, names), _comparison(data, report, names)]
+        if data.has_usage
+        else []
+    )
+    more = (_month(data, window, names), _failures(data, report, names))
+    sections += [s for s in more if s is not None]
     return Reply(
         title=f"Your week with byok-bot: {week_label(window.period_start)}",
         text=_summary(data, report),
@@ -181,7 +194,7 @@ def digest_reply(data: UserDigestData, window: DigestWindow, chart: FileOut | No
     )
 
 
-async def build_digest(data: UserDigestData, window: DigestWindow) -> Reply:
+async def build_digest(data: UserDigestData, window: DigestWindow, names: ProviderNames) -> Reply:
     """The digest with its chart; the chart is drawn off the event loop."""
-    chart = await asyncio.to_thread(digest_chart, data, window)
-    return digest_reply(data, window, chart)
+    chart = await asyncio.to_thread(digest_chart, data, window, names)
+    return digest_reply(data, window, chart, names)

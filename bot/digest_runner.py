@@ -53,6 +53,7 @@ from bot.config import DigestSettings
 from bot.digest import build_digest, week_label
 from bot.grammar import CommandError
 from bot.messenger import DeliveryError, Messenger
+from bot.provider_names import ProviderNames
 from bot.scheduler import DigestSchedule
 from byok.clock import Clock, utc_now
 from byok.db.engine import Database
@@ -134,8 +135,11 @@ class DigestRunner:
         claim_timeout: timedelta = timedelta(minutes=15),
         max_attempts: int = 5,
         batch_size: int = 200,
+        names: ProviderNames | None = None,
     ) -> None:
         self.database = database
+        # How the digests name providers; the built-in names when not given.
+        self.names = names or ProviderNames.builtin()
         self.settings = settings
         self.schedule = DigestSchedule(settings)
         self.messengers = {m.platform: m for m in messengers}
@@ -213,7 +217,7 @@ class DigestRunner:
             report.retry_users.add(data.user_ref)
             return
         try:
-            reply = await build_digest(data, window)
+            reply = await build_digest(data, window, self.names)
             await self.messengers[data.user.platform].send_dm(data.user, reply)
         except DeliveryError as exc:
             status = "failed" if exc.retryable else "undeliverable"
@@ -367,13 +371,16 @@ async def send_now(
     *,
     instance: str | None = None,
     now: datetime | None = None,
+    names: ProviderNames | None = None,
 ) -> RunReport:
     """Send the digest of the latest full week now (``byok-bot digest --send-now``).
 
     Safe beside running bots: whoever claims a user's week first sends it, once.
     """
     clock: Clock = (lambda: now) if now is not None else utc_now
-    runner = DigestRunner(database, settings, messengers, instance=instance, clock=clock)
+    runner = DigestRunner(
+        database, settings, messengers, instance=instance, clock=clock, names=names
+    )
     return await runner.run(runner.schedule.period_ending_by(clock()))
 
 
@@ -384,6 +391,7 @@ async def dry_run(
     user: UserRef | str | None = None,
     now: datetime | None = None,
     charts_dir: Path | None = None,
+    names: ProviderNames | None = None,
 ) -> str:
     """Exactly what ``--send-now`` would send now, as text; nothing is sent or claimed.
 
@@ -391,7 +399,7 @@ async def dry_run(
     saves each chart PNG there.
     """
     as_of = now or utc_now()
-    runner = DigestRunner(database, settings, [], clock=lambda: as_of)
+    runner = DigestRunner(database, settings, [], clock=lambda: as_of, names=names)
     period = runner.schedule.period_ending_by(as_of)
     window = runner.window(period, as_of)
     ref = parse_user_ref(user) if isinstance(user, str) else user
@@ -424,7 +432,7 @@ async def dry_run(
     for user_ref in sorted(recipients):
         data = recipients[user_ref]
         data.daily = daily.get(user_ref, [])
-        reply = await build_digest(data, window)
+        reply = await build_digest(data, window, runner.names)
         lines += [
             "",
             f"=== {data.user} — {_state_text(states.get(user_ref), runner)} ===",

@@ -21,6 +21,7 @@ from bot.context import BotContext
 from bot.failure_summary import failure_text
 from bot.grammar import CommandError, closest
 from bot.invocation import Invocation
+from bot.provider_names import ProviderNames
 from bot.reply import Reply, ReplyEvent, SecretRequest
 from byok.errors import AllProvidersFailedError, ByokError
 from byok.secret import Secret, looks_like_key
@@ -207,21 +208,25 @@ class Dispatcher:
             try:
                 return await keys.add_key(self.ctx, inv, request, Secret(key))
             except Exception as exc:  # noqa: BLE001 - this is the boundary
-                return _error_reply(exc, inv)
+                return _error_reply(exc, inv, self.ctx.provider_names)
 
     async def _guarded(self, handler: Handler, inv: Invocation) -> AsyncIterator[ReplyEvent]:
         try:
             async for event in handler(inv, self.ctx):
                 yield event
         except Exception as exc:  # noqa: BLE001 - this is the boundary
-            yield _error_reply(exc, inv)
+            yield _error_reply(exc, inv, self.ctx.provider_names)
 
 
-def _error_reply(exc: Exception, inv: Invocation) -> Reply:
+def _error_reply(exc: Exception, inv: Invocation, names: ProviderNames) -> Reply:
     if isinstance(exc, ByokError):
         log.info("command /%s refused: %s", inv.command, exc)
-        spending = spending_section(refusal_notices(exc))  # a limit's 100% notice
-        text = failure_text(exc) if isinstance(exc, AllProvidersFailedError) else exc.user_message
+        spending = spending_section(refusal_notices(exc), names)  # a limit's 100% notice
+        text = (
+            failure_text(exc, names)
+            if isinstance(exc, AllProvidersFailedError)
+            else exc.user_message
+        )
         return Reply(tone="error", text=text, sections=(spending,) if spending else ())
     incident = secrets.token_hex(4)
     log.error("command /%s failed (incident %s)", inv.command, incident, exc_info=exc)

@@ -1,14 +1,16 @@
 """How a request no provider answered reads: what was tried, in order, and one next step.
 
 The engine hands over the attempts as data (:class:`byok.errors.Attempt`: provider,
-skipped or failed, and why, in a clause). The advice is chosen here, once for the whole
-request, because the commands it names (``/byok limit …``) belong to this layer.
+skipped or failed, and why, in a clause). They are worded here, naming each provider as
+people know it, and the advice is chosen here, once for the whole request, because the
+commands it names (``/byok limit …``) belong to this layer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.provider_names import ProviderNames
 from byok.errors import (
     AllProvidersFailedError,
     Attempt,
@@ -26,7 +28,7 @@ from byok.errors import (
     wait_text,
 )
 
-__all__ = ["failure_text", "fallback_status", "next_step"]
+__all__ = ["attempt_text", "failure_text", "fallback_status", "next_step"]
 
 _TELL_OPERATOR = "tell your bot operator"
 # Waits compared by seconds: a stated retry-after beats "shortly" beats "a minute".
@@ -34,23 +36,55 @@ _SHORTLY_S = 30.0
 _A_MINUTE_S = 60.0
 
 
-def failure_text(exc: AllProvidersFailedError) -> str:
-    """``Couldn't answer: openai skipped — … · anthropic failed — ….`` and ``Next: …``."""
-    step = next_step(exc.attempts)
-    return exc.user_message + (f"\nNext: {step}." if step else "")
+def failure_text(exc: AllProvidersFailedError, names: ProviderNames) -> str:
+    """``Couldn't answer: OpenAI skipped — … · Anthropic failed — ….`` and ``Next: …``."""
+    step = next_step(exc.attempts, names)
+    return f"Couldn't answer: {_grouped(exc.attempts, names)}." + (
+        f"\nNext: {step}." if step else ""
+    )
 
 
-def fallback_status(failed: Attempt, next_provider_id: str) -> str:
+def attempt_text(attempt: Attempt, names: ProviderNames) -> str:
+    """``OpenAI skipped — its $5.00 monthly limit has $0.12 left, …``."""
+    return _run_text([attempt], names)
+
+
+def fallback_status(failed: Attempt, next_provider_id: str, names: ProviderNames) -> str:
     """The progress line while the next provider is tried; the reasons come in the reply."""
-    return f"{failed.provider_id} {failed.outcome} — trying {next_provider_id}…"
+    return (
+        f"{names.label(failed.provider_id)} {failed.outcome} — "
+        f"trying {names.label(next_provider_id)}…"
+    )
 
 
-def next_step(attempts: Sequence[Attempt]) -> str | None:
+def _grouped(attempts: Sequence[Attempt], names: ProviderNames) -> str:
+    """The attempts in order; neighbours that went the same way share one clause
+    (``OpenAI and Anthropic failed — not answering (server error 503)``)."""
+    runs: list[list[Attempt]] = []
+    for attempt in attempts:
+        last = runs[-1][-1] if runs else None
+        if last is not None and (last.outcome, last.error.brief) == (
+            attempt.outcome,
+            attempt.error.brief,
+        ):
+            runs[-1].append(attempt)
+        else:
+            runs.append([attempt])
+    return " · ".join(_run_text(run, names) for run in runs)
+
+
+def _run_text(run: Sequence[Attempt], names: ProviderNames) -> str:
+    who = [names.label(a.provider_id) for a in run]
+    listed = who[0] if len(who) == 1 else f"{', '.join(who[:-1])} and {who[-1]}"
+    return f"{listed} {run[0].outcome} — {run[0].error.brief}"
+
+
+def next_step(attempts: Sequence[Attempt], names: ProviderNames) -> str | None:
     """The single most useful thing to do: wait (when waiting is enough for one of the
     providers, the shortest such wait), or else the fix for the earliest provider in the
     chain, the one the user prefers; both when both exist."""
     waits = [w for a in attempts if (w := _wait(a.error)) is not None]
-    fixes = [f for a in attempts if (f := _fix(a)) is not None]
+    fixes = [f for a in attempts if (f := _fix(a, names)) is not None]
     wait = min(waits)[1] if waits else None
     fix = fixes[0] if fixes else None
     if wait and fix:
@@ -68,26 +102,28 @@ def _wait(error: ByokError) -> tuple[float, str] | None:
     return None
 
 
-def _fix(attempt: Attempt) -> str | None:
+def _fix(attempt: Attempt, names: ProviderNames) -> str | None:
+    """The fix, naming the provider by its name and the command by its id."""
     error, pid = attempt.error, attempt.provider_id
+    name = names.label(pid)
     if isinstance(error, ProviderError) and error.operator_endpoint:
         return None if isinstance(error, RateLimitedError) else _TELL_OPERATOR
     if isinstance(error, SpendLimitError):
         if error.operator_key:
-            return f"add your own {pid} key with `/byok add {pid}`"
-        return f"raise the {pid} limit with `/byok limit {pid} <usd>`"
+            return f"add your own {name} key with `/byok add {pid}`"
+        return f"raise the {name} limit with `/byok limit {pid} <usd>`"
     if isinstance(error, UnpricedModelError):
-        return f"ask {pid} with a priced model (`--model`)"
+        return f"ask {name} with a priced model (`--model`)"
     if isinstance(error, InvalidKeyError):
         if error.reason == "no_permission":
-            return f"check the {pid} key's permissions in the {pid} console"
-        return f"replace the {pid} key with `/byok add {pid}`"
+            return f"check the {name} key's permissions in the {name} console"
+        return f"replace the {name} key with `/byok add {pid}`"
     if isinstance(error, ProviderQuotaError):
-        return f"add credit in the {pid} billing console"
+        return f"add credit in the {name} billing console"
     if isinstance(error, UnknownModelError):
         return "ask with another `--model`"
     if isinstance(error, BadRequestError):
         return "shorten the question or lower `--max-tokens`"
     if isinstance(error, VaultError):
-        return f"add the {pid} key again with `/byok add {pid}`"
+        return f"add the {name} key again with `/byok add {pid}`"
     return None

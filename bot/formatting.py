@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from bot.provider_names import ProviderNames
 from byok.answers import Answer
 from byok.money import UNKNOWN, usd
 
@@ -72,11 +73,11 @@ def limit_spend(spent: Decimal, limit: Decimal | None, unpriced: int = 0) -> str
     return text + (f" + {_unknown_part(unpriced)}" if unpriced else "")
 
 
-def answer_footer(answer: Answer) -> str:
-    """``anthropic · claude-sonnet-4-5 · 1,200 in / 340 out tokens · $0.0087``."""
+def answer_footer(answer: Answer, names: ProviderNames) -> str:
+    """``Anthropic · claude-sonnet-4-5 · 1,200 in / 340 out tokens · $0.0087``."""
     usage = answer.usage
     parts = [
-        answer.provider_id,
+        names.label(answer.provider_id),
         answer.model,
         (
             f"{tokens(usage.input_tokens)} in / {tokens(usage.output_tokens)} out tokens"

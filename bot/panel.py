@@ -17,6 +17,7 @@ from bot.commands.prefs import PREFERENCES, Preference, prefs_section
 from bot.commands.usage import report_sections
 from bot.context import BotContext
 from bot.formatting import cost_text
+from bot.provider_names import ProviderNames
 from bot.reply import Reply, Section
 from byok.preferences import Preferences
 from byok.service import KeyStatus
@@ -37,7 +38,7 @@ __all__ = [
 
 PANEL_TITLE = "Your byok-bot settings"
 KEYS_TITLE = "Your keys"
-PREFERENCES_TITLE = prefs_section(Preferences()).title or "Preferences"
+PREFERENCES_TITLE = prefs_section(Preferences(), ProviderNames()).title or "Preferences"
 USAGE_TITLE = "This month"
 
 #: The on/off preferences (the others take a value: max-tokens).
@@ -48,7 +49,7 @@ SWITCHES: tuple[Preference, ...] = tuple(
 
 def key_summary(status: KeyStatus) -> str:
     """One line for a key: masked key, status and spend (``…1a2b · active · $1.20 of $20.00``)."""
-    return " · ".join(field.value for field in key_section(status).fields[:3])
+    return " · ".join(field.value for field in key_section(status, ProviderNames()).fields[:3])
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class PanelFacts:
     keys: tuple[KeyStatus, ...]
     prefs: Preferences
     usage: UsageReport
+    names: ProviderNames  # how the providers are named to the user
 
     def key(self, provider_id: str) -> KeyStatus | None:
         return next((k for k in self.keys if k.key.provider_id == provider_id), None)
@@ -79,7 +81,7 @@ class PanelFacts:
             )
         return (
             "No keys yet. Add one privately with `/byok add <provider>` — "
-            f"providers: {', '.join(self.providers)}."
+            f"providers: {', '.join(self.names.label_with_id(p) for p in self.providers)}."
         )
 
     @property
@@ -92,11 +94,11 @@ class PanelFacts:
         return f"{report.requests} request{plural} since {report.start:%d %B}, {cost}."
 
     def key_sections(self) -> tuple[Section, ...]:
-        return tuple(key_section(status) for status in self.keys)
+        return tuple(key_section(status, self.names) for status in self.keys)
 
     def usage_sections(self, *, by_model: bool = True) -> tuple[Section, ...]:
         """The month's total, then (``by_model``) a section per provider used."""
-        details = report_sections(self.usage) if by_model else []
+        details = report_sections(self.usage, self.names) if by_model else []
         return (Section(title=USAGE_TITLE, text=self.usage_text), *details)
 
     def sections(self, *, by_model: bool = True) -> tuple[Section, ...]:
@@ -104,7 +106,7 @@ class PanelFacts:
         return (
             Section(title=KEYS_TITLE, text=self.keys_text),
             *self.key_sections(),
-            prefs_section(self.prefs),
+            prefs_section(self.prefs, self.names),
             *self.usage_sections(by_model=by_model),
         )
 
@@ -130,4 +132,5 @@ async def load_panel(ctx: BotContext, user: UserRef) -> PanelFacts:
         keys=tuple(await service.get_user_api_keys()),
         prefs=await service.get_preferences(),
         usage=await service.usage_report("month"),
+        names=ctx.provider_names,
     )

@@ -11,6 +11,7 @@ import pytest
 from bot.app import build_app
 from bot.commands.keys import key_section
 from bot.config import load_config
+from bot.provider_names import ProviderNames
 from byok.secret import Secret
 from byok.types import UserRef
 
@@ -40,7 +41,7 @@ async def test_keys_sealed_under_another_master_key_are_reported_not_silently_br
         assert first["BYOK_ENCRYPTION_KEY"] not in warning
         [status] = await app.engine.service(ALICE).get_user_api_keys()
         assert not status.readable
-        shown = {f.label: f.value for f in key_section(status).fields}
+        shown = {f.label: f.value for f in key_section(status, ProviderNames()).fields}
         assert shown["Status"].startswith("cannot be read: it was encrypted with a master key")
     finally:
         await app.aclose()

@@ -47,6 +47,7 @@ PANEL_PREFIX = "panel"
 _ROW_BUTTONS = 5
 _SELECT_OPTIONS = 25
 _OPTION_TEXT = 100  # an option's label and description
+_BUTTON_TEXT = 80  # a button's label
 _NOT_SET = "off"
 #: Verbs that run ``/byok <verb> <argument>``; the argument of a select is its choice.
 _COMMANDS = frozenset({"default", "fallback", "prefs", "test", "enable", "disable", "remove"})
@@ -135,11 +136,8 @@ def _provider_select(
     options = [_option(f"{label}: {unset}", _NOT_SET, chosen=current is None)]
     for provider in facts.providers[: _SELECT_OPTIONS - 1]:
         missing = None if facts.key(provider) else "You have no key for it yet"
-        options.append(
-            _option(
-                f"{label}: {provider}", provider, chosen=provider == current, description=missing
-            )
-        )
+        shown = f"{label}: {facts.names.label(provider)}"
+        options.append(_option(shown, provider, chosen=provider == current, description=missing))
     return ui.Select(custom_id=control.custom_id, options=options, row=row)
 
 
@@ -163,27 +161,27 @@ def _key_select(facts: PanelFacts, base: PanelControl, row: int) -> ui.Select[ui
     for provider in facts.providers[:_SELECT_OPTIONS]:
         status = facts.key(provider)
         summary = key_summary(status) if status else "No key yet: choose it, then add one"
-        options.append(
-            _option(f"{provider} key", provider, chosen=provider == base.focus, description=summary)
-        )
+        shown = f"{facts.names.label(provider)} key"
+        options.append(_option(shown, provider, chosen=provider == base.focus, description=summary))
     return ui.Select(custom_id=base.then("focus").custom_id, options=options, row=row)
 
 
 def _key_buttons(facts: PanelFacts, base: PanelControl, row: int, *, confirming: bool) -> list[Any]:
     provider = base.focus
+    name = facts.names.label(provider)
     status = facts.key(provider)
 
     def button(label: str, control: PanelControl, style: discord.ButtonStyle) -> Any:
-        return ui.Button(label=label, style=style, custom_id=control.custom_id, row=row)
+        return ui.Button(
+            label=label[:_BUTTON_TEXT], style=style, custom_id=control.custom_id, row=row
+        )
 
     grey, red = discord.ButtonStyle.secondary, discord.ButtonStyle.danger
     if status is None:
-        return [
-            button(f"Add a key for {provider}", base.then(ADD_KEY), discord.ButtonStyle.primary)
-        ]
+        return [button(f"Add a key for {name}", base.then(ADD_KEY), discord.ButtonStyle.primary)]
     if confirming:
         return [
-            button(f"Yes, remove the {provider} key", base.then("remove", provider), red),
+            button(f"Yes, remove the {name} key", base.then("remove", provider), red),
             button("Cancel", base.then("show"), grey),
         ]
     switch = (
@@ -248,7 +246,10 @@ def panel_message(
     if confirming:
         notice = Reply(
             tone="warning",
-            text=f"Remove your {shown} key for good? It is deleted, not switched off.",
+            text=(
+                f"Remove your {facts.names.label(shown)} key for good? "
+                "It is deleted, not switched off."
+            ),
         )
     content = _notice_line(notice) if notice is not None else None
     return PanelMessage(
@@ -284,10 +285,15 @@ class ModelForm:
         return PanelControl(self.owner, self.provider_id, "prefs", argument)
 
 
-def model_modal(form: ModelForm, current: str | None) -> ui.Modal:
-    """One box: the model this provider answers with unless ``--model`` says otherwise."""
+def model_modal(form: ModelForm, current: str | None, name: str | None = None) -> ui.Modal:
+    """One box: the model this provider answers with unless ``--model`` says otherwise.
+
+    ``name`` is the provider as people know it (``PanelFacts.names``); its id without it.
+    """
     modal = ui.Modal(
-        title=f"Preferred {form.provider_id} model"[:45], timeout=None, custom_id=form.custom_id
+        title=f"Preferred {name or form.provider_id} model"[:45],
+        timeout=None,
+        custom_id=form.custom_id,
     )
     box: ui.TextInput[ui.Modal] = ui.TextInput(
         custom_id="model",

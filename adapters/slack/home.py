@@ -24,6 +24,7 @@ from adapters.slack.runtime import Runtime, invocation
 from bot.commands.keys import key_section
 from bot.commands.prefs import PREFERENCES
 from bot.panel import KEYS_TITLE, PANEL_TITLE, PREFERENCES_TITLE, SWITCHES, PanelFacts, PanelReply
+from bot.provider_names import ProviderNames
 from bot.reply import Reply, collect
 from byok.service import KeyStatus
 
@@ -62,7 +63,7 @@ def _button(
     return button
 
 
-def _key_blocks(status: KeyStatus) -> list[Block]:
+def _key_blocks(status: KeyStatus, names: ProviderNames) -> list[Block]:
     provider = status.key.provider_id
     toggle = (
         _button("Switch off", f"disable {provider}")
@@ -73,21 +74,21 @@ def _key_blocks(status: KeyStatus) -> list[Block]:
         "Remove",
         f"remove {provider}",
         style="danger",
-        confirm=f"Remove your {escape(provider)} key for good?",
+        confirm=f"Remove your {escape(names.label(provider))} key for good?",
     )
     actions = {"type": "actions", "elements": [_button("Test", f"test {provider}"), toggle, remove]}
-    return [*section_blocks(key_section(status)), actions]
+    return [*section_blocks(key_section(status, names)), actions]
 
 
 def _option(value: str, label: str | None = None) -> dict[str, Any]:
     return {"text": _plain(label or value), "value": value}
 
 
-def _provider_select(
-    action: str, label: str, current: str | None, providers: tuple[str, ...]
-) -> Block:
-    options = [_option(_NOT_SET, "not set"), *(_option(p) for p in providers)]
-    chosen = current if current in providers else _NOT_SET
+def _provider_select(action: str, label: str, current: str | None, facts: PanelFacts) -> Block:
+    """A select showing providers by name; its values are the ids the command takes."""
+    name = facts.names.label
+    options = [_option(_NOT_SET, "not set"), *(_option(p, name(p)) for p in facts.providers)]
+    chosen = current if current in facts.providers else _NOT_SET
     return {
         "type": "section",
         "text": {"type": "mrkdwn", "text": f"*{label}*"},
@@ -95,7 +96,7 @@ def _provider_select(
             "type": "static_select",
             "action_id": f"home:set:{action}",
             "options": options,
-            "initial_option": _option(chosen, None if chosen != _NOT_SET else "not set"),
+            "initial_option": _option(chosen, "not set" if chosen == _NOT_SET else name(chosen)),
         },
     }
 
@@ -121,14 +122,10 @@ def _text_input(action: str, label: str, initial: str | None, *, number: bool = 
 
 
 def _preference_blocks(facts: PanelFacts) -> list[Block]:
-    prefs, providers = facts.prefs, facts.providers
+    prefs = facts.prefs
     blocks: list[Block] = [{"type": "header", "text": _plain(PREFERENCES_TITLE)}]
-    blocks.append(
-        _provider_select("default", "Default provider", prefs.default_provider, providers)
-    )
-    blocks.append(
-        _provider_select("fallback", "Fallback provider", prefs.fallback_provider, providers)
-    )
+    blocks.append(_provider_select("default", "Default provider", prefs.default_provider, facts))
+    blocks.append(_provider_select("fallback", "Fallback provider", prefs.fallback_provider, facts))
     for switch in SWITCHES:
         value = switch.show(prefs)
         flip = "off" if facts.switch(switch) else "on"
@@ -150,7 +147,11 @@ def _preference_blocks(facts: PanelFacts) -> list[Block]:
     )
     for provider in facts.keyed_providers:
         blocks.append(
-            _text_input(f"model:{provider}", f"{provider} model", prefs.preferred_model(provider))
+            _text_input(
+                f"model:{provider}",
+                f"{facts.names.label(provider)} model",
+                prefs.preferred_model(provider),
+            )
         )
     return blocks
 
@@ -173,7 +174,7 @@ def _keys_blocks(facts: PanelFacts) -> list[Block]:
         },
     ]
     for status in facts.keys:
-        blocks.extend(_key_blocks(status))
+        blocks.extend(_key_blocks(status, facts.names))
     return blocks
 
 

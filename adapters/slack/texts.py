@@ -105,12 +105,14 @@ def working_on(user: str, command: str) -> str:
     return f":hourglass_flowing_sand: Working on <@{user}>'s `/{command}`…"
 
 
-def key_checking(provider: str) -> str:
-    return f":hourglass_flowing_sand: Checking your {provider} key with {provider}…"
+def key_checking(name: str) -> str:
+    """``name``: the provider as people know it (``ProviderNames.label``)."""
+    return f":hourglass_flowing_sand: Checking your {name} key with {name}…"
 
 
-def key_checked(provider: str) -> str:
-    return f"The check of the {provider} key you submitted finished after its form was closed:"
+def key_checked(name: str) -> str:
+    """``name``: the provider as people know it (``ProviderNames.label``)."""
+    return f"The check of the {name} key you submitted finished after its form was closed:"
 
 
 def history_off() -> str:

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 from bot.alert_delivery import refusal_notices, spending_section
 from bot.bounds import MAX_TOKENS
 from bot.context import BotContext
-from bot.failure_summary import fallback_status
+from bot.failure_summary import attempt_text, fallback_status
 from bot.formatting import answer_footer
 from bot.grammar import CommandError, Flag, model_value, parse_flags, parse_number, text_value
 from bot.invocation import Invocation
+from bot.provider_names import ProviderNames
 from bot.reply import Delta, Reply, ReplyEvent, Section, Status
 from byok.answers import Answer, FallingBack, TextDelta
 from byok.errors import AllProvidersFailedError, SpendLimitError, StreamInterruptedError
@@ -27,13 +28,13 @@ ASK_FLAGS = (
 )
 
 
-def answer_reply(answer: Answer, *, public: bool) -> Reply:
+def answer_reply(answer: Answer, names: ProviderNames, *, public: bool) -> Reply:
     sections = []
     if answer.fell_back:
         sections.append(
             Section(
-                title=f"Answered by {answer.provider_id} instead",
-                bullets=tuple(a.summary for a in answer.failed_attempts),
+                title=f"Answered by {names.label(answer.provider_id)} instead",
+                bullets=tuple(attempt_text(a, names) for a in answer.failed_attempts),
             )
         )
     notes = answer.notes
@@ -44,13 +45,13 @@ def answer_reply(answer: Answer, *, public: bool) -> Reply:
         )
     if notes:
         sections.append(Section(bullets=notes))
-    spending = spending_section(answer.notices)
+    spending = spending_section(answer.notices, names)
     if spending is not None:
         sections.append(spending)
     return Reply(
         text=answer.text or "(the model returned no text)",
         sections=tuple(sections),
-        footer=answer_footer(answer),
+        footer=answer_footer(answer, names),
         tone="answer",
         private=not public,
     )
@@ -69,6 +70,7 @@ async def stream_answer(
 ) -> AsyncIterator[ReplyEvent]:
     """Stream an answer as Deltas, then the Reply; a cut-off answer is marked incomplete."""
     service = ctx.service(inv.user_ref)
+    names = ctx.provider_names
     shown: list[str] = []
     try:
         async for event in service.stream(
@@ -84,10 +86,10 @@ async def stream_answer(
                 shown.append(event.text)
                 yield Delta(event.text)
             elif isinstance(event, FallingBack):
-                yield Status(fallback_status(event.failed, event.next_provider_id))
+                yield Status(fallback_status(event.failed, event.next_provider_id, names))
             else:
                 await ctx.send_spend_alerts(inv.user_ref, event.notices)
-                yield answer_reply(event, public=not inv.private)
+                yield answer_reply(event, names, public=not inv.private)
     except (SpendLimitError, AllProvidersFailedError) as exc:
         await ctx.send_spend_alerts(inv.user_ref, refusal_notices(exc))
         raise
@@ -96,7 +98,7 @@ async def stream_answer(
         yield Reply(
             text=partial,
             sections=(Section(title="Incomplete answer", text=exc.user_message),),
-            footer=f"{exc.provider_id} · stopped early",
+            footer=f"{names.label(exc.provider_id)} · stopped early",
             tone="warning",
             private=inv.private,
             incomplete=True,

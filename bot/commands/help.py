@@ -92,7 +92,8 @@ async def help_command(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyE
         title="byok-bot — bring your own keys",
         text=(
             "You pay your own providers, see every cent, and no one can read your keys. "
-            f"Providers: {', '.join(ctx.provider_ids)}. `/help <command>` shows more examples."
+            f"Providers: {', '.join(ctx.provider_names.label_with_id(p) for p in ctx.provider_ids)}. "
+            "`/help <command>` shows more examples."
         ),
         sections=sections,
     )

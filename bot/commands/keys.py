@@ -17,6 +17,7 @@ from bot.grammar import (
     shown,
 )
 from bot.invocation import Invocation
+from bot.provider_names import ProviderNames
 from bot.reply import Field, Reply, ReplyEvent, SecretRequest, Section
 from byok.errors import (
     InvalidKeyError,
@@ -116,6 +117,7 @@ async def add(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     provider, rest = _provider_word(parsed.text, ctx, ADD_USAGE)
     key_text = rest.strip()
     limit_value = parsed.flags.get("limit")
+    name = ctx.provider_names.label(provider)
     request = SecretRequest(
         provider_id=provider,
         label=parsed.flags.get("label"),
@@ -124,7 +126,7 @@ async def add(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     )
     if not key_text:
         yield Reply(
-            text=f"Enter your {provider} key privately.",
+            text=f"Enter your {name} key privately.",
             secret_request=request,
         )
         return
@@ -135,7 +137,7 @@ async def add(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
             text=(
                 "Never paste an API key in a shared channel. This key was not stored and "
                 "was not sent anywhere, but others may have seen it: revoke it at "
-                f"{provider}, create a new one, and add it with `/byok add {provider}` "
+                f"{name}, create a new one, and add it with `/byok add {provider}` "
                 "(I will ask for it privately) or in a DM with me."
             ),
         )
@@ -157,7 +159,8 @@ def _key_info_text(info: KeyInfo) -> str:
     return "; ".join(details)
 
 
-def refused_text(provider: str, exc: ProviderError) -> str:
+def refused_text(name: str, exc: ProviderError) -> str:
+    """Why a key was not accepted; ``name`` is the provider as people know it."""
     if isinstance(exc, InvalidKeyError):
         reason = {
             "invalid": "it is not a valid key",
@@ -165,15 +168,15 @@ def refused_text(provider: str, exc: ProviderError) -> str:
             "blocked": "the key or its team is blocked",
             "no_permission": "the key lacks permission to list models",
         }[exc.reason]
-        return f"{provider} refused this key: {reason}. Nothing was stored."
+        return f"{name} refused this key: {reason}. Nothing was stored."
     if isinstance(exc, ProviderQuotaError):
         return (
-            f"{provider} says this key's account has no credit left. Nothing was stored; "
-            f"add credit at {provider} and try again."
+            f"{name} says this key's account has no credit left. Nothing was stored; "
+            f"add credit at {name} and try again."
         )
     if isinstance(exc, ProviderUnavailableError):
         return (
-            f"Could not reach {provider} to check the key ({exc.what}). Nothing was stored; "
+            f"Could not reach {name} to check the key ({exc.what}). Nothing was stored; "
             "try again in a minute."
         )
     return f"Could not check the key: {exc.user_message} Nothing was stored."
@@ -189,6 +192,7 @@ async def add_key(ctx: BotContext, inv: Invocation, request: SecretRequest, key:
         )
     limit_value = _checked_request(request)
     provider_id = ctx.engine.catalog.resolve(request.provider_id).provider_id
+    names = ctx.provider_names
     previous = await ctx.engine.keys.get(inv.user_ref, provider_id)
     try:
         stored, info = await service.add_key(
@@ -200,12 +204,12 @@ async def add_key(ctx: BotContext, inv: Invocation, request: SecretRequest, key:
         )
     except ProviderError as exc:
         return Reply(
-            tone="error", title="Key not stored", text=refused_text(request.provider_id, exc)
+            tone="error", title="Key not stored", text=refused_text(names.label(provider_id), exc)
         )
     extra = _key_info_text(info)
-    lines = [_stored_line(stored, previous)]
+    lines = [_stored_line(stored, previous, names)]
     if extra:
-        lines.append(f"Checked with {stored.provider_id}: {extra}.")
+        lines.append(f"Checked with {names.label(stored.provider_id)}: {extra}.")
     if stored.monthly_limit is not None:
         lines.append(f"Monthly limit: {money(stored.monthly_limit)}.")
     elif previous is not None and previous.monthly_limit is not None:
@@ -220,11 +224,12 @@ async def add_key(ctx: BotContext, inv: Invocation, request: SecretRequest, key:
     return Reply(tone="success", title=title, text="\n".join(lines))
 
 
-def _stored_line(stored: StoredKey, previous: StoredKey | None) -> str:
+def _stored_line(stored: StoredKey, previous: StoredKey | None, names: ProviderNames) -> str:
+    name = names.label(stored.provider_id)
     if previous is None:
-        return f"Stored your {stored.provider_id} key …{stored.last4}, encrypted."
+        return f"Stored your {name} key …{stored.last4}, encrypted."
     return (
-        f"Replaced your {stored.provider_id} key …{previous.last4} with …{stored.last4}, "
+        f"Replaced your {name} key …{previous.last4} with …{stored.last4}, "
         "encrypted. One key per provider: `--label` names a key, it does not add a second."
     )
 
@@ -243,7 +248,8 @@ def _status(status: KeyStatus) -> str:
     return "active"
 
 
-def key_section(status: KeyStatus) -> Section:
+def key_section(status: KeyStatus, names: ProviderNames) -> Section:
+    """One key, under its provider's name and id (``xAI Grok (`xai`)``)."""
     key = status.key
     if key.monthly_limit is None:
         spent = spend(status.spent_this_month, status.unpriced_this_month)
@@ -260,68 +266,72 @@ def key_section(status: KeyStatus) -> Section:
         fields.append(Field("Allowed models", ", ".join(key.allowed_models)))
     if key.last_validated_at is not None:
         fields.append(Field("Last checked", key.last_validated_at.strftime("%Y-%m-%d %H:%M UTC")))
-    return Section(title=key.provider_id, fields=tuple(fields))
+    return Section(title=names.label_with_id(key.provider_id), fields=tuple(fields))
 
 
 async def list_keys(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     statuses = await ctx.service(inv.user_ref).get_user_api_keys()
+    names = ctx.provider_names
     if not statuses:
         yield Reply(
             title="Your keys",
             text=(
                 "You have no keys yet. Add one privately with `/byok add <provider>` — "
-                f"providers: {', '.join(ctx.provider_ids)}."
+                f"providers: {', '.join(names.label_with_id(p) for p in ctx.provider_ids)}."
             ),
         )
         return
-    yield Reply(title="Your keys", sections=tuple(key_section(s) for s in statuses))
+    yield Reply(title="Your keys", sections=tuple(key_section(s, names) for s in statuses))
 
 
 async def remove(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     provider, _ = _provider_word(inv.text, ctx, "/byok remove <provider>")
     removed = await ctx.service(inv.user_ref).remove_key(provider)
+    name = ctx.provider_names.label(provider)
     if removed:
-        yield Reply(tone="success", text=f"Removed your {provider} key. It is gone for good.")
+        yield Reply(tone="success", text=f"Removed your {name} key. It is gone for good.")
     else:
-        yield Reply(text=f"You had no {provider} key stored.")
+        yield Reply(text=f"You had no {name} key stored.")
 
 
 async def test(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     provider, _ = _provider_word(inv.text, ctx, "/byok test <provider>")
     service = ctx.service(inv.user_ref)
+    name = ctx.provider_names.label(provider)
     try:
         info = await service.test_key(provider)
     except InvalidKeyError as exc:
         yield Reply(
             tone="error",
             text=(
-                refused_text(provider, exc).replace(" Nothing was stored.", "")
+                refused_text(name, exc).replace(" Nothing was stored.", "")
                 + f" The key is switched off; replace it with `/byok add {provider}`."
             ),
         )
         return
     except ProviderError as exc:
-        yield Reply(tone="warning", text=f"Could not check your {provider} key: {exc.user_message}")
+        yield Reply(tone="warning", text=f"Could not check your {name} key: {exc.user_message}")
         return
     extra = _key_info_text(info)
     yield Reply(
         tone="success",
-        text=f"Your {provider} key works" + (f": {extra}." if extra else "."),
+        text=f"Your {name} key works" + (f": {extra}." if extra else "."),
     )
 
 
 async def enable(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     provider, _ = _provider_word(inv.text, ctx, "/byok enable <provider>")
     await ctx.service(inv.user_ref).set_key_enabled(provider, True)
-    yield Reply(tone="success", text=f"Your {provider} key is on again.")
+    yield Reply(tone="success", text=f"Your {ctx.provider_names.label(provider)} key is on again.")
 
 
 async def disable(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     provider, _ = _provider_word(inv.text, ctx, "/byok disable <provider>")
     await ctx.service(inv.user_ref).set_key_enabled(provider, False)
+    name = ctx.provider_names.label(provider)
     yield Reply(
         tone="success",
-        text=f"Your {provider} key is off; it stays stored. `/byok enable {provider}` turns it on.",
+        text=f"Your {name} key is off; it stays stored. `/byok enable {provider}` turns it on.",
     )
 
 
@@ -332,13 +342,14 @@ async def limit(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         raise CommandError(f"How much a month? Usage: `{usage}`, e.g. `/byok limit {provider} 20`.")
     value = parse_usd(rest.strip())
     stored = await ctx.service(inv.user_ref).set_monthly_limit(provider, value)
+    name = ctx.provider_names.label(provider)
     if stored.monthly_limit is None:
-        yield Reply(tone="success", text=f"Your {provider} key has no monthly limit now.")
+        yield Reply(tone="success", text=f"Your {name} key has no monthly limit now.")
     else:
         yield Reply(
             tone="success",
             text=(
-                f"Your {provider} key is limited to {money(stored.monthly_limit)} a month "
+                f"Your {name} key is limited to {money(stored.monthly_limit)} a month "
                 "(calendar month, UTC). You are told at 80% and 100%."
             ),
         )
@@ -348,6 +359,7 @@ async def models(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     usage = "/byok models <provider> [model …|all]"
     provider, rest = _provider_word(inv.text, ctx, usage)
     service = ctx.service(inv.user_ref)
+    name = ctx.provider_names.label(provider)
     chosen = _models_list(rest)
     if not chosen:
         entry = ctx.engine.catalog.get(provider)
@@ -364,14 +376,14 @@ async def models(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
                 return
         stored = await ctx.engine.keys.get(inv.user_ref, provider)
         allowed = ", ".join(stored.allowed_models) if stored and stored.allowed_models else "all"
-        text = f"Allowed for your {provider} key: {allowed}. Default model: {entry.default_model}."
+        text = f"Allowed for your {name} key: {allowed}. Default model: {entry.default_model}."
         if names:
             shown = ", ".join(names[:40]) + (
                 f" … and {len(names) - 40} more" if len(names) > 40 else ""
             )
             text += f"\nYour key can use: {shown}"
         text += f"\nRestrict with `/byok models {provider} m1,m2`; `all` lifts it."
-        yield Reply(title=f"{provider} models", text=text)
+        yield Reply(title=f"{name} models", text=text)
         return
     if looks_like_key(rest):
         raise CommandError("That looks like a key, not a model name.")
@@ -381,7 +393,7 @@ async def models(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     if stored_key.allowed_models:
         yield Reply(
             tone="success",
-            text=f"Your {provider} key may now only be used with: {', '.join(stored_key.allowed_models)}.",
+            text=f"Your {name} key may now only be used with: {', '.join(stored_key.allowed_models)}.",
         )
     else:
-        yield Reply(tone="success", text=f"Your {provider} key may be used with any model.")
+        yield Reply(tone="success", text=f"Your {name} key may be used with any model.")

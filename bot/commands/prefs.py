@@ -11,6 +11,7 @@ from bot.bounds import MAX_TOKENS
 from bot.context import BotContext
 from bot.grammar import CommandError, check_model_name, closest, shown
 from bot.invocation import Invocation
+from bot.provider_names import ProviderNames
 from bot.reply import Field, Reply, ReplyEvent, Section
 from byok.preferences import Preferences
 
@@ -77,13 +78,18 @@ PREFERENCES = (
 _BY_NAME = {p.name: p for p in PREFERENCES}
 
 
-def prefs_section(prefs: Preferences) -> Section:
+def prefs_section(prefs: Preferences, names: ProviderNames) -> Section:
+    default, fallback = prefs.default_provider, prefs.fallback_provider
+    models = sorted(prefs.preferred_models.items())
     fields = [
-        Field("default provider", prefs.default_provider or "not set (first usable key)"),
-        Field("fallback provider", prefs.fallback_provider or "not set (your other keys)"),
         Field(
-            "preferred models",
-            ", ".join(f"{p}: {m}" for p, m in sorted(prefs.preferred_models.items())) or "defaults",
+            "default provider", names.label(default) if default else "not set (first usable key)"
+        ),
+        Field(
+            "fallback provider", names.label(fallback) if fallback else "not set (your other keys)"
+        ),
+        Field(
+            "preferred models", ", ".join(f"{names.label(p)}: {m}" for p, m in models) or "defaults"
         ),
     ]
     fields.extend(Field(p.name, p.show(prefs)) for p in PREFERENCES)
@@ -105,10 +111,9 @@ async def _set_provider(
     updated = await service.set_preferences(**{field: word})
     chosen = getattr(updated, field)
     keys = {k.key.provider_id for k in await service.get_user_api_keys() if k.key.usable}
-    warning = (
-        "" if chosen in keys else f" You have no usable {chosen} key yet: `/byok add {chosen}`."
-    )
-    yield Reply(tone="success", text=f"Your {label} provider is now {chosen}.{warning}")
+    name = ctx.provider_names.label(chosen)
+    warning = "" if chosen in keys else f" You have no usable {name} key yet: `/byok add {chosen}`."
+    yield Reply(tone="success", text=f"Your {label} provider is now {name}.{warning}")
 
 
 async def default(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
@@ -130,7 +135,7 @@ async def prefs(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         help_lines.append("`model <provider> <model|off>` — the model used for that provider")
         yield Reply(
             sections=(
-                prefs_section(current),
+                prefs_section(current, ctx.provider_names),
                 Section(title="Change with /byok prefs <name> <value>", bullets=tuple(help_lines)),
             ),
         )
@@ -144,10 +149,11 @@ async def prefs(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         entry = ctx.engine.catalog.resolve(words[1])
         provider = entry.provider_id
         chosen = updated.preferred_model(provider)
+        name = ctx.provider_names.label(provider)
         text = (
-            f"{provider} answers with {chosen} unless you pass --model."
+            f"{name} answers with {chosen} unless you pass --model."
             if chosen
-            else f"{provider} uses its default model again."
+            else f"{name} uses its default model again."
         )
         if model is not None:
             _, renamed = ctx.engine.resolve(provider, model, entry.default_model)

@@ -17,6 +17,7 @@ from bot.formatting import cost_text, tokens
 from bot.grammar import CommandError, Flag, model_value, parse_flags, text_value
 from bot.invocation import Invocation
 from bot.meeting_summary import PROSE_NOTE, PROSE_TITLE, MeetingSummary
+from bot.provider_names import ProviderNames
 from bot.reply import Reply, ReplyEvent, Section, Status
 from bot.summaries import summarize as summarize_transcript
 from bot.transcripts import max_transcript_bytes, parse_transcript
@@ -56,15 +57,17 @@ def _too_large(size: int, limit: int) -> CommandError:
     )
 
 
-def summary_reply(summary: MeetingSummary, answers: Sequence[Answer], *, public: bool) -> Reply:
+def summary_reply(
+    summary: MeetingSummary, answers: Sequence[Answer], names: ProviderNames, *, public: bool
+) -> Reply:
     sections = _summary_sections(summary) if summary.structured else [_prose_section(summary)]
-    spending = spending_section(n for a in answers for n in a.notices)
+    spending = spending_section((n for a in answers for n in a.notices), names)
     if spending is not None:
         sections.append(spending)
     return Reply(
         title="Meeting summary",
         sections=tuple(sections),
-        footer=_footer(answers, summary.parts),
+        footer=_footer(answers, summary.parts, names),
         tone="answer",
         private=not public,
     )
@@ -89,8 +92,8 @@ def _summary_sections(summary: MeetingSummary) -> list[Section]:
     return sections
 
 
-def _footer(answers: Sequence[Answer], parts: int) -> str:
-    providers = sorted({f"{a.provider_id} · {a.model}" for a in answers})
+def _footer(answers: Sequence[Answer], parts: int, names: ProviderNames) -> str:
+    providers = sorted({f"{names.label(a.provider_id)} · {a.model}" for a in answers})
     tokens_in = sum(a.usage.input_tokens for a in answers)
     tokens_out = sum(a.usage.output_tokens for a in answers)
     known = [a.cost for a in answers if a.cost is not None]
@@ -161,4 +164,4 @@ async def summarize(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEven
     finally:
         if not task.done():
             task.cancel()
-    yield summary_reply(summary, answers, public=not inv.private)
+    yield summary_reply(summary, answers, ctx.provider_names, public=not inv.private)

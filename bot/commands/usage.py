@@ -9,15 +9,16 @@ from bot.context import BotContext
 from bot.formatting import cost_text, limit_spend, money, plural, tokens
 from bot.grammar import CommandError, closest
 from bot.invocation import Invocation
+from bot.provider_names import ProviderNames
 from bot.reply import Field, Reply, ReplyEvent, Section
 from byok.usage import UsageReport
 
 __all__ = ["report_sections", "usage"]
 
 
-def report_sections(report: UsageReport) -> list[Section]:
-    """A section per provider, a line per model; requests of unknown price are counted
-    apart, never shown as $0.00."""
+def report_sections(report: UsageReport, names: ProviderNames) -> list[Section]:
+    """A section per provider (under its name), a line per model; requests of unknown
+    price are counted apart, never shown as $0.00."""
     sections = []
     for provider in sorted({line.provider_id for line in report.lines}):
         lines = [line for line in report.lines if line.provider_id == provider]
@@ -42,7 +43,8 @@ def report_sections(report: UsageReport) -> list[Section]:
             )
         cost = cost_text(sum((x.cost for x in lines), Decimal(0)), sum(x.unpriced for x in lines))
         count = plural(sum(x.requests for x in lines), "request")
-        sections.append(Section(title=f"{provider} — {count}, {cost}", bullets=tuple(bullets)))
+        title = f"{names.label(provider)} — {count}, {cost}"
+        sections.append(Section(title=title, bullets=tuple(bullets)))
     return sections
 
 
@@ -71,7 +73,8 @@ async def usage(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         if word == "week"
         else f"in {report.start:%B %Y} so far"
     )
-    sections = report_sections(report)
+    names = ctx.provider_names
+    sections = report_sections(report, names)
     statuses = [s for s in await service.get_user_api_keys() if s.key.monthly_limit is not None]
     if statuses:
         sections.append(
@@ -79,7 +82,7 @@ async def usage(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
                 title="Monthly limits",
                 fields=tuple(
                     Field(
-                        s.key.provider_id,
+                        names.label(s.key.provider_id),
                         limit_spend(s.spent_this_month, s.key.monthly_limit),
                     )
                     for s in statuses

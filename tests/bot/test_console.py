@@ -80,7 +80,7 @@ async def test_a_whole_session_piped_on_stdin(
     assert code == 0, err
     assert "✓ Key added" in out and f"…{key[-4:]}" in out
     assert "Paris is the capital of France." in out
-    assert "— openai · gpt-5.6-terra · 14 in / 7 out tokens · $0.0001" in out
+    assert "— OpenAI · gpt-5.6-terra · 14 in / 7 out tokens · $0.0001" in out
     assert "Meeting summary" in out and "Update the copy — Priya Raman, due Friday" in out
     assert "Your usage" in out and "2 requests" in out
     assert "`history` is now on" in out
@@ -221,4 +221,4 @@ async def test_at_a_terminal_the_key_prompt_is_hidden(
     )
     assert b"byok-bot console" in seen
     assert key.encode() not in seen  # not echoed while typed, not shown after
-    assert b"Hello there, friend." in seen and b"anthropic \xc2\xb7 claude-sonnet-4-6" in seen
+    assert b"Hello there, friend." in seen and b"Anthropic \xc2\xb7 claude-sonnet-4-6" in seen

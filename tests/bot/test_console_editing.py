@@ -113,7 +113,7 @@ async def test_tab_completes_and_ctrl_c_clears_a_typed_line(
         terminal.type(b"/byok add o\t\t")  # "open", then both choices listed
         terminal.expect(b"openrouter")
         terminal.type(b"a\t\r")
-        terminal.expect(b"openai API key (input hidden): ")
+        terminal.expect(b"OpenAI API key (input hidden): ")
         terminal.type(CTRL_C)
         terminal.expect(b"Cancelled; nothing was stored.")
         terminal.expect(PROMPT)

@@ -48,14 +48,14 @@ async def test_answers_refusals_and_summaries_show_their_notices(
     assert code == 0, err
     answer, refusal, summary = out.split("Spending\n")[1:4]
     assert answer.startswith(
-        "  • You have used 91% ($9.10 of $10.00) of your openai limit this month.\n"
+        "  • You have used 91% ($9.10 of $10.00) of your OpenAI limit this month.\n"
     )
     assert refusal.startswith(
-        "  • You have nearly used all of your monthly limit for openai ($9.10 of $10.00): "
+        "  • You have nearly used all of your monthly limit for OpenAI ($9.10 of $10.00): "
         "requests that could cost more than the $0.90 left are refused until next month "
         "unless you raise it with `/byok limit openai <usd>`.\n"
     )
     assert summary.startswith(
-        "  • You have used 84% ($8.40 of $10.00) of your anthropic limit this month.\n"
+        "  • You have used 84% ($8.40 of $10.00) of your Anthropic limit this month.\n"
     )
     assert "Meeting summary" in out and "Traceback" not in err

@@ -24,6 +24,9 @@ UNPRICED_MODEL = "gpt-99-unreleased"
 MIXED_TITLE = "openai — 2 requests, $0.0032 + 1 request of unknown cost"
 UNPRICED_LINE = f"{UNPRICED_MODEL}: 1 request, 11 in / 6 out tokens, cost unknown"
 UNPRICED_FOOTER = f"openai · {UNPRICED_MODEL} · 11 in / 6 out tokens · cost unknown"
+# The console runs the configured bot, where openai is named by its display name.
+CONSOLE_MIXED_TITLE = "OpenAI — 2 requests, $0.0032 + 1 request of unknown cost"
+CONSOLE_UNPRICED_FOOTER = f"OpenAI · {UNPRICED_MODEL} · 11 in / 6 out tokens · cost unknown"
 KEY_SPEND = "$0.0032 + 1 request of unknown cost"
 PANEL_USAGE = "2 requests since 01 November, $0.0032 + 1 request of unknown cost."
 ZERO_DOLLARS = re.compile(r"\$0\.00(?!\d)")  # $0.00, not $0.0032
@@ -97,6 +100,6 @@ async def test_the_console_shows_the_same_text(
     env = {"BYOK_ENCRYPTION_KEY": secrets.token_hex(32)}
     out, err, code = await console(tmp_path, config, script + "\n", env=env)
     assert code == 0, err
-    assert f"— {UNPRICED_FOOTER}" in out
-    assert MIXED_TITLE in out and UNPRICED_LINE in out
+    assert f"— {CONSOLE_UNPRICED_FOOTER}" in out
+    assert CONSOLE_MIXED_TITLE in out and UNPRICED_LINE in out
     assert not ZERO_DOLLARS.search(out)

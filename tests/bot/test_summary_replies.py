@@ -108,7 +108,7 @@ async def test_readme_console_line_summarises_the_shipped_standup(
         "\nAction items\n  • Write the changelog — Priya Raman, due Wednesday noon\n"
         "  • Email support about dark mode — Maya Chen, due Friday\n"
     ) in out
-    assert f"Meeting summary\n\nSummary (unstructured)\n{PROSE_NOTE}\n\n{PROSE}\n— openai" in out
+    assert f"Meeting summary\n\nSummary (unstructured)\n{PROSE_NOTE}\n\n{PROSE}\n— OpenAI" in out
     assert out.count("None recorded") == 0
 
 

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from bot.alert_delivery import deliver_quota_notices, notice_reply
+from bot.alert_delivery import deliver_quota_notices, notice_reply, notice_text
 from bot.messenger import DeliveryError
+from bot.provider_names import ProviderNames
 from byok.alerts import QuotaNotice
 from byok.db.tables import AlertLog
 from byok.errors import SpendLimitError
@@ -18,6 +19,7 @@ from tests.digest.conftest import RecordingMessenger
 from tests.engine.conftest import ALICE, Rig
 
 QUESTION = [{"role": "user", "content": "Name three prime numbers."}]
+NAMES = ProviderNames.builtin()
 
 
 async def alert_rows(rig: Rig) -> list[tuple[str, int, str, bool]]:
@@ -42,8 +44,9 @@ async def test_crossing_80_then_100_percent_sends_two_dms(rig: Rig) -> None:
     assert [n.threshold for n in outcome.sent] == [80]
     [(to, dm)] = slack.sent
     assert to == ALICE and dm.private and dm.tone == "warning"
-    assert dm.title == "openai: 91% of your monthly limit used"
-    assert dm.text == second.notices[0].text
+    # Without the deployment's names the built-in ones are used.
+    assert dm.title == "OpenAI: 91% of your monthly limit used"
+    assert dm.text == notice_text(second.notices[0], ProviderNames.builtin())
     await rig.service().set_monthly_limit("openai", one)
     with pytest.raises(SpendLimitError) as refused:
         await rig.service().chat(QUESTION, max_tokens=100)
@@ -51,8 +54,8 @@ async def test_crossing_80_then_100_percent_sends_two_dms(rig: Rig) -> None:
         slack, ALICE, refused.value.notices, database=rig.engine.database, clock=rig.clock
     )
     assert [reply.title for _, reply in slack.sent] == [
-        "openai: 91% of your monthly limit used",
-        "openai: monthly limit reached",
+        "OpenAI: 91% of your monthly limit used",
+        "OpenAI: monthly limit reached",
     ]
     assert slack.sent[1][1].tone == "error"
     assert await alert_rows(rig) == [("openai", 80, "sent", True), ("openai", 100, "sent", True)]
@@ -78,24 +81,45 @@ async def test_a_refused_dm_is_recorded_and_never_raised(rig: Rig) -> None:
 
 
 def test_the_dm_shows_the_numbers() -> None:
-    reply = notice_reply(QuotaNotice("anthropic", 80, Decimal("8.1"), Decimal("10")))
+    reply = notice_reply(QuotaNotice("anthropic", 80, Decimal("8.1"), Decimal("10")), NAMES)
     assert [(f.label, f.value) for f in reply.sections[0].fields] == [
         ("Spent this month", "$8.10"),
         ("Monthly limit", "$10.00"),
     ]
-    shared = notice_reply(QuotaNotice("openai", 100, Decimal("5"), Decimal("5"), operator_key=True))
-    assert shared.title == "openai: 100% of the shared allowance used"
+    shared = notice_reply(
+        QuotaNotice("openai", 100, Decimal("5"), Decimal("5"), operator_key=True), NAMES
+    )
+    assert shared.title == "OpenAI: 100% of the shared allowance used"
 
 
 def test_a_notice_says_the_figure_reached_not_the_threshold_crossed() -> None:
     at_91 = QuotaNotice("openai", 80, Decimal("9.10"), Decimal("10"))
-    assert at_91.text == "You have used 91% ($9.10 of $10.00) of your openai limit this month."
-    assert notice_reply(at_91).title == "openai: 91% of your monthly limit used"
+    assert (
+        notice_text(at_91, NAMES)
+        == "You have used 91% ($9.10 of $10.00) of your OpenAI limit this month."
+    )
+    assert notice_reply(at_91, NAMES).title == "OpenAI: 91% of your monthly limit used"
     shared = QuotaNotice("xai", 80, Decimal("4.43"), Decimal("5"), operator_key=True)
     assert (
-        shared.text == "You have used 89% ($4.43 of $5.00) of the shared xai allowance this month."
+        notice_text(shared, NAMES)
+        == "You have used 89% ($4.43 of $5.00) of the shared xAI Grok allowance this month."
     )
-    assert notice_reply(shared).title == "xai: 89% of the shared allowance used"
+    assert notice_reply(shared, NAMES).title == "xAI Grok: 89% of the shared allowance used"
     nearly = QuotaNotice("openai", 80, Decimal("9.996"), Decimal("10"))
     assert nearly.percent == 99  # never "100%" while some of the limit is left
     assert QuotaNotice("openai", 80, Decimal("8.004"), Decimal("10")).percent == 80
+
+
+def test_a_notice_names_the_provider_and_keeps_its_id_in_the_command() -> None:
+    names = ProviderNames({"local": "Office Llama"})
+    full = QuotaNotice("local", 100, Decimal("10"), Decimal("10"))
+    assert notice_text(full, names) == (
+        "You have used all of your monthly limit for Office Llama ($10.00 of $10.00). "
+        "Requests to Office Llama are paused until next month unless you raise it with "
+        "`/byok limit local <usd>`."
+    )
+    assert notice_reply(full, names).title == "Office Llama: monthly limit reached"
+    # A provider no longer configured (old rows) is named by its id.
+    assert notice_reply(QuotaNotice("gone", 100, Decimal(1), Decimal(1)), names).title == (
+        "gone: monthly limit reached"
+    )

@@ -17,9 +17,11 @@ import pytest
 from PIL import Image
 
 from bot.charts import daily_cost_chart, daily_cost_figure
+from bot.provider_names import ProviderNames
 
 DAYS = tuple(date(2026, 10, 19) + timedelta(days=n) for n in range(35))
 WEEK = DAYS[28]
+NAMES = ProviderNames.builtin()
 
 
 def every_day(*values: str) -> list[Decimal]:
@@ -28,10 +30,12 @@ def every_day(*values: str) -> list[Decimal]:
 
 
 def drawn(
-    costs: Mapping[str, Sequence[Decimal]], unpriced: Mapping[str, Sequence[int]] | None = None
+    costs: Mapping[str, Sequence[Decimal]],
+    unpriced: Mapping[str, Sequence[int]] | None = None,
+    names: ProviderNames = NAMES,
 ) -> tuple[list[list[str]], list[str], list[str]]:
     """Y tick labels and title of each panel, and the legend's labels, as drawn."""
-    figure = daily_cost_figure(DAYS, costs, unpriced, highlight_from=WEEK)
+    figure = daily_cost_figure(DAYS, costs, unpriced, highlight_from=WEEK, names=names)
     figure.canvas.draw()
     ticks = []
     for axes in figure.axes:
@@ -46,7 +50,7 @@ def drawn(
 
 def saved(tmp_path: Path, name: str, costs: Mapping[str, Sequence[Decimal]],
           unpriced: Mapping[str, Sequence[int]] | None = None) -> Path:  # fmt: skip
-    png = daily_cost_chart(DAYS, costs, unpriced, highlight_from=WEEK, title=name)
+    png = daily_cost_chart(DAYS, costs, unpriced, highlight_from=WEEK, title=name, names=NAMES)
     path = tmp_path / f"{name}.png"
     path.write_bytes(png)
     Image.open(io.BytesIO(png)).verify()
@@ -58,7 +62,7 @@ def test_a_sub_cent_week(tmp_path: Path) -> None:
     ticks, titles, legend = drawn(costs)
     assert ticks == [["$0.00", "$0.0002", "$0.0004", "$0.0006"]]
     assert titles == [""]  # one panel: cost
-    assert legend == ["anthropic ($0.007)", "openai ($0.00624)"]
+    assert legend == ["Anthropic ($0.007)", "OpenAI ($0.00624)"]
     saved(tmp_path, "sub-cent", costs)
 
 
@@ -66,7 +70,7 @@ def test_a_week_of_dollars(tmp_path: Path) -> None:
     costs = {"openai": every_day("3.10", "0.40"), "google": every_day("1.25")}
     ticks, _, legend = drawn(costs)
     assert ticks == [["$0.00", "$2.00", "$4.00"]]
-    assert legend == ["openai ($62.60)", "google ($43.75)"]
+    assert legend == ["OpenAI ($62.60)", "Google Gemini ($43.75)"]
     saved(tmp_path, "dollars", costs)
 
 
@@ -82,7 +86,7 @@ def test_a_mixed_week_draws_unknown_cost_apart_and_labelled(tmp_path: Path) -> N
         ["0", "1", "2"],
     ]
     assert titles == ["", "Requests of unknown cost (not in the cost above)"]
-    assert legend == ["openai ($0.267 + 1 request of unknown cost)", "xai (cost unknown)"]
+    assert legend == ["OpenAI ($0.267 + 1 request of unknown cost)", "xAI Grok (cost unknown)"]
     assert not any("$0.00)" in label for label in legend)
     saved(tmp_path, "mixed", costs, unpriced)
 
@@ -91,8 +95,14 @@ def test_a_week_of_unknown_cost_only_has_no_cost_axis(tmp_path: Path) -> None:
     ticks, titles, legend = drawn({"xai": every_day("0")}, {"xai": [2] * 35})
     assert ticks == [["0", "1", "2"]]
     assert titles == ["Requests of unknown cost"]
-    assert legend == ["xai (cost unknown)"]
+    assert legend == ["xAI Grok (cost unknown)"]
     saved(tmp_path, "unknown-only", {"xai": every_day("0")}, {"xai": [2] * 35})
+
+
+def test_the_legend_names_an_operators_provider_and_an_unknown_id_as_itself() -> None:
+    costs = {"local": every_day("0.02"), "gone": every_day("0.01")}
+    _, _, legend = drawn(costs, names=ProviderNames({"local": "Office Llama"}))
+    assert legend == ["Office Llama ($0.70)", "gone ($0.35)"]
 
 
 @pytest.mark.parametrize(

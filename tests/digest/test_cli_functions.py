@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from bot.digest import build_digest
 from bot.digest_runner import dry_run, parse_user_ref, send_now
 from bot.grammar import CommandError
+from bot.provider_names import ProviderNames
 from byok.db import Database
 from byok.db.tables import DigestLog
 from byok.digest_data import DigestWindow, load_daily_costs, load_digest_data
@@ -50,7 +51,7 @@ async def test_dry_run_prints_every_digest_and_sends_nothing(
         assert f"=== {user} — would be sent ===" in text
     for user in (CAROL, ERIN):
         assert str(user) not in text
-    assert "openai — 8 requests, $0.362 + 2 requests of unknown cost" in text
+    assert "OpenAI — 8 requests, $0.362 + 2 requests of unknown cost" in text
     assert text.count("[attachment byok-usage-2026-11-16.png: image/png, ") == 2
     saved = sorted(p.name for p in (tmp_path / "charts").iterdir())
     assert saved == [
@@ -73,7 +74,9 @@ async def test_dry_run_for_one_user_is_exactly_the_dm_send_now_sends(
     window = DigestWindow(PERIOD, BERLIN, CHART_WEEKS, NOW)
     data = (await load_digest_data(database, window, users=[seeder.ids[ALICE]]))[seeder.ids[ALICE]]
     data.daily = (await load_daily_costs(database, window, [seeder.ids[ALICE]]))[seeder.ids[ALICE]]
-    assert dm.plain_text() == (await build_digest(data, window)).plain_text()
+    assert (
+        dm.plain_text() == (await build_digest(data, window, ProviderNames.builtin())).plain_text()
+    )
     assert await claims(database) == 3
     # Afterwards the dry run says so, and a second --send-now sends nothing.
     after = await dry_run(database, settings(), user=ALICE, now=NOW)

@@ -8,6 +8,7 @@ import io
 from PIL import Image
 
 from bot.digest import build_digest
+from bot.provider_names import ProviderNames
 from bot.reply import Reply
 from byok.db import Database
 from byok.digest_data import DigestWindow, load_daily_costs, load_digest_data
@@ -23,7 +24,7 @@ async def digest_of(seeder: Seeder, user: UserRef) -> Reply:
     database, ref = seeder.database, seeder.ids[user]
     data = (await load_digest_data(database, WINDOW, users=[ref]))[ref]
     data.daily = (await load_daily_costs(database, WINDOW, [ref])).get(ref, [])
-    return await build_digest(data, WINDOW)
+    return await build_digest(data, WINDOW, ProviderNames.builtin())
 
 
 def lines(reply: Reply, title_start: str) -> list[str]:
@@ -45,19 +46,19 @@ async def test_a_week_whose_every_price_is_unknown(
     )
     reply = await digest_of(seeder, FRANK)
     assert reply.text == "2 requests · 300 in / 30 out tokens · cost unknown."
-    assert reply.sections[0].title == "xai — 2 requests, cost unknown"
-    assert lines(reply, "xai") == ["grok-9: 2 requests, 300 in / 30 out tokens, cost unknown"]
+    assert reply.sections[0].title == "xAI Grok — 2 requests, cost unknown"
+    assert lines(reply, "xAI Grok") == ["grok-9: 2 requests, 300 in / 30 out tokens, cost unknown"]
     assert lines(reply, "Compared") == [
         "Requests: 2 (was 1, +1, +100%)",
         "Tokens: 330 (was 55, +275, +500%)",
         "Cost: unknown (was unknown)",
-        "openrouter: $0.00 (was unknown)",
-        "xai: unknown (none the week before)",
+        "OpenRouter: $0.00 (was unknown)",
+        "xAI Grok: unknown (none the week before)",
         "Costs compare priced requests only.",
     ]
     assert lines(reply, "Month to date") == [
         "openrouter: unknown, no monthly limit",
-        "xai: unknown (2 requests of unknown cost), limit $5.00",
+        "xAI Grok: unknown (2 requests of unknown cost), limit $5.00",
     ]
     assert "$0.00" not in "\n".join(lines(reply, "Month to date"))
     [chart] = reply.files  # a chart of requests of unknown cost only
@@ -76,5 +77,5 @@ async def test_sub_cent_costs_keep_their_digits(
     )
     reply = await digest_of(seeder, FRANK)
     assert reply.text == "2 requests · 9,900 in / 880 out tokens · $0.0123."
-    assert lines(reply, "openai") == ["gpt-5-nano: 2 requests, 9,900 in / 880 out tokens, $0.0123"]
-    assert lines(reply, "Month to date") == ["openai: $0.0123 of $0.50 (2%)"]
+    assert lines(reply, "OpenAI") == ["gpt-5-nano: 2 requests, 9,900 in / 880 out tokens, $0.0123"]
+    assert lines(reply, "Month to date") == ["OpenAI: $0.0123 of $0.50 (2%)"]
