@@ -115,7 +115,7 @@ class _RateLimitRetry(AsyncRateLimitErrorRetryHandler):
         budget = INTERIM_EDIT.get()
         if budget is None:
             return True
-        budget.hold(_retry_after(response))
+        await budget.hold(_retry_after(response))
         return False
 
 

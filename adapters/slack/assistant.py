@@ -4,6 +4,9 @@ A new assistant thread gets a greeting and suggested prompts; each message in it
 answered in the thread, streamed, with "is thinking…" (and progress such as a provider
 fallback) shown as the thread's status meanwhile. The thread is the conversation the
 engine keeps history for, when the user allows history.
+
+Both are Events API events: a repeat delivery (Slack's retry, possibly to another
+instance) is neither greeted nor answered again (see :mod:`adapters.slack.runtime`).
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ def build_assistant(runtime: Runtime, settings: EventSettings) -> AsyncAssistant
     assistant = AsyncAssistant(logger=logging.getLogger("adapters.slack.assistant.bolt"))
 
     async def thread_started(
-        say: AsyncSay, set_suggested_prompts: AsyncSetSuggestedPrompts
+        body: dict[str, Any], say: AsyncSay, set_suggested_prompts: AsyncSetSuggestedPrompts
     ) -> None:
+        if not await runtime.first_delivery(body):
+            return
         try:
             await say(texts.greeting())
             await set_suggested_prompts(prompts=texts.suggested_prompts())
@@ -78,7 +83,10 @@ def build_assistant(runtime: Runtime, settings: EventSettings) -> AsyncAssistant
         await runtime.deliver(client, target, inv, bot_user_id=context.bot_user_id)
 
     async def user_message(
-        payload: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+        body: dict[str, Any],
+        payload: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         target = Target(
             channel=str(payload["channel"]), user=str(payload.get("user") or ""),
@@ -89,6 +97,7 @@ def build_assistant(runtime: Runtime, settings: EventSettings) -> AsyncAssistant
             answer(payload, client, context),
             what="assistant message",
             on_failure=runtime.failure_reporter(client, target, context.bot_user_id),
+            first_of=body,
         )
 
     assistant.thread_started(thread_started)

@@ -6,6 +6,10 @@ as context (see :mod:`adapters.slack.threads`); messages holding something shape
 key are left out. A DM is a
 question (or ``/usage``-style command); a .txt/.vtt/.srt file shared in a DM or with a
 mention is summarised.
+
+Mentions and DMs are Events API events, which Slack re-sends when unsure they arrived:
+each is answered once, whichever instance gets it (``first_of``, see
+:mod:`adapters.slack.runtime`). The message shortcut is an interaction, never re-sent.
 """
 
 from __future__ import annotations
@@ -208,7 +212,10 @@ def register(app: AsyncApp, runtime: Runtime, settings: EventSettings) -> None:
     work = _Work(runtime, settings)
 
     async def on_mention(
-        event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         thread_ts = str(event.get("thread_ts") or event["ts"])
         target = Target(
@@ -219,10 +226,14 @@ def register(app: AsyncApp, runtime: Runtime, settings: EventSettings) -> None:
             work.mention(event, client, context),
             what="mention",
             on_failure=runtime.failure_reporter(client, target, context.bot_user_id),
+            first_of=body,
         )
 
     async def on_message(
-        event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         # DMs only; threads in DMs belong to the assistant handlers.
         if (
@@ -240,6 +251,7 @@ def register(app: AsyncApp, runtime: Runtime, settings: EventSettings) -> None:
             work.direct(event, client, context),
             what="direct message",
             on_failure=runtime.failure_reporter(client, target, context.bot_user_id),
+            first_of=body,
         )
 
     async def on_shortcut(

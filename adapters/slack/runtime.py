@@ -3,6 +3,13 @@
 Listeners acknowledge Slack at once and hand slow work to :meth:`Runtime.spawn`. Each
 spawned job runs inside this adapter's boundary: an unexpected error is logged with an
 incident id, the user is told the id, and nothing else stops.
+
+Slack delivers an Events API event again when it is not acknowledged in time, possibly
+to another instance (another Socket Mode connection, or another instance behind a load
+balancer): work for an event is spawned with ``first_of=body``, and only the first
+delivery of its ``event_id``, on any instance sharing the database, does it
+(:mod:`bot.once`). Slash commands, shortcuts, block actions and view submissions are not
+retried by Slack, so they are not checked.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ import asyncio
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,11 +29,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import texts
 from adapters.slack.delivery import Delivery, SecretOpener, SlackOptions, Target
 from adapters.slack.render import SlackMessage, context_block
-from adapters.slack.streaming import EditBudget
+from adapters.slack.streaming import EditBudget, SharedEditBudget
 from bot.dispatch import COMMANDS, Dispatcher
 from bot.invocation import Attachment, Invocation
 from bot.lookup import history_allowed
+from bot.once import EventLedger
 from bot.reply import Reply, Section
+from byok.shared_rate import OutageLog, SharedBucket
 
 __all__ = ["Runtime", "command_in", "invocation"]
 
@@ -92,6 +101,25 @@ class Runtime:
     _conversations: OrderedDict[str, bool] = field(default_factory=OrderedDict)
     #: Each workspace's chat.update budget, shared by all its answers (bounded).
     _budgets: OrderedDict[str, EditBudget] = field(default_factory=OrderedDict)
+    #: Which events some instance has taken (see :meth:`first_delivery`).
+    events: EventLedger = field(init=False)
+    #: On PostgreSQL, the workspaces' budgets every instance shares; None on SQLite.
+    _shared_edits: SharedBucket | None = field(init=False)
+    _edits_outage: OutageLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        database = self.dispatcher.ctx.engine.database
+        self.events = EventLedger(database)
+        options = self.options
+        self._shared_edits = None
+        if database.dialect == "postgresql":
+            self._shared_edits = SharedBucket(
+                database,
+                "slack.edit",
+                per_second=options.edits_per_minute / 60.0,
+                burst=options.edit_burst,
+            )
+        self._edits_outage = SharedEditBudget.outage_log()
 
     @property
     def provider_ids(self) -> tuple[str, ...]:
@@ -103,17 +131,39 @@ class Runtime:
         *,
         what: str,
         on_failure: FailureHandler | None = None,
+        first_of: Mapping[str, Any] | None = None,
     ) -> asyncio.Task[Any]:
-        """Run ``work`` after the listener has acknowledged Slack."""
-        task = asyncio.create_task(self._guarded(work, what, on_failure), name=f"slack:{what}")
+        """Run ``work`` after the listener has acknowledged Slack.
+
+        With ``first_of`` (an Events API body), only if this is the event's first delivery.
+        """
+        task = asyncio.create_task(
+            self._guarded(work, what, on_failure, first_of), name=f"slack:{what}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def first_delivery(self, body: Mapping[str, Any]) -> bool:
+        """Whether no instance has taken this Events API event (``body``) before."""
+        event_id = body.get("event_id")
+        if not event_id:
+            return True
+        if await self.events.first_delivery(f"slack:event:{event_id}"):
+            return True
+        log.info("slack: event %s delivered again; it was taken already", event_id)
+        return False
+
     async def _guarded(
-        self, work: Coroutine[Any, Any, Any], what: str, on_failure: FailureHandler | None
+        self,
+        work: Coroutine[Any, Any, Any],
+        what: str,
+        on_failure: FailureHandler | None,
+        first_of: Mapping[str, Any] | None,
     ) -> Any:
         try:
+            if first_of is not None and not await self.first_delivery(first_of):
+                return None
             return await work
         except Exception as exc:  # the adapter's boundary
             ref = secrets.token_hex(4)
@@ -126,6 +176,8 @@ class Runtime:
                         "slack: could not report incident %s (%s)", ref, type(again).__name__
                     )
             return None
+        finally:
+            work.close()  # nothing once it ran; a repeat's work is dropped unstarted
 
     def refresh_home(self, client: AsyncWebClient, team: str, user: str) -> None:
         if self.home_publisher is not None:
@@ -164,7 +216,12 @@ class Runtime:
         budget = self._budgets.get(key)
         if budget is None:
             options = self.options
-            budget = EditBudget(options.edits_per_minute, options.edit_burst, options.clock)
+            if self._shared_edits is not None:
+                budget = SharedEditBudget(
+                    self._shared_edits, key, clock=options.clock, outage=self._edits_outage
+                )
+            else:
+                budget = EditBudget(options.edits_per_minute, options.edit_burst, options.clock)
             self._budgets[key] = budget
             while len(self._budgets) > _CONVERSATIONS:
                 self._budgets.popitem(last=False)

@@ -6,7 +6,9 @@
 the thread when the answer outgrows a message. Each message has its own :class:`Pacer`
 (at most one edit per interval), and all messages of a workspace share one
 :class:`EditBudget`: Slack counts chat.update per workspace (Tier 3, about 50 calls a
-minute), so two answers paced on their own would already exceed it.
+minute), so two answers paced on their own would already exceed it. On PostgreSQL, where
+several instances may answer one workspace, that budget is a :class:`SharedEditBudget`:
+every instance takes its workspace's edits from one bucket in the database.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import FENCE, MESSAGE_CHARS, Block, SlackMessage, cut_at, open_fence
+from byok.errors import DatabaseUnavailableError
+from byok.shared_rate import OutageLog, SharedBucket, Taken
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -35,6 +39,7 @@ __all__ = [
     "LiveMessage",
     "NativeStream",
     "Pacer",
+    "SharedEditBudget",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,23 +98,87 @@ class EditBudget:
         """Seconds until an interim edit may take a token (0 when it may now)."""
         return max(0.0, (1.0 - self._refill()) / self._rate)
 
-    def try_take(self) -> bool:
+    async def try_take(self) -> bool:
         """Take a token for an interim edit if one is there."""
         if self._refill() < 1.0:
             return False
         self._level -= 1.0
         return True
 
-    def spend(self) -> None:
+    async def spend(self) -> None:
         """Take a token for a final edit, in debt if need be."""
         level = self._refill()
         # Bounded, so a burst of finals cannot silence interim edits for long; a debt
         # already deeper (Slack's own Retry-After) is kept.
         self._level = max(level - 1.0, min(level, -self._burst))
 
-    def hold(self, seconds: float) -> None:
+    async def hold(self, seconds: float) -> None:
         """Slack answered 429: no interim edit for ``seconds``."""
         self._level = min(self._refill(), 1.0 - seconds * self._rate)
+
+
+class SharedEditBudget(EditBudget):
+    """One workspace's :class:`EditBudget`, kept in the database for every instance.
+
+    Each take, final edit and hold is one statement on the workspace's row of the shared
+    bucket (scope ``slack.edit``). What this instance knows of the budget (:attr:`level`,
+    :meth:`wait_s`, so a pacer's wait costs no query) is what the database said at the
+    last of them, refilled since by this process's clock; when another instance took the
+    token meanwhile, the take is refused and the view corrected. While the database
+    cannot be reached the budget works as a local one, with one WARNING per outage.
+    """
+
+    def __init__(
+        self,
+        shared: SharedBucket,
+        team: str,
+        *,
+        clock: Clock = time.monotonic,
+        outage: OutageLog | None = None,
+    ) -> None:
+        super().__init__(60.0 / shared.interval, int(shared.burst), clock)
+        self._shared = shared
+        self._team = team
+        self._outage = outage or self.outage_log()
+
+    @staticmethod
+    def outage_log() -> OutageLog:
+        """Says once per outage that edits are paced per instance: share one per process."""
+        return OutageLog(
+            log, "slack: shared edit budget", "each instance paces its edits alone meanwhile"
+        )
+
+    async def try_take(self) -> bool:
+        try:
+            taken = await self._shared.take(self._team)
+        except DatabaseUnavailableError as exc:
+            self._outage.failed(exc)
+            return await super().try_take()
+        return self._seen(taken)
+
+    async def spend(self) -> None:
+        try:
+            taken = await self._shared.take_in_debt(self._team, max_debt=self._burst)
+        except DatabaseUnavailableError as exc:
+            self._outage.failed(exc)
+            await super().spend()
+            return
+        self._seen(taken)
+
+    async def hold(self, seconds: float) -> None:
+        try:
+            taken = await self._shared.hold(self._team, seconds)
+        except DatabaseUnavailableError as exc:
+            self._outage.failed(exc)
+            await super().hold(seconds)
+            return
+        self._seen(taken)
+
+    def _seen(self, taken: Taken) -> bool:
+        self._outage.worked()
+        self._level = self._shared.tokens(taken.ahead_s)
+        self._stamp = self._clock()
+        return taken.allowed
 
 
 #: Room kept in a streamed message to close a code fence open at its end.
@@ -256,8 +325,8 @@ class LiveMessage:
                 if last != payload:
                     if budget is not None:
                         if not interim:
-                            budget.spend()
-                        elif not budget.try_take():
+                            await budget.spend()
+                        elif not await budget.try_take():
                             return False
                     await self._client.chat_update(channel=self.channel, ts=ts, **payload)
                     self._sent[index] = (ts, payload)

@@ -215,20 +215,20 @@ async def test_answers_streaming_at_once_share_one_edit_budget(fake_slack: FakeS
     assert budget.wait_s() == 3 * 60 / 45
 
 
-def test_an_edit_budget_refills_to_its_burst_and_repays_debt() -> None:
+async def test_an_edit_budget_refills_to_its_burst_and_repays_debt() -> None:
     now = [0.0]
     budget = EditBudget(per_minute=60, burst=3, clock=lambda: now[0])
-    assert [budget.try_take() for _ in range(4)] == [True, True, True, False]
-    budget.spend()  # a final edit: never refused, in debt
+    assert [await budget.try_take() for _ in range(4)] == [True, True, True, False]
+    await budget.spend()  # a final edit: never refused, in debt
     assert budget.level == -1 and budget.wait_s() == 2
     now[0] += 2
-    assert budget.try_take()
+    assert await budget.try_take()
     now[0] += 3600
     assert budget.level == 3  # a quiet hour saves no more than the burst
     for _ in range(10):
-        budget.spend()
+        await budget.spend()
     assert budget.level == -3  # debt is bounded: interim edits resume within 4 s
-    budget.hold(30)
+    await budget.hold(30)
     assert budget.wait_s() == 30
 
 
