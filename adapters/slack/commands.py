@@ -5,6 +5,9 @@ after. ``/ask`` and ``/summarize`` answer for the channel: a "working on it" mes
 appears at once and grows into the answer (where the bot may not post, the finished
 answer comes through the command's ``response_url``). Everything else is shown to the
 user alone.
+
+Slack never sends a slash command again (an unacknowledged one shows the user an error
+instead), so, unlike events, commands need no check against a second delivery.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ within 3 seconds: a check that finishes in time shows a refusal on the key field
 "checking…" and updates it when the provider answers (App Home is refreshed then, once
 the key is stored); if the user closed the form meanwhile, the result comes by DM. The
 key is never written back into any view, message or log.
+
+Slack never sends a view submission again (an unacknowledged one shows an error in the
+form), so, unlike events, submissions need no check against a second delivery.
 """
 
 from __future__ import annotations
