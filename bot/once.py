@@ -12,6 +12,10 @@ acknowledging an event and before any work, with a key naming platform and event
 When the database cannot be reached the event is answered (True): a second answer is
 better than none. One WARNING says so per outage. Keys older than an hour (beyond any
 platform's retry window) are deleted now and then.
+
+On SQLite one ``run`` owns the database file, so every delivery reaches this process and
+the keys are kept in its memory instead: a write per event on SQLite's single writer
+would cost every answer latency for nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from sqlalchemy import delete
@@ -41,6 +46,7 @@ KEEP_S = 3600.0
 SWEEP_EVERY_S = 600.0
 
 _KEY_CHARS = 160  # handled_events.key
+_KEPT_HERE = 100_000  # keys kept in memory (SQLite) at most
 
 
 class EventLedger:
@@ -56,6 +62,8 @@ class EventLedger:
         self._database = database
         self._keep_s = keep_s
         self._monotonic = monotonic
+        self._shared = database.dialect == "postgresql"
+        self._here: OrderedDict[str, float] = OrderedDict()  # SQLite: key -> when seen
         self._next_sweep = monotonic() + SWEEP_EVERY_S
         self._insert = pg_insert if database.dialect == "postgresql" else sqlite_insert
         self._outage = OutageLog(
@@ -64,6 +72,8 @@ class EventLedger:
 
     async def first_delivery(self, key: str) -> bool:
         """True for the first delivery of the event ``key`` names, False for any repeat."""
+        if not self._shared:
+            return self._first_here(key)
         if len(key) > _KEY_CHARS:
             key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
         now = db_seconds(self._database.dialect)
@@ -82,6 +92,16 @@ class EventLedger:
         self._outage.worked()
         await self._sweep_now_and_then()
         return first
+
+    def _first_here(self, key: str) -> bool:
+        now = self._monotonic()
+        here = self._here
+        while here and (len(here) >= _KEPT_HERE or next(iter(here.values())) < now - self._keep_s):
+            here.popitem(last=False)
+        if key in here:
+            return False
+        here[key] = now
+        return True
 
     async def _sweep_now_and_then(self) -> None:
         if self._monotonic() < self._next_sweep:
