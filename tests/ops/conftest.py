@@ -278,11 +278,11 @@ async def _until_either(gate: asyncio.Event, stopping: asyncio.Event) -> None:
 
 
 class GatewayDiscord(FakeDiscord):
-    """The fake Discord, which also sends the bot's one guild when a session identifies."""
+    """The fake Discord, in which the bot is a member of the test guild."""
 
-    async def identified(self, socket: web.WebSocketResponse) -> None:
-        await super().identified(socket)
-        await self.send_event(socket, "GUILD_CREATE", DiscordEvents(self).guild())
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.add_guild(DiscordEvents(self).guild())
 
 
 @pytest.fixture

@@ -285,6 +285,34 @@ class SlackSender:
             await response.read()
             return response.status
 
+    async def event(
+        self, bot: BotProcess, event: dict[str, Any], *, event_id: str, retry: int = 0
+    ) -> int:
+        """An Events API callback (``app_mention``, ``message``); ``retry`` > 0 sends it as
+        Slack's retry of an unacknowledged delivery (``X-Slack-Retry-Num``)."""
+        body = json.dumps(
+            {
+                "token": "legacy",
+                "team_id": self.team,
+                "api_app_id": "A111",
+                "event": event,
+                "type": "event_callback",
+                "event_id": event_id,
+                "event_time": int(time.time()),
+                "authorizations": [{"team_id": self.team, "user_id": "U0BOT", "is_bot": True}],
+            }
+        )
+        headers = {**self.headers(body), "Content-Type": "application/json"}
+        if retry:
+            headers["X-Slack-Retry-Num"] = str(retry)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(bot.url + "/slack/events", data=body, headers=headers) as response,
+        ):
+            await response.read()
+            return response.status
+
     async def key_form(
         self, bot: BotProcess, provider: str, key: str, *, user: str = "U111"
     ) -> dict[str, Any]:

@@ -57,10 +57,9 @@ async def test_readyz_names_postgresql_while_it_is_down(
     with own_postgres.down():
         status, ready = await poll(_not_ready(bot), "/readyz to fail")
         assert status == 503
-        assert ready == {
-            "status": "not ready",
-            "checks": {"database": False, "accepting_work": True, "slack": True},
-        }
+        assert ready["status"] == "not ready"
+        assert ready["checks"] == {"database": False, "accepting_work": True, "slack": True}
+        assert ready["instance"]["instances_live"] is None  # unknown while it is down
         assert (await bot.get("/healthz"))[0] == 200  # alive all the same
     await poll(_ready(bot), "/readyz to recover once PostgreSQL is back")
     assert await bot.stop() == 0
@@ -68,7 +67,11 @@ async def test_readyz_names_postgresql_while_it_is_down(
 
 async def test_readyz_names_discord_while_its_gateway_is_down(deployment: Deployment) -> None:
     bot = await deployment.start(deployment.write(deployment.settings(discord=True)))
-    assert (await bot.readyz())[0] == 200
+    status, ready = await bot.readyz()
+    assert status == 200
+    assert ready["instance"]["instances_live"] == 1
+    discord = ready["instance"]["discord"]
+    assert (discord["shard_count"], discord["shards_held"]) == (1, [0])
 
     await deployment.discord.drop_gateway()
     status, ready = await poll(_not_ready(bot), "/readyz to fail")
