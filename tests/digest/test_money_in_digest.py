@@ -57,7 +57,7 @@ async def test_a_week_whose_every_price_is_unknown(
         "Costs compare priced requests only.",
     ]
     assert lines(reply, "Month to date") == [
-        "openrouter: unknown, no monthly limit",
+        "OpenRouter: unknown, no monthly limit",
         "xAI Grok: unknown (2 requests of unknown cost), limit $5.00",
     ]
     assert "$0.00" not in "\n".join(lines(reply, "Month to date"))

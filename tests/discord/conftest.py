@@ -110,9 +110,13 @@ async def make_discord(
     adapters: list[DiscordAdapter] = []
 
     async def make(
-        *, dev_guild_id: int | None = None, connect: bool = False, pacing: Pacing | None = None
+        *,
+        dev_guild_id: int | None = None,
+        connect: bool = False,
+        pacing: Pacing | None = None,
+        rig_overrides: dict[str, Any] | None = None,
     ) -> DiscordRig:
-        engine = await make_rig()
+        engine = await make_rig(**(rig_overrides or {}))
         context = BotContext(
             engine.engine,
             max_transcript_chars=20_000,

@@ -15,7 +15,8 @@ from adapters.discord import interactions
 from adapters.discord.panel import PanelControl
 from adapters.slack.home import home_view
 from bot.panel import SWITCHES, load_panel
-from tests.discord.conftest import DiscordRig, user_ref
+from bot.provider_names import ProviderNames
+from tests.discord.conftest import DiscordRig, MakeDiscord, user_ref
 from tests.fakes.discord_events import ALICE, BOB
 from tests.fakes.fake_discord import components_errors
 
@@ -393,3 +394,27 @@ def test_every_control_id_fits_discords_100_characters_at_the_longest() -> None:
     ]
     assert max(len(c.custom_id) for c in longest) <= 100
     assert all(PanelControl.parse(c.custom_id) == c for c in longest)
+
+
+async def test_the_panel_names_providers_and_keeps_their_ids_as_values(
+    make_discord: MakeDiscord,
+) -> None:
+    discord = await make_discord(
+        rig_overrides={"display_names": dict(ProviderNames.builtin().names)}
+    )
+    await discord.add_key("xai")
+    panel = await open_panel(discord)
+    text = panel_text(panel)
+    assert "## xAI Grok (`xai`)" in text.splitlines()
+    assert "<xAI Grok key>" in text.splitlines()
+    default = control(panel, "default")
+    assert {"label": "Default: xAI Grok", "value": "xai"}.items() <= next(
+        o for o in default["options"] if o["value"] == "xai"
+    ).items()
+
+    payload = await use(discord, panel, default, ["xai"])
+
+    text = panel_text(updated(discord, panel, payload))
+    assert text.splitlines()[0] == "✅ Your default provider is now xAI Grok."
+    assert prefs_text(default="xAI Grok") in text
+    assert "<Default: xAI Grok>" in text.splitlines()

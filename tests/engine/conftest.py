@@ -78,6 +78,7 @@ async def make_rig(
         *,
         operator: dict[str, dict[str, Any]] | None = None,
         settings: EngineSettings | None = None,
+        display_names: dict[str, str] | None = None,
         **provider_overrides: Any,
     ) -> Rig:
         if database is None:
@@ -91,7 +92,8 @@ async def make_rig(
             op_key = options.get("key")
             entries[provider_id] = ProviderEntry(
                 provider=build_provider(fake_providers.settings(provider_id, **provider_overrides)),
-                display_name=provider_id,
+                # Named by id unless a test names them: replies read as before.
+                display_name=(display_names or {}).get(provider_id, provider_id),
                 operator_key=Secret(op_key) if op_key else None,
                 allow_operator_key=bool(op_key),
                 operator_monthly_cap=Decimal(options.get("cap", "5")),

@@ -17,8 +17,8 @@ from tests.ops.harness import poll
 #: One answer reports 50,000 input and 750,000 output tokens ($0.10 + $9.00 on
 #: gpt-5.6-terra): 91% of a $10 limit, while the worst case held before it is far less.
 COSTLY = LLMReply(text="Tea is brewed from leaves.", input_tokens=50_000, output_tokens=750_000)
-NOTICE = "You have used 91% ($9.10 of $10.00) of your openai limit this month."
-TITLE = "openai: 91% of your monthly limit used"
+NOTICE = "You have used 91% ($9.10 of $10.00) of your OpenAI limit this month."
+TITLE = "OpenAI: 91% of your monthly limit used"
 
 
 async def _deploy(deployment: Deployment) -> Any:

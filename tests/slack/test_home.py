@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.slack.conftest import USER, SlackRig
+from bot.provider_names import ProviderNames
+from tests.slack.conftest import USER, MakeSlack, SlackRig
 
 OPENED = {"type": "app_home_opened", "user": USER, "channel": "D111", "tab": "home",
           "event_ts": "1.1"}  # fmt: skip
@@ -151,3 +152,33 @@ async def test_the_dashboard_is_an_ordinary_command_for_other_adapters(slack: Sl
     text = reply.plain_text()
     assert "Your keys" in text and "No keys yet" in text and "Preferences" in text
     assert "This month" in text
+
+
+async def test_home_names_providers_and_keeps_their_ids_as_values(make_slack: MakeSlack) -> None:
+    slack = await make_slack(rig_overrides={"display_names": dict(ProviderNames.builtin().names)})
+    await slack.rig.add_key("xai")
+    view = await _home(slack)
+
+    shown = _blocks(view)
+    assert "*xAI Grok (`xai`)*" in shown  # the key's heading: name and what to type
+    select = _find(view, "home:set:default")
+    assert {"text": {"type": "plain_text", "text": "xAI Grok", "emoji": True}, "value": "xai"} in (
+        select["options"]
+    )
+    remove = _find(view, "home:run:remove:xai")
+    assert remove["value"] == "remove xai"
+    assert remove["confirm"]["text"]["text"] == "Remove your xAI Grok key for good?"
+    [model] = [b for b in view["blocks"] if b.get("block_id") == "home:model:xai"]
+    assert model["label"]["text"] == "xAI Grok model"
+
+    await slack.block_action(
+        {"action_id": "home:set:default", "type": "static_select",
+         "selected_option": {"value": "xai", "text": select["options"][4]["text"]}}
+    )  # fmt: skip
+    await slack.settle()
+    view = slack.fake.published[USER]
+    assert "Your default provider is now xAI Grok." in _blocks(view)
+    assert _find(view, "home:set:default")["initial_option"] == {
+        "text": {"type": "plain_text", "text": "xAI Grok", "emoji": True},
+        "value": "xai",
+    }
