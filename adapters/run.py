@@ -357,6 +357,8 @@ async def _start_discord(
         raise StartError(f"Discord: {exc}") from None
     membership.discord = adapter
     running.hand_over.append(adapter.hand_over)
+    # Leaving the registry too, so the others' fair share counts this instance out now.
+    running.hand_over.append(membership.leave)
     running.stops.append(("Discord", lambda left: adapter.stop(grace=left)))
     running.messengers.append(adapter.messenger)
     http.readiness.append(lambda: ("discord", adapter.connected))

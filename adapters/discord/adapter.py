@@ -65,7 +65,11 @@ class DiscordAdapter:
         self.conversations = Conversations(self.client, dispatcher, self.inflight, pacing)
         self._wire(self.client)
         self.messenger = DiscordMessenger(self.client)
-        self.shards = ShardClients(self._new_client_for_shard, settings.token.get_secret_value())
+        self.shards = ShardClients(
+            self._new_client_for_shard,
+            settings.token.get_secret_value(),
+            outlast=self.inflight.outlast,
+        )
         self._keeper: ShardKeeper | None = None
         self._own_registry: InstanceRegistry | None = None
         self._filter = PayloadFilter()
@@ -171,8 +175,7 @@ class DiscordAdapter:
         """
         if self._keeper is not None:
             keeper, self._keeper = self._keeper, None
-            await keeper.stop()
-            await self.shards.disconnect_all()
+            await keeper.stop()  # disconnects each shard (answers under way go on), frees leases
 
     async def recommended_shards(self) -> int:
         """Discord's recommended shard count for this bot (``GET /gateway/bot``)."""
@@ -218,6 +221,7 @@ class DiscordAdapter:
 
     async def _release(self) -> None:
         await self.hand_over()
+        await self.shards.close()
         if self._own_registry is not None:
             registry, self._own_registry = self._own_registry, None
             with contextlib.suppress(Exception):

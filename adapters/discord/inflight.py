@@ -21,6 +21,7 @@ class Inflight:
         self._remember = remember
         self._done: OrderedDict[int, asyncio.Event] = OrderedDict()
         self._active = 0
+        self._running: set[int] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -42,11 +43,13 @@ class Inflight:
     @contextlib.asynccontextmanager
     async def track(self, key: int) -> AsyncIterator[None]:
         self._active += 1
+        self._running.add(key)
         self._idle.clear()
         try:
             yield
         finally:
             self._active -= 1
+            self._running.discard(key)
             self._event(key).set()
             if self._active == 0:
                 self._idle.set()
@@ -54,6 +57,11 @@ class Inflight:
     async def finished(self, key: int) -> None:
         """Return once the handler of event ``key`` has finished (or already had)."""
         await self._event(key).wait()
+
+    async def outlast(self) -> None:
+        """Return once every handler running now has finished (later ones are not waited for)."""
+        for key in list(self._running):
+            await self._event(key).wait()
 
     async def idle(self) -> None:
         """Return once no handler is running."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import discord
@@ -50,12 +50,15 @@ class ShardClients:
         new_client: Callable[[int, int], ByokClient],
         token: str,
         *,
+        outlast: Callable[[], Awaitable[None]],
         ready_within: float = 60.0,
     ) -> None:
         self._new_client = new_client
         self._token = token
+        self._outlast = outlast
         self.ready_within = ready_within
         self._shards: dict[int, _Shard] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @property
     def held(self) -> tuple[int, ...]:
@@ -111,18 +114,42 @@ class ShardClients:
         log.error("discord shard %d stopped: %s", shard_id, _why_ended(shard_id, session))
 
     async def disconnect(self, shard_id: int) -> None:
-        """Close shard ``shard_id``'s session; returns once it is closed."""
+        """Close shard ``shard_id``'s gateway session; returns once it is closed.
+
+        Only the session: answers already under way finish over the client's REST
+        session, which is closed once they have (:meth:`close`, at the latest).
+        """
         shard = self._shards.pop(shard_id, None)
         if shard is None:
             return
-        await shard.client.close()
+        shard.session.cancel()
         with contextlib.suppress(BaseException):
             await shard.session
+        client = shard.client
+        client.gateway_up.clear()
+        if client.ws is not None and client.ws.open:
+            with contextlib.suppress(Exception):
+                await client.ws.close(code=1000)  # Discord ends the session: no resume
+        retire = asyncio.create_task(self._retire(client), name=f"discord-shard-{shard_id}-retire")
+        self._retiring.add(retire)
+        retire.add_done_callback(self._retiring.discard)
         log.info("discord shard %d disconnected", shard_id)
 
-    async def disconnect_all(self) -> None:
+    async def _retire(self, client: ByokClient) -> None:
+        try:
+            await asyncio.sleep(0)  # events read before the close start their handlers
+            await self._outlast()
+        finally:
+            await client.close()
+
+    async def close(self) -> None:
+        """Close every session and every client, answers under way or not."""
         for shard_id in list(self._shards):
             await self.disconnect(shard_id)
+        retiring = list(self._retiring)
+        for task in retiring:
+            task.cancel()
+        await asyncio.gather(*retiring, return_exceptions=True)
 
 
 def _why_ended(shard_id: int, session: asyncio.Task[None]) -> str:

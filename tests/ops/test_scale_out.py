@@ -26,7 +26,7 @@ from byok.db import Database
 from byok.db.tables import User
 from tests.fakes.discord_events import ALICE, BOB, DiscordEvents
 from tests.fakes.llm_script import Reply
-from tests.ops.conftest import Deployment, discord_user, slack_user
+from tests.ops.conftest import Deployment, GatedOpenAI, discord_user, slack_user
 from tests.ops.harness import BotProcess, poll
 from tests.postgres_server import PostgresServer
 
@@ -314,3 +314,54 @@ async def test_the_shared_limits_hold_across_instances(
     assert Decimal(0) < spent <= LIMIT
     for bot in bots:
         assert await bot.stop() == 0
+
+
+async def test_an_instance_stopping_hands_its_shards_over_at_once_and_finishes_its_answers(
+    deployment: Deployment, postgres_server: PostgresServer
+) -> None:
+    deployment.database_url = postgres_server.create_database()
+    fake = deployment.discord
+    guilds = [DiscordEvents(fake, guild_id=fake.guild_for_shard(s, 2)) for s in range(2)]
+    for guild in guilds:
+        fake.add_guild(guild.guild())
+    sections = deployment.settings(discord=True, slack=False, grace=30.0)
+    sections["discord"].update(shard_count=2, shard_lease_s=30.0)  # a take-over would be slow
+    config = deployment.write(sections)
+    await deployment.seed([(discord_user(ALICE["id"]), "openai", None)], config)
+    bots = [await deployment.start(config, ready=False) for _ in range(2)]
+    await asyncio.gather(*(bot.ready() for bot in bots))
+
+    async def one_each() -> bool:
+        return sorted([await _shards_of(bot) for bot in bots]) == [[0], [1]]
+
+    # The first to start may hold both for a round, until it sees the second.
+    await poll(one_each, "one shard each", within=LEASE_S * 3)
+    [stopping] = [bot for bot in bots if await _shards_of(bot) == [1]]
+    staying = next(bot for bot in bots if bot is not stopping)
+
+    gate = deployment.fakes["openai"]
+    assert isinstance(gate, GatedOpenAI)
+    gate.close()
+    asked = guilds[1].command("ask", guilds[1].options(prompt=_question("in flight")))
+    await fake.dispatch("INTERACTION_CREATE", asked)
+    await poll(lambda: gate.chats == 1, "the answer held at the provider")
+
+    stopping.signal()  # SIGTERM: hand the shard over, then drain
+    handed_at = time.monotonic()
+
+    async def taken() -> bool:
+        return await _shards_of(staying) == [0, 1]
+
+    await poll(taken, "shard 1 taken by the instance staying")
+    assert time.monotonic() - handed_at < 30.0  # within a round, not after the lease
+    assert fake.connected_shards() == {0: 1, 1: 1}
+    assert stopping.process.returncode is None  # still draining its answer
+    later = guilds[1].command("ask", guilds[1].options(prompt=_question("after")))
+    await fake.dispatch("INTERACTION_CREATE", later)  # served by the instance staying
+
+    gate.open()
+    assert await stopping.exit_code() == 0
+    await poll(lambda: ANSWER in json.dumps(fake.responses(asked["id"])), "the drained answer")
+    await poll(lambda: ANSWER in json.dumps(fake.responses(later["id"])), "the later answer")
+    assert fake.overlaps() == set()
+    assert await staying.stop() == 0
