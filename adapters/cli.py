@@ -49,25 +49,32 @@ async def _run(args: argparse.Namespace, config: Config, source: ConfigSource) -
 
 
 async def _digest(args: argparse.Namespace, config: Config, source: ConfigSource) -> int:
+    from bot.app import build_catalog
     from bot.digest_runner import dry_run, send_now
+    from bot.provider_names import ProviderNames
     from byok.db import Database, upgrade
 
     if args.dry_run == args.send_now:
         say("byok-bot digest: choose --dry-run (show what would be sent) or --send-now.")
         return 2
     database = Database(config.database.url)
+    names = ProviderNames.of(build_catalog(config))
     try:
         if config.database.auto_migrate:
             await upgrade(database)
         if args.dry_run:
             charts = Path(args.charts) if args.charts else None
-            say(await dry_run(database, config.digest, user=args.user, charts_dir=charts))
+            say(
+                await dry_run(
+                    database, config.digest, user=args.user, charts_dir=charts, names=names
+                )
+            )
             return 0
         async with _messengers(config) as messengers:
             if not messengers:
                 say("No chat platform is enabled ([slack] or [discord]): nothing can be sent.")
                 return 1
-            report = await send_now(database, config.digest, messengers)
+            report = await send_now(database, config.digest, messengers, names=names)
         say(report.summary())
         return 0 if not report.failed else 1
     finally:

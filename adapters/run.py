@@ -377,7 +377,13 @@ async def _start_scheduler(config: Config, app: App, running: Running, instance:
     from bot.digest_runner import DigestRunner
     from bot.scheduler import DigestScheduler
 
-    runner = DigestRunner(app.engine.database, config.digest, running.messengers, instance=instance)
+    runner = DigestRunner(
+        app.engine.database,
+        config.digest,
+        running.messengers,
+        instance=instance,
+        names=app.dispatcher.ctx.provider_names,
+    )
     scheduler = DigestScheduler(runner, config.digest)
     await scheduler.start()
     running.stop_starting.append(scheduler.stop_starting)

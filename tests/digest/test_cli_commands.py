@@ -83,3 +83,15 @@ def test_send_now_without_a_platform_says_so(
     assert main(["digest", "--send-now"]) == 1
     assert "No chat platform is enabled" in capsys.readouterr().out
     assert main(["digest"]) == 2
+
+
+def test_the_digest_names_providers_as_the_config_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BYOK_ENCRYPTION_KEY", secrets.token_hex(32))
+    asyncio.run(seed("sqlite+aiosqlite:///byok.db"))
+    (tmp_path / "byok.toml").write_text('[providers.openai]\ndisplay_name = "Azure GPT"\n')
+    assert main(["--config", "byok.toml", "digest", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Azure GPT" in out
