@@ -21,6 +21,7 @@ from discord.webhook.async_ import async_context
 from adapters.discord.client import ByokClient
 from adapters.discord.commands import build_commands
 from adapters.discord.conversation import Conversations
+from adapters.discord.identify_gate import IdentifyGate
 from adapters.discord.inflight import Inflight
 from adapters.discord.interactions import InteractionFlows
 from adapters.discord.log_filter import PayloadFilter
@@ -71,6 +72,7 @@ class DiscordAdapter:
             outlast=self.inflight.outlast,
         )
         self._keeper: ShardKeeper | None = None
+        self._identify_gate: IdentifyGate | None = None
         self._own_registry: InstanceRegistry | None = None
         self._filter = PayloadFilter()
         self._saved: tuple[str, yarl.URL] | None = None
@@ -86,7 +88,10 @@ class DiscordAdapter:
         return not self.shards.down
 
     def _new_client_for_shard(self, shard_id: int, shard_count: int) -> ByokClient:
-        return self._wire(ByokClient(self.inflight, self._report, shard=(shard_id, shard_count)))
+        client = ByokClient(self.inflight, self._report, shard=(shard_id, shard_count))
+        if self._identify_gate is not None:
+            client.identify_turn = self._identify_gate.turn
+        return self._wire(client)
 
     def _wire(self, client: ByokClient) -> ByokClient:
         client.message_handler = self.conversations.on_message
@@ -144,7 +149,9 @@ class DiscordAdapter:
             await registry.register()
             self._own_registry = registry
         self.shards.ready_within = ready_within
-        wanted = self._settings.shard_count or await self.recommended_shards()
+        recommended, _url, session_limit = await self.client.http.get_bot_gateway()
+        self._identify_gate = IdentifyGate(database, int(session_limit["max_concurrency"]))
+        wanted = self._settings.shard_count or max(1, int(recommended))
         leases = ShardLeases(database, registry.id, ttl_s=self._settings.shard_lease_s)
         count = await leases.settle_count(wanted)
         if count != wanted:
@@ -176,11 +183,6 @@ class DiscordAdapter:
         if self._keeper is not None:
             keeper, self._keeper = self._keeper, None
             await keeper.stop()  # disconnects each shard (answers under way go on), frees leases
-
-    async def recommended_shards(self) -> int:
-        """Discord's recommended shard count for this bot (``GET /gateway/bot``)."""
-        shards, _url, _limit = await self.client.http.get_bot_gateway()
-        return max(1, int(shards))
 
     async def sync_commands(self) -> None:
         """Register the application commands; a refusal is logged, not fatal."""

@@ -128,6 +128,8 @@ class ByokClient(discord.Client):
         self.form_handler: Callable[[Interaction], Awaitable[None]] | None = None
         self.control_handler: Callable[[Interaction], Awaitable[None]] | None = None
         self.gateway_up = asyncio.Event()
+        #: Waits for this shard's identify turn (set for shard clients); None: discord.py's.
+        self.identify_turn: Callable[[int | None], Awaitable[None]] | None = None
         self._report = on_platform_error or (lambda kind: None)
         self.webhooks = ReportingWebhookAdapter(self._report)
         request = self.http.request
@@ -137,6 +139,12 @@ class ByokClient(discord.Client):
             return await _reported(request(route, **kwargs), self._report)
 
         self.http.request = reported  # type: ignore[method-assign]
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if self.identify_turn is None:
+            await super().before_identify_hook(shard_id, initial=initial)
+        else:
+            await self.identify_turn(shard_id)
 
     async def on_message(self, message: discord.Message) -> None:
         if self.message_handler is not None:

@@ -20,6 +20,8 @@ so are components over Discord's limits (action rows, buttons per row, select op
 ``custom_id`` length), and
 every over-limit body is kept in :attr:`FakeDiscord.refused`. Faults: :meth:`rate_limit` (429 with
 ``retry_after`` JSON), :meth:`forbid` (403 Missing Permissions, 50013),
+an IDENTIFY sooner than :attr:`FakeDiscord.identify_interval_s` after the last of its
+rate-limit bucket (Invalid Session, kept in :attr:`FakeDiscord.too_soon`),
 :meth:`expire_interactions` (404 Unknown Interaction, 10062), and every
 :class:`~tests.fakes.loopback.Fault`. Payloads for events come from
 :mod:`tests.fakes.discord_events`.
@@ -252,6 +254,13 @@ class FakeDiscord(LoopbackServer):
         self.recommended_shards = recommended_shards
         #: An IDENTIFY with fewer shards than this is closed with 4011 Sharding required.
         self.require_shards = require_shards
+        #: ``session_start_limit.max_concurrency``: identify rate-limit buckets.
+        self.max_concurrency = 1
+        #: When > 0, an IDENTIFY sooner than this after the last one of its bucket
+        #: (``shard % max_concurrency``) gets Invalid Session, as Discord's 5 s limit does.
+        self.identify_interval_s = 0.0
+        self.too_soon: list[int] = []  # shards whose IDENTIFY came too soon
+        self._last_identify: dict[int, float] = {}  # bucket -> monotonic time
         self._ids = itertools.count(1_200_000_000_000_000_001)
         self.messages: dict[str, dict[str, Any]] = {}
         self.deleted: set[str] = set()
@@ -420,7 +429,7 @@ class FakeDiscord(LoopbackServer):
             "total": SESSION_STARTS_PER_DAY,
             "remaining": max(0, SESSION_STARTS_PER_DAY - len(self.identify)),
             "reset_after": max(0, day_ms - elapsed_ms),
-            "max_concurrency": 1,
+            "max_concurrency": self.max_concurrency,
         }
         return await self.respond_json(
             request,
@@ -800,6 +809,10 @@ class FakeDiscord(LoopbackServer):
             self.shard_refusals.append((shard, count, refusal[0]))
             await socket.close(code=refusal[0], message=refusal[1])
             return None
+        if self._identified_too_soon(shard):
+            self.too_soon.append(shard)
+            await socket.send_str(json.dumps({"op": 9, "d": False}))
+            return None
         session = GatewaySession(
             session_id=secrets.token_hex(16),
             shard=shard,
@@ -810,6 +823,17 @@ class FakeDiscord(LoopbackServer):
         )
         self.sessions.append(session)
         return session
+
+    def _identified_too_soon(self, shard: int) -> bool:
+        if self.identify_interval_s <= 0:
+            return False
+        bucket = shard % self.max_concurrency
+        now = time.monotonic()
+        last = self._last_identify.get(bucket)
+        if last is not None and now - last < self.identify_interval_s:
+            return True
+        self._last_identify[bucket] = now
+        return False
 
     async def _resume(
         self, socket: web.WebSocketResponse, resume: dict[str, Any]

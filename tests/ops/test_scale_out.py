@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from adapters.discord.identify_gate import IDENTIFY_INTERVAL_S
 from byok.db import Database
 from byok.db.tables import User
 from tests.fakes.discord_events import ALICE, BOB, DiscordEvents
@@ -34,9 +35,11 @@ pytestmark = pytest.mark.postgres
 
 SHARDS = 4
 LEASE_S = 6.0
-#: A dead instance's leases run out after LEASE_S; the others look every LEASE_S / 3 and
-#: then connect (a few hundred ms against the fake).
-TAKEOVER_BOUND_S = LEASE_S + LEASE_S / 3 + 5.0
+#: Discord's identify limit: one session start per bucket (shard % 2 here) every 5 s.
+IDENTIFY_BUCKETS = 2
+#: A dead instance's leases run out after LEASE_S; the others look every LEASE_S / 3,
+#: then connect its shards, a bucket's second one an identify interval after its first.
+TAKEOVER_BOUND_S = LEASE_S + LEASE_S / 3 + IDENTIFY_INTERVAL_S + 5.0
 ASKS_PER_MINUTE = 12  # the per-user request limit, shared by the instances
 SLACK_USERS = ("U100", "U200", "U300")
 LIMITED = "U300"  # a monthly limit that fits a few answers only
@@ -189,6 +192,8 @@ async def test_three_instances_answer_everything_once_and_take_over_a_killed_one
     deployment.database_url = postgres_server.create_database()
     fake = deployment.discord
     fake.recommended_shards = SHARDS  # [discord] shard_count = 0: Discord's recommendation
+    fake.max_concurrency = IDENTIFY_BUCKETS
+    fake.identify_interval_s = IDENTIFY_INTERVAL_S  # three instances start at once
     guilds = [DiscordEvents(fake, guild_id=fake.guild_for_shard(s, SHARDS)) for s in range(SHARDS)]
     for guild in guilds:
         fake.add_guild(guild.guild())
@@ -245,6 +250,7 @@ async def test_three_instances_answer_everything_once_and_take_over_a_killed_one
     await poll(traffic.all_answered, "every question of the second round answered")
     traffic.answered_once()
     assert fake.overlaps() == set()  # no shard was ever connected twice
+    assert fake.too_soon == []  # nor identified faster than Discord allows
 
     # One usage row per attempt, whichever instance made it (the killed one included).
     rows = await deployment.usage_rows()
