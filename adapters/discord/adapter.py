@@ -32,7 +32,8 @@ from bot.config import DiscordSettings
 from bot.dispatch import Dispatcher
 from bot.instances import InstanceRegistry, format_shards
 from bot.lookup import ModelLookup
-from bot.shard_leases import ShardKeeper, ShardLeases
+from bot.shard_keeper import ShardKeeper
+from bot.shard_leases import ShardLeases
 from byok.errors import ConfigError
 
 __all__ = ["DiscordAdapter"]

@@ -24,7 +24,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.instances import InstanceRegistry
-from bot.shard_leases import ShardKeeper, ShardLeases, fair_share
+from bot.shard_keeper import ShardKeeper
+from bot.shard_leases import ShardLeases, fair_share
 from byok.db import Database, upgrade
 from byok.db.tables import DiscordShardLease
 from tests.ops.harness import poll
@@ -176,7 +177,7 @@ async def test_the_shards_of_an_instance_killed_outright_are_taken_over_within_t
 ) -> None:
     timeline = Timeline()
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.bot.test_shard_leases", db_url, "2",
+        sys.executable, "-m", "tests.bot.test_shard_keeper", db_url, "2",
         stdout=asyncio.subprocess.PIPE, cwd=ROOT,
     )  # fmt: skip
     reader = asyncio.create_task(_read_events(child, timeline))
@@ -244,7 +245,7 @@ async def test_an_instance_cut_off_from_the_database_disconnects_before_another_
         await poll(lambda: len(other.keeper.held) == 1 == len(cut_off.keeper.held), "a split")
         (stranded,) = cut_off.keeper.held
 
-        with caplog.at_level(logging.INFO, logger="bot.shard_leases"):
+        with caplog.at_level(logging.INFO, logger="bot.shard_keeper"):
             proxy.cut()
             cut_at = time.monotonic()
             await poll(lambda: len(other.keeper.held) == 2, "the takeover", within=4 * TTL)
@@ -416,7 +417,7 @@ async def test_a_shard_that_fails_to_connect_is_released_and_tried_again(
     leases = ShardLeases(database, registry.id, ttl_s=TTL)
     await leases.settle_count(1)
     keeper = ShardKeeper(leases, registry, connect=flaky_connect, disconnect=disconnect)
-    with caplog.at_level(logging.WARNING, logger="bot.shard_leases"):
+    with caplog.at_level(logging.WARNING, logger="bot.shard_keeper"):
         await keeper.start()
         try:
             await poll(lambda: keeper.held == {0}, "the second attempt", within=3 * TTL)
@@ -448,7 +449,7 @@ async def test_a_connect_slower_than_one_renewal_is_trusted_for_is_not_cut_short
     leases = ShardLeases(sqlite_database, registry.id, ttl_s=TTL)
     await leases.settle_count(1)
     keeper = ShardKeeper(leases, registry, connect=slow_connect, disconnect=disconnect)
-    with caplog.at_level(logging.WARNING, logger="bot.shard_leases"):
+    with caplog.at_level(logging.WARNING, logger="bot.shard_keeper"):
         await keeper.start()
         try:
             await poll(lambda: keeper.held == {0}, "the slow connect", within=4 * TTL)
