@@ -28,7 +28,7 @@ from byok.db.tables import User
 from tests.fakes.discord_events import ALICE, BOB, DiscordEvents
 from tests.fakes.llm_script import Reply
 from tests.ops.conftest import Deployment, GatedOpenAI, discord_user, slack_user
-from tests.ops.harness import BotProcess, poll
+from tests.ops.harness import BotProcess, poll, scrape
 from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.postgres
@@ -217,10 +217,15 @@ async def test_three_instances_answer_everything_once_and_take_over_a_killed_one
     held = [await _shards_of(bot) for bot in bots]
     assert sorted(s for shards in held for s in shards) == list(range(SHARDS))
     assert sorted(len(shards) for shards in held) == [1, 1, 2]
-    for bot in bots:
+    for bot, shards in zip(bots, held, strict=True):
         assert bot.has("instances: ")  # the start-up line: instances and shards seen
         _, body = await bot.readyz()
         assert body["instance"]["discord"]["shard_count"] == SHARDS
+        metrics = await scrape(bot)
+        assert metrics.value("byok_instances_live") == 3
+        assert metrics.value("byok_discord_shard_count") == SHARDS
+        held_here = metrics.labels("byok_discord_shard_held")
+        assert sorted(int(labels["shard"]) for labels in held_here) == shards
     assert len(fake.requests_to("/gateway/bot")) >= 1
 
     traffic = Traffic(deployment, guilds)
