@@ -69,6 +69,7 @@ class Traffic:
         self.mentions: list[tuple[DiscordEvents, dict[str, Any]]] = []
         self.dms: list[dict[str, Any]] = []
         self.slack: list[tuple[str, str]] = []  # (channel, question)
+        self.key_forms = 0  # keys submitted through a form: each checked once
 
     async def discord_round(self) -> None:
         fake = self.deployment.discord
@@ -88,6 +89,26 @@ class Traffic:
         self.questions.append(direct)
         self.dms.append(message)
         await fake.dispatch("MESSAGE_CREATE", message)
+
+    async def key_form_round(self, bots: list[BotProcess], user: dict[str, Any]) -> None:
+        """``/byok add`` and its modal on Discord (in a guild of the last shard), and the
+        key form on Slack: every form's key is checked with the provider once."""
+        fake, guild = self.deployment.discord, self.guilds[-1]
+        key = self.deployment.fakes.key("anthropic")
+        opened = guild.command("byok", [guild.sub("add", provider="anthropic")], user=user)
+        await fake.dispatch("INTERACTION_CREATE", opened)
+        await poll(lambda: fake.interaction(opened["id"]).callbacks, "the key modal")
+        modal = fake.interaction(opened["id"]).callbacks[0]["data"]
+        submit = guild.modal_submit(modal, {"API key": key}, user=user)
+        await fake.dispatch("INTERACTION_CREATE", submit)
+        self.key_forms += 1
+        await poll(lambda: fake.responses(submit["id"]), "the modal's answer")
+        sender = self.deployment.sender
+        await sender.key_form(bots[-1], "anthropic", key, user=SLACK_USERS[0])
+        self.key_forms += 1
+
+    def key_checks(self) -> int:
+        return len(self.deployment.fakes["anthropic"].requests_to("/v1/models"))
 
     async def slack_round(self, bots: list[BotProcess]) -> None:
         sender = self.deployment.sender
@@ -231,6 +252,7 @@ async def test_three_instances_answer_everything_once_and_take_over_a_killed_one
     traffic = Traffic(deployment, guilds)
     await traffic.discord_round()
     await traffic.slack_round(bots)
+    await traffic.key_form_round(bots, ALICE)
     await poll(traffic.all_answered, "every question of the first round answered")
 
     # SIGKILL the instance holding shard 0 (DMs) and another: no goodbye, leases stay.
@@ -252,8 +274,11 @@ async def test_three_instances_answer_everything_once_and_take_over_a_killed_one
 
     await traffic.discord_round()
     await traffic.slack_round(survivors)
+    await traffic.key_form_round(survivors, BOB)
     await poll(traffic.all_answered, "every question of the second round answered")
     traffic.answered_once()
+    await poll(lambda: traffic.key_checks() >= traffic.key_forms, "the keys checked")
+    assert traffic.key_checks() == traffic.key_forms
     assert fake.overlaps() == set()  # no shard was ever connected twice
     assert fake.too_soon == []  # nor identified faster than Discord allows
 
