@@ -25,9 +25,10 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Insert, delete, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from byok.db.clock import db_seconds
 from byok.db.engine import Database
@@ -97,15 +98,17 @@ class InstanceRegistry:
                 live = [(row_id, name) for row_id, name in others if row_id not in gone]
                 if live:
                     raise self._refusal(*live[0])
-            await session.execute(
-                insert(BotInstance).values(
-                    id=self.id,
-                    name=self.name[:64],
-                    started_at=now,
-                    seen_until=now + self.ttl_s,
-                    discord_shards="",
-                )
-            )
+            await session.execute(self._row(now, ""))
+
+    def _row(self, now: ColumnElement[float], shards: str) -> Insert:
+        """This process's row, seen until a ttl from ``now``."""
+        return insert(BotInstance).values(
+            id=self.id,
+            name=self.name[:64],
+            started_at=now,
+            seen_until=now + self.ttl_s,
+            discord_shards=shards,
+        )
 
     async def heartbeat(self, discord_shards: Sequence[int] = ()) -> list[LiveInstance]:
         """Renew this row (re-inserting it if it was swept), store the shards; who is live."""
@@ -118,15 +121,7 @@ class InstanceRegistry:
                 .values(seen_until=now + self.ttl_s, discord_shards=shards)
             )
             if not renewed.rowcount:  # type: ignore[attr-defined]
-                await session.execute(
-                    insert(BotInstance).values(
-                        id=self.id,
-                        name=self.name[:64],
-                        started_at=now,
-                        seen_until=now + self.ttl_s,
-                        discord_shards=shards,
-                    )
-                )
+                await session.execute(self._row(now, shards))
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + SWEEP_EVERY_S
                 await session.execute(
