@@ -22,6 +22,7 @@ from adapters.discord.interactions import InteractionFlows, command_text
 from adapters.discord.surfaces import Interaction
 from bot.commands.help import HELP
 from bot.commands.prefs import PREFERENCES
+from bot.provider_names import ProviderNames
 
 __all__ = ["build_commands"]
 
@@ -31,8 +32,19 @@ _CONTEXTS = app_commands.AppCommandContext(guild=True, dm_channel=True, private_
 _INSTALLS = app_commands.AppInstallationType(guild=True, user=False)
 
 
+_CHOICES = 25  # Discord's most for one option
+_CHOICE_NAME_CHARS = 100  # Discord's longest choice name
+
+
 def _choices(names: Sequence[str]) -> list[Choice[str]]:
-    return [Choice(name=n, value=n) for n in names][:25]
+    return [Choice(name=n, value=n) for n in names][:_CHOICES]
+
+
+def _provider_choices(provider_ids: Sequence[str], names: ProviderNames) -> list[Choice[str]]:
+    """Discord shows each provider's name and sends its id, the word the grammar parses."""
+    return [Choice(name=names.label(p)[:_CHOICE_NAME_CHARS], value=p) for p in provider_ids][
+        :_CHOICES
+    ]
 
 
 def _panel_commands(flows: InteractionFlows, byok: app_commands.Group) -> AppCommand:
@@ -51,7 +63,7 @@ def _panel_commands(flows: InteractionFlows, byok: app_commands.Group) -> AppCom
 
 def build_commands(flows: InteractionFlows, provider_ids: Sequence[str]) -> list[AppCommand]:
     """Every command, with provider choices for this deployment."""
-    providers = _choices(provider_ids)
+    providers = _provider_choices(provider_ids, flows.dispatcher.ctx.provider_names)
     providers_or_off = [*providers[:24], Choice(name="off", value="off")]
 
     async def models_for_ask(interaction: Interaction, current: str) -> list[Choice[str]]:

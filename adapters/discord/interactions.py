@@ -117,6 +117,10 @@ class InteractionFlows:
     def max_attachment_bytes(self) -> int:
         return max_transcript_bytes(self.dispatcher.ctx.max_transcript_chars)
 
+    def _name(self, provider_id: str) -> str:
+        """The provider as people know it, for a form's title."""
+        return self.dispatcher.ctx.provider_names.label(provider_id)
+
     # -- the boundary -----------------------------------------------------------------
 
     @contextlib.asynccontextmanager
@@ -264,7 +268,7 @@ class InteractionFlows:
                 )
             elif control.verb == ADD_KEY:
                 form = KeyForm(control.focus, control.owner)
-                await interaction.response.send_modal(KeyModal(form))
+                await interaction.response.send_modal(KeyModal(form, self._name(control.focus)))
             elif control.verb == CHOOSE_MODEL:
                 await self._open_model_form(interaction, ModelForm(control.focus, control.owner))
             else:
@@ -284,7 +288,8 @@ class InteractionFlows:
             await self.tell(interaction, home.text)
             return
         current = facts.prefs.preferred_model(form.provider_id)
-        await interaction.response.send_modal(model_modal(form, current))
+        name = facts.names.label(form.provider_id)
+        await interaction.response.send_modal(model_modal(form, current, name))
 
     async def _after(
         self, interaction: Interaction, control: PanelControl, values: Sequence[str]
@@ -329,7 +334,7 @@ class InteractionFlows:
                 reply = Reply(tone="error", text="That took too long; please try again.")
             if reply.secret_request is not None:
                 form = KeyForm(reply.secret_request.provider_id, interaction.user.id)
-                await interaction.response.send_modal(KeyModal(form))
+                await interaction.response.send_modal(KeyModal(form, self._name(form.provider_id)))
             else:
                 await interaction.response.send_message(
                     **render(reply)[0].send_kwargs(), ephemeral=True

@@ -85,11 +85,24 @@ class _Form(ui.Modal):
         self.stop()  # a stopped modal is sent but not stored: no expiry, no leak
 
 
-class KeyModal(_Form):
-    """``/byok add``: the key, an optional label and an optional monthly limit."""
+def _key_title(name: str) -> str:
+    """``Add your xAI Grok API key``; a name too long for Discord's 45-character title is
+    shortened, so the title still says what the form is for."""
+    room = _TITLE_LIMIT - len("Add your  API key")
+    if len(name) > room:
+        cut = name[: room - 1]
+        name = (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:-") + "…"
+    return f"Add your {name} API key"
 
-    def __init__(self, form: KeyForm) -> None:
-        super().__init__(title=f"Add your {form.provider_id} API key", custom_id=form.custom_id)
+
+class KeyModal(_Form):
+    """``/byok add``: the key, an optional label and an optional monthly limit.
+
+    ``name`` is the provider as people know it (``ProviderNames.label``); its id without it.
+    """
+
+    def __init__(self, form: KeyForm, name: str | None = None) -> None:
+        super().__init__(title=_key_title(name or form.provider_id), custom_id=form.custom_id)
         self.key: ui.TextInput[KeyModal] = ui.TextInput(
             custom_id="key",
             style=discord.TextStyle.short,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,6 +33,7 @@ from adapters.slack.runtime import Runtime, invocation
 from bot.bounds import LABEL_MAX_CHARS, MONTHLY_LIMIT_MAX_USD, MONTHLY_LIMIT_MIN_USD
 from bot.commands.keys import parse_usd
 from bot.grammar import CommandError
+from bot.provider_names import ProviderNames
 from bot.reply import Reply, SecretRequest
 
 __all__ = [
@@ -71,30 +73,37 @@ def _input(
     return block
 
 
-def _option(value: str) -> dict[str, Any]:
-    return {"text": _text(value), "value": value}
+def _option(provider_id: str, names: ProviderNames) -> dict[str, Any]:
+    """A provider as a select shows it: its name (Slack shows at most 75 characters of an
+    option), with its id as the value sent back."""
+    return {"text": _text(names.label(provider_id)[:75]), "value": provider_id}
 
 
-def _provider_select(providers: tuple[str, ...], chosen: str | None) -> Block:
+def _provider_select(providers: Sequence[str], chosen: str | None, names: ProviderNames) -> Block:
     element: Block = {
         "type": "static_select",
         "placeholder": _text("Choose a provider"),
-        "options": [_option(p) for p in providers],
+        "options": [_option(p, names) for p in providers],
     }
     if chosen in providers:
-        element["initial_option"] = _option(str(chosen))
+        element["initial_option"] = _option(str(chosen), names)
     return element
 
 
 def key_form(
-    providers: tuple[str, ...],
+    providers: Sequence[str],
     request: SecretRequest | None,
     origin: dict[str, Any],
     *,
     error: str | None = None,
+    names: ProviderNames | None = None,
 ) -> dict[str, Any]:
-    """The modal asking for a key; ``error`` (a refusal) is shown above the key field."""
+    """The modal asking for a key; ``error`` (a refusal) is shown above the key field.
+
+    ``names`` names the providers in the picker (the built-in names when not given).
+    """
     request = request or SecretRequest(provider_id="")
+    names = names or ProviderNames.builtin()
     label: Block = {"type": "plain_text_input", "max_length": LABEL_MAX_CHARS}
     if request.label:
         label["initial_value"] = request.label
@@ -120,7 +129,7 @@ def key_form(
                 }
             ],
         },
-        _input("provider", "Provider", _provider_select(providers, request.provider_id)),
+        _input("provider", "Provider", _provider_select(providers, request.provider_id, names)),
     ]
     if error:
         blocks.append(
@@ -165,22 +174,26 @@ def _result_view(reply: Reply) -> dict[str, Any]:
     }
 
 
-def _checking_view(provider: str) -> dict[str, Any]:
+def _checking_view(name: str) -> dict[str, Any]:
     return {
         "type": "modal",
         "title": _text("Add an API key"),
         "close": _text("Close"),
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": texts.key_checking(provider)}}
+            {"type": "section", "text": {"type": "mrkdwn", "text": texts.key_checking(name)}}
         ],
     }
 
 
-def summarize_form(providers: tuple[str, ...], origin: dict[str, Any]) -> dict[str, Any]:
+def summarize_form(
+    providers: Sequence[str], origin: dict[str, Any], *, names: ProviderNames | None = None
+) -> dict[str, Any]:
+    """The modal taking a pasted transcript; ``names`` as for :func:`key_form`."""
+    names = names or ProviderNames.builtin()
     provider: Block = {
         "type": "static_select",
         "placeholder": _text("Your default"),
-        "options": [_option(p) for p in providers],
+        "options": [_option(p, names) for p in providers],
     }
     return {
         "type": "modal",
@@ -285,7 +298,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             if origin.get("home"):
                 runtime.refresh_home(client, team, user)
             return
-        await ack(response_action="update", view=_checking_view(provider))
+        name = runtime.provider_names.label(provider)
+        await ack(response_action="update", view=_checking_view(name))
         later = _Pending(checking, view["id"], team, user, request, origin)
         runtime.spawn(_finish_later(runtime, client, later), what="key check result")
 
@@ -343,7 +357,11 @@ async def _finish_later(runtime: Runtime, client: AsyncWebClient, pending: _Pend
         view = _result_view(reply)
     else:
         view = key_form(
-            runtime.provider_ids, pending.request, pending.origin, error=_error_text(reply)
+            runtime.provider_ids,
+            pending.request,
+            pending.origin,
+            error=_error_text(reply),
+            names=runtime.provider_names,
         )
     try:
         await client.views_update(view_id=pending.view_id, view=view)
@@ -364,7 +382,7 @@ async def _tell_by_dm(
     if channel is None:
         log.warning("slack: a key check result reached no one (no DM with the user)")
         return
-    header = texts.key_checked(pending.request.provider_id)
+    header = texts.key_checked(runtime.provider_names.label(pending.request.provider_id))
     for message in render_reply(reply, header=header):
         await client.chat_postMessage(channel=channel, **message.payload())
 

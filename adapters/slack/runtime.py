@@ -34,6 +34,7 @@ from bot.dispatch import COMMANDS, Dispatcher
 from bot.invocation import Attachment, Invocation
 from bot.lookup import history_allowed
 from bot.once import EventLedger
+from bot.provider_names import ProviderNames
 from bot.reply import Reply, Section
 from byok.shared_rate import OutageLog, SharedBucket
 
@@ -124,6 +125,11 @@ class Runtime:
     @property
     def provider_ids(self) -> tuple[str, ...]:
         return self.dispatcher.ctx.provider_ids
+
+    @property
+    def provider_names(self) -> ProviderNames:
+        """How the providers are named to people; ids stay as the values forms send."""
+        return self.dispatcher.ctx.provider_names
 
     def spawn(
         self,

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from bot.provider_names import ProviderNames
 from tests.discord.conftest import DiscordRig, MakeDiscord
 from tests.fakes.discord_events import CHANNEL_ID, GUILD_ID
 from tests.fakes.fake_discord import APP_ID, FakeDiscord
@@ -218,3 +219,33 @@ async def test_an_outdated_command_gets_a_clear_answer(discord: DiscordRig) -> N
     [callback] = discord.callbacks(payload)
     assert callback["type"] == 4 and callback["data"]["flags"] == 64
     assert "changed" in callback["data"]["content"]
+
+
+async def test_provider_choices_show_names_and_send_ids(make_discord: MakeDiscord) -> None:
+    long = "Office Llama, served from the basement rack beside the coffee machine on floor two"
+    names = {**ProviderNames.builtin().names, "openrouter": long + ", ask Sam for access" * 2}
+    discord = await make_discord(rig_overrides={"display_names": names})
+
+    commands = _commands(discord, f"/applications/{APP_ID}/commands")
+    ask = {o["name"]: o for o in commands["ask"]["options"]}  # type: ignore[attr-defined]
+    assert ask["provider"]["choices"] == [
+        {"name": "OpenAI", "value": "openai"},
+        {"name": "Anthropic", "value": "anthropic"},
+        {"name": "Google Gemini", "value": "google"},
+        {"name": "xAI Grok", "value": "xai"},
+        {"name": names["openrouter"][:100], "value": "openrouter"},  # Discord's 100 at most
+    ]
+    byok = {o["name"]: o for o in commands["byok"]["options"]}  # type: ignore[attr-defined]
+    [provider] = byok["default"]["options"]
+    assert provider["choices"][-2:] == [
+        {"name": names["openrouter"][:100], "value": "openrouter"},
+        {"name": "off", "value": "off"},
+    ]
+
+    opened = discord.events.command("byok", [discord.events.sub("add", provider="xai")])
+    await discord.interact(opened)
+    assert discord.callbacks(opened)[0]["data"]["title"] == "Add your xAI Grok API key"
+    opened = discord.events.command("byok", [discord.events.sub("add", provider="openrouter")])
+    await discord.interact(opened)
+    title = discord.callbacks(opened)[0]["data"]["title"]
+    assert title == "Add your Office Llama, served from… API key"  # Discord's 45 at most

@@ -418,3 +418,19 @@ async def test_the_panel_names_providers_and_keeps_their_ids_as_values(
     assert text.splitlines()[0] == "✅ Your default provider is now xAI Grok."
     assert prefs_text(default="xAI Grok") in text
     assert "<Default: xAI Grok>" in text.splitlines()
+
+
+async def test_the_panels_forms_name_the_provider(make_discord: MakeDiscord) -> None:
+    discord = await make_discord(
+        rig_overrides={"display_names": dict(ProviderNames.builtin().names)}
+    )
+    await discord.add_key("openai")
+    panel = await open_panel(discord)
+
+    [model_form] = discord.callbacks(await use(discord, panel, control(panel, "model")))
+    assert model_form["data"]["title"] == "Preferred OpenAI model"
+    payload = await use(discord, panel, control(panel, "focus"), ["xai"])
+    panel = updated(discord, panel, payload)
+    [key_form] = discord.callbacks(await use(discord, panel, control(panel, "add")))
+    assert key_form["data"]["title"] == "Add your xAI Grok API key"
+    assert key_form["data"]["custom_id"] == f"byok_key:xai:{ALICE['id']}"  # the id travels

@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from adapters.slack.modals import key_form
+from bot.provider_names import ProviderNames
+from bot.reply import SecretRequest
 from byok.db.tables import UserApiKey
 from tests.fakes.loopback import Fault
 from tests.slack.conftest import CHANNEL, USER, MakeSlack, SlackRig, assert_nowhere
@@ -279,3 +282,57 @@ async def test_a_summary_where_the_bot_is_not_a_member_keeps_the_transcript(
     assert answer["response_type"] == "in_channel"
     assert "Meeting summary" in shown and "Ship on Friday" in shown
     assert "/invite <@U0BOT>" in shown
+
+
+async def test_the_forms_name_providers_and_send_their_ids(
+    make_slack: MakeSlack, canary_key: str
+) -> None:
+    names = dict(ProviderNames.builtin().names)
+    slack = await make_slack(submit_wait_s=0.0, rig_overrides={"display_names": names})
+    view = await _open_form(slack, "add grok")
+    picker = _blocks(view)["provider"]["element"]
+    assert [(o["text"]["text"], o["value"]) for o in picker["options"]] == [
+        ("OpenAI", "openai"),
+        ("Anthropic", "anthropic"),
+        ("Google Gemini", "google"),
+        ("xAI Grok", "xai"),
+        ("OpenRouter", "openrouter"),
+    ]
+    assert picker["initial_option"] == {
+        "text": {"type": "plain_text", "text": "xAI Grok", "emoji": True},
+        "value": "xai",
+    }
+    slack.fake.fail("views.update", "not_found")  # the user closes "checking…"
+
+    response = await slack.view_submission(view, _form("xai", canary_key))
+    await slack.settle()
+
+    [checking] = json.loads(response.body)["view"]["blocks"]
+    assert checking["text"]["text"] == (
+        ":hourglass_flowing_sand: Checking your xAI Grok key with xAI Grok…"
+    )
+    (shown,) = slack.fake.texts("D" + USER.lstrip("U"))
+    assert "The check of the xAI Grok key you submitted finished after its form was closed:" in (
+        shown
+    )
+    assert "xAI Grok refused this key: it is not a valid key. Nothing was stored." in shown
+
+    await slack.command("/summarize")
+    await slack.settle()
+    provider = _blocks(slack.last_view())["provider"]["element"]
+    assert [(o["text"]["text"], o["value"]) for o in provider["options"]][2:4] == [
+        ("Google Gemini", "google"),
+        ("xAI Grok", "xai"),
+    ]
+
+
+def test_a_form_shows_an_operators_name_cut_to_slacks_option_limit() -> None:
+    long = "Office Llama, served from the basement rack beside the coffee machine, floor 2"
+    names = ProviderNames({"local": long, "openai": "OpenAI"})
+    form = key_form(("openai", "local"), SecretRequest("local"), {}, names=names)
+    picker = _blocks(form)["provider"]["element"]
+    assert [(o["text"]["text"], o["value"]) for o in picker["options"]] == [
+        ("OpenAI", "openai"),
+        (long[:75], "local"),
+    ]
+    assert picker["initial_option"]["value"] == "local"
