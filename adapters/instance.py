@@ -25,6 +25,9 @@ __all__ = ["Membership"]
 
 log = logging.getLogger("byok.run")
 
+#: A probe or a stop waits this long for the database at most.
+DATABASE_WAIT_S = 3.0
+
 
 @dataclass
 class Membership:
@@ -46,8 +49,10 @@ class Membership:
         if self._keep_alive is not None:
             self._keep_alive.cancel()
             await asyncio.gather(self._keep_alive, return_exceptions=True)
-        with contextlib.suppress(Exception):  # the row runs out by itself anyway
-            await self.registry.deregister()
+        # The row runs out by itself anyway: never let a slow database hold a stop up.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(DATABASE_WAIT_S):
+                await self.registry.deregister()
 
     async def readiness_detail(self) -> tuple[str, object]:
         return "instance", await self.status()
@@ -55,7 +60,8 @@ class Membership:
     async def status(self) -> dict[str, object]:
         """For ``/readyz`` and before a ``/metrics`` scrape: refreshes the gauges too."""
         try:
-            live: list[LiveInstance] | None = await self.registry.live()
+            async with asyncio.timeout(DATABASE_WAIT_S):
+                live: list[LiveInstance] | None = await self.registry.live()
         except Exception:  # noqa: BLE001 - /readyz's database check reports the outage
             live = None
         status: dict[str, object] = {

@@ -339,22 +339,15 @@ async def _start_discord(
         raise StartError(
             "Discord refused the bot token: check DISCORD_TOKEN / [discord] token"
         ) from None
-    except discord.PrivilegedIntentsRequired:
-        raise StartError(
-            "Discord refused the gateway intents the bot asks for; see docs/discord.md"
-        ) from None
     except (OSError, discord.HTTPException, discord.GatewayNotFound) as exc:
         raise StartError(
             f"Discord: cannot reach [discord] api_base = {config.discord.api_base} or "
             f"gateway_url = {config.discord.gateway_url} ({type(exc).__name__})"
         ) from None
-    except TimeoutError:
-        raise StartError(
-            "Discord: no gateway session within 60 s: check [discord] gateway_url = "
-            f"{config.discord.gateway_url}"
-        ) from None
     except ShardDown as exc:
-        raise StartError(f"Discord: {exc}") from None
+        raise StartError(
+            f"Discord: {exc} (the gateway is [discord] gateway_url = {config.discord.gateway_url})"
+        ) from None
     membership.discord = adapter
     running.hand_over.append(adapter.hand_over)
     # Leaving the registry too, so the others' fair share counts this instance out now.

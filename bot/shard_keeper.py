@@ -80,11 +80,22 @@ class ShardKeeper:
         self._renewed = asyncio.Event()  # for the watchdog: _valid_until moved
         self._caught_up = asyncio.Event()  # the applier has acted on every change so far
         self._tasks: list[asyncio.Task[None]] = []
+        self._releasing: set[asyncio.Task[None]] = set()
 
     @property
     def held(self) -> frozenset[int]:
         """The shards this instance has connected under a lease it holds."""
         return frozenset(self._connected)
+
+    def answers_for(self, shard: int) -> bool:
+        """Whether an event that arrived on ``shard`` may be answered here now.
+
+        False once the last renewal is no longer trusted, even before the watchdog has
+        run: a process paused past its lease (SIGSTOP, a stalled loop) reads the events
+        buffered in its socket before any timer fires, while another instance may
+        already hold the shard and answer them.
+        """
+        return self._trusted() > 0 and shard in self._leases.held
 
     @property
     def shard_count(self) -> int:
@@ -98,11 +109,13 @@ class ShardKeeper:
             return None
         return self._monotonic() - self._last_renewal
 
-    async def start(self) -> None:
+    async def start(self, wait_s: float | None = None) -> None:
         """Run the first round now and connect what it holds; renew in the background.
 
-        Returns once those connects have ended (each bounded like any connect), or at
-        once if the database cannot be reached then (logged, and retried every round).
+        Returns once those connects have ended (each bounded like any connect), or after
+        ``wait_s`` with the rest still connecting (a large share waits for identify
+        turns), or at once if the database cannot be reached then (logged, and retried
+        every round).
         """
         await self._round()
         self._changed.set()
@@ -111,7 +124,15 @@ class ShardKeeper:
             asyncio.create_task(self._watch(), name="shard-lease-watchdog"),
             asyncio.create_task(self._apply_changes(), name="shard-connections"),
         ]
-        await self._caught_up.wait()
+        try:
+            async with asyncio.timeout(wait_s):
+                await self._caught_up.wait()
+        except TimeoutError:
+            log.info(
+                "discord shards: %d of %d connected so far; the rest connect in the background",
+                len(self._connected),
+                len(self._desired),
+            )
 
     async def stop(self) -> None:
         """Disconnect every shard, then release every lease."""
@@ -119,6 +140,7 @@ class ShardKeeper:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await asyncio.gather(*self._releasing, return_exceptions=True)
         self._caught_up.set()  # a start() still waiting returns
         self._desired = {}
         for shard in sorted(self._connected):
@@ -213,6 +235,9 @@ class ShardKeeper:
                     self.last_renewed_age_s or 0.0,
                 )
                 self._desired = {}
+                # Here, not through the applier, which may be waiting on the database.
+                for shard in sorted(self._connected):
+                    await self._let_go(shard, "lease renewal overdue")
                 self._changed.set()
             await self._renewed.wait()
 
@@ -247,7 +272,7 @@ class ShardKeeper:
         releasable = sorted(self._to_release - set(self._connected))
         if releasable:
             self._to_release -= set(releasable)
-            await self._release(releasable)
+            self._release_soon(releasable)
         for shard, count in sorted(self._desired.items()):
             if self._changed.is_set():
                 return  # the next pass lets go of anything first
@@ -263,7 +288,7 @@ class ShardKeeper:
             await self._while_trusted(attempt)
         except asyncio.CancelledError:
             attempt.cancel()
-            await asyncio.wait({attempt})
+            await asyncio.wait({attempt}, timeout=self._safety)
             self._connected[shard] = count  # maybe half-open: stop() disconnects it
             raise
         except Exception as exc:  # noqa: BLE001 - another instance may have more luck
@@ -278,9 +303,11 @@ class ShardKeeper:
             self._desired.pop(shard, None)
             self._connected[shard] = count  # so that _let_go closes what it left half-open
             await self._let_go(shard, "could not connect")
-            await self._release([shard])
+            self._release_soon([shard])
             return
         self._connected[shard] = count
+        if not self.answers_for(shard):  # connected just as the lease ran out or was lost
+            await self._let_go(shard, "lease no longer trusted")
 
     async def _while_trusted(self, attempt: asyncio.Future[None]) -> None:
         """Await ``attempt`` while a renewal is trusted (renewals meanwhile extend it)."""
@@ -288,7 +315,7 @@ class ShardKeeper:
             remaining = self._trusted()
             if remaining <= 0:
                 attempt.cancel()
-                await asyncio.wait({attempt})
+                await asyncio.wait({attempt}, timeout=self._safety)
                 raise TimeoutError
             await asyncio.wait({attempt}, timeout=remaining)
         if attempt.cancelled():
@@ -310,6 +337,12 @@ class ShardKeeper:
             )
             return
         log.info("discord shard %d of %d: disconnected (%s)", shard, count, reason)
+
+    def _release_soon(self, shards: Collection[int]) -> None:
+        """Release in the background: the applier never waits on the database."""
+        task = asyncio.create_task(self._release(shards), name="shard-lease-release")
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
 
     async def _release(self, shards: Collection[int]) -> None:
         try:

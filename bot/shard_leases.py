@@ -126,6 +126,7 @@ class ShardLeases:
             raise ValueError("a bot has at least one shard")
         now = db_seconds(self.database.dialect)
         async with self._lock, self.database.session() as session:
+            await self._bound_waits(session)
             await self._lock_table(session)
             count = await session.scalar(select(func.count()).select_from(Lease)) or 0
             taken = await session.scalar(
@@ -152,6 +153,7 @@ class ShardLeases:
         async with self._lock:
             before = dict(self._held)
             async with self.database.session() as session:
+                await self._bound_waits(session)
                 if self.database.dialect == "sqlite":
                     await self.database.take_write_lock(session)
                 renewed = await self._renew(session, before)
@@ -199,6 +201,7 @@ class ShardLeases:
             if not epochs:
                 return
             async with self.database.session() as session:
+                await self._bound_waits(session)
                 await session.execute(
                     update(Lease)
                     .where(Lease.holder == self.holder_id, _shard_epoch_in(epochs))
@@ -208,6 +211,10 @@ class ShardLeases:
     async def release_all(self) -> None:
         """Give up every lease (a clean stop)."""
         await self.release([*self._held, *self._releasing])
+
+    async def _bound_waits(self, session: AsyncSession) -> None:
+        # A lease round must never queue behind a vanished client's locks for long.
+        await self.database.bound_waits(session, lock_s=self.ttl_s / 6, idle_s=self.ttl_s / 3)
 
     async def _lock_table(self, session: AsyncSession) -> None:
         if self.database.dialect == "postgresql":

@@ -26,7 +26,7 @@ from adapters.discord.inflight import Inflight
 from adapters.discord.interactions import InteractionFlows
 from adapters.discord.log_filter import PayloadFilter
 from adapters.discord.messenger import DiscordMessenger
-from adapters.discord.shards import ShardClients
+from adapters.discord.shards import ShardClients, ShardDown
 from adapters.discord.streaming import Pacing
 from bot.config import DiscordSettings
 from bot.dispatch import Dispatcher
@@ -39,6 +39,9 @@ from byok.errors import ConfigError
 __all__ = ["DiscordAdapter"]
 
 log = logging.getLogger(__name__)
+
+#: How long start() waits for the first shards before going on (the rest keep connecting).
+FIRST_SHARDS_WAIT_S = 20.0
 
 
 class DiscordAdapter:
@@ -74,6 +77,7 @@ class DiscordAdapter:
         )
         self._keeper: ShardKeeper | None = None
         self._identify_gate: IdentifyGate | None = None
+        self._leases: ShardLeases | None = None
         self._own_registry: InstanceRegistry | None = None
         self._filter = PayloadFilter()
         self._saved: tuple[str, yarl.URL] | None = None
@@ -83,15 +87,16 @@ class DiscordAdapter:
 
     @property
     def connected(self) -> bool:
-        """Every shard this instance holds has a live gateway session (for readiness)."""
-        if self._keeper is None:
+        """Every shard this instance holds a lease of has a live session (for readiness)."""
+        if self._keeper is None or self._leases is None:
             return False
-        return not self.shards.down
+        return self._leases.held <= self._keeper.held and not self.shards.down
 
     def _new_client_for_shard(self, shard_id: int, shard_count: int) -> ByokClient:
         client = ByokClient(self.inflight, self._report, shard=(shard_id, shard_count))
         if self._identify_gate is not None:
             client.identify_turn = self._identify_gate.turn
+        client.may_answer = lambda: self._keeper is not None and self._keeper.answers_for(shard_id)
         return self._wire(client)
 
     def _wire(self, client: ByokClient) -> ByokClient:
@@ -165,7 +170,12 @@ class DiscordAdapter:
         self._keeper = ShardKeeper(
             leases, registry, connect=self.shards.connect, disconnect=self.shards.disconnect
         )
-        await self._keeper.start()
+        self._leases = leases
+        # Long enough for a first shard (a refusal is fatal), short enough that a big
+        # share waiting for identify turns does not hold the HTTP server's start back.
+        await self._keeper.start(wait_s=FIRST_SHARDS_WAIT_S)
+        if self.shards.last_failure is not None:  # a shard of the first share: fatal
+            raise ShardDown(self.shards.last_failure)
         held = format_shards(self.shards.held) or "none (standing by)"
         log.info("connected to Discord as %s; shards held: %s of %d", self.client.user, held, count)
 

@@ -39,6 +39,10 @@ def intents() -> discord.Intents:
     return chosen
 
 
+#: The events the bot answers: a shard's lease must hold when one arrives.
+_ANSWERED_EVENTS = ("MESSAGE_CREATE", "INTERACTION_CREATE")
+
+
 class ByokTree(app_commands.CommandTree[discord.Client]):
     """Answers interactions the tree itself cannot route (stale commands) or that failed."""
 
@@ -130,6 +134,10 @@ class ByokClient(discord.Client):
         self.gateway_up = asyncio.Event()
         #: Waits for this shard's identify turn (set for shard clients); None: discord.py's.
         self.identify_turn: Callable[[int | None], Awaitable[None]] | None = None
+        #: Whether this client's events may be answered now (a shard client: while its
+        #: lease holds); events that arrive otherwise are dropped before any handler.
+        self.may_answer: Callable[[], bool] | None = None
+        self._gate_answered_events()
         self._report = on_platform_error or (lambda kind: None)
         self.webhooks = ReportingWebhookAdapter(self._report)
         request = self.http.request
@@ -139,6 +147,22 @@ class ByokClient(discord.Client):
             return await _reported(request(route, **kwargs), self._report)
 
         self.http.request = reported  # type: ignore[method-assign]
+
+    def _gate_answered_events(self) -> None:
+        # The gateway reads this very dict (DiscordWebSocket._discord_parsers).
+        parsers = self._connection.parsers
+        for event in _ANSWERED_EVENTS:
+            parse = parsers[event]
+
+            def gated(data: Any, parse: Callable[[Any], None] = parse, event: str = event) -> None:
+                if self.may_answer is None or self.may_answer():
+                    parse(data)
+                else:
+                    log.warning(
+                        "discord: %s dropped: this instance no longer holds its shard", event
+                    )
+
+            parsers[event] = gated
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         if self.identify_turn is None:

@@ -58,6 +58,8 @@ class ShardClients:
         self._outlast = outlast
         self.ready_within = ready_within
         self._shards: dict[int, _Shard] = {}
+        #: Why the last shard that could not connect could not (None once one has).
+        self.last_failure: str | None = None
         self._retiring: set[asyncio.Task[None]] = set()
 
     @property
@@ -81,6 +83,7 @@ class ShardClients:
         if shard_id in self._shards:
             return
         client = self._new_client(shard_id, shard_count)
+        session: asyncio.Task[None] | None = None
         try:
             await client.login(self._token)
             session = asyncio.create_task(
@@ -94,16 +97,19 @@ class ShardClients:
             finally:
                 up.cancel()
             if session in done:
-                raise ShardDown(_why_ended(shard_id, session))
+                self.last_failure = _why_ended(shard_id, session)
+                raise ShardDown(self.last_failure)
             if not done:
-                session.cancel()
                 raise ShardDown(
                     f"shard {shard_id}: no gateway session within {self.ready_within:.0f}s"
                 )
         except BaseException:
+            if session is not None:
+                session.cancel()  # no event is handled from here on
             await client.close()
             raise
         self._shards[shard_id] = _Shard(client, session)
+        self.last_failure = None
         session.add_done_callback(lambda task: self._ended(shard_id, task))
         log.info("discord shard %d/%d connected", shard_id, shard_count)
 
@@ -156,6 +162,13 @@ def _why_ended(shard_id: int, session: asyncio.Task[None]) -> str:
     if session.cancelled():
         return f"shard {shard_id}: session cancelled"
     error = session.exception()
+    if isinstance(error, discord.PrivilegedIntentsRequired):
+        return (
+            "Discord refused the gateway intents the bot asks for (enable them for the "
+            "application, see docs/discord.md)"
+        )
+    if isinstance(error, discord.LoginFailure):
+        return "Discord refused the bot token: check DISCORD_TOKEN / [discord] token"
     if isinstance(error, discord.ConnectionClosed):
         reason = _SHARD_REFUSED.get(error.code, f"gateway closed with code {error.code}")
         return f"shard {shard_id}: {reason}"

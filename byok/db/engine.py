@@ -170,6 +170,22 @@ class Database:
         if self.dialect == "sqlite":
             await session.execute(text("BEGIN IMMEDIATE"))
 
+    async def bound_waits(self, session: AsyncSession, *, lock_s: float, idle_s: float) -> None:
+        """On PostgreSQL, bound this transaction's waits for locks and the server's for us.
+
+        A lock held by a transaction whose client vanished mid-way (a crashed host, a
+        partition) would otherwise block everyone until TCP keepalive reaps it, hours
+        later. Call it first in the transaction.
+        """
+        if self.dialect == "postgresql":
+            await session.execute(
+                text(
+                    "SELECT set_config('lock_timeout', :lock, true), "
+                    "set_config('idle_in_transaction_session_timeout', :idle, true)"
+                ),
+                {"lock": f"{int(lock_s * 1000)}ms", "idle": f"{int(idle_s * 1000)}ms"},
+            )
+
     async def ping(self) -> None:
         async with self.session() as session:
             await session.execute(text("SELECT 1"))

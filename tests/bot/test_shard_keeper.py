@@ -262,8 +262,13 @@ async def test_an_instance_cut_off_from_the_database_disconnects_before_another_
     assert taken is not None and max(down) < taken
     timeline.assert_never_overlapping()
     failures = [r for r in caplog.records if "cannot renew" in r.getMessage()]
-    assert len(failures) == 1, "one warning per outage, not one per round"
-    assert any("lease renewal overdue" in r.getMessage() for r in caplog.records)
+    # A round stuck on the silent connection may time out (one warning) or finish once
+    # the proxy heals (none); the watchdog speaks up in either case, once.
+    assert len(failures) <= 1, "one warning per outage, not one per round"
+    overdue = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "overdue" in r.getMessage()
+    ]
+    assert len(overdue) == 1
     assert any("renewed again after" in r.getMessage() for r in caplog.records)
 
 

@@ -60,3 +60,14 @@ async def test_one_shot_commands_speak_rest_only_beside_a_running_bot(
     assert len(fake.requests_to("/commands", "PUT")) == registrations
     assert fake.connected_shards() == {0: 1}
     assert await bot.stop() == 0
+
+
+async def test_discord_refusing_the_shard_count_stops_run_with_the_setting_to_change(
+    deployment: Deployment,
+) -> None:
+    deployment.discord.require_shards = 2  # Discord: this bot is too big for one shard
+    bot = await deployment.start(deployment.write(deployment.settings(discord=True)), ready=False)
+    assert await bot.exit_code() == 2
+    line = await bot.wait_for("cannot start: Discord: shard 0: Discord requires more shards")
+    assert "raise [discord] shard_count" in line
+    assert "Traceback" not in bot.output

@@ -201,8 +201,8 @@ def _replies_to(messages: list[dict[str, Any]], message_id: str) -> list[dict[st
 
 
 async def _shards_of(bot: BotProcess) -> list[int]:
-    status, body = await bot.readyz()
-    assert status == 200, body
+    """The shards connected here (a shard leased but still connecting makes /readyz 503)."""
+    _, body = await bot.readyz()
     shards: list[int] = body["instance"]["discord"]["shards_held"]
     return shards
 
