@@ -89,7 +89,7 @@ class Membership:
         if self.discord is not None:
             held, count, _ = self.discord.shard_status()
             elsewhere = sorted(
-                {s for i in live if i.id != self.registry.id for s in i.discord_shards}
+                {s for i in live if i.id != self.registry.id for s in i.discord_shards or ()}
             )
             line += (
                 f"; Discord shards: {count} in all, {format_shards(held) or 'none'} here, "

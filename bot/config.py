@@ -210,8 +210,8 @@ class DiscordSettings(_Section):
     gateway_url: str = "wss://gateway.discord.gg/"
     #: Gateway shards shared by every instance; 0 uses Discord's recommendation.
     shard_count: Annotated[int, Field(ge=0, le=MAX_SHARDS)] = 0
-    #: Seconds a shard lease lasts unrenewed: a dead instance's shards move within about
-    #: this plus a third of it.
+    #: Seconds a shard lease lasts unrenewed: a dead instance's shards are claimed within
+    #: about this plus a third of it, then connected one per identify turn (5 s).
     shard_lease_s: Annotated[float, Field(ge=3, le=600)] = 30.0
 
 

@@ -64,7 +64,7 @@ class LiveInstance:
     id: str
     name: str
     started_at: float  # seconds since the epoch, by the database's clock
-    discord_shards: tuple[int, ...]
+    discord_shards: tuple[int, ...] | None  # None: it runs no Discord shard keeper
 
 
 class InstanceRegistry:
@@ -98,9 +98,9 @@ class InstanceRegistry:
                 live = [(row_id, name) for row_id, name in others if row_id not in gone]
                 if live:
                     raise self._refusal(*live[0])
-            await session.execute(self._row(now, ""))
+            await session.execute(self._row(now, None))
 
-    def _row(self, now: ColumnElement[float], shards: str) -> Insert:
+    def _row(self, now: ColumnElement[float], shards: str | None) -> Insert:
         """This process's row, seen until a ttl from ``now``."""
         return insert(BotInstance).values(
             id=self.id,
@@ -110,10 +110,13 @@ class InstanceRegistry:
             discord_shards=shards,
         )
 
-    async def heartbeat(self, discord_shards: Sequence[int] = ()) -> list[LiveInstance]:
-        """Renew this row (re-inserting it if it was swept), store the shards; who is live."""
+    async def heartbeat(self, discord_shards: Sequence[int] | None = None) -> list[LiveInstance]:
+        """Renew this row (re-inserting it if it was swept), store the shards; who is live.
+
+        ``discord_shards`` is None for an instance that runs no Discord shard keeper.
+        """
         now = db_seconds(self.database.dialect)
-        shards = format_shards(discord_shards)
+        shards = None if discord_shards is None else format_shards(discord_shards)
         async with self.database.session() as session:
             renewed = await session.execute(
                 update(BotInstance)
@@ -177,7 +180,7 @@ class InstanceRegistry:
             .order_by(BotInstance.started_at, BotInstance.id)
         )
         return [
-            LiveInstance(row_id, name, started_at, parse_shards(shards))
+            LiveInstance(row_id, name, started_at, None if shards is None else parse_shards(shards))
             for row_id, name, started_at, shards in rows
         ]
 

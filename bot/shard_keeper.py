@@ -39,9 +39,8 @@ class ShardKeeper:
     released for another instance. ``disconnect(shard_id)`` closes it and must accept a
     shard that never finished connecting.
 
-    ``live_instances`` for the fair share is the number of live registered instances, so
-    every registered instance should run a keeper (identical configuration): an instance
-    without one would count as one that holds its share.
+    The fair share divides the shards among the live instances that run a keeper (their
+    heartbeat names the shards they hold, possibly none); others are not counted.
     """
 
     def __init__(
@@ -165,7 +164,10 @@ class ShardKeeper:
         try:
             async with asyncio.timeout(self._trusted_for):
                 live = await self._registry.heartbeat(sorted(self._connected))
-                outcome = await self._leases.renew_and_claim(len(live))
+                # Only instances that run a keeper share the shards (a Slack-only one, or
+                # one still starting, would be counted as holding a share it never takes).
+                keepers = sum(1 for i in live if i.discord_shards is not None)
+                outcome = await self._leases.renew_and_claim(max(keepers, 1))
         except Exception as exc:  # noqa: BLE001 - retried next round; the watchdog guards
             self._note_failure(exc)
             return
@@ -198,7 +200,7 @@ class ShardKeeper:
                 format_shards(outcome.gained) or "none",
                 format_shards(outcome.lost) or "none",
                 format_shards(outcome.released) or "none",
-                len(live),
+                keepers,
             )
 
     def _note_failure(self, exc: BaseException) -> None:

@@ -257,7 +257,8 @@ class BotInstance(Base):
     name: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[float] = mapped_column(Double)
     seen_until: Mapped[float] = mapped_column(Double, index=True)
-    discord_shards: Mapped[str] = mapped_column(String(400), server_default=text("''"))
+    #: The Discord shards it holds ("0-3,7"); NULL for an instance that runs no Discord.
+    discord_shards: Mapped[str | None] = mapped_column(String(400))
 
 
 class DiscordShardLease(Base):

@@ -165,6 +165,22 @@ async def test_keepers_share_the_shards_fairly_and_never_connect_one_twice(
     timeline.assert_never_overlapping()
 
 
+async def test_an_instance_that_runs_no_keeper_is_not_counted_in_the_fair_share(
+    database: Database, instances: Start
+) -> None:
+    # A Slack-only instance (or one still starting) heartbeats without shards.
+    slack_only = InstanceRegistry(database, "slack-only", ttl_s=TTL)
+    await slack_only.heartbeat()
+    timeline = Timeline()
+    a = await instances("a", timeline, 2)
+    await slack_only.heartbeat()
+    await asyncio.sleep(TTL)  # rounds enough to give a shard back, were it counted
+    await slack_only.heartbeat()
+    assert a.keeper.held == {0, 1}
+    [other] = [i for i in await slack_only.live() if i.id == slack_only.id]
+    assert other.discord_shards is None
+
+
 def _by_holder(connected: dict[int, str]) -> dict[str, set[int]]:
     held: dict[str, set[int]] = {}
     for shard, who in connected.items():
@@ -269,7 +285,8 @@ async def test_an_instance_cut_off_from_the_database_disconnects_before_another_
         r for r in caplog.records if r.levelno == logging.WARNING and "overdue" in r.getMessage()
     ]
     assert len(overdue) == 1
-    assert any("renewed again after" in r.getMessage() for r in caplog.records)
+    again = [r for r in caplog.records if "renewed again after" in r.getMessage()]
+    assert len(again) == len(failures)  # an outage logged is logged as over too
 
 
 class TcpProxy:

@@ -28,9 +28,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("started_at", sa.Double(), nullable=False),
         sa.Column("seen_until", sa.Double(), nullable=False),
-        sa.Column(
-            "discord_shards", sa.String(length=400), server_default=sa.text("''"), nullable=False
-        ),
+        sa.Column("discord_shards", sa.String(length=400), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bot_instances")),
     )
     op.create_index(op.f("ix_bot_instances_seen_until"), "bot_instances", ["seen_until"])
