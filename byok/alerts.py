@@ -19,7 +19,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from byok.db.engine import Database
 from byok.db.tables import AlertLog
-from byok.money import usd
 from byok.usage import month_bounds
 
 __all__ = ["THRESHOLDS", "QuotaNotice", "claim_quota_notices"]
@@ -29,6 +28,9 @@ THRESHOLDS = (80, 100)
 
 @dataclass(frozen=True, slots=True)
 class QuotaNotice:
+    """A threshold of a monthly limit crossed; the command layer words it for people
+    (``bot.alert_delivery.notice_text``)."""
+
     provider_id: str
     threshold: int
     spent: Decimal
@@ -43,34 +45,6 @@ class QuotaNotice:
             return 100
         nearest = int((self.spent * 100 / self.limit).to_integral_value(ROUND_HALF_UP))
         return min(nearest, 99) if self.spent < self.limit else nearest
-
-    @property
-    def text(self) -> str:
-        whose = "the shared operator allowance" if self.operator_key else "your monthly limit"
-        if self.threshold >= 100 and self.spent < self.limit:
-            left = self.limit - self.spent
-            return (
-                f"You have nearly used all of {whose} for {self.provider_id} "
-                f"({usd(self.spent)} of {usd(self.limit)}): requests that could cost more than "
-                f"the {usd(left)} left are refused until next month unless you raise it with "
-                f"`/byok limit {self.provider_id} <usd>`."
-            )
-        if self.threshold >= 100:
-            return (
-                f"You have used all of {whose} for {self.provider_id} "
-                f"({usd(self.spent)} of {usd(self.limit)}). Requests to {self.provider_id} "
-                f"are paused until next month unless you raise it with "
-                f"`/byok limit {self.provider_id} <usd>`."
-            )
-        budget = (
-            f"the shared {self.provider_id} allowance"
-            if self.operator_key
-            else f"your {self.provider_id} limit"
-        )
-        return (
-            f"You have used {self.percent}% ({usd(self.spent)} of {usd(self.limit)}) "
-            f"of {budget} this month."
-        )
 
 
 async def claim_quota_notices(

@@ -31,16 +31,22 @@ setting names, seconds to wait) that tells the user what to do next, and a ``bri
 what went wrong in one clause, without advice, for a list of a request's attempts
 (:class:`Attempt`). ``str(exc)`` is for logs and never contains a secret either:
 provider bodies are not copied in.
+
+A message about one provider names it as people know it ("xAI Grok") and keeps its id
+where it is typed (``/byok add xai``). Where an error is raised the name may not be
+known (a provider client knows only its id), so such a message is a :data:`Wording`;
+the engine calls :meth:`ByokError.name_provider` before the error leaves it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
 from byok.money import usd
+from byok.wording import with_article
 
 __all__ = [
     "AllProvidersFailedError",
@@ -70,21 +76,48 @@ __all__ = [
     "UnknownProviderError",
     "UnpricedModelError",
     "VaultError",
+    "Wording",
     "as_operator_endpoint",
     "wait_text",
 ]
 
+#: A user message about one provider, given the name people know it by.
+Wording = Callable[[str], str]
+
 
 class ByokError(Exception):
-    """Base of every error the engine raises on purpose."""
+    """Base of every error the engine raises on purpose.
+
+    ``user_message`` may be a :data:`Wording`, worded with ``name`` (the provider's name
+    if known, else its id) until :meth:`name_provider` words it again.
+    """
 
     def __init__(
-        self, message: str, *, user_message: str | None = None, brief: str | None = None
+        self,
+        message: str,
+        *,
+        user_message: str | Wording | None = None,
+        brief: str | None = None,
+        name: str = "",
     ) -> None:
         super().__init__(message)
-        self.user_message = user_message or message
+        self._wording: Wording | None = None
+        if callable(user_message):
+            self._reword(user_message, name)
+        else:
+            self.user_message = user_message or message
         #: What went wrong, in a clause with no advice ("rate limited (retry after 20 s)").
         self.brief = brief or self.user_message
+
+    def name_provider(self, name: str) -> None:
+        """Name the provider in ``user_message`` as people know it (``xAI Grok``); commands
+        in it keep the id. An error that names no provider is left as it is."""
+        if self._wording is not None:
+            self.user_message = self._wording(name)
+
+    def _reword(self, wording: Wording, name: str) -> None:
+        self._wording = wording
+        self.user_message = wording(name)
 
 
 class ConfigError(ByokError):
@@ -95,10 +128,18 @@ class VaultError(ByokError):
     """Encryption or decryption of a stored key failed."""
 
     def __init__(
-        self, message: str, *, user_message: str | None = None, brief: str | None = None
+        self,
+        message: str,
+        *,
+        user_message: str | Wording | None = None,
+        brief: str | None = None,
+        name: str = "",
     ) -> None:
         super().__init__(
-            message, user_message=user_message, brief=brief or "the stored key cannot be read"
+            message,
+            user_message=user_message,
+            brief=brief or "the stored key cannot be read",
+            name=name,
         )
 
 
@@ -109,11 +150,14 @@ class MasterKeyMissingError(VaultError):
 class KeyNotFoundError(VaultError):
     """The user has no stored key for that provider."""
 
-    def __init__(self, provider_id: str) -> None:
+    def __init__(self, provider_id: str, *, name: str | None = None) -> None:
         super().__init__(
             f"no stored {provider_id} key",
-            user_message=f"You have no {provider_id} key. Add one with `/byok add {provider_id}`.",
+            user_message=lambda name: (
+                f"You have no {name} key. Add one with `/byok add {provider_id}`."
+            ),
             brief="no key stored",
+            name=name or provider_id,
         )
         self.provider_id = provider_id
 
@@ -145,11 +189,13 @@ class ProviderError(ByokError):
         provider_id: str,
         message: str,
         *,
-        user_message: str | None = None,
+        user_message: str | Wording | None = None,
         model_id: str | None = None,
         brief: str | None = None,
     ) -> None:
-        super().__init__(f"{provider_id}: {message}", user_message=user_message, brief=brief)
+        super().__init__(
+            f"{provider_id}: {message}", user_message=user_message, brief=brief, name=provider_id
+        )
         self.provider_id = provider_id
         self.model_id = model_id
 
@@ -173,18 +219,22 @@ class InvalidKeyError(ProviderError):
         self, provider_id: str, reason: KeyProblem = "invalid", *, model_id: str | None = None
     ) -> None:
         text = _KEY_PROBLEM_TEXT[reason]
-        advice = (
-            f"Check its permissions in the {provider_id} console (some models, regions or "
-            f"projects must be enabled there), ask with another `--model`, or replace the "
-            f"key with `/byok add {provider_id}`."
-            if reason == "no_permission"
-            else f"Create a new key in the {provider_id} console and replace it with "
-            f"`/byok add {provider_id}`."
-        )
+
+        def wording(name: str) -> str:
+            advice = (
+                f"Check its permissions in the {name} console (some models, regions or "
+                f"projects must be enabled there), ask with another `--model`, or replace the "
+                f"key with `/byok add {provider_id}`."
+                if reason == "no_permission"
+                else f"Create a new key in the {name} console and replace it with "
+                f"`/byok add {provider_id}`."
+            )
+            return f"Your {name} key {text}. {advice}"
+
         super().__init__(
             provider_id,
             f"key {text}",
-            user_message=f"Your {provider_id} key {text}. {advice}",
+            user_message=wording,
             model_id=model_id,
             brief=f"the key {text}",
         )
@@ -204,7 +254,7 @@ class RateLimitedError(ProviderError):
         super().__init__(
             provider_id,
             f"rate limited (retry after {retry_after}s)",
-            user_message=f"{provider_id} is rate limiting your key.{wait}",
+            user_message=lambda name: f"{name} is rate limiting your key.{wait}",
             model_id=model_id,
             brief=f"rate limited (retry after {wait_text(retry_after)})"
             if retry_after
@@ -223,9 +273,9 @@ class ProviderQuotaError(ProviderError):
         super().__init__(
             provider_id,
             "quota or credit exhausted",
-            user_message=(
-                f"Your {provider_id} account has run out of credit or quota. "
-                f"Add credit in the {provider_id} billing console, or use another provider."
+            user_message=lambda name: (
+                f"Your {name} account has run out of credit or quota. "
+                f"Add credit in the {name} billing console, or use another provider."
             ),
             model_id=model_id,
             brief="the account is out of credit or quota",
@@ -249,8 +299,8 @@ class ProviderUnavailableError(ProviderError):
         super().__init__(
             provider_id,
             f"unavailable: {what}",
-            user_message=(
-                f"{provider_id} is not answering right now ({what}). "
+            user_message=lambda name: (
+                f"{name} is not answering right now ({what}). "
                 "Try again in a minute or ask another provider with `--provider`."
             ),
             model_id=model_id,
@@ -267,9 +317,12 @@ class StreamInterruptedError(ProviderUnavailableError):
 
     def __init__(self, provider_id: str, what: str, *, model_id: str | None = None) -> None:
         super().__init__(provider_id, what, model_id=model_id)
-        self.user_message = (
-            f"{provider_id} stopped in the middle of the answer ({what}); "
-            "what you see is incomplete. Ask again to get a full answer."
+        self._reword(
+            lambda name: (
+                f"{name} stopped in the middle of the answer ({what}); "
+                "what you see is incomplete. Ask again to get a full answer."
+            ),
+            provider_id,
         )
         self.brief = f"stopped in the middle of the answer ({what})"
 
@@ -283,7 +336,7 @@ class BadRequestError(ProviderError):
         super().__init__(
             provider_id,
             f"bad request: {what}",
-            user_message=f"{provider_id} rejected the request: {what}.",
+            user_message=lambda name: f"{name} rejected the request: {what}.",
             model_id=model_id,
             brief=f"rejected the request ({what})",
         )
@@ -300,7 +353,7 @@ class UnknownModelError(ProviderError):
         super().__init__(
             provider_id,
             f"unknown model {model_id!r}",
-            user_message=f"{provider_id} has no model `{model_id}` for your key.{hint}",
+            user_message=lambda name: f"{name} has no model `{model_id}` for your key.{hint}",
             model_id=model_id,
             brief=f"no model `{model_id}` for this key",
         )
@@ -322,14 +375,15 @@ class UnknownProviderError(ByokError):
 class NoKeyError(ByokError):
     """The user has no usable key for the provider and no operator key is allowed."""
 
-    def __init__(self, provider_id: str) -> None:
+    def __init__(self, provider_id: str, *, name: str | None = None) -> None:
         super().__init__(
             f"no key for {provider_id}",
-            user_message=(
-                f"You have no {provider_id} key yet. Add one with `/byok add {provider_id}` "
+            user_message=lambda name: (
+                f"You have no {name} key yet. Add one with `/byok add {provider_id}` "
                 "(it asks for the key privately)."
             ),
             brief="no key",
+            name=name or provider_id,
         )
         self.provider_id = provider_id
 
@@ -351,61 +405,44 @@ class Attempt:
         called (a monthly limit, a model with no price, a key that cannot be read)."""
         return "failed" if isinstance(self.error, ProviderError) else "skipped"
 
-    @property
-    def summary(self) -> str:
-        """``openai skipped — its $5.00 monthly limit has $0.12 left, …``."""
-        return _run_text([self])
-
 
 class AllProvidersFailedError(ByokError):
     """No provider in the chain answered; ``attempts`` says, in order, how each did not.
 
-    ``user_message`` lists them without advice: the command layer adds one next step.
+    The command layer words the attempts for people (``bot.failure_summary``: each
+    provider by its name, one next step); ``str(exc)`` is the one line logs need.
     """
 
     def __init__(self, attempts: Sequence[Attempt]) -> None:
         super().__init__(
-            "all providers failed: " + "; ".join(f"{a.provider_id}: {a.error}" for a in attempts),
-            user_message=f"Couldn't answer: {_grouped(attempts)}.",
+            "all providers failed: "
+            + "; ".join(f"{a.provider_id} {a.outcome}: {a.error}" for a in attempts),
+            user_message="Couldn't answer: every provider tried failed or was skipped.",
         )
         self.attempts = tuple(attempts)
-
-
-def _grouped(attempts: Sequence[Attempt]) -> str:
-    """The attempts in order; neighbours that went the same way share one clause
-    (``openai and anthropic failed — not answering (server error 503)``)."""
-    runs: list[list[Attempt]] = []
-    for attempt in attempts:
-        last = runs[-1][-1] if runs else None
-        same = last is not None and (last.outcome, last.error.brief) == (
-            attempt.outcome,
-            attempt.error.brief,
-        )
-        if same:
-            runs[-1].append(attempt)
-        else:
-            runs.append([attempt])
-    return " · ".join(_run_text(run) for run in runs)
-
-
-def _run_text(run: Sequence[Attempt]) -> str:
-    names = [a.provider_id for a in run]
-    who = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-    return f"{who} {run[0].outcome} — {run[0].error.brief}"
 
 
 class KeyForAnotherProviderError(ByokError):
     """A key was added under one provider but carries another provider's prefix."""
 
-    def __init__(self, provider_id: str, vendor: str, prefix: str) -> None:
-        article = "an" if vendor[0] in "aeiou" else "a"
+    def __init__(
+        self,
+        provider_id: str,
+        vendor: str,
+        prefix: str,
+        *,
+        name: str | None = None,
+        vendor_name: str | None = None,
+    ) -> None:
+        that = with_article(vendor_name or vendor)
         super().__init__(
             f"{vendor}-shaped key offered for {provider_id}",
-            user_message=(
-                f"That looks like {article} {vendor} key (it starts with `{prefix}`), not your "
-                f"{provider_id} key. Nothing was stored. Add it with `/byok add {vendor}`, "
-                f"or paste your {provider_id} key instead."
+            user_message=lambda name: (
+                f"That looks like {that} key (it starts with `{prefix}`), not your "
+                f"{name} key. Nothing was stored. Add it with `/byok add {vendor}`, "
+                f"or paste your {name} key instead."
             ),
+            name=name or provider_id,
         )
         self.provider_id = provider_id
         self.vendor = vendor
@@ -422,38 +459,44 @@ class SpendLimitError(ByokError):
         needed: Decimal | None = None,
         *,
         operator_key: bool = False,
+        name: str | None = None,
     ) -> None:
-        whose = (
-            f"the shared {provider_id} allowance of {usd(limit)} a month"
-            if operator_key
-            else f"your {provider_id} monthly limit of {usd(limit)}"
-        )
         budget = (
             f"the shared {usd(limit)} monthly allowance"
             if operator_key
             else f"its {usd(limit)} monthly limit"
         )
-        if needed is not None and spent < limit:
-            why = (
-                f"This request could cost up to {usd(needed)}, more than the "
-                f"{usd(limit - spent)} left of {whose} ({usd(spent)} spent)."
-            )
-            brief = (
-                f"{budget} has {usd(limit - spent)} left, this request could cost up to "
-                f"{usd(needed)}"
-            )
-        else:
-            why = f"You have used up {whose} ({usd(spent)} spent)."
-            brief = f"{budget} is used up ({usd(spent)} spent)"
         fix = (
             f"Add your own key with `/byok add {provider_id}`"
             if operator_key
             else f"Raise it with `/byok limit {provider_id} <usd>`"
         )
+        room = needed is not None and spent < limit
+
+        def wording(name: str) -> str:
+            whose = (
+                f"the shared {name} allowance of {usd(limit)} a month"
+                if operator_key
+                else f"your {name} monthly limit of {usd(limit)}"
+            )
+            why = (
+                f"This request could cost up to {usd(needed)}, more than the "
+                f"{usd(limit - spent)} left of {whose} ({usd(spent)} spent)."
+                if room
+                else f"You have used up {whose} ({usd(spent)} spent)."
+            )
+            return f"{why} {fix}, lower `--max-tokens`, or ask another provider."
+
+        brief = (
+            f"{budget} has {usd(limit - spent)} left, this request could cost up to {usd(needed)}"
+            if room
+            else f"{budget} is used up ({usd(spent)} spent)"
+        )
         super().__init__(
             f"{provider_id} monthly limit reached",
-            user_message=f"{why} {fix}, lower `--max-tokens`, or ask another provider.",
+            user_message=wording,
             brief=brief,
+            name=name or provider_id,
         )
         self.provider_id = provider_id
         self.operator_key = operator_key
@@ -466,19 +509,29 @@ class SpendLimitError(ByokError):
 class UnpricedModelError(ByokError):
     """A limit applies but the model's price is unknown, so the limit cannot be enforced."""
 
-    def __init__(self, provider_id: str, model_id: str, *, operator_key: bool = False) -> None:
-        if operator_key:
-            advice = (
-                f"the shared {provider_id} allowance cannot be used for it. Ask with a priced "
-                f"model (`--model`), or add your own key with `/byok add {provider_id}`."
-            )
-        else:
-            advice = (
-                f"your {provider_id} monthly limit cannot be enforced for it. Ask with a "
-                f"priced model (`--model`, or make one your default with `/byok prefs model "
-                f"{provider_id} <model>`), or remove the limit with "
-                f"`/byok limit {provider_id} off`."
-            )
+    def __init__(
+        self,
+        provider_id: str,
+        model_id: str,
+        *,
+        operator_key: bool = False,
+        name: str | None = None,
+    ) -> None:
+        def wording(name: str) -> str:
+            if operator_key:
+                advice = (
+                    f"the shared {name} allowance cannot be used for it. Ask with a priced "
+                    f"model (`--model`), or add your own key with `/byok add {provider_id}`."
+                )
+            else:
+                advice = (
+                    f"your {name} monthly limit cannot be enforced for it. Ask with a "
+                    f"priced model (`--model`, or make one your default with `/byok prefs model "
+                    f"{provider_id} <model>`), or remove the limit with "
+                    f"`/byok limit {provider_id} off`."
+                )
+            return f"The price of `{model_id}` is unknown, so {advice}"
+
         budget = (
             "the shared allowance cannot cover it"
             if operator_key
@@ -486,8 +539,9 @@ class UnpricedModelError(ByokError):
         )
         super().__init__(
             f"no price known for {provider_id}/{model_id}; limit cannot be enforced",
-            user_message=f"The price of `{model_id}` is unknown, so {advice}",
+            user_message=wording,
             brief=f"the price of `{model_id}` is unknown, so {budget}",
+            name=name or provider_id,
         )
         self.provider_id = provider_id
         self.operator_key = operator_key
@@ -521,32 +575,35 @@ class RequestRateLimitError(ByokError):
 
 def as_operator_endpoint(exc: ProviderError) -> ProviderError:
     """Reword ``exc`` for a keyless endpoint the operator runs (Ollama, vLLM): it names
-    the endpoint and never blames, or asks for, a key of the user's. Changed in place."""
+    the endpoint and never blames, or asks for, a key of the user's. Changed in place;
+    :meth:`ByokError.name_provider` still names the endpoint afterwards."""
     exc.operator_endpoint = True
-    endpoint = f"The operator's endpoint `{exc.provider_id}`"
-    tell = "tell your bot operator."
+    pid, tell = exc.provider_id, "tell your bot operator."
     if isinstance(exc, StreamInterruptedError | BadRequestError):
         return exc  # about the answer or the request, not about keys
     if isinstance(exc, RateLimitedError):
-        exc.user_message = (
-            f"{endpoint} is rate limiting requests. Try again in {wait_text(exc.retry_after)}."
-        )
+        wait = wait_text(exc.retry_after)
+        said = f"is rate limiting requests. Try again in {wait}."
     elif isinstance(exc, ProviderUnavailableError):
         exc.brief = f"the operator's endpoint is not answering ({exc.what})"
-        exc.user_message = f"{endpoint} is not answering ({exc.what}) — {tell}"
+        said = f"is not answering ({exc.what}) — {tell}"
     elif isinstance(exc, InvalidKeyError):
         exc.brief = "the operator's endpoint refused the request as unauthorised"
-        exc.user_message = f"{endpoint} refused the request as unauthorised — {tell}"
+        said = f"refused the request as unauthorised — {tell}"
     elif isinstance(exc, ProviderQuotaError):
         exc.brief = "the operator's endpoint is out of credit or quota"
-        exc.user_message = f"{endpoint} is out of credit or quota — {tell}"
+        said = f"is out of credit or quota — {tell}"
     elif isinstance(exc, UnknownModelError):
         hint = f" It serves: {_some(exc.available)}." if exc.available else ""
         exc.brief = f"no model `{exc.model_id}`"
-        exc.user_message = f"{endpoint} has no model `{exc.model_id}`.{hint}"
+        said = f"has no model `{exc.model_id}`.{hint}"
     else:
         exc.brief = f"the operator's endpoint failed ({exc.kind.replace('_', ' ')})"
-        exc.user_message = f"{endpoint} failed ({exc.kind.replace('_', ' ')}) — {tell}"
+        said = f"failed ({exc.kind.replace('_', ' ')}) — {tell}"
+    # An id reads as code (`local`); an operator's name as written ("Office Llama").
+    exc._reword(
+        lambda name: f"The operator's endpoint {f'`{pid}`' if name == pid else name} {said}", pid
+    )
     return exc
 
 

@@ -34,13 +34,16 @@ ResolveModel = Callable[[str, str | None, str], tuple[str, str | None]]
 class ModelNotAllowedError(ByokError):
     """The key's owner restricted it to other models."""
 
-    def __init__(self, provider_id: str, model: str, allowed: Sequence[str]) -> None:
+    def __init__(
+        self, provider_id: str, model: str, allowed: Sequence[str], *, name: str | None = None
+    ) -> None:
         super().__init__(
             f"{model} not allowed for {provider_id} key",
-            user_message=(
-                f"Your {provider_id} key is limited to: {', '.join(allowed)}. Ask with one "
+            user_message=lambda name: (
+                f"Your {name} key is limited to: {', '.join(allowed)}. Ask with one "
                 f"of those (`--model`), or change the list with `/byok models {provider_id} …`."
             ),
+            name=name or provider_id,
         )
 
 
@@ -69,12 +72,12 @@ def _source(entry: ProviderEntry, keys: dict[str, StoredKey]) -> KeySource | Non
 
 
 def _unusable_key_error(entry: ProviderEntry, key: StoredKey | None) -> ByokError:
-    pid = entry.provider_id
+    pid, name = entry.provider_id, entry.display_name
     if key is not None and not key.is_valid:
         return ByokError(
             f"{pid} key marked invalid ({key.invalid_reason})",
             user_message=(
-                f"Your {pid} key (…{key.last4}) was refused by {pid} "
+                f"Your {name} key (…{key.last4}) was refused by {name} "
                 f"({key.invalid_reason or 'invalid'}) and is switched off. Replace it with "
                 f"`/byok add {pid}`, or check it again with `/byok test {pid}`."
             ),
@@ -82,9 +85,9 @@ def _unusable_key_error(entry: ProviderEntry, key: StoredKey | None) -> ByokErro
     if key is not None and not key.is_active:
         return ByokError(
             f"{pid} key disabled",
-            user_message=f"Your {pid} key is disabled. Turn it back on with `/byok enable {pid}`.",
+            user_message=f"Your {name} key is disabled. Turn it back on with `/byok enable {pid}`.",
         )
-    return NoKeyError(pid)
+    return NoKeyError(pid, name=name)
 
 
 def _model_for(
@@ -99,7 +102,7 @@ def _model_for(
     model, note = resolve(pid, requested or prefs.preferred_model(pid), entry.default_model)
     if key is not None and key.allowed_models and model not in key.allowed_models:
         if requested:
-            raise ModelNotAllowedError(pid, model, key.allowed_models)
+            raise ModelNotAllowedError(pid, model, key.allowed_models, name=entry.display_name)
         model, note = resolve(pid, key.allowed_models[0], entry.default_model)
     if note and note not in notes:
         notes.append(note)
@@ -129,9 +132,13 @@ def _cheapest(
     priced.sort(key=lambda item: item[0])
     cost, pid, model, source = priced[0]
     runner_up = next((p for p in priced[1:] if (p[1], p[2]) != (pid, model)), None)
-    note = f"Cost optimisation chose {pid}/{model} (at most {usd(cost)} for this request"
+    called = {entry.provider_id: entry.display_name for entry, _, _ in options}
+    note = (
+        f"Cost optimisation chose {model} from {called[pid]} (at most {usd(cost)} for this request"
+    )
     if runner_up is not None:
-        note += f"; next cheapest {runner_up[1]}/{runner_up[2]} at {usd(runner_up[0])}"
+        other_cost, other, other_model, _ = runner_up
+        note += f"; next cheapest {other_model} from {called[other]} at {usd(other_cost)}"
     note += ")."
     return Candidate(pid, model, source, "cheapest"), note
 
@@ -192,7 +199,7 @@ def plan_route(
                 raise _unusable_key_error(entry, by_provider.get(entry.provider_id))
             else:
                 notes.append(
-                    f"Your default provider {entry.provider_id} has no usable key, "
+                    f"Your default provider {entry.display_name} has no usable key, "
                     "so another was used."
                 )
         if primary is None:
@@ -217,7 +224,8 @@ def _owner_of(catalog: Catalog, prefs: Preferences, model: str, notes: list[str]
     owner = provider_of_model(model)
     if owner is None or owner not in catalog:
         return None
-    notes.append(f"`{model}` is {with_article(owner)} model, so {owner} was asked.")
+    name = catalog.get(owner).display_name
+    notes.append(f"`{model}` is {with_article(name)} model, so {name} was asked.")
     return owner
 
 

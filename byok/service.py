@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 import unicodedata
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from byok.answers import Answer, FallingBack, StreamEvent, TextDelta
 from byok.attempts import AttemptRunner, Reservation
-from byok.catalog import Catalog
+from byok.catalog import Catalog, ProviderEntry
 from byok.clock import Clock, utc_now
 from byok.db.engine import Database
 from byok.errors import (
@@ -47,7 +47,7 @@ from byok.observer import EngineObserver
 from byok.preferences import Preferences, PreferenceStore
 from byok.pricing import estimate_input_tokens, price_of
 from byok.providers.models import OPENROUTER_AUTO, resolve_model
-from byok.providers.registry import BUILTIN_PROVIDER_IDS
+from byok.providers.registry import BUILTIN_PROVIDER_IDS, BUILTIN_PROVIDERS
 from byok.ratelimit import request_limiter
 from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
 from byok.secret import Secret, key_vendor, looks_like_key
@@ -158,12 +158,31 @@ class Engine:
         entry = self.catalog.resolve(provider)
         secret = key if isinstance(key, Secret) else Secret(key)
         refuse_unusable_characters(secret)
-        return await entry.provider.validate_key(secret)
+        with _naming(entry):
+            return await entry.provider.validate_key(secret)
 
     async def aclose(self) -> None:
         await self.ledger.flush()
         await self.catalog.aclose()
         await self.database.dispose()
+
+
+@contextmanager
+def _naming(entry: ProviderEntry) -> Iterator[None]:
+    """An error about ``entry`` leaves the engine naming it as people know it."""
+    try:
+        yield
+    except ByokError as exc:
+        exc.name_provider(entry.display_name)
+        raise
+
+
+def _name_of(catalog: Catalog, provider_id: str) -> str:
+    """The name people know a provider by: this deployment's, else the built-in one."""
+    if provider_id in catalog:
+        return catalog.get(provider_id).display_name
+    builtin = BUILTIN_PROVIDERS.get(provider_id)
+    return (builtin.display_name if builtin else None) or provider_id
 
 
 def refuse_unusable_characters(key: Secret) -> None:
@@ -347,8 +366,10 @@ class BYOKService:
                         candidate, key, request, reservation, request_id, failures, notes
                     )
             except (ProviderError, SpendLimitError, UnpricedModelError, VaultError) as exc:
-                if isinstance(exc, ProviderError) and self._keyless(candidate):
+                entry = engine.catalog.get(candidate.provider_id)
+                if isinstance(exc, ProviderError) and not entry.requires_user_key:
                     as_operator_endpoint(exc)
+                exc.name_provider(entry.display_name)
                 if getattr(exc, "kind", "") == "stream_interrupted":
                     raise
                 failures.append(Attempt(candidate.provider_id, candidate.model, exc))
@@ -379,10 +400,6 @@ class BYOKService:
                 )
             yield answer
             return
-
-    def _keyless(self, candidate: Candidate) -> bool:
-        """The candidate is an endpoint the operator runs without user keys."""
-        return not self._engine.catalog.get(candidate.provider_id).requires_user_key
 
     async def _chat_attempt(
         self,
@@ -475,8 +492,14 @@ class BYOKService:
             and vendor[0] != entry.provider_id
             and entry.provider_id in (BUILTIN_PROVIDER_IDS)
         ):
-            raise KeyForAnotherProviderError(entry.provider_id, *vendor)
-        info = await entry.provider.validate_key(secret)
+            raise KeyForAnotherProviderError(
+                entry.provider_id,
+                *vendor,
+                name=entry.display_name,
+                vendor_name=_name_of(self._engine.catalog, vendor[0]),
+            )
+        with _naming(entry):
+            info = await entry.provider.validate_key(secret)
         models = [self._engine.canonical_model(entry.provider_id, m) for m in allowed_models or ()]
         stored = await self._engine.keys.put(
             self.user,
@@ -491,14 +514,15 @@ class BYOKService:
     async def test_key(self, provider: str) -> KeyInfo:
         """Check the stored key again; a refused key is marked invalid, a good one valid."""
         entry = self._engine.catalog.resolve(provider)
-        secret = await self._engine.keys.secret(self.user, entry.provider_id)
-        try:
-            info = await entry.provider.validate_key(secret)
-        except InvalidKeyError as exc:
-            await self._engine.keys.update(
-                self.user, entry.provider_id, is_valid=False, invalid_reason=exc.reason
-            )
-            raise
+        with _naming(entry):
+            secret = await self._engine.keys.secret(self.user, entry.provider_id)
+            try:
+                info = await entry.provider.validate_key(secret)
+            except InvalidKeyError as exc:
+                await self._engine.keys.update(
+                    self.user, entry.provider_id, is_valid=False, invalid_reason=exc.reason
+                )
+                raise
         await self._engine.keys.update(
             self.user,
             entry.provider_id,
@@ -532,20 +556,23 @@ class BYOKService:
 
     async def set_key_enabled(self, provider: str, enabled: bool) -> StoredKey:
         entry = self._engine.catalog.resolve(provider)
-        return await self._engine.keys.update(self.user, entry.provider_id, is_active=enabled)
+        with _naming(entry):
+            return await self._engine.keys.update(self.user, entry.provider_id, is_active=enabled)
 
     async def set_monthly_limit(self, provider: str, usd: Decimal | None) -> StoredKey:
         entry = self._engine.catalog.resolve(provider)
         if usd is not None and usd < 0:
             raise ByokError("negative limit", user_message="A monthly limit cannot be negative.")
-        return await self._engine.keys.update(self.user, entry.provider_id, monthly_limit=usd)
+        with _naming(entry):
+            return await self._engine.keys.update(self.user, entry.provider_id, monthly_limit=usd)
 
     async def set_allowed_models(self, provider: str, models: Sequence[str]) -> StoredKey:
         entry = self._engine.catalog.resolve(provider)
         canonical = [self._engine.canonical_model(entry.provider_id, m) for m in models]
-        return await self._engine.keys.update(
-            self.user, entry.provider_id, allowed_models=canonical or None
-        )
+        with _naming(entry):
+            return await self._engine.keys.update(
+                self.user, entry.provider_id, allowed_models=canonical or None
+            )
 
     # --- preferences ----------------------------------------------------------------
 

@@ -15,6 +15,6 @@ async def test_the_cost_optimisation_note_keeps_sub_cent_digits(rig: Rig) -> Non
     [note] = [n for n in answer.notes if n.startswith("Cost optimisation")]
     # Worst cases of a few thousandths of a cent: five fixed decimals said "$0.00004".
     assert note == (
-        "Cost optimisation chose xai/grok-4.3 (at most $0.0000413 for this request; "
-        "next cheapest anthropic/claude-sonnet-4-6 at $0.000189)."
+        "Cost optimisation chose grok-4.3 from xai (at most $0.0000413 for this request; "
+        "next cheapest claude-sonnet-4-6 from anthropic at $0.000189)."
     )

@@ -125,10 +125,10 @@ async def test_every_provider_failing_lists_each_reason(two_keys: Rig) -> None:
         ("openai", "failed", "not answering (server error 503)"),
         ("anthropic", "failed", "rate limited (retry after 12 s)"),
     ]
-    # The engine lists what happened; the next step (a command to type) is the bot's.
-    assert failed.user_message == (
-        "Couldn't answer: openai failed — not answering (server error 503) · "
-        "anthropic failed — rate limited (retry after 12 s)."
+    # The engine hands over what happened, and one line for logs; the bot words it.
+    assert str(failed) == (
+        "all providers failed: openai failed: openai: unavailable: server error 503; "
+        "anthropic failed: anthropic: rate limited (retry after 12.0s)"
     )
     assert [r["outcome"] for r in await rig.usage_rows()] == ["error", "error"]
 

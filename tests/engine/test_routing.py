@@ -97,8 +97,10 @@ async def test_cost_optimisation_picks_the_cheapest_priced_model(rig: Rig) -> No
     await rig.service().set_preferences(enable_cost_optimization=True)
     answer = await rig.service().chat(QUESTION, max_tokens=500)
     assert (answer.provider_id, answer.model) == ("xai", "grok-4.3")
-    assert any(note.startswith("Cost optimisation chose xai/grok-4.3") for note in answer.notes)
-    assert any("next cheapest anthropic/claude-sonnet-4-6" in note for note in answer.notes)
+    assert any(
+        note.startswith("Cost optimisation chose grok-4.3 from xai") for note in answer.notes
+    )
+    assert any("next cheapest claude-sonnet-4-6 from anthropic" in note for note in answer.notes)
 
 
 async def test_cost_optimisation_prefers_own_keys_to_a_cheaper_operator_key(
