@@ -45,6 +45,22 @@ class Membership:
                 self.registry.keep_alive(), name="instance heartbeat"
             )
 
+    async def hand_over(self) -> None:
+        """When shutdown begins: give the Discord shards up now, if another instance can
+        take them (alone, this one keeps them through its drain, so users hear that the
+        bot is restarting rather than nothing)."""
+        if self.discord is None:
+            return
+        try:
+            async with asyncio.timeout(DATABASE_WAIT_S):
+                live = await self.registry.live()
+        except Exception:  # noqa: BLE001 - keep the shards; the leases run out anyway
+            return
+        if not any(i.discord_shards is not None and i.id != self.registry.id for i in live):
+            return
+        await self.discord.hand_over()
+        await self.leave()  # the others' fair share counts this instance out now
+
     async def leave(self) -> None:
         if self._keep_alive is not None:
             self._keep_alive.cancel()

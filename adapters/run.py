@@ -198,6 +198,7 @@ async def _shut_down(app: App, running: Running, grace: float) -> bool:
     try:
         for stop_starting in running.stop_starting:
             stop_starting()
+        app.dispatcher.accepting = False  # before the hand-over: readiness fails at once
         for hand_over in running.hand_over:
             try:
                 await hand_over()
@@ -349,9 +350,7 @@ async def _start_discord(
             f"Discord: {exc} (the gateway is [discord] gateway_url = {config.discord.gateway_url})"
         ) from None
     membership.discord = adapter
-    running.hand_over.append(adapter.hand_over)
-    # Leaving the registry too, so the others' fair share counts this instance out now.
-    running.hand_over.append(membership.leave)
+    running.hand_over.append(membership.hand_over)
     running.stops.append(("Discord", lambda left: adapter.stop(grace=left)))
     running.messengers.append(adapter.messenger)
     http.readiness.append(lambda: ("discord", adapter.connected))
