@@ -90,16 +90,16 @@ async def _run(
     }
     # Forms first: a trigger_id is only good for about 3 seconds.
     if name == "byok" and text.lower() == "add":
-        form = key_form(runtime.provider_ids, None, origin)
+        form = key_form(runtime.provider_ids, None, origin, names=runtime.provider_names)
         await open_view(runtime, client, trigger, form, target, bot_user_id)
         return
     if name == "summarize" and not text:
-        form = summarize_form(runtime.provider_ids, origin)
+        form = summarize_form(runtime.provider_ids, origin, names=runtime.provider_names)
         await open_view(runtime, client, trigger, form, target, bot_user_id)
         return
 
     async def open_secret(request: SecretRequest) -> None:
-        form = key_form(runtime.provider_ids, request, origin)
+        form = key_form(runtime.provider_ids, request, origin, names=runtime.provider_names)
         await open_view(runtime, client, trigger, form, target, bot_user_id)
 
     adding_key = name == "byok" and text.lower().startswith("add ")

@@ -290,7 +290,10 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await ack()
         team, user = str(context.team_id or ""), str(body["user"]["id"])
         form = key_form(
-            runtime.provider_ids, None, {"channel": "app_home", "team": team, "home": True}
+            runtime.provider_ids,
+            None,
+            {"channel": "app_home", "team": team, "home": True},
+            names=runtime.provider_names,
         )
         runtime.spawn(
             _open_key_form(runtime, client, str(body["trigger_id"]), form, team, user),

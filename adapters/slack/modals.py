@@ -96,14 +96,13 @@ def key_form(
     origin: dict[str, Any],
     *,
     error: str | None = None,
-    names: ProviderNames | None = None,
+    names: ProviderNames,
 ) -> dict[str, Any]:
     """The modal asking for a key; ``error`` (a refusal) is shown above the key field.
 
-    ``names`` names the providers in the picker (the built-in names when not given).
+    ``names`` names the providers in the picker.
     """
     request = request or SecretRequest(provider_id="")
-    names = names or ProviderNames.builtin()
     label: Block = {"type": "plain_text_input", "max_length": LABEL_MAX_CHARS}
     if request.label:
         label["initial_value"] = request.label
@@ -186,10 +185,9 @@ def _checking_view(name: str) -> dict[str, Any]:
 
 
 def summarize_form(
-    providers: Sequence[str], origin: dict[str, Any], *, names: ProviderNames | None = None
+    providers: Sequence[str], origin: dict[str, Any], *, names: ProviderNames
 ) -> dict[str, Any]:
     """The modal taking a pasted transcript; ``names`` as for :func:`key_form`."""
-    names = names or ProviderNames.builtin()
     provider: Block = {
         "type": "static_select",
         "placeholder": _text("Your default"),

@@ -372,6 +372,7 @@ async def models(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
             try:
                 names = [m.id for m in await entry.provider.list_models(secret)]
             except ProviderError as exc:
+                exc.name_provider(name)
                 yield Reply(tone="warning", text=f"Could not list models: {exc.user_message}")
                 return
         stored = await ctx.engine.keys.get(inv.user_ref, provider)

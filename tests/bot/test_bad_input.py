@@ -14,6 +14,7 @@ import pytest
 
 from bot.context import BotContext
 from bot.dispatch import Dispatcher
+from bot.provider_names import ProviderNames
 from byok.service import EngineSettings
 from tests.bot.conftest import Chat
 from tests.bot.test_console import console, write_config
@@ -178,7 +179,10 @@ async def test_the_key_forms_take_a_label_as_long_as_the_commands_do(chat: Chat)
     longest = "w" * 64  # user_api_keys.label is VARCHAR(64)
     request = (await chat.say(f"/byok add openai --label {longest}")).reply.secret_request
     assert request is not None and request.label == longest
-    slack = {b.get("block_id"): b for b in key_form(("openai",), request, {})["blocks"]}
+    slack = {
+        b.get("block_id"): b
+        for b in key_form(("openai",), request, {}, names=ProviderNames.builtin())["blocks"]
+    }
     assert slack["label"]["element"]["max_length"] == 64
     assert slack["label"]["element"]["initial_value"] == longest
     assert KeyModal(KeyForm("openai", 1)).label.max_length == 64
