@@ -84,7 +84,14 @@ def with_thread_context(question: str, earlier: list[str]) -> str:
         f"Earlier messages in this Slack thread, for context:\n{context}\n\n"
         f"My question: {parsed.text}"
     )
-    return " ".join([*flags, "--", body])
+    combined = " ".join([*flags, "--", body])
+    try:
+        kept = parse_flags(combined, ASK_FLAGS, usage=ASK_USAGE).flags == parsed.flags
+    except CommandError:
+        kept = False
+    # A flag left without its value at the end ("… --model ") would take the context's
+    # separator as its value: ask without the thread's context rather than change a flag.
+    return combined if kept else question
 
 
 async def shared_files(

@@ -359,3 +359,9 @@ def check_thread_context(question: str, earlier: list[str], before: Parsed) -> N
 def test_found_thread_context_keeps_flags_when_the_text_repeats_them(question: str) -> None:
     before = parse_flags(question, ASK_FLAGS, usage=ASK_USAGE)
     check_thread_context(question, ["earlier"], before)
+
+
+@pytest.mark.parametrize("flag", ["--model", "--max-tokens", "--label"])
+def test_found_a_flag_left_without_its_value_keeps_the_flags_as_they_were(flag: str) -> None:
+    question = f"add add add --provider=nan {flag} "
+    check_thread_context(question, [""], parse_flags(question, ASK_FLAGS, usage=ASK_USAGE))
