@@ -128,17 +128,17 @@ class ShardClients:
         shard = self._shards.pop(shard_id, None)
         if shard is None:
             return
-        shard.session.cancel()
-        with contextlib.suppress(BaseException):
-            await shard.session
+        shard.session.cancel()  # no event is handled from here on
+        await asyncio.wait({shard.session})
         client = shard.client
         client.gateway_up.clear()
-        if client.ws is not None and client.ws.open:
-            with contextlib.suppress(Exception):
-                await client.ws.close(code=1000)  # Discord ends the session: no resume
+        # Scheduled first, so the client is closed even if this call is cut short below.
         retire = asyncio.create_task(self._retire(client), name=f"discord-shard-{shard_id}-retire")
         self._retiring.add(retire)
         retire.add_done_callback(self._retiring.discard)
+        if client.ws is not None and client.ws.open:
+            with contextlib.suppress(Exception):
+                await client.ws.close(code=1000)  # Discord ends the session: no resume
         log.info("discord shard %d disconnected", shard_id)
 
     async def _retire(self, client: ByokClient) -> None:
