@@ -92,6 +92,9 @@ class ByokError(Exception):
     if known, else its id) until :meth:`name_provider` words it again.
     """
 
+    #: ``brief`` when none is given (else the user message).
+    default_brief: str | None = None
+
     def __init__(
         self,
         message: str,
@@ -107,7 +110,7 @@ class ByokError(Exception):
         else:
             self.user_message = user_message or message
         #: What went wrong, in a clause with no advice ("rate limited (retry after 20 s)").
-        self.brief = brief or self.user_message
+        self.brief = brief or self.default_brief or self.user_message
 
     def name_provider(self, name: str) -> None:
         """Name the provider in ``user_message`` as people know it (``xAI Grok``); commands
@@ -127,20 +130,7 @@ class ConfigError(ByokError):
 class VaultError(ByokError):
     """Encryption or decryption of a stored key failed."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        user_message: str | Wording | None = None,
-        brief: str | None = None,
-        name: str = "",
-    ) -> None:
-        super().__init__(
-            message,
-            user_message=user_message,
-            brief=brief or "the stored key cannot be read",
-            name=name,
-        )
+    default_brief = "the stored key cannot be read"
 
 
 class MasterKeyMissingError(VaultError):

@@ -23,11 +23,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.app import build_bolt_app, build_client, quiet_logger
+from adapters.slack.app import build_bolt_app, build_client
 from adapters.slack.delivery import SlackOptions
 from adapters.slack.events import EventSettings
 from adapters.slack.messenger import SlackMessenger
 from adapters.slack.oauth import InstallationBackend, oauth_settings
+from adapters.slack.quiet_logger import quiet_logger
 from adapters.slack.request_checks import Refusal, checked_request
 from adapters.slack.runtime import Runtime
 from adapters.slack.texts import slack_error_code

@@ -31,32 +31,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import commands, events, home, modals
 from adapters.slack.assistant import build_assistant
 from adapters.slack.events import EventSettings
+from adapters.slack.quiet_logger import quiet_logger
 from adapters.slack.runtime import Runtime
 from adapters.slack.streaming import INTERIM_EDIT
 from bot.log_throttle import WarningThrottle
 
-__all__ = ["build_bolt_app", "build_client", "quiet_logger"]
+__all__ = ["build_bolt_app", "build_client"]
 
 log = logging.getLogger(__name__)
-
-
-class _NoPayloads(logging.Filter):
-    """Drops DEBUG records: slack-sdk logs whole request and response bodies there."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.DEBUG
-
-
-def quiet_logger(name: str) -> logging.Logger:
-    """A logger for slack-sdk clients that never prints payloads.
-
-    Payloads hold what users type and paste (forms, thread messages), which may include
-    a key; no log level should put them in a log file.
-    """
-    logger = logging.getLogger(name)
-    if not any(isinstance(f, _NoPayloads) for f in logger.filters):
-        logger.addFilter(_NoPayloads())
-    return logger
 
 
 #: Retries after a rate limit; each waits as long as Slack's Retry-After says.

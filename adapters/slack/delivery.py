@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import texts
+from adapters.slack.quiet_logger import quiet_logger
 from adapters.slack.render import (
     MAX_BLOCKS,
     SlackMessage,
@@ -309,9 +310,6 @@ class Delivery:
             log.warning("slack: a response_url message was dropped (5 already sent)")
             return
         self._responses += 1
-        # Imported here: the app module builds on this one. Its logger drops payloads.
-        from adapters.slack.app import quiet_logger
-
         webhook = AsyncWebhookClient(
             self.target.response_url, logger=quiet_logger("adapters.slack.webhook")
         )
