@@ -35,6 +35,7 @@ __all__ = [
     "make_engine",
     "percentiles",
     "rss_mib",
+    "tree_cpu_seconds",
 ]
 
 _WIRES = {
@@ -88,6 +89,23 @@ def cpu_seconds(pid: int | None = None) -> float:
     fields = stat.rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (a PostgreSQL server and its backends).
+
+    Children that have exited are not counted: a pooled connection's backend lives on.
+    """
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = text.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid or stat.parent.name == str(pid):  # ppid, or the process
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 @dataclass
@@ -187,7 +205,9 @@ async def make_engine(
     *,
     requests_per_minute: int = 10**9,
     master_key: bytes | None = None,
+    **settings: Any,
 ) -> Engine:
+    """An engine on ``url`` with every fake provider; ``settings``: more EngineSettings."""
     database = Database(url)
     await upgrade(database)
     entries = {
@@ -198,7 +218,7 @@ async def make_engine(
         database,
         Keyring(MasterKey.from_bytes(master_key or os.urandom(32))),
         Catalog(entries, PROVIDER_ALIASES),
-        EngineSettings(requests_per_minute=requests_per_minute),
+        EngineSettings(requests_per_minute=requests_per_minute, **settings),
     )
 
 
