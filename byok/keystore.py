@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select, true, update
 
 from byok.clock import Clock, utc_now
 from byok.db.engine import Database
+from byok.db.state_changes import announce_user_change
 from byok.db.tables import User, UserApiKey
 from byok.errors import KeyDecryptError, KeyNotFoundError
 from byok.secret import Secret
@@ -132,6 +133,7 @@ class KeyStore:
             row.last_validated_at = now if validated else None
             await session.flush()
             stored = stored_key(row)
+            await announce_user_change(session, owner)
         self._changed(owner)
         return stored
 
@@ -181,6 +183,8 @@ class KeyStore:
                     UserApiKey.user_ref == user_ref, UserApiKey.provider == provider_id
                 )
             )
+            if result.rowcount:  # type: ignore[attr-defined]
+                await announce_user_change(session, owner)
         self._changed(owner)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -214,6 +218,7 @@ class KeyStore:
             row.updated_at = self._clock()
             await session.flush()
             stored = stored_key(row)
+            await announce_user_change(session, owner)
         self._changed(owner)
         return stored
 
@@ -281,6 +286,8 @@ class KeyStore:
                         )
                         .values(encrypted_key=sealed.blob, master_key_id=sealed.master_key_id)
                     )
+                    if result.rowcount:  # type: ignore[attr-defined]
+                        await announce_user_change(session, owner)
                 if result.rowcount:  # type: ignore[attr-defined]
                     rotated += 1
                 else:

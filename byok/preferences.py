@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from byok.clock import Clock, utc_now
 from byok.db.engine import Database
+from byok.db.state_changes import announce_user_change
 from byok.db.tables import UserAIPreferences
 from byok.types import UserRef
 from byok.users import get_user_id, user_id_or_create
@@ -80,6 +81,7 @@ class PreferenceStore:
                 value = getattr(updated, name)
                 setattr(row, name, dict(value) if name == "preferred_models" else value)
             row.updated_at = now
+            await announce_user_change(session, owner)
         self._changed(owner)
         return updated
 

@@ -24,6 +24,7 @@ from byok.attempts import AttemptRunner, Reservation
 from byok.catalog import Catalog, ProviderEntry
 from byok.clock import Clock, utc_now
 from byok.db.engine import Database
+from byok.db.state_changes import ChangeWatch, watch_changes
 from byok.errors import (
     AllProvidersFailedError,
     Attempt,
@@ -86,6 +87,12 @@ class EngineSettings:
     default_max_tokens: int = 1024
     requests_per_minute: int = 20
     history_token_budget: int = 4000
+    #: How long a user's keys and preferences are kept in memory between asks (each
+    #: entry ±20%); changes are seen at once all the same. 0: read them on every ask.
+    user_state_ttl_s: float = 300.0
+    #: SQLite: how old the last look for commits by other processes (the console,
+    #: ``byok-bot keys rotate``) may be when a kept state is used.
+    user_state_check_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +130,15 @@ class Engine:
         self.settings = settings or EngineSettings()
         self.clock = clock
         self.resolve = resolve
-        # SQLite is written by this process alone, so user states can be kept in memory.
-        self.state_cache = UserStateCache() if database.dialect == "sqlite" else None
-        forget = self.state_cache.forget if self.state_cache else None
+        ttl = self.settings.user_state_ttl_s
+        self.state_cache = UserStateCache(ttl) if ttl > 0 else None
+        forget = self.state_cache.forget if self.state_cache is not None else None
+        # Changes made by other processes or instances; started by the first user_state.
+        self.state_changes: ChangeWatch | None = None
+        if self.state_cache is not None:
+            self.state_changes = watch_changes(
+                database, self.state_cache.forget, check_s=self.settings.user_state_check_s
+            )
         self.keys = KeyStore(database, keyring, clock, on_change=forget)
         self.preferences = PreferenceStore(database, clock, on_change=forget)
         self.ledger = UsageLedger(database, clock)
@@ -137,8 +150,8 @@ class Engine:
         return BYOKService(self, user)
 
     async def user_state(self, user: UserRef) -> UserState:
-        cache = self.state_cache
-        if cache is None:
+        cache, changes = self.state_cache, self.state_changes
+        if cache is None or changes is None or not await changes.ready():
             return await load_user_state(self.database, user, self.clock())
         cached = cache.get(user)
         if cached is not None:
@@ -162,6 +175,8 @@ class Engine:
             return await entry.provider.validate_key(secret)
 
     async def aclose(self) -> None:
+        if self.state_changes is not None:
+            await self.state_changes.aclose()
         await self.ledger.flush()
         await self.catalog.aclose()
         await self.database.dispose()

@@ -6,7 +6,10 @@ ciphertexts) together, instead of one session per store.
 
 from __future__ import annotations
 
+import random
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -83,32 +86,58 @@ async def load_user_state(database: Database, owner: UserRef, now: datetime) -> 
 
 
 class UserStateCache:
-    """Recently loaded user states, for a database only this process writes (SQLite).
+    """Recently loaded user states, kept long and dropped the moment they change.
 
-    Every change made through the engine drops the user's entry at once; the short
-    time-to-live bounds how long a change made by another process (the CLI) goes
-    unseen. PostgreSQL deployments run several instances and do not use it.
+    Every change made through this process's stores drops the user's entry at once;
+    changes made elsewhere are seen through a :mod:`byok.db.state_changes` watch, which
+    drops entries too. Each entry lives ``ttl_s`` give or take ``jitter`` (a fraction),
+    so entries loaded together do not all expire together; past ``max_users`` the least
+    recently used entry makes room.
     """
 
-    def __init__(self, ttl_s: float = 5.0, max_users: int = 10_000) -> None:
+    def __init__(
+        self,
+        ttl_s: float = 300.0,
+        *,
+        jitter: float = 0.2,
+        max_users: int = 10_000,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
         self._ttl = ttl_s
+        self._jitter = jitter
         self._max = max_users
-        self._entries: dict[UserRef, tuple[float, UserState]] = {}
+        self._monotonic = monotonic
+        self._rng = rng or random.Random()  # noqa: S311 (spreads expiries, no secret)
+        self._entries: OrderedDict[UserRef, tuple[float, UserState]] = OrderedDict()
         # Bumped by every change, so a load that raced a change is not kept.
         self.generation = 0
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def get(self, owner: UserRef) -> UserState | None:
         entry = self._entries.get(owner)
-        if entry is None or entry[0] < time.monotonic():
+        if entry is None:
             return None
+        if entry[0] <= self._monotonic():
+            del self._entries[owner]
+            return None
+        self._entries.move_to_end(owner)
         return entry[1]
+
+    def expires_at(self, owner: UserRef) -> float | None:
+        entry = self._entries.get(owner)
+        return entry[0] if entry is not None else None
 
     def put(self, owner: UserRef, state: UserState, loaded_at_generation: int) -> None:
         if loaded_at_generation != self.generation:
             return
-        if len(self._entries) >= self._max:
-            self._entries.clear()
-        self._entries[owner] = (time.monotonic() + self._ttl, state)
+        spread = self._rng.uniform(1.0 - self._jitter, 1.0 + self._jitter)
+        self._entries[owner] = (self._monotonic() + self._ttl * spread, state)
+        self._entries.move_to_end(owner)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
 
     def forget(self, owner: UserRef | None = None) -> None:
         """Drop one user's entry, or every entry."""
