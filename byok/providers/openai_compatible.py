@@ -1,10 +1,11 @@
-"""One client for every OpenAI-compatible Chat Completions API, over one httpx pool.
+"""One client for every OpenAI-compatible Chat Completions API, over one httpx2 pool.
 
 xAI and OpenRouter subclass it; an operator-configured endpoint (Ollama, vLLM, LM Studio)
-uses it as is, under its own provider id. Each provider instance owns one
-``httpx.AsyncClient`` for its whole life, so connections are pooled; the user's key goes in
-the ``Authorization`` header of each request and nowhere else (a local endpoint that needs
-no key gets no header).
+uses it as is, under its own provider id; OpenAI itself sends its chat and streams through
+it too (:mod:`byok.providers.openai`). Each provider instance uses one ``httpx2.AsyncClient``
+(the HTTP library of the official SDKs) for its whole life, so connections are pooled; the
+user's key goes in the ``Authorization`` header of each request and nowhere else (a local
+endpoint that needs no key gets no header).
 
 Beyond what the SDKs would do for us, this client:
 
@@ -23,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, ClassVar, Protocol
 
-import httpx
+import httpx2
 
 from byok.errors import ProviderError, ProviderUnavailableError
 from byok.providers.base import ProviderSettings
@@ -61,9 +62,18 @@ class HTTPStatusFailure(Exception):
 
 
 class OpenAICompatibleProvider(ProviderTemplate):
-    """Chat Completions over plain httpx; key check via ``GET {base_url}/models``."""
+    """Chat Completions over plain httpx2; key check via ``GET {base_url}/models``."""
 
-    translatable = (HTTPStatusFailure, httpx.HTTPError, json.JSONDecodeError)
+    translatable: ClassVar[tuple[type[Exception], ...]] = (
+        HTTPStatusFailure,
+        httpx2.HTTPError,
+        json.JSONDecodeError,
+    )
+    #: The request field that caps the answer's length (OpenAI: ``max_completion_tokens``).
+    token_limit_field: ClassVar[str] = "max_tokens"
+    #: Whether the usage chunk, rather than ``[DONE]``, marks a complete stream (OpenAI
+    #: always sends usage when asked, so a stream without it is broken, not unmetered).
+    usage_marks_the_end: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -71,18 +81,20 @@ class OpenAICompatibleProvider(ProviderTemplate):
         *,
         headers: Mapping[str, str] | None = None,
         retry_delay_s: float = 0.5,
+        http_client: httpx2.AsyncClient | None = None,
     ) -> None:
-        """``headers`` are sent with every request (e.g. OpenRouter's ``X-Title``)."""
+        """``headers`` are sent with every request (e.g. OpenRouter's ``X-Title``);
+        ``http_client`` is a pool to share (closed by :meth:`aclose`)."""
         super().__init__(settings)
         self._base = settings.base_url.rstrip("/")
         self._retry_delay_s = retry_delay_s
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.timeout_s),
-            headers={"User-Agent": "byok-bot", **(headers or {})},
+        self._extra_headers = dict(headers or {})
+        self._http = http_client or httpx2.AsyncClient(
+            timeout=httpx2.Timeout(settings.timeout_s), headers={"User-Agent": "byok-bot"}
         )
 
     @property
-    def http_client(self) -> httpx.AsyncClient:
+    def http_client(self) -> httpx2.AsyncClient:
         """The one connection pool every user's requests go through."""
         return self._http
 
@@ -90,13 +102,14 @@ class OpenAICompatibleProvider(ProviderTemplate):
 
     def _headers(self, key: Secret, *, stream: bool = False) -> dict[str, str]:
         headers = {"Accept": "text/event-stream" if stream else "application/json"}
+        headers.update(self._extra_headers)
         if key:
             headers["Authorization"] = f"Bearer {key.reveal()}"
         return headers
 
     async def _send(
         self, method: str, path: str, key: Secret, *, body: object = None, stream: bool = False
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         """One request with retries; returns a < 400 response or raises."""
         request = self._http.build_request(
             method, self._base + path, json=body, headers=self._headers(key, stream=stream)
@@ -105,7 +118,7 @@ class OpenAICompatibleProvider(ProviderTemplate):
         while True:
             try:
                 response = await self._http.send(request, stream=stream)
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 if attempt >= self.settings.max_retries:
                     raise
                 attempt += 1
@@ -135,7 +148,7 @@ class OpenAICompatibleProvider(ProviderTemplate):
             "messages": messages_to_openai(request.messages),
         }
         if request.max_tokens is not None:
-            payload["max_tokens"] = request.max_tokens
+            payload[self.token_limit_field] = request.max_tokens
         if request.temperature is not None:
             payload["temperature"] = request.temperature
         if stream:
@@ -147,18 +160,16 @@ class OpenAICompatibleProvider(ProviderTemplate):
         response = await self._send(
             "POST", "/chat/completions", key, body=self._payload(request, stream=False)
         )
-        data = response.json()
-        if not isinstance(data, dict):
-            raise json.JSONDecodeError("not an object", response.text, 0)
+        data = _object(response.json())
         self._raise_embedded_error(data, request.model)
-        choices = data.get("choices") or [{}]
-        message = choices[0].get("message") or {}
+        choice = _object((_choices(data) or [{}])[0])
+        message = _object(choice.get("message") or {})
         return ChatResult(
             provider_id=self.provider_id,
             model=str(data.get("model") or request.model),
             text=str(message.get("content") or ""),
             usage=usage_from_openai(data.get("usage")),
-            finish_reason=choices[0].get("finish_reason"),
+            finish_reason=choice.get("finish_reason"),
         )
 
     async def _stream(self, key: Secret, request: ChatRequest) -> AsyncGenerator[Chunk, None]:
@@ -181,16 +192,17 @@ class OpenAICompatibleProvider(ProviderTemplate):
                     continue
                 self._raise_embedded_error(chunk, request.model)
                 model = str(chunk.get("model") or model)
-                for choice in chunk.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content")
+                for choice in map(_object, _choices(chunk)):
+                    text = _object(choice.get("delta") or {}).get("content")
                     if text:
-                        yield Chunk(text=text)
+                        yield Chunk(text=str(text))
                     finish = choice.get("finish_reason") or finish
-                if chunk.get("usage"):
+                # With include_usage every chunk says "usage": null but the extra last one.
+                if chunk.get("usage") is not None:
                     usage = usage_from_openai(chunk["usage"])
         finally:
             await response.aclose()
-        if done:
+        if usage is not None if self.usage_marks_the_end else done:
             # A server that ignores include_usage reports nothing: unknown, not a guess.
             yield Chunk(usage=usage or NOT_REPORTED, model=model, finish_reason=finish)
 
@@ -237,13 +249,13 @@ class OpenAICompatibleProvider(ProviderTemplate):
                 headers=exc.headers,
                 model_id=model_id,
             )
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx2.TimeoutException):
             return ProviderUnavailableError(
                 pid, timed_out(self.settings.timeout_s), model_id=model_id, may_have_billed=True
             )
-        if isinstance(exc, httpx.ConnectError):
+        if isinstance(exc, httpx2.ConnectError):
             return ProviderUnavailableError(pid, UNREACHABLE, model_id=model_id)
-        if isinstance(exc, httpx.TransportError):
+        if isinstance(exc, httpx2.TransportError):
             return ProviderUnavailableError(
                 pid, CONNECTION_LOST, model_id=model_id, may_have_billed=True
             )
@@ -253,7 +265,7 @@ class OpenAICompatibleProvider(ProviderTemplate):
         await self._http.aclose()
 
 
-def _should_retry(response: httpx.Response) -> bool:
+def _should_retry(response: httpx2.Response) -> bool:
     verdict = str(response.headers.get("x-should-retry", "")).lower()
     if verdict in ("true", "false"):
         return verdict == "true"
@@ -262,14 +274,33 @@ def _should_retry(response: httpx.Response) -> bool:
     return response.status_code in (408, 409, 429) or response.status_code >= 500
 
 
-def _body(response: httpx.Response) -> object:
+def _object(value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object; any other shape makes the response unreadable."""
+    if not isinstance(value, dict):
+        raise json.JSONDecodeError("expected a JSON object", "", 0)
+    return value
+
+
+def _choices(data: Mapping[str, Any]) -> list[Any]:
+    """The ``choices`` array (absent or null: none); any other shape is unreadable."""
+    choices = data.get("choices") or []
+    if not isinstance(choices, list):
+        raise json.JSONDecodeError("expected a JSON array", "", 0)
+    return choices
+
+
+def _body(response: httpx2.Response) -> object:
     try:
         return response.json()
     except ValueError:
         return response.text
 
 
-async def _sse_data(response: httpx.Response) -> AsyncGenerator[str, None]:
+class _Lines(Protocol):
+    def aiter_lines(self) -> AsyncIterator[str]: ...
+
+
+async def _sse_data(response: _Lines) -> AsyncGenerator[str, None]:
     """The ``data`` of each server-sent event; comments (``: ...``) are skipped."""
     lines: list[str] = []
     async for line in response.aiter_lines():

@@ -6,10 +6,14 @@ with ``stream_options.include_usage`` every chunk has ``"usage": null`` and one 
 chunk has ``"choices": []`` and the usage; errors as ``{"error": {"message", "type",
 "param", "code"}}``; 401 ``invalid_api_key`` echoing a masked key; 429
 ``insufficient_quota`` for an account with no credit; key check ``GET /v1/models``.
+Like the real API it refuses, with a 400 ``unsupported_parameter``, the deprecated
+``max_tokens`` for reasoning models (gpt-5 family, o-series), which take only
+``max_completion_tokens``, and ``stream_options`` on a request that does not stream.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -20,6 +24,9 @@ from tests.fakes.llm_script import Failure, FakeLLM, KeyState, Reply
 from tests.fakes.loopback import RECORDED, Fault
 
 __all__ = ["FakeOpenAI"]
+
+#: Models that refuse ``max_tokens`` ("Use 'max_completion_tokens' instead").
+_REASONING_MODEL = re.compile(r"(gpt-5|o\d)([.-]|$)")
 
 
 class FakeOpenAI(FakeLLM):
@@ -57,6 +64,9 @@ class FakeOpenAI(FakeLLM):
         if model not in self.models:
             status, error = self.unknown_model(model)
             return self.json_response(error, status)
+        refused = self.parameter_failure(body, model)
+        if refused is not None:
+            return self.json_response(refused[1], refused[0])
         reply = self.next_reply(recorded)
         served = self.served_model(reply, model)
         if body.get("stream"):
@@ -141,6 +151,36 @@ class FakeOpenAI(FakeLLM):
         return events
 
     # -- errors -----------------------------------------------------------------------------
+
+    def parameter_failure(self, body: Mapping[str, Any], model: str) -> Failure | None:
+        """OpenAI's refusal of a parameter the model or request does not take."""
+        if self.provider_id != "openai":
+            return None  # xAI and OpenRouter (subclasses) take max_tokens
+        if "max_tokens" in body and _REASONING_MODEL.match(model):
+            return 400, self.parameter_error(
+                "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead.",
+                "max_tokens",
+                "unsupported_parameter",
+            )
+        if "stream_options" in body and not body.get("stream"):
+            return 400, self.parameter_error(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                "stream_options",
+                "invalid_value",
+            )
+        return None
+
+    @staticmethod
+    def parameter_error(message: str, param: str, code: str) -> object:
+        return {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": param,
+                "code": code,
+            }
+        }
 
     @staticmethod
     def error(message: str, type_: str, code: str | None) -> object:
