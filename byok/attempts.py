@@ -15,13 +15,10 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
-
 from byok.alerts import QuotaNotice, claim_quota_notices
 from byok.catalog import Catalog
 from byok.clock import Clock
 from byok.db.engine import Database
-from byok.db.tables import User
 from byok.errors import (
     DatabaseUnavailableError,
     InvalidKeyError,
@@ -37,12 +34,14 @@ from byok.pricing import estimate_input_tokens, price_of, worst_case_cost
 from byok.routing import Candidate
 from byok.secret import Secret
 from byok.types import NOT_REPORTED, ChatRequest, ChatResult, Chunk, Usage, UserRef
-from byok.usage import UsageLedger
+from byok.usage import SpendKey, UsageLedger
 from byok.vault import Sealed
 
 __all__ = ["AttemptRunner", "Reservation"]
 
 log = logging.getLogger(__name__)
+
+_MAX_NOTED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +49,7 @@ class Reservation:
     """An attempt about to be made: what it asks, and the limit it was checked against.
 
     Its pending usage row already exists (``attempt_id``); with a limit it holds the
-    worst-case cost.
+    worst-case cost, and the limit's month spend as the check saw it.
     """
 
     attempt_id: int
@@ -60,6 +59,8 @@ class Reservation:
     kind: str
     request_id: str
     worst_case: Decimal | None = None
+    spend_key: SpendKey | None = None
+    spent_before: Decimal | None = None  # the month's spend the limit check saw
 
 
 class AttemptRunner:
@@ -83,6 +84,8 @@ class AttemptRunner:
         # One lock per user serialises limit checks in this process; across processes a
         # row lock on the user (PostgreSQL) or the database's write lock (SQLite) does.
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        # The latest month spend known per limit, noted as attempts finish (see notices_after).
+        self._spend_after: dict[SpendKey, Decimal] = {}
 
     def key_for(self, user: UserRef, candidate: Candidate, sealed: Sealed | None) -> Secret:
         if candidate.key_source == "user":
@@ -129,42 +132,32 @@ class AttemptRunner:
                 request.model,
                 operator_key=candidate.key_source == "operator",
             )
+        key = SpendKey.at(self._clock(), user_ref, candidate.provider_id, candidate.key_source)
         lock = self._locks.get(user_ref)
         if lock is None:
             lock = self._locks[user_ref] = asyncio.Lock()
-        async with lock, self._db.session() as session:
-            # The spend read and the pending row are one step for every process.
-            if self._db.dialect == "postgresql":
-                await session.execute(select(User.id).where(User.id == user_ref).with_for_update())
-            else:
-                await self._db.take_write_lock(session)
-            spent = await self._ledger.month_spend(
-                session,
-                user_ref=user_ref,
-                provider_id=candidate.provider_id,
-                key_source=candidate.key_source,
-            )
-            if spent + worst > limit:
-                self.observer.request_refused(candidate.provider_id, "spend_limit")
-                raise SpendLimitError(
-                    candidate.provider_id,
-                    limit,
-                    spent,
-                    worst,
-                    operator_key=candidate.key_source == "operator",
-                )
-            attempt_id = await self._ledger.begin(
-                session,
-                user_ref=user_ref,
+        async with lock:
+            reserved_id, spent = await self._ledger.reserve(
+                key=key,
                 request_id=request_id,
-                provider_id=candidate.provider_id,
                 model=request.model,
-                key_source=candidate.key_source,
                 request_kind=kind,
                 is_fallback=candidate.is_fallback,
-                reserved_cost=worst,
+                worst=worst,
+                limit=limit,
             )
-        return Reservation(attempt_id, limit, candidate, request, kind, request_id, worst)
+        if reserved_id is None:
+            self.observer.request_refused(candidate.provider_id, "spend_limit")
+            raise SpendLimitError(
+                candidate.provider_id,
+                limit,
+                spent,
+                worst,
+                operator_key=candidate.key_source == "operator",
+            )
+        return Reservation(
+            reserved_id, limit, candidate, request, kind, request_id, worst, key, spent
+        )
 
     async def finish(self, reservation: Reservation, started: float, **fields: object) -> None:
         """Finish the row and report it; a database outage now must not lose the answer."""
@@ -201,15 +194,39 @@ class AttemptRunner:
             # Nothing was reserved (no limit), but a cut-off call may still be billed:
             # keep its worst case so reports do not show it as free.
             reserved = _worst_case(reservation.request, reservation.candidate)
+        limited = None
+        if reservation.spend_key is not None and reservation.worst_case is not None:
+            limited = (reservation.spend_key, reservation.worst_case)
+            self._note_spend(reservation, fields.get("cost"), reserved, may_have_billed)
         await self._ledger.finish(
             reservation.attempt_id,
             model=str(fields.pop("model", None) or reservation.request.model),
             reserved_cost=reserved,
             may_have_billed=may_have_billed,
             request_id=reservation.request_id,
-            # Under a limit the next check must see the real cost: wait for the commit.
-            wait=reservation.limit is not None,
+            # Group-committed: until written, this process's next limit check counts
+            # the row at its real cost (and other processes at its reservation).
+            wait=False,
+            limited=limited,
             **fields,  # type: ignore[arg-type]
+        )
+
+    def _note_spend(
+        self,
+        reservation: Reservation,
+        cost: object,
+        reserved: Decimal | None,
+        may_have_billed: bool,
+    ) -> None:
+        """The limit's month spend once this attempt counts, for its quota notices: what
+        the check saw plus what the attempt counts, without reading it again."""
+        if reservation.spend_key is None or reservation.spent_before is None:
+            return
+        counted = cost if isinstance(cost, Decimal) else (reserved if may_have_billed else None)
+        if len(self._spend_after) >= _MAX_NOTED:
+            self._spend_after.clear()  # only a hint: notices_after reads the database instead
+        self._spend_after[reservation.spend_key] = reservation.spent_before + (
+            counted or Decimal(0)
         )
 
     async def call(
@@ -366,13 +383,16 @@ class AttemptRunner:
     ) -> list[QuotaNotice]:
         if limit is None:
             return []
-        async with self._db.session() as session:
-            spent = await self._ledger.month_spend(
-                session,
-                user_ref=user_ref,
-                provider_id=candidate.provider_id,
-                key_source=candidate.key_source,
-            )
+        key = SpendKey.at(self._clock(), user_ref, candidate.provider_id, candidate.key_source)
+        spent = None if refused else self._spend_after.pop(key, None)
+        if spent is None:
+            async with self._db.session() as session:
+                spent = await self._ledger.month_spend(
+                    session,
+                    user_ref=user_ref,
+                    provider_id=candidate.provider_id,
+                    key_source=candidate.key_source,
+                )
         return await claim_quota_notices(
             self._db,
             user_ref=user_ref,

@@ -37,8 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from byok.clock import Clock, utc_now
 from byok.db.columns import Money, to_nanos
 from byok.db.engine import Database
-from byok.db.tables import UsageEvent
-from byok.db.writer import BatchWriter, Row, Statement
+from byok.db.tables import UsageEvent, User
+from byok.db.writer import BatchWriter, QueuedRow, Row, Statement
 from byok.errors import DatabaseUnavailableError, StorageError
 from byok.types import Usage
 
@@ -47,6 +47,7 @@ __all__ = [
     "KeySource",
     "Outcome",
     "ProviderSpend",
+    "SpendKey",
     "UsageLedger",
     "UsageLine",
     "UsageReport",
@@ -138,6 +139,30 @@ class UsageReport:
         return totals
 
 
+@dataclass(frozen=True, slots=True)
+class SpendKey:
+    """What one monthly limit counts: a user's spend at one provider with one kind of key,
+    in one calendar month."""
+
+    user_ref: int
+    provider_id: str
+    key_source: KeySource
+    month: datetime  # its first instant, UTC
+
+    @classmethod
+    def at(cls, now: datetime, user_ref: int, provider_id: str, key_source: KeySource) -> SpendKey:
+        return cls(user_ref, provider_id, key_source, month_bounds(now)[0])
+
+
+@dataclass(slots=True)
+class _Unsettled:
+    """A finish queued by this process, not yet sent to the database: until it is, the
+    database counts the row's reservation, and the finish changes that by ``change``."""
+
+    finish: QueuedRow
+    change: Decimal
+
+
 # Cost counted against a limit: the real cost, else the reservation still held.
 _SPEND = func.coalesce(UsageEvent.cost, UsageEvent.reserved_cost)
 # Answers of unknown cost that hold nothing against a limit: a spend sum leaves them out.
@@ -178,36 +203,78 @@ class UsageLedger:
         self._db = database
         self._clock = clock
         self._writer = BatchWriter(database)
+        self._unsettled: dict[SpendKey, list[_Unsettled]] = {}
 
-    async def begin(
+    async def reserve(
         self,
-        session: AsyncSession,
         *,
-        user_ref: int,
+        key: SpendKey,
         request_id: str,
-        provider_id: str,
         model: str,
-        key_source: KeySource,
         request_kind: str,
         is_fallback: bool,
-        reserved_cost: Decimal | None,
-    ) -> int:
-        """Write the pending row of an attempt, inside the caller's transaction."""
-        row = UsageEvent(
-            user_ref=user_ref,
-            request_id=request_id,
-            provider=provider_id,
-            model=model,
-            key_source=key_source,
-            request_kind=request_kind,
-            is_fallback=is_fallback,
-            outcome="pending",
-            reserved_cost=reserved_cost,
-            created_at=self._clock(),
-        )
-        session.add(row)
-        await session.flush()
-        return row.id
+        worst: Decimal,
+        limit: Decimal,
+    ) -> tuple[int | None, Decimal]:
+        """Check ``key``'s limit with ``worst`` and write the pending row holding it.
+
+        One transaction, under a lock every process takes (the user's row on PostgreSQL,
+        the write lock on SQLite), so concurrent checks see each other's rows. Returns
+        the new row's id, or None when ``worst`` does not fit, and the month's spend
+        before this attempt. Finishes this process has queued but not yet written count
+        at their real cost, not at the reservation the database still holds.
+        """
+        now = self._clock()
+        start, end = month_bounds(key.month)
+        async with self._db.transaction() as connection:
+            if self._db.dialect == "postgresql":
+                await connection.execute(_LOCK_USER, {"user_ref": key.user_ref})
+            else:
+                await connection.execute(_BEGIN_IMMEDIATE)
+            counted = await connection.scalar(
+                _MONTH_SPEND,
+                {
+                    "user_ref": key.user_ref,
+                    "provider": key.provider_id,
+                    "key_source": key.key_source,
+                    "start": start,
+                    "end": end,
+                },
+            )
+            # Read after the sum: a finish still unsent now was surely not in its snapshot.
+            spent = (counted or Decimal(0)) + self._unsent_change(key)
+            if spent + worst > limit:
+                return None, spent
+            row = {
+                **_attempt(
+                    key.user_ref,
+                    request_id,
+                    key.provider_id,
+                    key.key_source,
+                    request_kind,
+                    is_fallback,
+                    now,
+                ),
+                **_finish_values(now, outcome="pending", model=model, reserved_cost=worst),
+                "finished_at": None,
+            }
+            inserted = (await connection.execute(_PENDING, row)).inserted_primary_key
+        assert inserted is not None
+        return int(inserted[0]), spent
+
+    def _unsent_change(self, key: SpendKey) -> Decimal:
+        waiting = [item for item in self._unsettled.get(key, ()) if not item.finish.sent]
+        if waiting:
+            self._unsettled[key] = waiting
+        else:
+            self._unsettled.pop(key, None)
+        return sum((item.change for item in waiting), Decimal(0))
+
+    def _remember_unsettled(self, key: SpendKey, finish: QueuedRow, change: Decimal) -> None:
+        if len(self._unsettled) >= _MAX_UNSETTLED_KEYS:
+            for stale in [k for k, items in self._unsettled.items() if items[-1].finish.sent]:
+                del self._unsettled[stale]
+        self._unsettled.setdefault(key, []).append(_Unsettled(finish, change))
 
     async def begin_grouped(
         self,
@@ -327,6 +394,7 @@ class UsageLedger:
         may_have_billed: bool = False,
         request_id: str | None = None,
         wait: bool = True,
+        limited: tuple[SpendKey, Decimal] | None = None,
     ) -> None:
         """Record how an attempt ended.
 
@@ -339,6 +407,10 @@ class UsageLedger:
         holding its reservation meanwhile), and this raises
         :class:`DatabaseUnavailableError` so the caller knows it is late. Without
         ``wait`` it returns at once.
+
+        ``limited``: the row holds a reservation against this key's limit (this
+        amount). Until the finish is written, this process's next :meth:`reserve` of
+        the key counts the row at its real cost, so nobody needs to wait for it.
         """
         values = _finish_values(
             self._clock(),
@@ -352,7 +424,11 @@ class UsageLedger:
         )
         row = _finish_row(attempt_id, request_id, values)
         if not wait:
-            self._writer.submit(_FINISH, row)
+            queued = self._writer.submit(_FINISH, row)
+            if limited is not None:
+                key, held = limited
+                counted = cost if cost is not None else values["reserved_cost"]
+                self._remember_unsettled(key, queued, (counted or Decimal(0)) - held)
             return
         try:
             await self._writer.write(_FINISH, row, keep_on_outage=True)
@@ -601,6 +677,20 @@ def _describe(row: Row) -> str:
 def _describe_finish(row: Row) -> str:
     return f"the end of usage row {row.get('b_id')} (request {str(row.get('for_request'))[:32]})"
 
+
+_MAX_UNSETTLED_KEYS = 10_000
+
+# The limit check's statements, built once (see UsageLedger.reserve).
+_LOCK_USER = select(User.id).where(User.id == bindparam("user_ref")).with_for_update()
+_BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
+_MONTH_SPEND = select(type_coerce(func.coalesce(func.sum(_SPEND), 0), Money())).where(
+    UsageEvent.user_ref == bindparam("user_ref"),
+    UsageEvent.provider == bindparam("provider"),
+    UsageEvent.key_source == bindparam("key_source"),
+    UsageEvent.created_at >= bindparam("start"),
+    UsageEvent.created_at < bindparam("end"),
+)
+_PENDING = insert(UsageEvent)
 
 # How usage rows are written (group commit, see byok.db.writer).
 _RECORD = Statement(insert(UsageEvent), salvage=_salvaged, describe=_describe)

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from byok.db.engine import Database
 from byok.errors import DatabaseUnavailableError, StorageError
 
-__all__ = ["BatchWriter", "Row", "Statement"]
+__all__ = ["BatchWriter", "QueuedRow", "Row", "Statement"]
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,11 @@ class Statement:
 
 
 @dataclass(eq=False, slots=True)
-class _Entry:
+class QueuedRow:
+    """A row in the writer's queue. ``sent``: it has left the queue, to be written (so it
+    may be committed any moment now, or already be) or given up; until then the database
+    surely lacks it."""
+
     statement: Statement
     row: Row
     # Who waits for the commit: gets the statement's result for the row.
@@ -102,6 +106,7 @@ class _Entry:
     # On an outage: keep the row for the next try, or hand it back to its waiter.
     keep_on_outage: bool = True
     written: bool = False
+    sent: bool = False
     queued_at: float = field(default_factory=time.monotonic)
 
     def resolve(self, result: Any) -> None:
@@ -119,8 +124,8 @@ class BatchWriter:
     def __init__(self, database: Database, *, linger_s: float = 0.05) -> None:
         self._db = database
         self._linger_s = linger_s
-        self._queued: list[_Entry] = []
-        self._in_flight: list[_Entry] = []  # the batch being written
+        self._queued: list[QueuedRow] = []
+        self._in_flight: list[QueuedRow] = []  # the batch being written
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -132,9 +137,11 @@ class BatchWriter:
         """Rows not yet committed: waiting, or in the batch being written."""
         return len(self._queued) + len(self._in_flight)
 
-    def submit(self, statement: Statement, row: Row) -> None:
+    def submit(self, statement: Statement, row: Row) -> QueuedRow:
         """Queue ``row``; it is written soon, and kept through database outages."""
-        self._enqueue(_Entry(statement, row))
+        queued = QueuedRow(statement, row)
+        self._enqueue(queued)
+        return queued
 
     def write(self, statement: Statement, row: Row, *, keep_on_outage: bool) -> asyncio.Future[Any]:
         """Queue ``row``; the future resolves once its batch is committed.
@@ -145,14 +152,16 @@ class BatchWriter:
         row even in its salvaged form it raises :class:`StorageError`.
         """
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Entry(statement, row, waiter, keep_on_outage))
+        self._enqueue(QueuedRow(statement, row, waiter, keep_on_outage))
         return waiter
 
-    def _enqueue(self, entry: _Entry) -> None:
+    def _enqueue(self, entry: QueuedRow) -> None:
         if len(self._queued) >= _MAX_QUEUED:
             log.error("usage writer: %d rows queued while the database is down; dropping the oldest",
                       len(self._queued))  # fmt: skip
-            self._queued.pop(0).fail(DatabaseUnavailableError("the usage queue is full"))
+            dropped = self._queued.pop(0)
+            dropped.sent = True
+            dropped.fail(DatabaseUnavailableError("the usage queue is full"))
         self._queued.append(entry)
         self._idle.clear()
         if entry.waiter is not None or len(self._queued) >= _WRITE_NOW:
@@ -176,6 +185,7 @@ class BatchWriter:
         """Give up on the rows not yet written (the database stays away); how many."""
         lost = self.queued
         for entry in (*self._in_flight, *self._queued):
+            entry.sent = True
             if entry.waiter is not None:
                 entry.waiter.cancel()
         self._queued, self._in_flight = [], []
@@ -190,6 +200,8 @@ class BatchWriter:
             while self._queued:
                 await self._linger()
                 batch = self._in_flight = self._take_batch()
+                for entry in batch:
+                    entry.sent = True
                 try:
                     await self._write_isolating(batch)
                 except DatabaseUnavailableError as exc:
@@ -216,7 +228,7 @@ class BatchWriter:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), max(wait, 0))
 
-    def _take_batch(self) -> list[_Entry]:
+    def _take_batch(self) -> list[QueuedRow]:
         """Rows someone waits for alone, unless the others have waited long enough."""
         queued, self._queued = self._queued, []
         due = time.monotonic() - self._linger_s
@@ -237,7 +249,7 @@ class BatchWriter:
         self._queued[:0] = [entry for entry in unwritten if entry.keep_on_outage]
         self._in_flight = []
 
-    def _requeue_after_outage(self, batch: list[_Entry], exc: DatabaseUnavailableError) -> None:
+    def _requeue_after_outage(self, batch: list[QueuedRow], exc: DatabaseUnavailableError) -> None:
         unwritten = [entry for entry in batch if not entry.written]
         kept = [entry for entry in unwritten if entry.keep_on_outage]
         for entry in unwritten:
@@ -247,7 +259,7 @@ class BatchWriter:
             log.warning("usage writer: database unavailable, %d rows kept; retrying",
                         len(self._queued))  # fmt: skip
 
-    async def _write_isolating(self, batch: Sequence[_Entry]) -> None:
+    async def _write_isolating(self, batch: Sequence[QueuedRow]) -> None:
         """Write ``batch``; if the database refuses it, find the refused rows by halving."""
         try:
             results = await self._execute(batch)
@@ -266,14 +278,14 @@ class BatchWriter:
         for entry, result in zip(batch, results, strict=True):
             entry.resolve(result)
 
-    async def _write_salvaged(self, entry: _Entry, why: str) -> None:
+    async def _write_salvaged(self, entry: QueuedRow, why: str) -> None:
         statement = entry.statement
         what = statement.describe(entry.row)
         try:
             salvaged = statement.salvage(entry.row)
             result = None
             if salvaged is not None:
-                [result] = await self._execute([_Entry(statement, salvaged)])
+                [result] = await self._execute([QueuedRow(statement, salvaged)])
         except DatabaseUnavailableError:
             raise
         except Exception:  # noqa: BLE001  # refused in its salvaged form too
@@ -292,7 +304,7 @@ class BatchWriter:
                     "values cut or cleared", what, why)  # fmt: skip
         entry.resolve(result)
 
-    async def _execute(self, batch: Sequence[_Entry]) -> list[Any]:
+    async def _execute(self, batch: Sequence[QueuedRow]) -> list[Any]:
         """Write ``batch`` in one transaction; each entry's result, in order."""
         groups: dict[Statement, list[int]] = {}
         for index, entry in enumerate(batch):

@@ -140,6 +140,31 @@ async def test_concurrent_requests_of_one_user_never_pass_the_limit(rig_any_db: 
     assert spent == 3 * FULL_COST <= limit
 
 
+async def test_the_next_check_counts_an_answer_at_its_cost_before_its_row_is_written(
+    rig_any_db: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finishes are group-committed; meanwhile the database still holds the worst case,
+    and this process counts what it knows instead: nobody waits for the commit."""
+    rig = rig_any_db
+    small = price_of("openai", "gpt-5.6-terra", Usage(input_tokens=11, output_tokens=100))
+    assert WORST is not None and small is not None
+    await rig.add_key("openai", limit=str(small + WORST))  # not room for two worst cases
+    monkeypatch.setattr(rig.engine.ledger._writer, "_linger_s", 60.0)  # keep finishes queued
+    rig.fakes["openai"].reply(text="ok", input_tokens=11, output_tokens=100)
+    first = await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
+    assert first.cost == small
+    script_full_answers(rig, "openai", 2)
+    second = await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
+    assert second.cost == FULL_COST
+    assert rig.engine.ledger.queued == 2  # neither finish is written yet
+    with pytest.raises(SpendLimitError) as caught:
+        await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
+    assert caught.value.spent == small + FULL_COST
+    rows = await rig.usage_rows()  # flushes
+    assert sorted(r["cost"] for r in rows) == sorted([small, FULL_COST])
+    assert all(r["outcome"] == "success" and r["reserved_cost"] is None for r in rows)
+
+
 async def test_unknown_price_with_a_limit_is_refused_not_free(
     make_rig: MakeRig, fake_providers: FakeProviders
 ) -> None:
