@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -81,9 +80,6 @@ class AttemptRunner:
         self._keys = keys
         self._ledger = ledger
         self._clock = clock
-        # One lock per user serialises limit checks in this process; across processes a
-        # row lock on the user (PostgreSQL) or the database's write lock (SQLite) does.
-        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         # The latest month spend known per limit, noted as attempts finish (see notices_after).
         self._spend_after: dict[SpendKey, Decimal] = {}
 
@@ -133,19 +129,15 @@ class AttemptRunner:
                 operator_key=candidate.key_source == "operator",
             )
         key = SpendKey.at(self._clock(), user_ref, candidate.provider_id, candidate.key_source)
-        lock = self._locks.get(user_ref)
-        if lock is None:
-            lock = self._locks[user_ref] = asyncio.Lock()
-        async with lock:
-            reserved_id, spent = await self._ledger.reserve(
-                key=key,
-                request_id=request_id,
-                model=request.model,
-                request_kind=kind,
-                is_fallback=candidate.is_fallback,
-                worst=worst,
-                limit=limit,
-            )
+        reserved_id, spent = await self._ledger.reserve(
+            key=key,
+            request_id=request_id,
+            model=request.model,
+            request_kind=kind,
+            is_fallback=candidate.is_fallback,
+            worst=worst,
+            limit=limit,
+        )
         if reserved_id is None:
             self.observer.request_refused(candidate.provider_id, "spend_limit")
             raise SpendLimitError(

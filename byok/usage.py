@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -32,7 +33,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from byok.clock import Clock, utc_now
 from byok.db.columns import Money, to_nanos
@@ -204,6 +205,13 @@ class UsageLedger:
         self._clock = clock
         self._writer = BatchWriter(database)
         self._unsettled: dict[SpendKey, list[_Unsettled]] = {}
+        self._limit_checks = _LimitChecks(
+            insert(UsageEvent),
+            salvage=_salvaged_check,
+            describe=lambda row: _describe(row["pending"]),
+            reads_first=True,
+            unsent_change=self._unsent_change,
+        )
 
     async def reserve(
         self,
@@ -218,49 +226,32 @@ class UsageLedger:
     ) -> tuple[int | None, Decimal]:
         """Check ``key``'s limit with ``worst`` and write the pending row holding it.
 
-        One transaction, under a lock every process takes (the user's row on PostgreSQL,
-        the write lock on SQLite), so concurrent checks see each other's rows. Returns
-        the new row's id, or None when ``worst`` does not fit, and the month's spend
-        before this attempt. Finishes this process has queued but not yet written count
-        at their real cost, not at the reservation the database still holds.
+        Group-committed like the other usage writes, in a transaction that locks what
+        every process locks to check a limit (the users' rows on PostgreSQL, the write
+        lock on SQLite), so concurrent checks see each other's rows. Returns the new
+        row's id, or None when ``worst`` does not fit, and the month's spend before this
+        attempt. Finishes this process has queued but not yet sent count at their real
+        cost, not at the reservation the database still holds. If the database is
+        unavailable nothing is written and this raises :class:`DatabaseUnavailableError`.
         """
         now = self._clock()
-        start, end = month_bounds(key.month)
-        async with self._db.transaction() as connection:
-            if self._db.dialect == "postgresql":
-                await connection.execute(_LOCK_USER, {"user_ref": key.user_ref})
-            else:
-                await connection.execute(_BEGIN_IMMEDIATE)
-            counted = await connection.scalar(
-                _MONTH_SPEND,
-                {
-                    "user_ref": key.user_ref,
-                    "provider": key.provider_id,
-                    "key_source": key.key_source,
-                    "start": start,
-                    "end": end,
-                },
-            )
-            # Read after the sum: a finish still unsent now was surely not in its snapshot.
-            spent = (counted or Decimal(0)) + self._unsent_change(key)
-            if spent + worst > limit:
-                return None, spent
-            row = {
-                **_attempt(
-                    key.user_ref,
-                    request_id,
-                    key.provider_id,
-                    key.key_source,
-                    request_kind,
-                    is_fallback,
-                    now,
-                ),
-                **_finish_values(now, outcome="pending", model=model, reserved_cost=worst),
-                "finished_at": None,
-            }
-            inserted = (await connection.execute(_PENDING, row)).inserted_primary_key
-        assert inserted is not None
-        return int(inserted[0]), spent
+        pending = {
+            **_attempt(
+                key.user_ref, request_id, key.provider_id, key.key_source, request_kind,
+                is_fallback, now,
+            ),
+            **_finish_values(now, outcome="pending", model=model, reserved_cost=worst),
+            "finished_at": None,
+        }  # fmt: skip
+        row = {"key": key, "worst": worst, "limit": limit, "pending": pending}
+        written = self._writer.write(self._limit_checks, row, keep_on_outage=False)
+        try:
+            attempt_id, spent = await asyncio.shield(written)
+        except asyncio.CancelledError:
+            # Cancelled before the call: if the row is committed all the same, close it.
+            written.add_done_callback(functools.partial(self._close_unstarted, pending))
+            raise
+        return attempt_id, spent
 
     def _unsent_change(self, key: SpendKey) -> Decimal:
         waiting = [item for item in self._unsettled.get(key, ()) if not item.finish.sent]
@@ -313,10 +304,14 @@ class UsageLedger:
     def _close_unstarted(self, row: Row, written: asyncio.Future[Any]) -> None:
         if written.cancelled() or written.exception() is not None:
             return
+        result = written.result()
+        attempt_id = result[0] if isinstance(result, tuple) else result
+        if attempt_id is None:
+            return  # refused by its limit: nothing was written
         values = _finish_values(
             self._clock(), outcome="cancelled", model=row["model"], error_kind="cancelled"
         )
-        self._writer.submit(_FINISH, _finish_row(written.result(), row["request_id"], values))
+        self._writer.submit(_FINISH, _finish_row(attempt_id, row["request_id"], values))
 
     def record(
         self,
@@ -681,8 +676,12 @@ def _describe_finish(row: Row) -> str:
 _MAX_UNSETTLED_KEYS = 10_000
 
 # The limit check's statements, built once (see UsageLedger.reserve).
-_LOCK_USER = select(User.id).where(User.id == bindparam("user_ref")).with_for_update()
-_BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
+_LOCK_USERS = (
+    select(User.id)
+    .where(User.id.in_(bindparam("ids", expanding=True)))
+    .order_by(User.id)  # every process locks in one order: no deadlock
+    .with_for_update()
+)
 _MONTH_SPEND = select(type_coerce(func.coalesce(func.sum(_SPEND), 0), Money())).where(
     UsageEvent.user_ref == bindparam("user_ref"),
     UsageEvent.provider == bindparam("provider"),
@@ -691,6 +690,61 @@ _MONTH_SPEND = select(type_coerce(func.coalesce(func.sum(_SPEND), 0), Money())).
     UsageEvent.created_at < bindparam("end"),
 )
 _PENDING = insert(UsageEvent)
+
+
+def _no_change(_key: SpendKey) -> Decimal:
+    return Decimal(0)
+
+
+@dataclass(frozen=True, eq=False)
+class _LimitChecks(Statement):
+    """Limit checks, each writing its pending row if its worst case fits.
+
+    A batch's checks share its transaction: on PostgreSQL it locks the users' rows
+    first; on SQLite the writer takes the write lock (``reads_first``). Checks of one
+    key in one batch see each other, one after the other. Each row's result is the new
+    row's id (None: refused) and the spend the check saw.
+    """
+
+    unsent_change: Callable[[SpendKey], Decimal] = _no_change
+
+    async def run(self, connection: AsyncConnection, rows: list[Row]) -> list[Any]:
+        if connection.dialect.name == "postgresql":
+            users = sorted({row["key"].user_ref for row in rows})
+            await connection.execute(_LOCK_USERS, {"ids": users})
+        spent_by_key: dict[SpendKey, Decimal] = {}
+        results: list[Any] = []
+        for row in rows:
+            key: SpendKey = row["key"]
+            spent = spent_by_key.get(key)
+            if spent is None:
+                start, end = month_bounds(key.month)
+                counted = await connection.scalar(
+                    _MONTH_SPEND,
+                    {
+                        "user_ref": key.user_ref,
+                        "provider": key.provider_id,
+                        "key_source": key.key_source,
+                        "start": start,
+                        "end": end,
+                    },
+                )
+                # Read after the sum: a finish still unsent now was not in its snapshot.
+                spent = (counted or Decimal(0)) + self.unsent_change(key)
+            if spent + row["worst"] > row["limit"]:
+                spent_by_key[key] = spent
+                results.append((None, spent))
+                continue
+            inserted = (await connection.execute(_PENDING, row["pending"])).inserted_primary_key
+            assert inserted is not None
+            spent_by_key[key] = spent + row["worst"]
+            results.append((int(inserted[0]), spent))
+        return results
+
+
+def _salvaged_check(row: Row) -> Row:
+    return {**row, "pending": _salvaged(row["pending"])}
+
 
 # How usage rows are written (group commit, see byok.db.writer).
 _RECORD = Statement(insert(UsageEvent), salvage=_salvaged, describe=_describe)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Insert, Update
+from sqlalchemy import Insert, Update, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,13 +59,18 @@ def _a_row(_row: Row) -> str:
 class Statement:
     """How rows are written, and what becomes of a row the database refuses.
 
-    With ``returns_id`` (an INSERT) a waiter gets the new row's primary key.
+    With ``returns_id`` (an INSERT) a waiter gets the new row's primary key. A
+    statement that reads before it writes (``reads_first``: a check under a limit)
+    runs after the others of its batch, and on SQLite makes the batch's transaction
+    take the write lock before anything is read, so no other process writes between
+    its read and its write. Subclasses may override :meth:`run`.
     """
 
     sql: Insert | Update
     salvage: Callable[[Row], Row | None] = _no_salvage
     describe: Callable[[Row], str] = _a_row
     returns_id: bool = False
+    reads_first: bool = False
     _returning: Insert | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -310,12 +315,18 @@ class BatchWriter:
         for index, entry in enumerate(batch):
             groups.setdefault(entry.statement, []).append(index)
         results: list[Any] = [None] * len(batch)
+        in_order = sorted(groups.items(), key=lambda group: group[0].reads_first)
         async with self._db.transaction() as connection:
-            for statement, indexes in groups.items():
+            if in_order[-1][0].reads_first and self._db.dialect == "sqlite":
+                await connection.execute(_BEGIN_IMMEDIATE)
+            for statement, indexes in in_order:
                 found = await statement.run(connection, [batch[i].row for i in indexes])
                 for index, result in zip(indexes, found, strict=True):
                     results[index] = result
         return results
+
+
+_BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
 
 
 def _reason(exc: BaseException) -> str:

@@ -12,9 +12,10 @@ from decimal import Decimal
 import pytest
 
 from byok.answers import Answer
+from byok.db import Database
 from byok.errors import AllProvidersFailedError, SpendLimitError, UnpricedModelError
 from byok.pricing import estimate_input_tokens, price_of, worst_case_cost
-from byok.types import ChatMessage, Usage
+from byok.types import ChatMessage, Usage, UserRef
 from tests.engine.conftest import MakeRig, Rig
 from tests.fakes.plugin import FakeProviders
 
@@ -162,6 +163,37 @@ async def test_the_next_check_counts_an_answer_at_its_cost_before_its_row_is_wri
     assert caught.value.spent == small + FULL_COST
     rows = await rig.usage_rows()  # flushes
     assert sorted(r["cost"] for r in rows) == sorted([small, FULL_COST])
+    assert all(r["outcome"] == "success" and r["reserved_cost"] is None for r in rows)
+
+
+async def test_checks_of_many_users_in_one_commit_each_hold_their_own_limit(
+    make_rig: MakeRig, database: Database
+) -> None:
+    """Two engines (two instances) on one database, six users asking at once: the checks
+    share commits, yet each user's limit admits exactly what it has room for."""
+    assert WORST is not None and FULL_COST is not None
+    first = await make_rig(database)
+    second = await make_rig(Database(database.url))
+    users = [UserRef("slack", "T1", f"U{n}") for n in range(6)]
+    for n, user in enumerate(users):
+        room = n % 3 + 1  # room for 1, 2 or 3 answers
+        await first.add_key("openai", user, limit=str(room * WORST))
+    script_full_answers(first, "openai", 80)
+
+    async def ask(rig: Rig, user: UserRef) -> Answer | SpendLimitError:
+        try:
+            return await rig.engine.service(user).chat(QUESTION, max_tokens=MAX_TOKENS)
+        except SpendLimitError as exc:
+            return exc
+
+    asks = [ask(rig, user) for user in users for rig in (first, second) for _ in range(3)]
+    results = await asyncio.gather(*asks)
+    per_user = [results[n * 6 : n * 6 + 6] for n in range(len(users))]
+    for n, outcomes in enumerate(per_user):
+        answered = [r for r in outcomes if isinstance(r, Answer)]
+        assert len(answered) == n % 3 + 1, f"user {n}: {len(answered)} answers"
+    rows = await first.usage_rows()
+    assert len(rows) == sum(n % 3 + 1 for n in range(len(users)))
     assert all(r["outcome"] == "success" and r["reserved_cost"] is None for r in rows)
 
 
