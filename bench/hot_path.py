@@ -40,6 +40,7 @@ import json
 import resource
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -74,6 +75,8 @@ BASELINE = "bare SDK"
 MONTHLY_LIMIT = Decimal("1000000")
 #: A busy fake above this share of one core may be what limits a case.
 FAKE_SATURATED = 0.85
+#: A run in which no call is answered for this long is stuck (reported, not waited out).
+STALL_S = 60.0
 #: Calls per case and round at each concurrency: (default, --quick).
 CALLS = {1: (300, 60), 20: (800, 200), 100: (1500, 300)}
 
@@ -272,10 +275,41 @@ class Watched:
         return cpu_seconds(self.fake_pid), database
 
 
+class Stalled(Exception):
+    """No call was answered for a long while: the run is stuck, not slow."""
+
+
+async def progress_watchdog(samples: list[float], stall_s: float) -> None:
+    """Return once no sample has been added for ``stall_s`` seconds."""
+    seen, since = -1, time.monotonic()
+    while True:
+        await asyncio.sleep(min(1.0, stall_s / 4))
+        if len(samples) != seen:
+            seen, since = len(samples), time.monotonic()
+        elif time.monotonic() - since >= stall_s:
+            return
+
+
+def show_stuck(limit: int = 2) -> None:
+    """The stacks of a few tasks still waiting (what the stuck calls wait for)."""
+    current = asyncio.current_task()
+    for task in [t for t in asyncio.all_tasks() if t is not current][:limit]:
+        print(f"--- a waiting task: {task.get_name()}", file=sys.stderr)
+        task.print_stack(limit=40, file=sys.stderr)
+
+
 async def measure(
-    call: Call, calls: int, concurrency: int, watched: Watched, drain: Engine | None
+    call: Call,
+    calls: int,
+    concurrency: int,
+    watched: Watched,
+    drain: Engine | None,
+    stall_s: float = STALL_S,
 ) -> Run:
-    """``concurrency`` users in a closed loop make ``calls`` calls between them."""
+    """``concurrency`` users in a closed loop make ``calls`` calls between them.
+
+    Raises :class:`Stalled` when no call is answered for ``stall_s`` seconds.
+    """
     samples: list[float] = []
     per_user = calls_made(calls, concurrency) // concurrency
 
@@ -287,7 +321,20 @@ async def measure(
 
     fake_before, database_before = watched.read()
     wall, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(user(n) for n in range(concurrency)))
+    users = asyncio.gather(*(user(n) for n in range(concurrency)))
+    watchdog = asyncio.ensure_future(progress_watchdog(samples, stall_s))
+    either: list[asyncio.Future[Any]] = [users, watchdog]
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if not users.done():
+        show_stuck()
+        users.cancel()
+        await asyncio.gather(users, return_exceptions=True)
+        raise Stalled(
+            f"{len(samples)} of {calls_made(calls, concurrency)} calls answered, "
+            f"then none for {stall_s:.0f} s"
+        )
+    watchdog.cancel()
+    users.result()  # a call's error ends the run
     wall = time.perf_counter() - wall
     if drain is not None:
         await drain.ledger.flush()  # its rows' writes are this case's CPU
@@ -318,39 +365,63 @@ async def run_database(
     watched: Watched,
     args: argparse.Namespace,
 ) -> list[Series]:
+    """Every case on one database; raises :class:`Stalled` naming the run that stuck."""
     users = max(args.concurrency)
     engines = await open_engines(urls, fakes, args.providers, users)
     found: list[Series] = []
-    async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
-        for provider in args.providers:
-            calls = {
-                "raw httpx": raw_calls(fakes, provider, client),
-                BASELINE: sdk_calls(fakes, provider),
-                **engines.calls(provider),
-            }
-            for mode in args.modes:
-                series = {
-                    (n, case): Series(label, provider, mode, n, case)
-                    for n in args.concurrency
-                    for case in args.cases
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
+            for provider in args.providers:
+                calls = {
+                    "raw httpx": raw_calls(fakes, provider, client),
+                    BASELINE: sdk_calls(fakes, provider),
+                    **engines.calls(provider),
                 }
-                for n in args.concurrency:
-                    for case in args.cases:
-                        await measure(calls[case][mode], warm_up_calls(n), n, watched, None)
-                gc.collect()  # once: a full collection takes ~0.5 s here, in no case's run
-                for round_number in range(args.rounds):
-                    for level, n in enumerate(args.concurrency):
-                        shift = (round_number + level) % len(args.cases)
-                        for case in [*args.cases[shift:], *args.cases[:shift]]:
-                            drain = engines.engine_of(case) if case in ENGINE_CASES else None
-                            run = await measure(calls[case][mode], args.calls[n], n, watched, drain)
-                            series[n, case].runs.append(run)
-                    print(f"  {label} {provider} {mode}: round {round_number + 1} done", flush=True)
-                found += series.values()
-    if not has_cache(engines.cached):
-        print(f"  note: on {label} this build keeps no user-state cache: 'hit' = 'miss' here")
-    await engines.aclose()
+                for mode in args.modes:
+                    found += await run_rounds(label, provider, mode, calls, engines, watched, args)
+        if not has_cache(engines.cached):
+            print(f"  note: on {label} this build keeps no user-state cache: 'hit' = 'miss' here")
+    finally:
+        try:
+            await asyncio.wait_for(engines.aclose(), 30)
+        except TimeoutError:
+            print(f"  {label}: the engines did not close in 30 s", file=sys.stderr)
     return found
+
+
+async def run_rounds(
+    label: str,
+    provider: str,
+    mode: str,
+    calls: dict[str, dict[str, Call]],
+    engines: Engines,
+    watched: Watched,
+    args: argparse.Namespace,
+) -> list[Series]:
+    series = {
+        (n, case): Series(label, provider, mode, n, case)
+        for n in args.concurrency
+        for case in args.cases
+    }
+
+    async def one(n: int, case: str, count: int, drain: Engine | None) -> Run:
+        try:
+            return await measure(calls[case][mode], count, n, watched, drain, args.stall_s)
+        except Stalled as exc:
+            raise Stalled(f"{label} {provider} {mode}, {n} users, '{case}': {exc}") from None
+
+    for n in args.concurrency:
+        for case in args.cases:
+            await one(n, case, warm_up_calls(n), None)
+    gc.collect()  # once: a full collection takes ~0.5 s here, in no case's run
+    for round_number in range(args.rounds):
+        for level, n in enumerate(args.concurrency):
+            shift = (round_number + level) % len(args.cases)
+            for case in [*args.cases[shift:], *args.cases[:shift]]:
+                drain = engines.engine_of(case) if case in ENGINE_CASES else None
+                series[n, case].runs.append(await one(n, case, args.calls[n], drain))
+        print(f"  {label} {provider} {mode}: round {round_number + 1} done", flush=True)
+    return list(series.values())
 
 
 # --- reporting -------------------------------------------------------------------------
@@ -502,13 +573,19 @@ async def databases(args: argparse.Namespace) -> AsyncIterator[list[Database]]:
         yield found
 
 
-async def run(args: argparse.Namespace) -> list[Series]:
+async def run(args: argparse.Namespace) -> tuple[list[Series], list[str]]:
+    """Every database's series, and what stuck (a database whose run stuck is left out)."""
     found: list[Series] = []
+    stuck: list[str] = []
     keys = 2 * max(args.concurrency)
     async with fake_services(keys=keys) as (fakes, fake_pid), databases(args) as chosen:
         for label, urls, pid in chosen:
-            found += await run_database(label, urls, fakes, Watched(fake_pid, pid), args)
-    return found
+            try:
+                found += await run_database(label, urls, fakes, Watched(fake_pid, pid), args)
+            except Stalled as exc:
+                print(f"  STUCK: {exc}; {label} left out", flush=True)
+                stuck.append(f"- **STUCK**: {exc}; {label} is left out of the table")
+    return found, stuck
 
 
 def report(found: Sequence[Series]) -> list[str]:
@@ -535,6 +612,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument(
+        "--stall-s", type=float, default=STALL_S, help="no answer this long: the run is stuck"
+    )
     args = parser.parse_args(argv)
     args.providers = args.providers.split(",")
     args.modes = args.modes.split(",")
@@ -564,9 +644,11 @@ async def main(argv: Sequence[str] | None = None) -> None:
         + f"; 'miss' engine: {'user_state_ttl_s=0' if cache_off() else 'state_cache = None'}",
         flush=True,
     )
-    found = await run(args)
+    found, stuck = await run(args)
     print()
-    print("\n".join(report(found)))
+    if found:
+        print("\n".join(report(found)))
+    print("\n".join(stuck))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"- this process: peak RSS {peak:,.0f} MiB (maxrss), {rss_mib():,.0f} MiB at the end")
     print(f"\nuptime after: {uptime()}  ({time.monotonic() - started:,.0f} s)")

@@ -7,9 +7,12 @@ keys carry a monthly limit (``limit``) or not, and every call must have been ans
 
 from __future__ import annotations
 
+import asyncio
+import os
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from bench import hot_path
@@ -74,3 +77,16 @@ async def test_every_case_runs_and_goes_where_its_name_says(tmp_path: Path) -> N
     table = hot_path.report(found)
     assert sum(line.startswith("| SQLite | openai chat |") for line in table) == 12
     assert any("added p50 < 1 ms" in line for line in table)  # the 1-user target row
+
+
+async def test_a_run_whose_calls_stop_being_answered_is_reported_stuck() -> None:
+    answered = 0
+
+    async def call(index: int) -> None:
+        nonlocal answered
+        if answered >= 3:
+            await asyncio.Event().wait()  # never answered
+        answered += 1
+
+    with pytest.raises(hot_path.Stalled, match="3 of 4 calls answered"):
+        await hot_path.measure(call, 4, 1, hot_path.Watched(os.getpid()), None, stall_s=0.3)
