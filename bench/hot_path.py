@@ -78,7 +78,9 @@ FAKE_SATURATED = 0.85
 #: A run in which no call is answered for this long is stuck (reported, not waited out).
 STALL_S = 60.0
 #: Calls per case and round at each concurrency: (default, --quick).
-CALLS = {1: (300, 60), 20: (800, 200), 100: (1500, 300)}
+CALLS = {1: (200, 40), 20: (600, 100), 100: (1000, 200)}
+#: The pool the OpenAI SDK gives its httpx client: the raw calls' pool is the same size.
+POOL = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 
 
 # --- the calls ------------------------------------------------------------------------
@@ -366,11 +368,12 @@ async def run_database(
     args: argparse.Namespace,
 ) -> list[Series]:
     """Every case on one database; raises :class:`Stalled` naming the run that stuck."""
-    users = max(args.concurrency)
-    engines = await open_engines(urls, fakes, args.providers, users)
+    started = time.monotonic()
+    engines = await open_engines(urls, fakes, args.providers, max(args.concurrency))
+    print(f"  {label}: engines ready in {time.monotonic() - started:.1f} s", flush=True)
     found: list[Series] = []
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
+        async with httpx.AsyncClient(timeout=TIMEOUT_S, limits=POOL) as client:
             for provider in args.providers:
                 calls = {
                     "raw httpx": raw_calls(fakes, provider, client),
@@ -379,6 +382,7 @@ async def run_database(
                 }
                 for mode in args.modes:
                     found += await run_rounds(label, provider, mode, calls, engines, watched, args)
+        print(f"  {label}: done in {time.monotonic() - started:.0f} s", flush=True)
         if not has_cache(engines.cached):
             print(f"  note: on {label} this build keeps no user-state cache: 'hit' = 'miss' here")
     finally:
@@ -471,6 +475,48 @@ def table_row(series: Series, baseline: Series | None) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def summary(found: Sequence[Series]) -> list[str]:
+    """One line per case, as the outside measurement put it: added p50 one at a time;
+    calls/s and CPU per call at 20 users; p99 at 100 users (medians over rounds)."""
+    index = {(s.database, s.provider, s.mode, s.concurrency, s.case): s for s in found}
+    out = []
+    for series in found:
+        if series.concurrency != min(s.concurrency for s in found):
+            continue
+        where = (series.database, series.provider, series.mode)
+        cells = [*where[:1], f"{series.provider} {series.mode}", series.case]
+        for n, show in ((1, "p50"), (20, "rate"), (20, "cpu"), (100, "p99")):
+            one, base = index.get((*where, n, series.case)), index.get((*where, n, BASELINE))
+            if one is None or base is None:
+                cells.append("—")
+            elif show == "p50":
+                added = statistics.median(paired(one, base, lambda r, b: r.p50 - b.p50))
+                p50 = statistics.median(r.p50 for r in one.runs)
+                cells.append(f"{p50:,.0f}" if one is base else f"{p50:,.0f} ({added:+,.0f})")
+            elif show == "rate":
+                rate = statistics.median(r.per_second for r in one.runs)
+                ratio = statistics.median(
+                    paired(one, base, lambda r, b: r.per_second / b.per_second)
+                )
+                cells.append(f"{rate:,.0f}" if one is base else f"{rate:,.0f} ({ratio:.0%})")
+            elif show == "cpu":
+                cpu = statistics.median(r.cpu_us for r in one.runs)
+                ratio = statistics.median(paired(one, base, lambda r, b: r.cpu_us / b.cpu_us))
+                cells.append(f"{cpu:,.0f}" if one is base else f"{cpu:,.0f} ({ratio:.1f}×)")
+            else:
+                p99 = statistics.median(r.p99 for r in one.runs)
+                ratio = statistics.median(paired(one, base, lambda r, b: r.p99 / b.p99))
+                cells.append(f"{p99:,.0f}" if one is base else f"{p99:,.0f} ({ratio:.2f}×)")
+        out.append("| " + " | ".join(cells) + " |")
+    return [
+        "\nIn short (medians over rounds; in brackets: against the bare SDK of the same round):\n",
+        "| database | call | case | p50 µs, 1 user (added) | calls/s, 20 users (× SDK) "
+        "| CPU µs / call, 20 users (× SDK) | p99 µs, 100 users (× SDK) |",
+        "|---|---|---|---|---|---|---|",
+        *out,
+    ]
+
+
 def verdicts(found: Sequence[Series]) -> list[str]:
     """The targets of issue 16, read off the 'limit miss' case (the engine's slowest)."""
     index = {(s.database, s.provider, s.mode, s.concurrency, s.case): s for s in found}
@@ -479,7 +525,7 @@ def verdicts(found: Sequence[Series]) -> list[str]:
         base = index.get((database, provider, mode, n, BASELINE))
         if case != "limit miss" or base is None:
             continue
-        where = f"{database} {provider} {mode}, {n} users"
+        where = f"{database} {provider} {mode}, {n} user{'' if n == 1 else 's'}"
         if n == 1:
             added = statistics.median(paired(series, base, lambda r, b: r.p50 - b.p50))
             ok = "yes" if added < 1000 else "**no**"
@@ -596,6 +642,7 @@ def report(found: Sequence[Series]) -> list[str]:
             (series.database, series.provider, series.mode, series.concurrency, BASELINE)
         )
         lines.append(table_row(series, base))
+    lines += summary(found)
     lines += verdicts(found)
     lines += ["", *saturation(found)]
     return lines

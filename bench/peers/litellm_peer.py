@@ -48,7 +48,8 @@ QUESTION = "What is the capital of France?"
 MODEL = "gpt-5.6-terra"
 CASES = ("raw httpx", "bare SDK", "litellm SDK", "litellm proxy")
 BASELINE = "bare SDK"
-CALLS = {1: (300, 60), 20: (800, 200), 100: (1500, 300)}
+CALLS = {1: (200, 40), 20: (600, 100), 100: (1000, 200)}
+POOL = httpx.Limits(max_connections=1000, max_keepalive_connections=100)  # the SDK's
 FAKE_SATURATED = 0.85
 Call = Callable[[], Awaitable[object]]
 
@@ -301,7 +302,7 @@ async def run(
     args: argparse.Namespace, fake: dict[str, Any], fake_pid: int, proxy: Any, master_key: str
 ) -> None:
     proxy_process, proxy_url = proxy
-    async with httpx.AsyncClient(timeout=30.0) as client:
+    async with httpx.AsyncClient(timeout=30.0, limits=POOL) as client:
         calls = make_calls(fake, proxy_url, master_key, client)
         series = {(n, c): Series(n, c) for n in args.concurrency for c in args.cases}
 
