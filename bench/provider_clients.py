@@ -7,9 +7,11 @@ what matters on a busy bot), after a warm-up:
 
 - ``sdk``: the official ``openai`` SDK, called as a provider would (per-request key
   header, ``max_completion_tokens``, usage read from the response objects);
-- ``provider``: :class:`byok.providers.openai.OpenAIProvider` as it stands;
+- ``provider``: :class:`byok.providers.openai.OpenAIProvider` as it stands (since issue
+  16: the lean client for chat and streams);
 - ``compatible``: :class:`byok.providers.openai_compatible.OpenAICompatibleProvider`
-  pointed at the OpenAI fake (the project's own httpx client).
+  pointed at the OpenAI fake (it sends ``max_tokens``, which the fake refuses for
+  reasoning models, so it asks ``gpt-4o-mini``; the fake's answer is the same).
 
     .venv/bin/python -m bench.provider_clients [--calls 300] [--blocks 3]
         [--variants sdk,provider,compatible] [--modes chat,stream] [--uvloop]
@@ -128,7 +130,7 @@ async def main(args: argparse.Namespace) -> None:
             elif variant == "provider":
                 built[variant] = provider_calls(fakes, model, "openai")
             else:
-                built[variant] = provider_calls(fakes, model, "openai-compatible")
+                built[variant] = provider_calls(fakes, "gpt-4o-mini", "openai-compatible")
         tallies = {(v, m): Tally() for v in args.variants for m in args.modes}
         for (variant, mode), _ in tallies.items():
             await run_block(built[variant][0][mode], 30)  # warm-up: connections, caches

@@ -164,6 +164,25 @@ def _command_name(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
+#: Commands that serve for hours: they get uvloop's leaner event loop where it is installed.
+_LONG_RUNNING = frozenset({"run", "console"})
+
+
+def _run(name: str, main: Coroutine[Any, Any, int]) -> int:
+    """Run a command's coroutine to completion, as ``asyncio.run`` would."""
+    factory = _uvloop_factory() if name in _LONG_RUNNING else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
+
+
+def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop  # not on Windows (see pyproject.toml)
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def execute(
     args: argparse.Namespace, commands: Mapping[str, Command], configure_logs: bool = True
 ) -> int:
@@ -177,7 +196,7 @@ def execute(
             configure_logging("WARNING", config.logging.format, config_secrets(config))
         command = commands[_command_name(args)]
         try:
-            return asyncio.run(command(args, config, source))
+            return _run(_command_name(args), command(args, config, source))
         except DBAPIError as exc:  # raised on a connection of its own, as migrations use
             unavailable = unavailable_error(config.database.url, exc)
             if unavailable is None:
