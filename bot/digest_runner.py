@@ -58,7 +58,7 @@ from bot.scheduler import DigestSchedule
 from byok.clock import Clock, utc_now
 from byok.db.engine import Database
 from byok.db.tables import DigestLog
-from byok.digest_data import DigestWindow, UserDigestData, load_daily_costs, load_digest_data
+from byok.digest_data import DigestWindow, UserDigestData, load_digest_data
 from byok.preferences import PreferenceStore
 from byok.secret import redact
 from byok.types import UserRef
@@ -190,14 +190,10 @@ class DigestRunner:
                 report.retry_users.add(data.user_ref)
             else:
                 todo.append(data)
-        if not todo:
-            return
-        daily = await load_daily_costs(self.database, window, [d.user_ref for d in todo])
         for index, data in enumerate(todo):
             if self._stopping:
                 report.stopped += len(todo) - index
                 return
-            data.daily = daily.get(data.user_ref, [])
             await self._deliver(window, data, report)
 
     def classify(self, state: tuple[str, int, datetime] | None) -> str:
@@ -428,10 +424,8 @@ async def dry_run(
             "No one is due one: no user with the digest on made a request that week, and "
             "no one asked for empty digests (`/byok prefs empty-digest on`)."
         )
-    daily = await load_daily_costs(database, window, list(recipients))
     for user_ref in sorted(recipients):
         data = recipients[user_ref]
-        data.daily = daily.get(user_ref, [])
         reply = await build_digest(data, window, runner.names)
         lines += [
             "",

@@ -1,11 +1,19 @@
 """Usage aggregates for the weekly digest: one week, every user, grouped in SQL.
 
 :func:`load_digest_data` returns, for every user who should get a digest: the week
-by provider and model (with failures and fallbacks), the week before by provider,
-failures by kind, and month-to-date spend per key against its monthly limit.
-:func:`load_daily_costs` returns daily cost by provider for the chart, for a batch
-of users at a time (it is the largest result, and only needed as each digest is
-drawn). Every number comes from a GROUP BY; usage rows never reach Python.
+by provider and model (with failures and fallbacks), failures by kind, the week before
+by provider, month-to-date spend per key against its monthly limit, and the chart's
+daily cost by provider. Every number comes from a GROUP BY; usage rows never reach
+Python, and Python receives one row per group it keeps, never one per usage row:
+
+- the week: one row per (user, provider, model), and per (user, provider, failure kind);
+- everything else in one pass over the chart's weeks (and the month, and the week
+  before): one row per (user, provider) carrying its previous-week and month-to-date
+  sums and its chart series, which the database writes as compact text (``day:nanos:
+  unpriced,...``).
+
+Each user's lines and points are made into objects on first use (:class:`Deferred`):
+a run reads one user's digest at a time, as it draws and sends it.
 
 Numbers follow :class:`byok.usage.UsageLedger`: a request is a finished attempt;
 ``cost`` sums known prices and requests whose price is unknown are counted apart,
@@ -17,26 +25,41 @@ days are calendar days in the digest's timezone, daylight-saving changes include
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple, TypeVar, overload
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, false, func, select, text, true
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from byok.db import tables
-from byok.db.columns import from_nanos
+from byok.db.columns import UTCDateTime, from_nanos
 from byok.db.engine import Database
 from byok.types import UserRef
-from byok.usage import UNPRICED_UNCOUNTED, UsageLine, month_bounds
+from byok.usage import _SPEND, UNPRICED_UNCOUNTED, UsageLine, month_bounds
 
 __all__ = [
     "DailyCost",
+    "Deferred",
     "DigestWindow",
     "FailureCount",
     "KeySpend",
@@ -52,8 +75,9 @@ _E = tables.UsageEvent.__table__.c
 _U = tables.User.__table__.c
 _P = tables.UserAIPreferences.__table__.c
 _K = tables.UserApiKey.__table__.c
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _IN_CHUNK = 1_000  # ids per IN list: well under SQLite's and asyncpg's parameter limits
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +123,12 @@ class DigestWindow:
         """The calendar month (UTC) limits are enforced on, as of ``as_of``."""
         return month_bounds(self.as_of)
 
+    @property
+    def days(self) -> tuple[date, ...]:
+        """The local days counted by day: the chart's, and the week before if it is not one."""
+        first = min(self.chart_days[0], self.period_start - timedelta(days=7))
+        return tuple(first + timedelta(days=n) for n in range((self.period_end - first).days))
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderWeek:
@@ -141,18 +171,93 @@ class DailyCost:
     unpriced: int
 
 
+class Deferred(Sequence[T]):
+    """A list built from what the database sent on first use (``build(raw)``), not before.
+
+    A run loads every user's numbers at once but reads one user's at a time, as each
+    digest is drawn and sent; their objects are made then. Empty exactly when ``raw`` is.
+    """
+
+    __slots__ = ("_build", "_items", "_raw")
+
+    def __init__(self, raw: Sequence[R], build: Callable[[Sequence[R]], list[T]]) -> None:
+        self._raw: Sequence[Any] = raw
+        self._build: Callable[[Sequence[Any]], list[T]] | None = build
+        self._items: list[T] = []
+
+    def _built(self) -> list[T]:
+        if self._build is not None:
+            self._items, self._build, self._raw = self._build(self._raw), None, ()
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        return self._built()[index]
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+    def __bool__(self) -> bool:
+        return bool(self._raw) if self._build is not None else bool(self._items)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Deferred | list | tuple):
+            return self._built() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._built())
+
+
+def _points(days: Sequence[date]) -> Callable[[Sequence[tuple[str, str]]], list[DailyCost]]:
+    """Chart points from (provider, series): ``day:nanos:unpriced`` items, day an index
+    into ``days``; by day, then provider."""
+
+    def build(encoded: Sequence[tuple[str, str]]) -> list[DailyCost]:
+        points = []
+        for provider, series in encoded:
+            for item in series.split(","):
+                day, nanos, unpriced = item.split(":")
+                points.append(
+                    DailyCost(days[int(day)], provider, from_nanos(int(nanos)), int(unpriced))
+                )
+        points.sort(key=lambda point: (point.day, point.provider_id))
+        return points
+
+    return build
+
+
+def _lines(rows: Sequence[tuple[Any, ...]]) -> list[UsageLine]:
+    """Week lines from (provider, model, requests, failures, fallbacks, tokens in, tokens
+    out, nano-dollars, unpriced) rows."""
+    return [
+        UsageLine(provider, model, requests, failures, fallbacks, tokens_in, tokens_out,
+                  from_nanos(nanos), unpriced)
+        for provider, model, requests, failures, fallbacks, tokens_in, tokens_out, nanos, unpriced
+        in rows
+    ]  # fmt: skip
+
+
 @dataclass(slots=True)
 class UserDigestData:
-    """Everything one user's digest shows; ``daily`` is filled from :func:`load_daily_costs`."""
+    """Everything one user's digest shows."""
 
     user_ref: int
     user: UserRef
     digest_when_empty: bool
-    week: list[UsageLine] = field(default_factory=list)
+    week: Sequence[UsageLine] = field(default_factory=list)
     previous: list[ProviderWeek] = field(default_factory=list)
     failures: list[FailureCount] = field(default_factory=list)
     keys: list[KeySpend] = field(default_factory=list)
-    daily: list[DailyCost] = field(default_factory=list)
+    daily: Sequence[DailyCost] = ()
 
     @property
     def has_usage(self) -> bool:
@@ -184,17 +289,18 @@ def utc_offsets(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[date
 
 
 _FINISHED = _E.outcome != "pending"
+_FAILED = case((_E.outcome != "success", 1), else_=0)
 _FALLBACK = case((_E.is_fallback, 1), else_=0)
 _UNPRICED = case((and_(_E.outcome == "success", _E.cost.is_(None)), 1), else_=0)
 _KIND = case(
-    (_E.outcome == "success", ""),
     (_E.outcome == "cancelled", "cancelled"),
     else_=func.coalesce(_E.error_kind, "error"),
 )
 
 
-def _nanos(expr: Any) -> Any:
-    """A SUM of nano-dollar BIGINTs as a plain integer (PostgreSQL would send NUMERIC)."""
+def _int_sum(expr: Any) -> Any:
+    """A SUM of integers (nano-dollars, tokens) as a plain integer, 0 for none (PostgreSQL
+    would send a BIGINT column's sum as NUMERIC, which is slow to decode)."""
     return cast(func.coalesce(func.sum(expr), 0), BigInteger)
 
 
@@ -216,7 +322,7 @@ def _chunks(ids: Collection[int]) -> Iterator[list[int]]:
 async def _session(database: Database) -> AsyncIterator[AsyncSession]:
     async with database.session() as session:
         if database.dialect == "postgresql":
-            # The default 4 MB makes the hash aggregates over a busy week spill to disk.
+            # The default 4 MB makes the aggregates over a busy month spill to disk.
             await session.execute(text("SET LOCAL work_mem = '64MB'"))
         yield session
 
@@ -224,29 +330,64 @@ async def _session(database: Database) -> AsyncIterator[AsyncSession]:
 async def load_digest_data(
     database: Database, window: DigestWindow, *, users: Collection[int] | None = None
 ) -> dict[int, UserDigestData]:
-    """Digest numbers of every user who should get one for ``window``, by user row id.
+    """Digest numbers and chart data of every user who should get one for ``window``.
 
-    A user gets a digest unless they turned it off, and only for a week with requests
-    unless they asked for empty ones. ``users`` restricts it to those user row ids.
+    By user row id. A user gets a digest unless they turned it off, and only for a week
+    with requests unless they asked for empty ones. ``users`` restricts it to those ids.
     """
     found: dict[int, UserDigestData] = {}
+    points = _points(window.days)
     for chunk in [None] if users is None else _chunks(users):
-        # The queries run side by side, each on its own connection: the database works
-        # on one while Python folds the rows of another.
-        wanted, (week, failures), previous, keys = await asyncio.gather(
+        # Each query has its own connection (PostgreSQL runs them side by side; SQLite's
+        # single connection takes them in turn).
+        wanted, week, failures, sums, keys = await asyncio.gather(
             _wanted(database, chunk),
             _week(database, window, chunk),
-            _previous(database, window, chunk),
-            _keys(database, window, chunk),
+            _failures(database, window, chunk),
+            _by_provider(database, window, chunk),
+            _keys(database, chunk),
         )
         for ref, data in wanted.items():
-            data.week = week.get(ref, [])
-            if data.week or data.digest_when_empty:
-                data.failures = failures.get(ref, [])
-                data.previous = previous.get(ref, [])
-                data.keys = keys.get(ref, [])
-                found[ref] = data
+            lines = week.get(ref, [])
+            if not (lines or data.digest_when_empty):
+                continue
+            data.week = Deferred(lines, _lines)
+            providers = sums.get(ref, {})
+            data.failures = failures.get(ref, [])
+            data.previous = [_previous(provider, s) for provider, s in providers.items()
+                             if s.previous[0]]  # fmt: skip
+            data.keys = [_key_spend(provider, limit, providers.get(provider))
+                         for provider, limit in keys.get(ref, [])]  # fmt: skip
+            data.daily = Deferred(
+                [(provider, s.series) for provider, s in providers.items() if s.series], points
+            )
+            found[ref] = data
     return found
+
+
+async def load_daily_costs(
+    database: Database, window: DigestWindow, users: Collection[int]
+) -> dict[int, list[DailyCost]]:
+    """Daily cost by provider over the chart's weeks, for these user row ids (users
+    without a finished request in those weeks are left out)."""
+    found: dict[int, list[DailyCost]] = {}
+    for chunk in _chunks(users):
+        for ref, providers in (await _by_provider(database, window, chunk)).items():
+            encoded = [(provider, s.series) for provider, s in providers.items() if s.series]
+            if encoded:
+                found[ref] = _points(window.days)(encoded)
+    return found
+
+
+def _previous(provider: str, sums: _ProviderSums) -> ProviderWeek:
+    requests, tokens_in, tokens_out, nanos, unpriced = sums.previous
+    return ProviderWeek(provider, requests, tokens_in, tokens_out, from_nanos(nanos), unpriced)
+
+
+def _key_spend(provider: str, limit: Decimal | None, sums: _ProviderSums | None) -> KeySpend:
+    if sums is None:
+        return KeySpend(provider, from_nanos(0), limit)
+    return KeySpend(provider, from_nanos(sums.month_spent), limit, sums.month_unpriced)
 
 
 async def _wanted(database: Database, users: list[int] | None) -> dict[int, UserDigestData]:
@@ -269,141 +410,137 @@ async def _wanted(database: Database, users: list[int] | None) -> dict[int, User
 
 async def _week(
     database: Database, window: DigestWindow, users: list[int] | None
-) -> tuple[dict[int, list[UsageLine]], dict[int, list[FailureCount]]]:
-    """The week by provider and model; the same pass splits failures by kind."""
+) -> dict[int, list[tuple[Any, ...]]]:
+    """The week by provider and model: each row is one line of the digest, as _lines reads it."""
     async with _session(database) as session:
         rows = await session.execute(
-            select(_E.user_ref, _E.provider, _E.model, _KIND, func.count(), func.sum(_FALLBACK),
-                   func.sum(_E.input_tokens), func.sum(_E.output_tokens), _nanos(_E.cost),
-                   func.sum(_UNPRICED))
+            select(_E.user_ref, _E.provider, _E.model, func.count(), _int_sum(_FAILED),
+                   _int_sum(_FALLBACK), _int_sum(_E.input_tokens), _int_sum(_E.output_tokens),
+                   _int_sum(_E.cost), _int_sum(_UNPRICED))
             .where(_in_range(window.start, window.end), _FINISHED, _only(_E.user_ref, users))
-            .group_by(_E.user_ref, _E.provider, _E.model, _KIND)
+            .group_by(_E.user_ref, _E.provider, _E.model)
             .order_by(_E.user_ref, _E.provider, _E.model)
         )  # fmt: skip
-        found = rows.all()
-    # [requests, failures, fallbacks, tokens in, tokens out, nano-dollars, unpriced]; this
-    # loop sees ~100k rows for 10k users, so it stays plain.
-    sums: dict[tuple[int, str, str], list[int]] = {}
-    failed: dict[tuple[int, str, str], int] = {}
-    for ref, provider, model, kind, count, fallbacks, tin, tout, nanos, unpriced in found:
-        total = sums.get((ref, provider, model))
-        if total is None:
-            total = sums[ref, provider, model] = [0] * 7
-        total[0] += count
-        total[2] += fallbacks
-        total[3] += tin
-        total[4] += tout
-        total[5] += nanos
-        total[6] += unpriced
-        if kind:  # failed requests are grouped apart, by kind
-            total[1] += count
-            failed[ref, provider, kind] = failed.get((ref, provider, kind), 0) + count
-    lines: dict[int, list[UsageLine]] = {}
-    for (ref, provider, model), (count, fails, falls, tin, tout, nanos, unpriced) in sums.items():
-        lines.setdefault(ref, []).append(UsageLine(provider, model, int(count), int(fails),
-            int(falls), int(tin), int(tout), from_nanos(nanos), int(unpriced)))  # fmt: skip
-    failures: dict[int, list[FailureCount]] = {}
-    for (ref, provider, kind), count in sorted(failed.items()):
-        failures.setdefault(ref, []).append(FailureCount(provider, kind, int(count)))
-    return lines, failures
+        lines: dict[int, list[tuple[Any, ...]]] = {}
+        for row in rows.all():
+            lines.setdefault(row[0], []).append(row[1:])
+        return lines
 
 
-async def _previous(
+async def _failures(
     database: Database, window: DigestWindow, users: list[int] | None
-) -> dict[int, list[ProviderWeek]]:
+) -> dict[int, list[FailureCount]]:
+    """The week's failed requests by provider and kind."""
     async with _session(database) as session:
         rows = await session.execute(
-            select(_E.user_ref, _E.provider, func.count(), func.sum(_E.input_tokens),
-                   func.sum(_E.output_tokens), _nanos(_E.cost), func.sum(_UNPRICED))
-            .where(_in_range(window.previous_start, window.start), _FINISHED,
+            select(_E.user_ref, _E.provider, _KIND.label("kind"), func.count())
+            .where(_in_range(window.start, window.end), _FINISHED, _E.outcome != "success",
                    _only(_E.user_ref, users))
-            .group_by(_E.user_ref, _E.provider)
-            .order_by(_E.user_ref, _E.provider)
+            .group_by(_E.user_ref, _E.provider, _KIND)
         )  # fmt: skip
-        found: dict[int, list[ProviderWeek]] = {}
-        for ref, provider, count, tin, tout, nanos, unpriced in rows.all():
-            found.setdefault(ref, []).append(ProviderWeek(
-                provider, int(count), int(tin), int(tout), from_nanos(int(nanos)), int(unpriced)
-            ))  # fmt: skip
+        found: dict[int, list[FailureCount]] = {}
+        for ref, provider, kind, count in sorted(tuple(row) for row in rows):
+            found.setdefault(ref, []).append(FailureCount(provider, kind, int(count)))
         return found
 
 
-async def _keys(
-    database: Database, window: DigestWindow, users: list[int] | None
-) -> dict[int, list[KeySpend]]:
-    month_start, month_end = window.month
-    spend = (
-        select(_E.user_ref, _E.provider,
-               func.sum(func.coalesce(_E.cost, _E.reserved_cost)).label("spent"),
-               func.sum(UNPRICED_UNCOUNTED).label("unpriced"))
-        .where(_E.key_source == "user", _in_range(month_start, month_end), _only(_E.user_ref, users))
-        .group_by(_E.user_ref, _E.provider)
-        .subquery()
-    )  # fmt: skip
-    async with _session(database) as session:
-        rows = await session.execute(
-            select(_K.user_ref, _K.provider, _K.monthly_limit,
-                   cast(func.coalesce(spend.c.spent, 0), BigInteger),
-                   func.coalesce(spend.c.unpriced, 0))
-            .outerjoin(spend, and_(spend.c.user_ref == _K.user_ref,
-                                   spend.c.provider == _K.provider))
-            .where(_K.is_active, _only(_K.user_ref, users))
-            .order_by(_K.user_ref, _K.provider)
-        )  # fmt: skip
-        found: dict[int, list[KeySpend]] = {}
-        for ref, provider, limit, nanos, unpriced in rows.all():
-            found.setdefault(ref, []).append(
-                KeySpend(provider, from_nanos(int(nanos)), limit, int(unpriced))
-            )
-        return found
+class _ProviderSums(NamedTuple):
+    # (requests, input tokens, output tokens, nano-dollars, unpriced) the week before
+    previous: tuple[int, int, int, int, int]
+    month_spent: int  # nano-dollars on the user's own key, month to date
+    month_unpriced: int
+    series: str | None  # the chart's points, as _points reads them
 
 
-def _epoch_seconds(dialect: str) -> ColumnElement[int]:
-    if dialect == "postgresql":
-        # EXTRACT gives fractional seconds; a plain cast would round 23:59:59.6 up a day.
-        return cast(func.floor(func.extract("epoch", _E.created_at)), BigInteger)
-    # SQLite keeps UTC timestamps as ISO text; strftime('%s') reads them as UTC, truncated.
-    return cast(func.strftime("%s", _E.created_at), BigInteger)
-
-
-def _local_day(dialect: str, tz: ZoneInfo, start: datetime, end: datetime) -> Any:
-    """Days since 1970-01-01 in local time: (epoch + UTC offset at that instant) // 86400."""
-    segments = utc_offsets(tz, start, end)
+def _day_index(database: Database, window: DigestWindow) -> Any:
+    """For a row within ``window.days``: the index of its local day there."""
+    days = window.days
+    if database.dialect == "postgresql":
+        # The number of local midnights at or before the row: exact, whatever the offsets.
+        midnights = [literal(window.midnight(day), UTCDateTime()) for day in days[1:]]
+        return func.width_bucket(_E.created_at, postgresql.array(midnights))
+    start, end = window.midnight(days[0]), window.end
+    segments = utc_offsets(window.timezone, start, end)
     offset: Any = segments[0][1]
     if len(segments) > 1:
         offset = case(
             *[(_E.created_at < since, value) for (_, value), (since, _) in pairwise(segments)],
             else_=segments[-1][1],
         )
-    return (_epoch_seconds(dialect) + offset) // 86_400
+    # SQLite keeps UTC timestamps as ISO text; strftime('%s') reads them as UTC, truncated.
+    seconds = cast(func.strftime("%s", _E.created_at), BigInteger) + offset
+    first = (days[0] - date(1970, 1, 1)).days
+    return seconds // 86_400 - first
 
 
-async def load_daily_costs(
-    database: Database, window: DigestWindow, users: Collection[int]
-) -> dict[int, list[DailyCost]]:
-    """Daily cost by provider over the chart's weeks, for these user row ids."""
-    found: dict[int, list[DailyCost]] = {}
-    day = _local_day(database.dialect, window.timezone, window.chart_start, window.end)
+async def _by_provider(
+    database: Database, window: DigestWindow, users: list[int] | None
+) -> dict[int, dict[str, _ProviderSums]]:
+    """One pass over the chart's weeks, the week before and the month: per user and
+    provider, the week before, month-to-date spend and the chart's series."""
+    days = window.days
+    chart_from = len(days) - len(window.chart_days)
+    previous_from = days.index(window.period_start - timedelta(days=7))
+    month_start, month_end = window.month
+    days_start = window.midnight(days[0])
+    in_days = and_(_FINISHED, _in_range(days_start, window.end))
+    in_month = and_(_E.key_source == "user", _in_range(month_start, month_end))
+    # Rows: each finished request of those days with its day; other rows only count
+    # towards the month (day NULL). Bound parameters stay in this innermost query:
+    # PostgreSQL would not match them as the same GROUP BY expression.
+    rows = (
+        select(_E.user_ref, _E.provider, case((in_days, _day_index(database, window))).label("day"),
+               _E.input_tokens, _E.output_tokens, _E.cost, _UNPRICED.label("unpriced"),
+               case((in_month, _SPEND)).label("spent"),
+               case((in_month, UNPRICED_UNCOUNTED), else_=0).label("uncounted"))
+        .where(_in_range(min(days_start, month_start), max(window.end, month_end)),
+               _only(_E.user_ref, users))
+        .subquery()
+    )  # fmt: skip
+    r = rows.c
+    by_day = (
+        select(r.user_ref, r.provider, r.day, func.count().label("n"),
+               func.sum(r.input_tokens).label("tin"), func.sum(r.output_tokens).label("tout"),
+               _int_sum(r.cost).label("nanos"), func.sum(r.unpriced).label("unpriced"),
+               _int_sum(r.spent).label("spent"), func.sum(r.uncounted).label("uncounted"))
+        .group_by(r.user_ref, r.provider, r.day)
+        .subquery()
+    )  # fmt: skip
+    d = by_day.c
+    in_previous = and_(d.day >= previous_from, d.day < previous_from + 7)
+
+    def previous(value: Any) -> Any:
+        return cast(func.coalesce(func.sum(case((in_previous, value))), 0), BigInteger)
+
+    point = cast(d.day, String) + ":" + cast(d.nanos, String) + ":" + cast(d.unpriced, String)
     async with _session(database) as session:
-        for chunk in _chunks(users):
-            # The day is computed in a subquery: its bound parameters would otherwise be
-            # rendered twice (SELECT and GROUP BY) and PostgreSQL would not match them.
-            inner = (
-                select(_E.user_ref, _E.provider, day.label("day"), _E.cost,
-                       _UNPRICED.label("unpriced"))
-                .where(_in_range(window.chart_start, window.end), _FINISHED,
-                       _only(_E.user_ref, chunk))
-                .subquery()
+        found = await session.execute(
+            select(d.user_ref, d.provider, previous(d.n), previous(d.tin), previous(d.tout),
+                   previous(d.nanos), previous(d.unpriced), _int_sum(d.spent),
+                   func.sum(d.uncounted),
+                   func.aggregate_strings(case((d.day >= chart_from, point)), ","))
+            .group_by(d.user_ref, d.provider)
+            .order_by(d.user_ref, d.provider)
+        )  # fmt: skip
+        # Insertion order is the database's order of providers, as in the week's lines.
+        sums: dict[int, dict[str, _ProviderSums]] = {}
+        for ref, provider, n, tin, tout, nanos, unpriced, spent, uncounted, series in found:
+            sums.setdefault(ref, {})[provider] = _ProviderSums(
+                (int(n), int(tin), int(tout), int(nanos), int(unpriced)),
+                int(spent), int(uncounted), series,
             )  # fmt: skip
-            c = inner.c
-            rows = await session.execute(
-                select(c.user_ref, c.provider, c.day, _nanos(c.cost), func.sum(c.unpriced))
-                .group_by(c.user_ref, c.provider, c.day)
-                .order_by(c.user_ref, c.day, c.provider)
-            )
-            for ref, provider, day_number, nanos, unpriced in rows.all():
-                local = date.fromordinal(_EPOCH_ORDINAL + int(day_number))
-                found.setdefault(ref, []).append(
-                    DailyCost(local, provider, from_nanos(int(nanos)), int(unpriced))
-                )
-    return found
+        return sums
+
+
+async def _keys(database: Database, users: list[int] | None) -> dict[int, list[tuple[str, Any]]]:
+    """The user's active keys with their monthly limits, by provider."""
+    async with _session(database) as session:
+        rows = await session.execute(
+            select(_K.user_ref, _K.provider, _K.monthly_limit)
+            .where(_K.is_active, _only(_K.user_ref, users))
+            .order_by(_K.user_ref, _K.provider)
+        )
+        found: dict[int, list[tuple[str, Any]]] = {}
+        for ref, provider, limit in rows.all():
+            found.setdefault(ref, []).append((provider, limit))
+        return found
