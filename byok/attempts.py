@@ -139,6 +139,7 @@ class AttemptRunner:
             limit=limit,
         )
         if reserved_id is None:
+            self._spend_after[key] = spent
             self.observer.request_refused(candidate.provider_id, "spend_limit")
             raise SpendLimitError(
                 candidate.provider_id,
@@ -376,15 +377,9 @@ class AttemptRunner:
         if limit is None:
             return []
         key = SpendKey.at(self._clock(), user_ref, candidate.provider_id, candidate.key_source)
-        spent = None if refused else self._spend_after.pop(key, None)
+        spent = self._spend_after.pop(key, None)
         if spent is None:
-            async with self._db.session() as session:
-                spent = await self._ledger.month_spend(
-                    session,
-                    user_ref=user_ref,
-                    provider_id=candidate.provider_id,
-                    key_source=candidate.key_source,
-                )
+            spent = await self._ledger.month_spend(key)
         return await claim_quota_notices(
             self._db,
             user_ref=user_ref,

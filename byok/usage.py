@@ -33,7 +33,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from byok.clock import Clock, utc_now
 from byok.db.columns import Money, to_nanos
@@ -451,26 +451,22 @@ class UsageLedger:
             )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    async def month_spend(
-        self,
-        session: AsyncSession,
-        *,
-        user_ref: int,
-        provider_id: str,
-        key_source: KeySource,
-        now: datetime | None = None,
-    ) -> Decimal:
-        start, end = month_bounds(now or self._clock())
-        total = await session.scalar(
-            select(type_coerce(func.coalesce(func.sum(_SPEND), 0), Money())).where(
-                UsageEvent.user_ref == user_ref,
-                UsageEvent.provider == provider_id,
-                UsageEvent.key_source == key_source,
-                UsageEvent.created_at >= start,
-                UsageEvent.created_at < end,
+    async def month_spend(self, key: SpendKey) -> Decimal:
+        """What counts against ``key``'s limit so far: written rows, and the finishes
+        this process has queued at their real cost."""
+        start, end = month_bounds(key.month)
+        async with self._db.transaction() as connection:
+            counted = await connection.scalar(
+                _MONTH_SPEND,
+                {
+                    "user_ref": key.user_ref,
+                    "provider": key.provider_id,
+                    "key_source": key.key_source,
+                    "start": start,
+                    "end": end,
+                },
             )
-        )
-        return total if total is not None else Decimal(0)
+        return (counted or Decimal(0)) + self._unsent_change(key)
 
     async def month_spend_by_provider(
         self, user_ref: int, key_source: KeySource = "user"

@@ -24,7 +24,7 @@ from byok.db import Database, upgrade
 from byok.db.tables import UsageEvent
 from byok.errors import DatabaseUnavailableError
 from byok.types import Usage, UserRef
-from byok.usage import UsageLedger, month_bounds
+from byok.usage import SpendKey, UsageLedger, month_bounds
 from byok.users import user_id_or_create
 from tests.engine.conftest import MakeRig
 from tests.fakes.loopback import Fault
@@ -102,10 +102,8 @@ async def test_a_row_the_database_refuses_costs_no_other_row_its_place(
     assert (bad.input_tokens, bad.output_tokens, bad.reserved_cost) == (0, 7, Decimal("0.5"))
     [warning] = _writer_warnings(caplog)
     assert "request bad-row" in warning and "wrote it with the refused values cut" in warning
-    async with database.session() as session:  # its reservation still holds against a limit
-        spent = await ledger.month_spend(
-            session, user_ref=users[0], provider_id="openai", key_source="user", now=NOW
-        )
+    # Its reservation still holds against a limit.
+    spent = await ledger.month_spend(SpendKey.at(NOW, users[0], "openai", "user"))
     assert spent == 3 * Decimal("0.0044") + Decimal("0.5")
 
 
