@@ -123,6 +123,8 @@ async def build_app(config: Config, metrics: Metrics | None = None) -> App:
             default_max_tokens=config.limits.default_max_tokens,
             requests_per_minute=config.limits.requests_per_minute,
             history_token_budget=config.limits.history_token_budget,
+            user_state_ttl_s=config.database.user_state_ttl_s,
+            user_state_check_s=config.database.user_state_check_s,
         ),
         observer=metrics,
     )

@@ -112,6 +112,16 @@ class BotSettings(_Section):
 class DatabaseSettings(_Section):
     url: str = "sqlite+aiosqlite:///byok.db"
     auto_migrate: bool = True
+    #: Seconds a user's keys and preferences stay in memory between asks (each entry
+    #: ±20%); a change anywhere drops them at once all the same. 0: read on every ask.
+    user_state_ttl_s: Annotated[
+        float, Field(allow_inf_nan=True), AfterValidator(_within(0, 86_400, "seconds"))
+    ] = 300.0
+    #: SQLite: how soon a change made by another process (the console, a CLI command)
+    #: is seen at the latest.
+    user_state_check_s: Annotated[
+        float, Field(allow_inf_nan=True), AfterValidator(_within(0.05, 60, "seconds"))
+    ] = 1.0
 
     @field_validator("url")
     @classmethod

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from bot.app import build_app
 from bot.config import Config, load_config
 from byok.errors import ConfigError
 
@@ -169,6 +170,9 @@ def test_the_readme_names_every_environment_variable() -> None:
         ("[limits]\ndefault_max_tokens = 0\n", "[limits] default_max_tokens: must be at least 1 and at most 200,000 tokens (got 0)"),
         ("[digest]\ngrace_hours = inf\n", "[digest] grace_hours: Input should be a finite number (got inf)"),
         ("[bot]\nshutdown_grace_s = nan\n", "[bot] shutdown_grace_s: Input should be a finite number (got nan)"),
+        ("[database]\nuser_state_ttl_s = nan\n", "[database] user_state_ttl_s: must be at least 0 and at most 86,400 seconds (got nan)"),
+        ("[database]\nuser_state_ttl_s = -1\n", "[database] user_state_ttl_s: must be at least 0 and at most 86,400 seconds (got -1.0)"),
+        ("[database]\nuser_state_check_s = 0\n", "[database] user_state_check_s: must be at least 0.05 and at most 60 seconds (got 0.0)"),
     ],
 )  # fmt: skip
 def test_numbers_outside_their_range_are_refused_with_the_range(
@@ -184,6 +188,17 @@ def test_the_largest_numbers_allowed_are_accepted(tmp_path: Path) -> None:
     config, _ = load_config(write(tmp_path, text), env={})
     assert config.provider("openai").timeout_s == 600
     assert config.limits.default_max_tokens == 200_000
+
+
+async def test_the_user_state_settings_reach_the_engine(tmp_path: Path) -> None:
+    text = f"[database]\nurl = 'sqlite+aiosqlite:///{tmp_path}/b.db'\nuser_state_ttl_s = 0\nuser_state_check_s = 0.5\n"
+    config, _ = load_config(write(tmp_path, text), env={"BYOK_ENCRYPTION_KEY": "ab" * 32})
+    app = await build_app(config)
+    try:
+        settings = app.engine.settings
+        assert (settings.user_state_ttl_s, settings.user_state_check_s) == (0, 0.5)
+    finally:
+        await app.engine.aclose()
 
 
 PROVIDER_RULE = (
