@@ -264,7 +264,14 @@ async def throughput_round(
     with tempfile.TemporaryDirectory() as tmp:
         async with AnsweringSlack() as slack:
             signing_secret = secrets.token_hex(16)
-            config = write_config(Path(tmp), url, fakes, slack.api_url, args.log_level)
+            config = write_config(
+                Path(tmp),
+                url,
+                fakes,
+                slack.api_url,
+                args.log_level,
+                user_state_ttl_s=args.user_state_ttl,
+            )
             env = {
                 "BYOK_ENCRYPTION_KEY": master_key.hex(),
                 "SLACK_BOT_TOKEN": "xoxb-" + secrets.token_hex(12),
@@ -546,6 +553,12 @@ async def main() -> None:
     parser.add_argument("--takeover-leases", default="30,6", help="'' to skip")
     parser.add_argument("--takeover-repeats", type=int, default=2)
     parser.add_argument("--no-throughput", action="store_true")
+    parser.add_argument(
+        "--user-state-ttl",
+        type=float,
+        default=0.0,
+        help="[database] user_state_ttl_s of the bots; 0 (default): every ask a cache miss",
+    )
     args = parser.parse_args()
     args.instance_counts = [int(n) for n in args.instances.split(",")]
     bindir = find_pg_bin()

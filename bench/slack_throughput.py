@@ -20,6 +20,11 @@ start-up (the provider SDKs are loaded in the background then) and after all the
 
     .venv/bin/python -m bench.slack_throughput [--asks 10000] [--users 100]
         [--warmup 500] [--db sqlite,postgresql] [--log-level INFO]
+        [--user-state-ttl 0] [--no-limits]
+
+By default every other user's key has a monthly limit (checked, never reached) and the
+bot keeps no user state between asks (``user_state_ttl_s = 0``): every ask reads it, as
+for users who ask once an hour.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -130,7 +136,13 @@ class BotProcess:
 
 
 def write_config(
-    folder: Path, url: str, fakes: RemoteFakes, slack_api: str, log_level: str
+    folder: Path,
+    url: str,
+    fakes: RemoteFakes,
+    slack_api: str,
+    log_level: str,
+    *,
+    user_state_ttl_s: float = 300.0,
 ) -> Path:
     providers = "\n".join(
         f'[providers.{pid}]\nbase_url = "{fakes.base_url(pid)}"\n' for pid in PROVIDERS
@@ -143,6 +155,7 @@ shutdown_grace_s = 10.0
 
 [database]
 url = "{url}"
+user_state_ttl_s = {user_state_ttl_s}
 
 {providers}
 [limits]
@@ -304,13 +317,23 @@ def database_url(kind: str, folder: Path) -> Iterator[str | None]:
         server.stop()
 
 
-async def prepare(url: str, fakes: RemoteFakes, users: int, master_key: bytes) -> None:
-    """Store a key for every user (as ``/byok add`` would), spread over three providers."""
+#: Large enough never to refuse here: the limit is checked, never reached.
+MONTHLY_LIMIT = Decimal("1000000")
+
+
+async def prepare(
+    url: str, fakes: RemoteFakes, users: int, master_key: bytes, *, limits: bool = True
+) -> None:
+    """Store a key for every user (as ``/byok add`` would), spread over three providers;
+    with ``limits`` every other user's key has a monthly limit."""
     engine = await make_engine(url, fakes, master_key=master_key)
     for n in range(users):
         provider = PROVIDERS[n % len(PROVIDERS)]
         user = UserRef("slack", TEAM, f"U{n:05d}")
-        await engine.service(user).add_key(provider, fakes.key(provider, n + 1))
+        limit = MONTHLY_LIMIT if limits and n % 2 else None
+        await engine.service(user).add_key(
+            provider, fakes.key(provider, n + 1), monthly_limit=limit
+        )
     await engine.aclose()
 
 
@@ -323,10 +346,17 @@ async def run_database(
             print(f"{kind}: skipped (no PostgreSQL binaries)")
             return None
         master_key = os.urandom(32)
-        await prepare(url, fakes, args.users, master_key)
+        await prepare(url, fakes, args.users, master_key, limits=not args.no_limits)
         async with AnsweringSlack() as slack:
             signing_secret = secrets.token_hex(16)
-            config = write_config(Path(tmp), url, fakes, slack.api_url, args.log_level)
+            config = write_config(
+                Path(tmp),
+                url,
+                fakes,
+                slack.api_url,
+                args.log_level,
+                user_state_ttl_s=args.user_state_ttl,
+            )
             env = {
                 "BYOK_ENCRYPTION_KEY": master_key.hex(),
                 "SLACK_BOT_TOKEN": "xoxb-" + secrets.token_hex(12),
@@ -438,8 +468,19 @@ async def main() -> None:
         "--profile", action="store_true", help="sample the bot with py-spy during the run"
     )
     parser.add_argument("--profile-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--user-state-ttl",
+        type=float,
+        default=0.0,
+        help="[database] user_state_ttl_s of the bot; 0 (default): every ask a cache miss",
+    )
+    parser.add_argument("--no-limits", action="store_true", help="no user has a monthly limit")
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    print(
+        f"user_state_ttl_s = {args.user_state_ttl:g}; "
+        f"{'no users' if args.no_limits else 'every other user'} with a monthly limit"
+    )
     results = []
     async with fake_services(keys=args.users) as (fakes, fakes_pid):
         for kind in args.db.split(","):
