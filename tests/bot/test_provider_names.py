@@ -31,14 +31,18 @@ def test_a_name_an_id_and_an_id_no_longer_offered() -> None:
 
 
 def _with_office_llama(tmp_path: Path, fakes: FakeProviders) -> Path:
-    """The fakes, plus an operator's keyless OpenAI-compatible endpoint named "Office Llama"."""
+    """The fakes, plus an operator's keyless OpenAI-compatible endpoint named "Office Llama".
+
+    It serves gpt-4o-mini: the compatible wire sends `max_tokens`, which OpenAI's reasoning models
+    refuse (as the fake does).
+    """
     config = write_config(tmp_path, fakes)
     local = [
         "[providers.local]",
         'wire = "openai-compatible"',
         'display_name = "Office Llama"',
         f'base_url = "{fakes.settings("openai").base_url}"',
-        'default_model = "gpt-5.6-terra"',
+        'default_model = "gpt-4o-mini"',
         "requires_user_key = false",
         f'operator_key = "{fakes.key("openai")}"',
         "max_retries = 0",
@@ -73,7 +77,7 @@ async def test_the_console_names_built_in_and_operator_providers(
         "providers: OpenAI (`openai`), Anthropic (`anthropic`), Google Gemini (`google`), "
         "xAI Grok (`xai`), OpenRouter (`openrouter`), Office Llama (`local`)."
     ) in out
-    assert "— Office Llama · gpt-5.6-terra · 14 in / 7 out tokens · " in out
+    assert "— Office Llama · gpt-4o-mini · 14 in / 7 out tokens · " in out
     assert "Stored your xAI Grok key …" in out and "Checked with xAI Grok: " in out
     assert "Ask with `/ask --provider xai <question>`." in out  # typed: the id
     assert "— xAI Grok · grok-4.3 · 5 in / 3 out tokens · " in out
