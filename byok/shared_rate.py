@@ -25,11 +25,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Float, String, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from byok.db.clock import db_seconds
@@ -97,7 +97,7 @@ class SharedBucket:
         self.burst = max(float(burst), 1.0)
         self._monotonic = monotonic
         self._next_sweep = monotonic() + SWEEP_EVERY_S
-        self._insert = pg_insert if database.dialect == "postgresql" else sqlite_insert
+        self._statements = _Statements.build(database.dialect, scope, self.interval, self.burst)
 
     # -- what a check's answer means ---------------------------------------------------
 
@@ -113,36 +113,20 @@ class SharedBucket:
 
     async def take(self, subject: str) -> Taken:
         """Take one token if there is one; refused (nothing taken) otherwise."""
-        now = self._now()
-        start = self._greatest(RateBucket.tat, now)
-        return await self._upsert(
-            subject,
-            first=now + self.interval,
-            then=start + self.interval,
-            only_if=start + self.interval - now <= self.burst * self.interval,
-        )
+        return await self._upsert(self._statements.take, {"subject": self._subject(subject)})
 
     async def take_in_debt(self, subject: str, *, max_debt: float) -> Taken:
         """Take one token even when none is left, down to ``-max_debt`` tokens.
 
         A deeper debt already there (a :meth:`hold`) is kept, not shortened.
         """
-        now = self._now()
-        start = self._greatest(RateBucket.tat, now)
-        floor = now + (self.burst + max_debt) * self.interval
-        return await self._upsert(
-            subject,
-            first=now + self.interval,
-            then=self._greatest(start, self._least(start + self.interval, floor)),
-        )
+        parameters = {"subject": self._subject(subject), "max_debt": float(max_debt)}
+        return await self._upsert(self._statements.take_in_debt, parameters)
 
     async def hold(self, subject: str, seconds: float) -> Taken:
         """No take is allowed for ``seconds`` (a take then finds one token)."""
-        now = self._now()
-        until = now + (self.burst - 1.0) * self.interval + seconds
-        return await self._upsert(
-            subject, first=until, then=self._greatest(self._greatest(RateBucket.tat, now), until)
-        )
+        parameters = {"subject": self._subject(subject), "seconds": float(seconds)}
+        return await self._upsert(self._statements.hold, parameters)
 
     # -- SQL ---------------------------------------------------------------------------
 
@@ -153,54 +137,16 @@ class SharedBucket:
             return subject
         return "sha256:" + hashlib.sha256(subject.encode()).hexdigest()
 
-    def _now(self) -> ColumnElement[float]:
-        return db_seconds(self._database.dialect)
-
-    def _greatest(self, a: Seconds, b: Seconds) -> ColumnElement[float]:
-        # SQLite's two-argument max() is its GREATEST.
-        name = "greatest" if self._database.dialect == "postgresql" else "max"
-        return getattr(func, name)(a, b, type_=RateBucket.tat.type)  # type: ignore[no-any-return]
-
-    def _least(self, a: Seconds, b: Seconds) -> ColumnElement[float]:
-        name = "least" if self._database.dialect == "postgresql" else "min"
-        return getattr(func, name)(a, b, type_=RateBucket.tat.type)  # type: ignore[no-any-return]
-
-    async def _upsert(
-        self,
-        subject: str,
-        *,
-        first: ColumnElement[float],
-        then: ColumnElement[float],
-        only_if: ColumnElement[bool] | None = None,
-    ) -> Taken:
-        subject = self._subject(subject)
-        statement = (
-            self._insert(RateBucket)
-            .values(scope=self.scope, subject=subject, tat=first)
-            .on_conflict_do_update(
-                index_elements=[RateBucket.scope, RateBucket.subject],
-                set_={"tat": then},
-                where=only_if,
-            )
-            .returning(RateBucket.tat - self._now())
-        )
+    async def _upsert(self, statement: Executable, parameters: dict[str, object]) -> Taken:
         async with self._database.transaction() as connection:
-            ahead = (await connection.execute(statement)).scalar()
+            ahead = (await connection.execute(statement, parameters)).scalar()
             if ahead is None:  # refused: the row is as it was (and locked until commit)
-                ahead = await self._ahead(connection, subject)
-                taken = Taken(False, ahead)
+                found = await connection.scalar(self._statements.ahead, parameters)
+                taken = Taken(False, float(found or 0.0))
             else:
                 taken = Taken(True, float(ahead))
         await self._sweep_now_and_then()
         return taken
-
-    async def _ahead(self, connection: AsyncConnection, subject: str) -> float:
-        found = await connection.scalar(
-            select(RateBucket.tat - self._now()).where(
-                RateBucket.scope == self.scope, RateBucket.subject == subject
-            )
-        )
-        return float(found or 0.0)
 
     async def _sweep_now_and_then(self) -> None:
         """Delete this scope's long-idle rows, at most once per ``SWEEP_EVERY_S`` here."""
@@ -212,8 +158,66 @@ class SharedBucket:
                 await connection.execute(
                     delete(RateBucket).where(
                         RateBucket.scope == self.scope,
-                        RateBucket.tat < self._now() - STALE_AFTER_S,
+                        RateBucket.tat < db_seconds(self._database.dialect) - STALE_AFTER_S,
                     )
                 )
         except DatabaseUnavailableError as exc:
             log.debug("rate buckets: stale rows not swept (%s)", exc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """One bucket's statements, built once: a check binds only ``subject`` (and its number)."""
+
+    take: Executable
+    take_in_debt: Executable
+    hold: Executable
+    ahead: Executable
+
+    @classmethod
+    def build(cls, dialect: str, scope: str, interval: float, burst: float) -> _Statements:
+        postgres = dialect == "postgresql"
+        insert = pg_insert if postgres else sqlite_insert
+        tat_type = RateBucket.tat.type
+
+        def greatest(a: Seconds, b: Seconds) -> ColumnElement[float]:
+            # SQLite's two-argument max() is its GREATEST.
+            return getattr(func, "greatest" if postgres else "max")(a, b, type_=tat_type)  # type: ignore[no-any-return]
+
+        def least(a: Seconds, b: Seconds) -> ColumnElement[float]:
+            return getattr(func, "least" if postgres else "min")(a, b, type_=tat_type)  # type: ignore[no-any-return]
+
+        now = db_seconds(dialect)
+        subject = bindparam("subject", type_=String)
+
+        def upsert(
+            first: ColumnElement[float],
+            then: ColumnElement[float],
+            only_if: ColumnElement[bool] | None = None,
+        ) -> Executable:
+            return (
+                insert(RateBucket)
+                .values(scope=scope, subject=subject, tat=first)
+                .on_conflict_do_update(
+                    index_elements=[RateBucket.scope, RateBucket.subject],
+                    set_={"tat": then},
+                    where=only_if,
+                )
+                .returning(RateBucket.tat - now)
+            )
+
+        start = greatest(RateBucket.tat, now)
+        floor = now + (burst + bindparam("max_debt", type_=Float)) * interval
+        until = now + (burst - 1.0) * interval + bindparam("seconds", type_=Float)
+        return cls(
+            take=upsert(
+                now + interval,
+                start + interval,
+                only_if=start + interval - now <= burst * interval,
+            ),
+            take_in_debt=upsert(now + interval, greatest(start, least(start + interval, floor))),
+            hold=upsert(until, greatest(greatest(RateBucket.tat, now), until)),
+            ahead=select(RateBucket.tat - now).where(
+                RateBucket.scope == scope, RateBucket.subject == subject
+            ),
+        )
