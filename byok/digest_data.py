@@ -25,13 +25,14 @@ days are calendar days in the digest's timezone, daylight-saving changes include
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 from itertools import pairwise
-from typing import Any, NamedTuple, TypeVar, overload
+from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -217,14 +218,15 @@ class Deferred(Sequence[T]):
         return repr(self._built())
 
 
-def _points(days: Sequence[date]) -> Callable[[Sequence[tuple[str, str]]], list[DailyCost]]:
-    """Chart points from (provider, series): ``day:nanos:unpriced`` items, day an index
-    into ``days``; by day, then provider."""
+def _points(days: Sequence[date]) -> Callable[[Sequence[Any]], list[DailyCost]]:
+    """Chart points from _by_provider's rows: ``series`` holds ``day:nanos:unpriced``
+    items, day an index into ``days``; by day, then provider."""
 
-    def build(encoded: Sequence[tuple[str, str]]) -> list[DailyCost]:
+    def build(rows: Sequence[Any]) -> list[DailyCost]:
         points = []
-        for provider, series in encoded:
-            for item in series.split(","):
+        for row in rows:
+            provider = row.provider
+            for item in row.series.split(","):
                 day, nanos, unpriced = item.split(":")
                 points.append(
                     DailyCost(days[int(day)], provider, from_nanos(int(nanos)), int(unpriced))
@@ -235,15 +237,39 @@ def _points(days: Sequence[date]) -> Callable[[Sequence[tuple[str, str]]], list[
     return build
 
 
-def _lines(rows: Sequence[tuple[Any, ...]]) -> list[UsageLine]:
-    """Week lines from (provider, model, requests, failures, fallbacks, tokens in, tokens
-    out, nano-dollars, unpriced) rows."""
+def _lines(rows: Sequence[Any]) -> list[UsageLine]:
+    """Week lines from _week's rows."""
     return [
         UsageLine(provider, model, requests, failures, fallbacks, tokens_in, tokens_out,
                   from_nanos(nanos), unpriced)
-        for provider, model, requests, failures, fallbacks, tokens_in, tokens_out, nanos, unpriced
-        in rows
+        for _, provider, model, requests, failures, fallbacks, tokens_in, tokens_out, nanos,
+        unpriced in rows
     ]  # fmt: skip
+
+
+def _failure_counts(rows: Sequence[Any]) -> list[FailureCount]:
+    """Failures by provider and kind from _failures' rows, in that order."""
+    return [FailureCount(provider, kind, count) for _, provider, kind, count in sorted(rows)]
+
+
+def _previous(rows: Sequence[Any]) -> list[ProviderWeek]:
+    """The week before by provider, from _by_provider's rows."""
+    return [
+        ProviderWeek(row.provider, row.requests, row.input_tokens, row.output_tokens,
+                     from_nanos(row.nanos), row.unpriced)
+        for row in rows
+    ]  # fmt: skip
+
+
+def _key_spends(providers: Sequence[Any], keys: Sequence[Any]) -> list[KeySpend]:
+    """Month-to-date spend of each key (from _keys' rows) out of _by_provider's rows."""
+    spend = {row.provider: row for row in providers}
+    found = []
+    for _, provider, limit in keys:
+        row = spend.get(provider)
+        found.append(KeySpend(provider, from_nanos(row.spent if row else 0), limit,
+                              row.uncounted if row else 0))  # fmt: skip
+    return found
 
 
 @dataclass(slots=True)
@@ -351,16 +377,12 @@ async def load_digest_data(
             lines = week.get(ref, [])
             if not (lines or data.digest_when_empty):
                 continue
+            providers = sums.get(ref, [])
             data.week = Deferred(lines, _lines)
-            providers = sums.get(ref, {})
-            data.failures = failures.get(ref, [])
-            data.previous = [_previous(provider, s) for provider, s in providers.items()
-                             if s.previous[0]]  # fmt: skip
-            data.keys = [_key_spend(provider, limit, providers.get(provider))
-                         for provider, limit in keys.get(ref, [])]  # fmt: skip
-            data.daily = Deferred(
-                [(provider, s.series) for provider, s in providers.items() if s.series], points
-            )
+            data.failures = Deferred(failures.get(ref, []), _failure_counts)
+            data.previous = Deferred([row for row in providers if row.requests], _previous)
+            data.keys = Deferred(keys.get(ref, []), partial(_key_spends, providers))
+            data.daily = Deferred([row for row in providers if row.series], points)
             found[ref] = data
     return found
 
@@ -373,21 +395,10 @@ async def load_daily_costs(
     found: dict[int, list[DailyCost]] = {}
     for chunk in _chunks(users):
         for ref, providers in (await _by_provider(database, window, chunk)).items():
-            encoded = [(provider, s.series) for provider, s in providers.items() if s.series]
-            if encoded:
-                found[ref] = _points(window.days)(encoded)
+            series = [row for row in providers if row.series]
+            if series:
+                found[ref] = _points(window.days)(series)
     return found
-
-
-def _previous(provider: str, sums: _ProviderSums) -> ProviderWeek:
-    requests, tokens_in, tokens_out, nanos, unpriced = sums.previous
-    return ProviderWeek(provider, requests, tokens_in, tokens_out, from_nanos(nanos), unpriced)
-
-
-def _key_spend(provider: str, limit: Decimal | None, sums: _ProviderSums | None) -> KeySpend:
-    if sums is None:
-        return KeySpend(provider, from_nanos(0), limit)
-    return KeySpend(provider, from_nanos(sums.month_spent), limit, sums.month_unpriced)
 
 
 async def _wanted(database: Database, users: list[int] | None) -> dict[int, UserDigestData]:
@@ -410,8 +421,8 @@ async def _wanted(database: Database, users: list[int] | None) -> dict[int, User
 
 async def _week(
     database: Database, window: DigestWindow, users: list[int] | None
-) -> dict[int, list[tuple[Any, ...]]]:
-    """The week by provider and model: each row is one line of the digest, as _lines reads it."""
+) -> dict[int, list[Any]]:
+    """The week by provider and model: each row is one line of the digest (see _lines)."""
     async with _session(database) as session:
         rows = await session.execute(
             select(_E.user_ref, _E.provider, _E.model, func.count(), _int_sum(_FAILED),
@@ -421,16 +432,13 @@ async def _week(
             .group_by(_E.user_ref, _E.provider, _E.model)
             .order_by(_E.user_ref, _E.provider, _E.model)
         )  # fmt: skip
-        lines: dict[int, list[tuple[Any, ...]]] = {}
-        for row in rows.all():
-            lines.setdefault(row[0], []).append(row[1:])
-        return lines
+        return _by_user(rows)
 
 
 async def _failures(
     database: Database, window: DigestWindow, users: list[int] | None
-) -> dict[int, list[FailureCount]]:
-    """The week's failed requests by provider and kind."""
+) -> dict[int, list[Any]]:
+    """The week's failed requests by provider and kind (see _failure_counts)."""
     async with _session(database) as session:
         rows = await session.execute(
             select(_E.user_ref, _E.provider, _KIND.label("kind"), func.count())
@@ -438,18 +446,15 @@ async def _failures(
                    _only(_E.user_ref, users))
             .group_by(_E.user_ref, _E.provider, _KIND)
         )  # fmt: skip
-        found: dict[int, list[FailureCount]] = {}
-        for ref, provider, kind, count in sorted(tuple(row) for row in rows):
-            found.setdefault(ref, []).append(FailureCount(provider, kind, int(count)))
-        return found
+        return _by_user(rows)
 
 
-class _ProviderSums(NamedTuple):
-    # (requests, input tokens, output tokens, nano-dollars, unpriced) the week before
-    previous: tuple[int, int, int, int, int]
-    month_spent: int  # nano-dollars on the user's own key, month to date
-    month_unpriced: int
-    series: str | None  # the chart's points, as _points reads them
+def _by_user(rows: Iterable[Any]) -> dict[int, list[Any]]:
+    """Rows whose first column is the user row id, by it."""
+    found: dict[int, list[Any]] = {}
+    for row in rows:
+        found.setdefault(row[0], []).append(row)
+    return found
 
 
 def _day_index(database: Database, window: DigestWindow) -> Any:
@@ -475,9 +480,10 @@ def _day_index(database: Database, window: DigestWindow) -> Any:
 
 async def _by_provider(
     database: Database, window: DigestWindow, users: list[int] | None
-) -> dict[int, dict[str, _ProviderSums]]:
+) -> dict[int, list[Any]]:
     """One pass over the chart's weeks, the week before and the month: per user and
-    provider, the week before, month-to-date spend and the chart's series."""
+    provider, the week before, month-to-date spend on the user's key and the chart's
+    series (see _previous, _key_spends and _points)."""
     days = window.days
     chart_from = len(days) - len(window.chart_days)
     previous_from = days.index(window.period_start - timedelta(days=7))
@@ -495,6 +501,7 @@ async def _by_provider(
                case((in_month, UNPRICED_UNCOUNTED), else_=0).label("uncounted"))
         .where(_in_range(min(days_start, month_start), max(window.end, month_end)),
                _only(_E.user_ref, users))
+        .offset(0)  # not merged into the GROUP BY: SQLite then sorts these small rows
         .subquery()
     )  # fmt: skip
     r = rows.c
@@ -515,32 +522,24 @@ async def _by_provider(
     point = cast(d.day, String) + ":" + cast(d.nanos, String) + ":" + cast(d.unpriced, String)
     async with _session(database) as session:
         found = await session.execute(
-            select(d.user_ref, d.provider, previous(d.n), previous(d.tin), previous(d.tout),
-                   previous(d.nanos), previous(d.unpriced), _int_sum(d.spent),
-                   func.sum(d.uncounted),
-                   func.aggregate_strings(case((d.day >= chart_from, point)), ","))
+            select(d.user_ref, d.provider, previous(d.n).label("requests"),
+                   previous(d.tin).label("input_tokens"), previous(d.tout).label("output_tokens"),
+                   previous(d.nanos).label("nanos"), previous(d.unpriced).label("unpriced"),
+                   _int_sum(d.spent).label("spent"), _int_sum(d.uncounted).label("uncounted"),
+                   func.aggregate_strings(case((d.day >= chart_from, point)), ",")
+                   .label("series"))
             .group_by(d.user_ref, d.provider)
-            .order_by(d.user_ref, d.provider)
+            .order_by(d.user_ref, d.provider)  # the database's order, as the week's lines
         )  # fmt: skip
-        # Insertion order is the database's order of providers, as in the week's lines.
-        sums: dict[int, dict[str, _ProviderSums]] = {}
-        for ref, provider, n, tin, tout, nanos, unpriced, spent, uncounted, series in found:
-            sums.setdefault(ref, {})[provider] = _ProviderSums(
-                (int(n), int(tin), int(tout), int(nanos), int(unpriced)),
-                int(spent), int(uncounted), series,
-            )  # fmt: skip
-        return sums
+        return _by_user(found)
 
 
-async def _keys(database: Database, users: list[int] | None) -> dict[int, list[tuple[str, Any]]]:
-    """The user's active keys with their monthly limits, by provider."""
+async def _keys(database: Database, users: list[int] | None) -> dict[int, list[Any]]:
+    """The user's active keys with their monthly limits, by provider (see _key_spends)."""
     async with _session(database) as session:
         rows = await session.execute(
             select(_K.user_ref, _K.provider, _K.monthly_limit)
             .where(_K.is_active, _only(_K.user_ref, users))
             .order_by(_K.user_ref, _K.provider)
         )
-        found: dict[int, list[tuple[str, Any]]] = {}
-        for ref, provider, limit in rows.all():
-            found.setdefault(ref, []).append((provider, limit))
-        return found
+        return _by_user(rows)
