@@ -62,7 +62,7 @@ _QUERY = (
 async def load_user_state(database: Database, owner: UserRef, now: datetime) -> UserState:
     """The user's id, preferences and keys in one query (the user row is made if new)."""
     params = {"platform": owner.platform, "workspace": owner.workspace, "user": owner.user}
-    async with database.transaction() as connection:
+    async with database.reading() as connection:
         rows = (await connection.execute(_QUERY, params)).mappings().all()
     if not rows:
         async with database.session() as session:

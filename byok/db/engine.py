@@ -37,6 +37,9 @@ from byok.errors import ConfigError, DatabaseUnavailableError
 __all__ = ["Database", "database_unavailable", "is_sqlite", "unavailable_error"]
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
+#: Read-only connections to a SQLite file beside its one writer (WAL lets them read
+#: while it writes).
+SQLITE_READERS = 2
 
 
 def is_sqlite(url: str) -> bool:
@@ -49,6 +52,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA query_only=ON")
     cursor.close()
 
 
@@ -68,6 +78,7 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
+        self._reader: AsyncEngine | None = None
         parsed = make_url(url)
         backend = parsed.get_backend_name()
         if backend == "sqlite":
@@ -75,8 +86,9 @@ class Database:
                 raise ConfigError(
                     "[database] url: use the async driver, e.g. sqlite+aiosqlite:///byok.db"
                 )
-            if parsed.database and parsed.database != ":memory:":
-                self._prepare_sqlite_file(Path(parsed.database).expanduser())
+            file = parsed.database if parsed.database not in (None, "", ":memory:") else None
+            if file:
+                self._prepare_sqlite_file(Path(file).expanduser())
             # One connection: SQLite admits one writer at a time, and a second connection
             # waiting in SQLite's busy handler sleeps in steps of up to 100 ms; queueing
             # for the connection in asyncio instead keeps every transaction short.
@@ -90,6 +102,20 @@ class Database:
             )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "reset", _rollback_if_still_open)
+            if file:
+                # Reads on the hot path (a user's state) then never queue behind a write.
+                self._reader = create_async_engine(
+                    url,
+                    echo=echo,
+                    pool_size=SQLITE_READERS,
+                    max_overflow=0,
+                    pool_timeout=60,
+                    pool_reset_on_return=None,
+                )
+                reader = self._reader.sync_engine
+                event.listen(reader, "connect", _sqlite_reader_pragmas)
+                event.listen(reader, "reset", _rollback_if_still_open)
+                event.listen(reader, "do_connect", self._connect)
         elif backend == "postgresql":
             if parsed.drivername != "postgresql+asyncpg":
                 raise ConfigError(
@@ -159,6 +185,25 @@ class Database:
                 raise
             raise database_unavailable(self.safe_url, exc) from exc
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection for reads that must not wait for writes.
+
+        On a SQLite file it is one of the read-only connections (each read sees every
+        commit made before it began); elsewhere it is :meth:`transaction`.
+        """
+        if self._reader is None:
+            async with self.transaction() as connection:
+                yield connection
+            return
+        try:
+            async with self._reader.connect() as connection:
+                yield connection
+        except (OperationalError, DBAPIError, OSError) as exc:
+            if isinstance(exc, DBAPIError) and not _is_availability_error(exc):
+                raise
+            raise database_unavailable(self.safe_url, exc) from exc
+
     async def take_write_lock(self, session: AsyncSession) -> None:
         """On SQLite, make ``session``'s transaction the only writer from here on.
 
@@ -191,6 +236,8 @@ class Database:
             await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._reader is not None:
+            await self._reader.dispose()
         await self.engine.dispose()
 
 
