@@ -71,6 +71,11 @@ class PostgresServer:
             "start",
         )
 
+    def restart(self) -> None:
+        """Stop the server (dropping every connection) and start it again on its port."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60",
+                  "-l", str(self.root / "log"), "restart")  # fmt: skip
+
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
