@@ -4,8 +4,10 @@ Every case makes the same request (one short question, ``max_tokens=256``) to th
 fake provider, which runs in a process of its own (``bench/fake_services.py``), so its CPU
 is charged to no case:
 
-1. ``raw httpx``: one POST with a pooled ``httpx.AsyncClient`` and the SDK's JSON body,
-   the answer parsed with ``json`` (the floor: the HTTP round trip alone);
+1. ``raw httpx``: one POST with a pooled ``httpx2.AsyncClient`` (the HTTP client the openai
+   and anthropic SDKs run on) and the SDK's JSON body, the answer parsed with ``json``
+   (the floor: the HTTP round trip alone; httpx 0.28's pool is slower than the SDK at 20
+   and more concurrent calls, so it would be no floor);
 2. ``bare SDK``: the provider's official SDK (the limit the engine is held to);
 3. ``engine hit``: ``BYOKService.chat``, no spending limit, the same users asking again,
    so their state is in the user-state cache (where the engine has one);
@@ -49,7 +51,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import httpx
+import httpx2
 
 from bench.common import (
     RemoteFakes,
@@ -79,14 +81,14 @@ FAKE_SATURATED = 0.85
 STALL_S = 60.0
 #: Calls per case and round at each concurrency: (default, --quick).
 CALLS = {1: (200, 40), 20: (600, 100), 100: (1000, 200)}
-#: The pool the OpenAI SDK gives its httpx client: the raw calls' pool is the same size.
-POOL = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+#: The pool the OpenAI SDK gives its httpx2 client: the raw calls' pool is the same size.
+POOL = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
 
 
 # --- the calls ------------------------------------------------------------------------
 
 
-def raw_calls(fakes: RemoteFakes, provider: str, client: httpx.AsyncClient) -> dict[str, Call]:
+def raw_calls(fakes: RemoteFakes, provider: str, client: httpx2.AsyncClient) -> dict[str, Call]:
     """One POST per call with the body the SDK would send; the answer parsed, nothing else."""
     base, key, model = fakes.base_url(provider), fakes.key(provider), MODELS[provider]
     messages = [{"role": "user", "content": QUESTION}]
@@ -373,7 +375,7 @@ async def run_database(
     print(f"  {label}: engines ready in {time.monotonic() - started:.1f} s", flush=True)
     found: list[Series] = []
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT_S, limits=POOL) as client:
+        async with httpx2.AsyncClient(timeout=TIMEOUT_S, limits=POOL) as client:
             for provider in args.providers:
                 calls = {
                     "raw httpx": raw_calls(fakes, provider, client),
