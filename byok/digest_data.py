@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
-from itertools import pairwise
 from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
@@ -458,24 +457,26 @@ def _by_user(rows: Iterable[Any]) -> dict[int, list[Any]]:
 
 
 def _day_index(database: Database, window: DigestWindow) -> Any:
-    """For a row within ``window.days``: the index of its local day there."""
-    days = window.days
+    """For a row within ``window.days``: the index of its local day there, which is the
+    number of local midnights at or before the row (exact, whatever the UTC offsets)."""
+    midnights = [window.midnight(day) for day in window.days[1:]]
     if database.dialect == "postgresql":
-        # The number of local midnights at or before the row: exact, whatever the offsets.
-        midnights = [literal(window.midnight(day), UTCDateTime()) for day in days[1:]]
-        return func.width_bucket(_E.created_at, postgresql.array(midnights))
-    start, end = window.midnight(days[0]), window.end
-    segments = utc_offsets(window.timezone, start, end)
-    offset: Any = segments[0][1]
-    if len(segments) > 1:
-        offset = case(
-            *[(_E.created_at < since, value) for (_, value), (since, _) in pairwise(segments)],
-            else_=segments[-1][1],
+        return func.width_bucket(
+            _E.created_at, postgresql.array([literal(at, UTCDateTime()) for at in midnights])
         )
-    # SQLite keeps UTC timestamps as ISO text; strftime('%s') reads them as UTC, truncated.
-    seconds = cast(func.strftime("%s", _E.created_at), BigInteger) + offset
-    first = (days[0] - date(1970, 1, 1)).days
-    return seconds // 86_400 - first
+
+    # SQLite: a binary search over the midnights, as nested CASEs. Its timestamps are ISO
+    # text that compares as time does; converting each row's to seconds costs more.
+    def search(low: int, high: int) -> Any:
+        if low == high:
+            return literal(low)
+        middle = (low + high + 1) // 2
+        return case(
+            (_E.created_at < midnights[middle - 1], search(low, middle - 1)),
+            else_=search(middle, high),
+        )
+
+    return search(0, len(midnights))
 
 
 async def _by_provider(
