@@ -192,6 +192,7 @@ async def test_checks_of_many_users_in_one_commit_each_hold_their_own_limit(
     for n, outcomes in enumerate(per_user):
         answered = [r for r in outcomes if isinstance(r, Answer)]
         assert len(answered) == n % 3 + 1, f"user {n}: {len(answered)} answers"
+    await second.engine.ledger.flush()  # its finishes are group-committed after the answers
     rows = await first.usage_rows()
     assert len(rows) == sum(n % 3 + 1 for n in range(len(users)))
     assert all(r["outcome"] == "success" and r["reserved_cost"] is None for r in rows)
