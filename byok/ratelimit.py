@@ -27,6 +27,9 @@ _SWEEP_AT = 10_000  # buckets kept before idle (full) ones are dropped
 
 
 class RequestLimiter(Protocol):
+    #: Whether a check is a database round trip (or is made in this process).
+    in_database: bool
+
     async def acquire(self, user: UserRef) -> None:
         """Take one request from the user's allowance or raise RequestRateLimitError."""
 
@@ -42,6 +45,8 @@ def request_limiter(
 
 class RequestRateLimiter:
     """A token bucket per user, in this process."""
+
+    in_database = False
 
     def __init__(self, per_minute: int, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._capacity = float(per_minute)
@@ -78,6 +83,8 @@ class SharedRequestLimiter:
     what guards money, the monthly spend limit, is enforced in the database anyway (the
     request fails there, clearly, if the outage lasts).
     """
+
+    in_database = True
 
     def __init__(
         self, database: Database, per_minute: int, monotonic: Callable[[], float] = time.monotonic

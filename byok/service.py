@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import unicodedata
 import uuid
@@ -182,6 +183,12 @@ class Engine:
         await self.database.dispose()
 
 
+def _leave_unread(reading: asyncio.Future[UserState]) -> None:
+    """A state read for a request that was refused: its outcome is not needed."""
+    if not reading.cancelled():
+        reading.exception()
+
+
 @contextmanager
 def _naming(entry: ProviderEntry) -> Iterator[None]:
     """An error about ``entry`` leaves the engine naming it as people know it."""
@@ -296,12 +303,21 @@ class BYOKService:
     ) -> tuple[tuple[ChatMessage, ...], UserState, RoutePlan, int, list[str]]:
         engine = self._engine
         asked = _messages(messages)
+        # A shared allowance is a database round trip of its own: the state is read meanwhile.
+        reading = (
+            asyncio.ensure_future(engine.user_state(self.user))
+            if engine.limiter.in_database
+            else None
+        )
         try:
             await engine.limiter.acquire(self.user)
-        except RequestRateLimitError:
-            engine.runner.observer.request_refused(provider or "any", "request_rate")
+        except BaseException as exc:
+            if reading is not None:
+                reading.add_done_callback(_leave_unread)
+            if isinstance(exc, RequestRateLimitError):
+                engine.runner.observer.request_refused(provider or "any", "request_rate")
             raise
-        state = await engine.user_state(self.user)
+        state = await (reading if reading is not None else engine.user_state(self.user))
         prefs = state.prefs
         notes: list[str] = []
         limit = max_tokens or prefs.max_tokens_per_request or engine.settings.default_max_tokens
