@@ -7,10 +7,11 @@ daily cost by provider. Every number comes from a GROUP BY; usage rows never rea
 Python, and Python receives one row per group it keeps, never one per usage row:
 
 - the week: one row per (user, provider, model), and per (user, provider, failure kind);
-- everything else in one pass over the chart's weeks (and the month, and the week
-  before): one row per (user, provider) carrying its previous-week and month-to-date
-  sums and its chart series, which the database writes as compact text (``day:nanos:
-  unpriced,...``).
+- the week before: one row per (user, provider);
+- the chart's weeks and the month in one pass: one row per (user, provider) carrying
+  its month-to-date sums and its chart series, which the database writes as compact
+  text (``day:nanos:unpriced,...``). Only the chart needs sums by day: whatever else
+  rides along is grouped by day too, which costs most of the pass.
 
 Each user's lines and points are made into objects on first use (:class:`Deferred`):
 a run reads one user's digest at a time, as it draws and sends it.
@@ -25,7 +26,7 @@ days are calendar days in the digest's timezone, daylight-saving changes include
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -49,7 +50,8 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Result
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from byok.db import tables
 from byok.db.columns import UTCDateTime, from_nanos
@@ -344,12 +346,14 @@ def _chunks(ids: Collection[int]) -> Iterator[list[int]]:
 
 
 @asynccontextmanager
-async def _session(database: Database) -> AsyncIterator[AsyncSession]:
-    async with database.session() as session:
+async def _session(database: Database) -> AsyncIterator[AsyncConnection]:
+    # On a SQLite file these are its read-only connections, each in its own thread: the
+    # queries run side by side (as on PostgreSQL) and never hold up the one writer.
+    async with database.reading() as connection:
         if database.dialect == "postgresql":
             # The default 4 MB makes the aggregates over a busy month spill to disk.
-            await session.execute(text("SET LOCAL work_mem = '64MB'"))
-        yield session
+            await connection.execute(text("SET LOCAL work_mem = '64MB'"))
+        yield connection
 
 
 async def load_digest_data(
@@ -363,13 +367,15 @@ async def load_digest_data(
     found: dict[int, UserDigestData] = {}
     points = _points(window.days)
     for chunk in [None] if users is None else _chunks(users):
-        # Each query has its own connection (PostgreSQL runs them side by side; SQLite's
-        # single connection takes them in turn).
-        wanted, week, failures, sums, keys = await asyncio.gather(
+        # Each query has its own connection: they run side by side (on a SQLite file, two
+        # at a time on its read-only connections; in-memory SQLite takes them in turn).
+        # The longest first: SQLite's read-only connections take the others in turn beside it.
+        sums, wanted, week, previous, failures, keys = await asyncio.gather(
+            _by_provider(database, window, chunk),
             _wanted(database, chunk),
             _week(database, window, chunk),
+            _previous_week(database, window, chunk),
             _failures(database, window, chunk),
-            _by_provider(database, window, chunk),
             _keys(database, chunk),
         )
         for ref, data in wanted.items():
@@ -379,7 +385,7 @@ async def load_digest_data(
             providers = sums.get(ref, [])
             data.week = Deferred(lines, _lines)
             data.failures = Deferred(failures.get(ref, []), _failure_counts)
-            data.previous = Deferred([row for row in providers if row.requests], _previous)
+            data.previous = Deferred(previous.get(ref, []), _previous)
             data.keys = Deferred(keys.get(ref, []), partial(_key_spends, providers))
             data.daily = Deferred([row for row in providers if row.series], points)
             found[ref] = data
@@ -434,6 +440,24 @@ async def _week(
         return _by_user(rows)
 
 
+async def _previous_week(
+    database: Database, window: DigestWindow, users: list[int] | None
+) -> dict[int, list[Any]]:
+    """The week before by provider (see _previous)."""
+    async with _session(database) as session:
+        rows = await session.execute(
+            select(_E.user_ref, _E.provider, func.count().label("requests"),
+                   _int_sum(_E.input_tokens).label("input_tokens"),
+                   _int_sum(_E.output_tokens).label("output_tokens"),
+                   _int_sum(_E.cost).label("nanos"), _int_sum(_UNPRICED).label("unpriced"))
+            .where(_in_range(window.previous_start, window.start), _FINISHED,
+                   _only(_E.user_ref, users))
+            .group_by(_E.user_ref, _E.provider)
+            .order_by(_E.user_ref, _E.provider)
+        )  # fmt: skip
+        return _by_user(rows)
+
+
 async def _failures(
     database: Database, window: DigestWindow, users: list[int] | None
 ) -> dict[int, list[Any]]:
@@ -448,10 +472,10 @@ async def _failures(
         return _by_user(rows)
 
 
-def _by_user(rows: Iterable[Any]) -> dict[int, list[Any]]:
+def _by_user(result: Result[Any]) -> dict[int, list[Any]]:
     """Rows whose first column is the user row id, by it."""
     found: dict[int, list[Any]] = {}
-    for row in rows:
+    for row in result.all():  # at once: row by row, the result's machinery costs ~3 µs a row
         found.setdefault(row[0], []).append(row)
     return found
 
@@ -482,51 +506,40 @@ def _day_index(database: Database, window: DigestWindow) -> Any:
 async def _by_provider(
     database: Database, window: DigestWindow, users: list[int] | None
 ) -> dict[int, list[Any]]:
-    """One pass over the chart's weeks, the week before and the month: per user and
-    provider, the week before, month-to-date spend on the user's key and the chart's
-    series (see _previous, _key_spends and _points)."""
+    """One pass over the chart's weeks and the month: per user and provider, month-to-date
+    spend on the user's key and the chart's series (see _key_spends and _points)."""
     days = window.days
     chart_from = len(days) - len(window.chart_days)
-    previous_from = days.index(window.period_start - timedelta(days=7))
     month_start, month_end = window.month
-    days_start = window.midnight(days[0])
-    in_days = and_(_FINISHED, _in_range(days_start, window.end))
+    chart_start = window.chart_start
+    in_days = and_(_FINISHED, _in_range(chart_start, window.end))
     in_month = and_(_E.key_source == "user", _in_range(month_start, month_end))
-    # Rows: each finished request of those days with its day; other rows only count
+    # Rows: each finished request of the chart's days with its day; other rows only count
     # towards the month (day NULL). Bound parameters stay in this innermost query:
     # PostgreSQL would not match them as the same GROUP BY expression.
     rows = (
         select(_E.user_ref, _E.provider, case((in_days, _day_index(database, window))).label("day"),
-               _E.input_tokens, _E.output_tokens, _E.cost, _UNPRICED.label("unpriced"),
+               _E.cost, _UNPRICED.label("unpriced"),
                case((in_month, _SPEND)).label("spent"),
                case((in_month, UNPRICED_UNCOUNTED), else_=0).label("uncounted"))
-        .where(_in_range(min(days_start, month_start), max(window.end, month_end)),
+        .where(_in_range(min(chart_start, month_start), max(window.end, month_end)),
                _only(_E.user_ref, users))
         .offset(0)  # not merged into the GROUP BY: SQLite then sorts these small rows
         .subquery()
     )  # fmt: skip
     r = rows.c
     by_day = (
-        select(r.user_ref, r.provider, r.day, func.count().label("n"),
-               func.sum(r.input_tokens).label("tin"), func.sum(r.output_tokens).label("tout"),
+        select(r.user_ref, r.provider, r.day,
                _int_sum(r.cost).label("nanos"), func.sum(r.unpriced).label("unpriced"),
                _int_sum(r.spent).label("spent"), func.sum(r.uncounted).label("uncounted"))
         .group_by(r.user_ref, r.provider, r.day)
         .subquery()
     )  # fmt: skip
     d = by_day.c
-    in_previous = and_(d.day >= previous_from, d.day < previous_from + 7)
-
-    def previous(value: Any) -> Any:
-        return cast(func.coalesce(func.sum(case((in_previous, value))), 0), BigInteger)
-
     point = cast(d.day, String) + ":" + cast(d.nanos, String) + ":" + cast(d.unpriced, String)
     async with _session(database) as session:
         found = await session.execute(
-            select(d.user_ref, d.provider, previous(d.n).label("requests"),
-                   previous(d.tin).label("input_tokens"), previous(d.tout).label("output_tokens"),
-                   previous(d.nanos).label("nanos"), previous(d.unpriced).label("unpriced"),
-                   _int_sum(d.spent).label("spent"), _int_sum(d.uncounted).label("uncounted"),
+            select(d.user_ref, d.provider, _int_sum(d.spent).label("spent"), _int_sum(d.uncounted).label("uncounted"),
                    func.aggregate_strings(case((d.day >= chart_from, point)), ",")
                    .label("series"))
             .group_by(d.user_ref, d.provider)
