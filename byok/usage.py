@@ -454,19 +454,9 @@ class UsageLedger:
     async def month_spend(self, key: SpendKey) -> Decimal:
         """What counts against ``key``'s limit so far: written rows, and the finishes
         this process has queued at their real cost."""
-        start, end = month_bounds(key.month)
         async with self._db.transaction() as connection:
-            counted = await connection.scalar(
-                _MONTH_SPEND,
-                {
-                    "user_ref": key.user_ref,
-                    "provider": key.provider_id,
-                    "key_source": key.key_source,
-                    "start": start,
-                    "end": end,
-                },
-            )
-        return (counted or Decimal(0)) + self._unsent_change(key)
+            counted = await _written_spend(connection, key)
+        return counted + self._unsent_change(key)
 
     async def month_spend_by_provider(
         self, user_ref: int, key_source: KeySource = "user"
@@ -688,6 +678,19 @@ _MONTH_SPEND = select(type_coerce(func.coalesce(func.sum(_SPEND), 0), Money())).
 _PENDING = insert(UsageEvent)
 
 
+async def _written_spend(connection: AsyncConnection, key: SpendKey) -> Decimal:
+    """What the written rows count against ``key``'s limit."""
+    start, end = month_bounds(key.month)
+    parameters = {
+        "user_ref": key.user_ref,
+        "provider": key.provider_id,
+        "key_source": key.key_source,
+        "start": start,
+        "end": end,
+    }
+    return await connection.scalar(_MONTH_SPEND, parameters) or Decimal(0)
+
+
 def _no_change(_key: SpendKey) -> Decimal:
     return Decimal(0)
 
@@ -714,19 +717,9 @@ class _LimitChecks(Statement):
             key: SpendKey = row["key"]
             spent = spent_by_key.get(key)
             if spent is None:
-                start, end = month_bounds(key.month)
-                counted = await connection.scalar(
-                    _MONTH_SPEND,
-                    {
-                        "user_ref": key.user_ref,
-                        "provider": key.provider_id,
-                        "key_source": key.key_source,
-                        "start": start,
-                        "end": end,
-                    },
-                )
+                counted = await _written_spend(connection, key)
                 # Read after the sum: a finish still unsent now was not in its snapshot.
-                spent = (counted or Decimal(0)) + self.unsent_change(key)
+                spent = counted + self.unsent_change(key)
             if spent + row["worst"] > row["limit"]:
                 spent_by_key[key] = spent
                 results.append((None, spent))

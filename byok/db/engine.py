@@ -16,8 +16,8 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -187,27 +187,29 @@ class Database:
         """The URL with any password hidden, for messages and logs."""
         return make_url(self.url).render_as_string(hide_password=True)
 
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction, committed on success; DB outages become clear errors."""
+    @contextmanager
+    def _outages_named(self) -> Iterator[None]:
+        """The database being unreachable or unusable raised as DatabaseUnavailableError."""
         try:
-            async with self.sessions() as session, session.begin():
-                yield session
+            yield
         except (OperationalError, DBAPIError, OSError) as exc:
             if isinstance(exc, DBAPIError) and not _is_availability_error(exc):
                 raise
             raise database_unavailable(self.safe_url, exc) from exc
 
     @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction, committed on success; DB outages become clear errors."""
+        with self._outages_named():
+            async with self.sessions() as session, session.begin():
+                yield session
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A Core connection in a transaction: the lighter path for hot, simple statements."""
-        try:
+        with self._outages_named():
             async with self.engine.begin() as connection:
                 yield connection
-        except (OperationalError, DBAPIError, OSError) as exc:
-            if isinstance(exc, DBAPIError) and not _is_availability_error(exc):
-                raise
-            raise database_unavailable(self.safe_url, exc) from exc
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
@@ -220,13 +222,9 @@ class Database:
             async with self.transaction() as connection:
                 yield connection
             return
-        try:
+        with self._outages_named():
             async with self._reader.connect() as connection:
                 yield connection
-        except (OperationalError, DBAPIError, OSError) as exc:
-            if isinstance(exc, DBAPIError) and not _is_availability_error(exc):
-                raise
-            raise database_unavailable(self.safe_url, exc) from exc
 
     async def take_write_lock(self, session: AsyncSession) -> None:
         """On SQLite, make ``session``'s transaction the only writer from here on.
