@@ -10,8 +10,8 @@ Python, and Python receives one row per group it keeps, never one per usage row:
 - the week before: one row per (user, provider);
 - the chart's weeks and the month in one pass: one row per (user, provider) carrying
   its month-to-date sums and its chart series, which the database writes as compact
-  text (``day:nanos:unpriced,...``). Only the chart needs sums by day: whatever else
-  rides along is grouped by day too, which costs most of the pass.
+  text (``day:nanos:unpriced,...``). Grouping by day is most of that pass's cost, so
+  it carries only what the chart and the month need; the week before is summed apart.
 
 Each user's lines and points are made into objects on first use (:class:`Deferred`):
 a run reads one user's digest at a time, as it draws and sends it.
@@ -369,7 +369,7 @@ async def load_digest_data(
     for chunk in [None] if users is None else _chunks(users):
         # Each query has its own connection: they run side by side (on a SQLite file, two
         # at a time on its read-only connections; in-memory SQLite takes them in turn).
-        # The longest first: SQLite's read-only connections take the others in turn beside it.
+        # The longest first, so that the others take turns beside it.
         sums, wanted, week, previous, failures, keys = await asyncio.gather(
             _by_provider(database, window, chunk),
             _wanted(database, chunk),
@@ -539,7 +539,8 @@ async def _by_provider(
     point = cast(d.day, String) + ":" + cast(d.nanos, String) + ":" + cast(d.unpriced, String)
     async with _session(database) as session:
         found = await session.execute(
-            select(d.user_ref, d.provider, _int_sum(d.spent).label("spent"), _int_sum(d.uncounted).label("uncounted"),
+            select(d.user_ref, d.provider,
+                   _int_sum(d.spent).label("spent"), _int_sum(d.uncounted).label("uncounted"),
                    func.aggregate_strings(case((d.day >= chart_from, point)), ",")
                    .label("series"))
             .group_by(d.user_ref, d.provider)
