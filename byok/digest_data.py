@@ -349,7 +349,7 @@ def _chunks(ids: Collection[int]) -> Iterator[list[int]]:
 async def _session(database: Database) -> AsyncIterator[AsyncConnection]:
     # On a SQLite file these are its read-only connections, each in its own thread: the
     # queries run side by side (as on PostgreSQL) and never hold up the one writer.
-    async with database.reading() as connection:
+    async with database.reading(bulk=True) as connection:
         if database.dialect == "postgresql":
             # The default 4 MB makes the aggregates over a busy month spill to disk.
             await connection.execute(text("SET LOCAL work_mem = '64MB'"))

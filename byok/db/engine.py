@@ -12,6 +12,7 @@ migrations included; :func:`unavailable_error` translates what else reaches a bo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -41,8 +42,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5_000
 #: A PostgreSQL connection idle this long is pinged before it is used again.
 PING_IDLE_AFTER_S = 1.0
 #: Read-only connections to a SQLite file beside its one writer (WAL lets them read
-#: while it writes).
-SQLITE_READERS = 2
+#: while it writes); long reports may use all but one, kept for the asks.
+SQLITE_READERS = 3
 
 
 def is_sqlite(url: str) -> bool:
@@ -136,6 +137,7 @@ class Database:
                     pool_timeout=60,
                     pool_reset_on_return=None,
                 )
+                self._bulk_reads = asyncio.Semaphore(SQLITE_READERS - 1)
                 reader = self._reader.sync_engine
                 event.listen(reader, "connect", _sqlite_reader_pragmas)
                 event.listen(reader, "reset", _rollback_if_still_open)
@@ -212,14 +214,19 @@ class Database:
                 yield connection
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncConnection]:
+    async def reading(self, *, bulk: bool = False) -> AsyncIterator[AsyncConnection]:
         """A Core connection for reads that must not wait for writes.
 
         On a SQLite file it is one of the read-only connections (each read sees every
-        commit made before it began); elsewhere it is :meth:`transaction`.
+        commit made before it began); elsewhere it is :meth:`transaction`. ``bulk`` reads
+        (a report over many users) never take the last of them: an ask's read finds it.
         """
         if self._reader is None:
             async with self.transaction() as connection:
+                yield connection
+            return
+        if bulk:
+            async with self._bulk_reads, self.reading() as connection:
                 yield connection
             return
         with self._outages_named():
