@@ -622,7 +622,7 @@ async def databases(args: argparse.Namespace) -> AsyncIterator[list[Database]]:
 
 
 async def run(args: argparse.Namespace) -> tuple[list[Series], list[str]]:
-    """Every database's series, and what stuck (a database whose run stuck is left out)."""
+    """Every database's series, and what stuck or failed (that database is left out)."""
     found: list[Series] = []
     stuck: list[str] = []
     keys = 2 * max(args.concurrency)
@@ -633,6 +633,10 @@ async def run(args: argparse.Namespace) -> tuple[list[Series], list[str]]:
             except Stalled as exc:
                 print(f"  STUCK: {exc}; {label} left out", flush=True)
                 stuck.append(f"- **STUCK**: {exc}; {label} is left out of the table")
+            except Exception as exc:  # one call's error costs one database, not the run
+                what = f"{type(exc).__name__}: {exc}"
+                print(f"  FAILED: {what}; {label} left out", flush=True)
+                stuck.append(f"- **FAILED**: a call raised {what}; {label} is left out")
     return found, stuck
 
 
