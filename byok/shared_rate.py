@@ -138,9 +138,10 @@ class SharedBucket:
         return "sha256:" + hashlib.sha256(subject.encode()).hexdigest()
 
     async def _upsert(self, statement: Executable, parameters: dict[str, object]) -> Taken:
-        async with self._database.transaction() as connection:
+        # Each statement is whole on its own: the upsert locks the row while it changes it.
+        async with self._database.single_statements() as connection:
             ahead = (await connection.execute(statement, parameters)).scalar()
-            if ahead is None:  # refused: the row is as it was (and locked until commit)
+            if ahead is None:  # refused: the row was left as it was
                 found = await connection.scalar(self._statements.ahead, parameters)
                 taken = Taken(False, float(found or 0.0))
             else:

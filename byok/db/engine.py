@@ -39,6 +39,8 @@ from byok.errors import ConfigError, DatabaseUnavailableError
 __all__ = ["Database", "database_unavailable", "is_sqlite", "unavailable_error"]
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
+#: PostgreSQL connections one process keeps (besides its LISTEN connection).
+POSTGRES_CONNECTIONS = 20
 #: A PostgreSQL connection idle this long is pinged before it is used again.
 PING_IDLE_AFTER_S = 1.0
 #: Read-only connections to a SQLite file beside its one writer (WAL lets them read
@@ -104,6 +106,7 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self._reader: AsyncEngine | None = None
+        self._autocommit: AsyncEngine | None = None
         parsed = make_url(url)
         backend = parsed.get_backend_name()
         if backend == "sqlite":
@@ -148,7 +151,13 @@ class Database:
                     "[database] url: use the asyncpg driver, e.g. "
                     "postgresql+asyncpg://user:pass@host/db"
                 )
-            self.engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=10)
+            # Every connection it may open is kept: an overflow connection (closed when
+            # handed back) made a busy engine connect afresh, the costliest thing it did.
+            self.engine = create_async_engine(
+                url, echo=echo, pool_size=POSTGRES_CONNECTIONS, max_overflow=0
+            )
+            # The same pool, for statements that need no BEGIN and COMMIT around them.
+            self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
             event.listen(self.engine.sync_engine, "checkin", _note_idle_since)
             event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
         else:
@@ -214,15 +223,33 @@ class Database:
                 yield connection
 
     @asynccontextmanager
+    async def single_statements(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection for statements that are each whole on their own.
+
+        On PostgreSQL it runs in autocommit: one round trip a statement, where a
+        transaction adds BEGIN and COMMIT (an upsert or a single SELECT is atomic by
+        itself). Elsewhere it is :meth:`transaction`.
+        """
+        if self._autocommit is None:
+            async with self.transaction() as connection:
+                yield connection
+            return
+        with self._outages_named():
+            async with self._autocommit.connect() as connection:
+                yield connection
+
+    @asynccontextmanager
     async def reading(self, *, bulk: bool = False) -> AsyncIterator[AsyncConnection]:
         """A Core connection for reads that must not wait for writes.
 
         On a SQLite file it is one of the read-only connections (each read sees every
-        commit made before it began); elsewhere it is :meth:`transaction`. ``bulk`` reads
-        (a report over many users) never take the last of them: an ask's read finds it.
+        commit made before it began); ``bulk`` reads (a report over many users) never
+        take the last of them: an ask's read finds it. Elsewhere a bulk read is a
+        :meth:`transaction` and any other one :meth:`single_statements`.
         """
         if self._reader is None:
-            async with self.transaction() as connection:
+            opened = self.transaction() if bulk else self.single_statements()
+            async with opened as connection:
                 yield connection
             return
         if bulk:
