@@ -69,7 +69,6 @@ __all__ = [
     "UserDigestData",
     "load_daily_costs",
     "load_digest_data",
-    "utc_offsets",
 ]
 
 # Core columns, not ORM attributes: ORM row loading would cost ~2 µs a row for nothing.
@@ -124,12 +123,6 @@ class DigestWindow:
     def month(self) -> tuple[datetime, datetime]:
         """The calendar month (UTC) limits are enforced on, as of ``as_of``."""
         return month_bounds(self.as_of)
-
-    @property
-    def days(self) -> tuple[date, ...]:
-        """The local days counted by day: the chart's, and the week before if it is not one."""
-        first = min(self.chart_days[0], self.period_start - timedelta(days=7))
-        return tuple(first + timedelta(days=n) for n in range((self.period_end - first).days))
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,30 +284,6 @@ class UserDigestData:
         return bool(self.week)
 
 
-def utc_offsets(tz: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
-    """The zone's UTC offset in seconds over [start, end), as (from, offset) segments.
-
-    Found by sampling every hour and bisecting each change to the second.
-    """
-
-    def offset(at: datetime) -> int:
-        delta = at.astimezone(tz).utcoffset()
-        return int(delta.total_seconds()) if delta is not None else 0
-
-    segments = [(start, offset(start))]
-    probe = start
-    while probe < end:
-        step = min(probe + timedelta(hours=1), end)
-        if offset(step) != segments[-1][1]:
-            low, high = probe, step
-            while high - low > timedelta(seconds=1):
-                middle = low + (high - low) / 2
-                low, high = (middle, high) if offset(middle) == segments[-1][1] else (low, middle)
-            segments.append((high.replace(microsecond=0), offset(high)))
-        probe = step
-    return segments
-
-
 _FINISHED = _E.outcome != "pending"
 _FAILED = case((_E.outcome != "success", 1), else_=0)
 _FALLBACK = case((_E.is_fallback, 1), else_=0)
@@ -365,7 +334,7 @@ async def load_digest_data(
     with requests unless they asked for empty ones. ``users`` restricts it to those ids.
     """
     found: dict[int, UserDigestData] = {}
-    points = _points(window.days)
+    points = _points(window.chart_days)
     for chunk in [None] if users is None else _chunks(users):
         # Each query has its own connection: they run side by side (on a SQLite file, two
         # at a time on its read-only connections; in-memory SQLite takes them in turn).
@@ -402,7 +371,7 @@ async def load_daily_costs(
         for ref, providers in (await _by_provider(database, window, chunk)).items():
             series = [row for row in providers if row.series]
             if series:
-                found[ref] = _points(window.days)(series)
+                found[ref] = _points(window.chart_days)(series)
     return found
 
 
@@ -481,9 +450,9 @@ def _by_user(result: Result[Any]) -> dict[int, list[Any]]:
 
 
 def _day_index(database: Database, window: DigestWindow) -> Any:
-    """For a row within ``window.days``: the index of its local day there, which is the
+    """For a row within the chart's days: the index of its local day there, which is the
     number of local midnights at or before the row (exact, whatever the UTC offsets)."""
-    midnights = [window.midnight(day) for day in window.days[1:]]
+    midnights = [window.midnight(day) for day in window.chart_days[1:]]
     if database.dialect == "postgresql":
         return func.width_bucket(
             _E.created_at, postgresql.array([literal(at, UTCDateTime()) for at in midnights])
@@ -508,14 +477,12 @@ async def _by_provider(
 ) -> dict[int, list[Any]]:
     """One pass over the chart's weeks and the month: per user and provider, month-to-date
     spend on the user's key and the chart's series (see _key_spends and _points)."""
-    days = window.days
-    chart_from = len(days) - len(window.chart_days)
     month_start, month_end = window.month
     chart_start = window.chart_start
     in_days = and_(_FINISHED, _in_range(chart_start, window.end))
     in_month = and_(_E.key_source == "user", _in_range(month_start, month_end))
     # Rows: each finished request of the chart's days with its day; other rows only count
-    # towards the month (day NULL). Bound parameters stay in this innermost query:
+    # towards the month (day NULL, so no point: NULL text is left out of the series). Bound parameters stay in this innermost query:
     # PostgreSQL would not match them as the same GROUP BY expression.
     rows = (
         select(_E.user_ref, _E.provider, case((in_days, _day_index(database, window))).label("day"),
@@ -541,8 +508,7 @@ async def _by_provider(
         found = await session.execute(
             select(d.user_ref, d.provider,
                    _int_sum(d.spent).label("spent"), _int_sum(d.uncounted).label("uncounted"),
-                   func.aggregate_strings(case((d.day >= chart_from, point)), ",")
-                   .label("series"))
+                   func.aggregate_strings(point, ",").label("series"))
             .group_by(d.user_ref, d.provider)
             .order_by(d.user_ref, d.provider)  # the database's order, as the week's lines
         )  # fmt: skip

@@ -454,7 +454,7 @@ class UsageLedger:
     async def month_spend(self, key: SpendKey) -> Decimal:
         """What counts against ``key``'s limit so far: written rows, and the finishes
         this process has queued at their real cost."""
-        async with self._db.transaction() as connection:
+        async with self._db.single_statements() as connection:
             counted = await _written_spend(connection, key)
         return counted + self._unsent_change(key)
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from byok.db import Database
 from byok.digest_data import (
@@ -16,7 +15,6 @@ from byok.digest_data import (
     ProviderWeek,
     load_daily_costs,
     load_digest_data,
-    utc_offsets,
 )
 from byok.types import UserRef
 from byok.usage import UsageLine
@@ -221,19 +219,3 @@ async def test_a_week_with_nothing_at_all(database: Database, seeder: Seeder) ->
     window = DigestWindow(date(2025, 1, 6), BERLIN, 4, berlin(13, month=1).replace(year=2025))
     data = await load_digest_data(database, window)
     assert list(data) == [seeder.ids[DAVE]]
-
-
-def test_utc_offsets_find_each_transition_to_the_second() -> None:
-    start = datetime(2026, 3, 1, tzinfo=UTC)
-    assert utc_offsets(BERLIN, start, datetime(2026, 11, 30, tzinfo=UTC)) == [
-        (start, 3600),
-        (datetime(2026, 3, 29, 1, 0, tzinfo=UTC), 7200),
-        (datetime(2026, 10, 25, 1, 0, tzinfo=UTC), 3600),
-    ]
-    # Lord Howe Island moves its clocks by half an hour.
-    lord_howe = ZoneInfo("Australia/Lord_Howe")
-    spring = utc_offsets(
-        lord_howe, datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
-    )
-    assert [offset for _, offset in spring] == [37800, 39600]
-    assert utc_offsets(ZoneInfo("UTC"), start, start + timedelta(days=40)) == [(start, 0)]
