@@ -165,7 +165,9 @@ def _command_name(args: argparse.Namespace) -> str:
 
 
 #: Commands that serve for hours: they get uvloop's leaner event loop where it is installed.
-_LONG_RUNNING = frozenset({"run", "console"})
+#: Not the console: one person gains nothing from it, and under uvloop keys typed as the
+#: prompt appears are read before prompt_toolkit's history has loaded (Up found nothing).
+_LONG_RUNNING = frozenset({"run"})
 
 
 def _run(name: str, main: Coroutine[Any, Any, int]) -> int:
