@@ -57,7 +57,8 @@ from byok.db import tables
 from byok.db.columns import UTCDateTime, from_nanos
 from byok.db.engine import Database
 from byok.types import UserRef
-from byok.usage import _SPEND, UNPRICED_UNCOUNTED, UsageLine, month_bounds
+from byok.usage import UsageLine, month_bounds
+from byok.usage_terms import FAILED, FALLBACK, FINISHED, SPEND, UNPRICED, UNPRICED_UNCOUNTED
 
 __all__ = [
     "DailyCost",
@@ -284,10 +285,6 @@ class UserDigestData:
         return bool(self.week)
 
 
-_FINISHED = _E.outcome != "pending"
-_FAILED = case((_E.outcome != "success", 1), else_=0)
-_FALLBACK = case((_E.is_fallback, 1), else_=0)
-_UNPRICED = case((and_(_E.outcome == "success", _E.cost.is_(None)), 1), else_=0)
 _KIND = case(
     (_E.outcome == "cancelled", "cancelled"),
     else_=func.coalesce(_E.error_kind, "error"),
@@ -399,10 +396,10 @@ async def _week(
     """The week by provider and model: each row is one line of the digest (see _lines)."""
     async with _session(database) as session:
         rows = await session.execute(
-            select(_E.user_ref, _E.provider, _E.model, func.count(), _int_sum(_FAILED),
-                   _int_sum(_FALLBACK), _int_sum(_E.input_tokens), _int_sum(_E.output_tokens),
-                   _int_sum(_E.cost), _int_sum(_UNPRICED))
-            .where(_in_range(window.start, window.end), _FINISHED, _only(_E.user_ref, users))
+            select(_E.user_ref, _E.provider, _E.model, func.count(), _int_sum(FAILED),
+                   _int_sum(FALLBACK), _int_sum(_E.input_tokens), _int_sum(_E.output_tokens),
+                   _int_sum(_E.cost), _int_sum(UNPRICED))
+            .where(_in_range(window.start, window.end), FINISHED, _only(_E.user_ref, users))
             .group_by(_E.user_ref, _E.provider, _E.model)
             .order_by(_E.user_ref, _E.provider, _E.model)
         )  # fmt: skip
@@ -418,8 +415,8 @@ async def _previous_week(
             select(_E.user_ref, _E.provider, func.count().label("requests"),
                    _int_sum(_E.input_tokens).label("input_tokens"),
                    _int_sum(_E.output_tokens).label("output_tokens"),
-                   _int_sum(_E.cost).label("nanos"), _int_sum(_UNPRICED).label("unpriced"))
-            .where(_in_range(window.previous_start, window.start), _FINISHED,
+                   _int_sum(_E.cost).label("nanos"), _int_sum(UNPRICED).label("unpriced"))
+            .where(_in_range(window.previous_start, window.start), FINISHED,
                    _only(_E.user_ref, users))
             .group_by(_E.user_ref, _E.provider)
             .order_by(_E.user_ref, _E.provider)
@@ -434,7 +431,7 @@ async def _failures(
     async with _session(database) as session:
         rows = await session.execute(
             select(_E.user_ref, _E.provider, _KIND.label("kind"), func.count())
-            .where(_in_range(window.start, window.end), _FINISHED, _E.outcome != "success",
+            .where(_in_range(window.start, window.end), FINISHED, _E.outcome != "success",
                    _only(_E.user_ref, users))
             .group_by(_E.user_ref, _E.provider, _KIND)
         )  # fmt: skip
@@ -479,15 +476,15 @@ async def _by_provider(
     spend on the user's key and the chart's series (see _key_spends and _points)."""
     month_start, month_end = window.month
     chart_start = window.chart_start
-    in_days = and_(_FINISHED, _in_range(chart_start, window.end))
+    in_days = and_(FINISHED, _in_range(chart_start, window.end))
     in_month = and_(_E.key_source == "user", _in_range(month_start, month_end))
     # Rows: each finished request of the chart's days with its day; other rows only count
     # towards the month (day NULL, so no point: NULL text is left out of the series). Bound parameters stay in this innermost query:
     # PostgreSQL would not match them as the same GROUP BY expression.
     rows = (
         select(_E.user_ref, _E.provider, case((in_days, _day_index(database, window))).label("day"),
-               _E.cost, _UNPRICED.label("unpriced"),
-               case((in_month, _SPEND)).label("spent"),
+               _E.cost, UNPRICED.label("unpriced"),
+               case((in_month, SPEND)).label("spent"),
                case((in_month, UNPRICED_UNCOUNTED), else_=0).label("uncounted"))
         .where(_in_range(min(chart_start, month_start), max(window.end, month_end)),
                _only(_E.user_ref, users))

@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     String,
-    and_,
     bindparam,
     case,
     func,
@@ -42,9 +41,17 @@ from byok.db.tables import UsageEvent, User
 from byok.db.writer import BatchWriter, QueuedRow, Row, Statement
 from byok.errors import DatabaseUnavailableError, StorageError
 from byok.types import Usage
+from byok.usage_terms import (
+    FAILED,
+    FALLBACK,
+    FINISHED,
+    HELD,
+    SPEND,
+    UNPRICED,
+    UNPRICED_UNCOUNTED,
+)
 
 __all__ = [
-    "UNPRICED_UNCOUNTED",
     "KeySource",
     "Outcome",
     "ProviderSpend",
@@ -163,21 +170,6 @@ class _Unsettled:
     finish: QueuedRow
     change: Decimal
 
-
-# Cost counted against a limit: the real cost, else the reservation still held.
-_SPEND = func.coalesce(UsageEvent.cost, UsageEvent.reserved_cost)
-# Answers of unknown cost that hold nothing against a limit: a spend sum leaves them out.
-UNPRICED_UNCOUNTED = case(
-    (
-        and_(
-            UsageEvent.outcome == "success",
-            UsageEvent.cost.is_(None),
-            UsageEvent.reserved_cost.is_(None),
-        ),
-        1,
-    ),
-    else_=0,
-)
 
 # Older pending rows belong to a process that died mid-request (requests time out long before).
 ABANDONED_AFTER = timedelta(hours=1)
@@ -467,7 +459,7 @@ class UsageLedger:
             rows = await session.execute(
                 select(
                     UsageEvent.provider,
-                    type_coerce(func.sum(_SPEND), Money()),
+                    type_coerce(func.sum(SPEND), Money()),
                     func.sum(UNPRICED_UNCOUNTED),
                 )
                 .where(
@@ -485,38 +477,25 @@ class UsageLedger:
 
     async def report(self, user_ref: int, start: datetime, end: datetime) -> UsageReport:
         await self.flush()
-        failed = case((UsageEvent.outcome != "success", 1), else_=0)
-        unpriced = case(
-            (and_(UsageEvent.outcome == "success", UsageEvent.cost.is_(None)), 1), else_=0
-        )
-        # Failed attempts the provider may have billed (a success of unknown cost under a
-        # limit holds its worst case too, but is counted with the unpriced successes).
-        held = case(
-            (
-                and_(UsageEvent.cost.is_(None), UsageEvent.outcome != "success"),
-                UsageEvent.reserved_cost,
-            ),
-            else_=None,
-        )
         in_period = (
             UsageEvent.user_ref == user_ref,
             UsageEvent.created_at >= start,
             UsageEvent.created_at < end,
-            UsageEvent.outcome != "pending",
+            FINISHED,
         )
         query = (
             select(
                 UsageEvent.provider,
                 UsageEvent.model,
                 func.count(),
-                func.sum(failed),
-                func.sum(case((UsageEvent.is_fallback, 1), else_=0)),
+                func.sum(FAILED),
+                func.sum(FALLBACK),
                 func.sum(UsageEvent.input_tokens),
                 func.sum(UsageEvent.output_tokens),
                 type_coerce(func.coalesce(func.sum(UsageEvent.cost), 0), Money()),
-                func.sum(unpriced),
-                type_coerce(func.coalesce(func.sum(held), 0), Money()),
-                func.sum(case((held.is_not(None), 1), else_=0)),
+                func.sum(UNPRICED),
+                type_coerce(func.coalesce(func.sum(HELD), 0), Money()),
+                func.sum(case((HELD.is_not(None), 1), else_=0)),
                 func.count(func.distinct(UsageEvent.request_id)),
             )
             .where(*in_period)
@@ -668,7 +647,7 @@ _LOCK_USERS = (
     .order_by(User.id)  # every process locks in one order: no deadlock
     .with_for_update()
 )
-_MONTH_SPEND = select(type_coerce(func.coalesce(func.sum(_SPEND), 0), Money())).where(
+_MONTH_SPEND = select(type_coerce(func.coalesce(func.sum(SPEND), 0), Money())).where(
     UsageEvent.user_ref == bindparam("user_ref"),
     UsageEvent.provider == bindparam("provider"),
     UsageEvent.key_source == bindparam("key_source"),
