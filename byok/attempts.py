@@ -33,10 +33,10 @@ from byok.pricing import estimate_input_tokens, price_of, worst_case_cost
 from byok.routing import Candidate
 from byok.secret import Secret
 from byok.types import NOT_REPORTED, ChatRequest, ChatResult, Chunk, Usage, UserRef
-from byok.usage import SpendKey, UsageLedger
+from byok.usage import Outcome, SpendKey, UsageLedger
 from byok.vault import Sealed
 
-__all__ = ["AttemptRunner", "Reservation"]
+__all__ = ["Answered", "AttemptRunner", "Ending", "Failed", "Reservation"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,32 @@ class Reservation:
     worst_case: Decimal | None = None
     spend_key: SpendKey | None = None
     spent_before: Decimal | None = None  # the month's spend the limit check saw
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The attempt answered: the model that served it, its usage and its cost, priced
+    once here (None when unknown: never $0)."""
+
+    model: str
+    usage: Usage
+    cost: Decimal | None
+    latency_ms: int
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The attempt ended without an answer: a provider error, or the caller went away."""
+
+    error_kind: str
+    latency_ms: int
+    #: The provider may have billed tokens it never reported: the row keeps its worst case.
+    may_have_billed: bool
+    cancelled: bool = False
+
+
+Ending = Answered | Failed
 
 
 class AttemptRunner:
@@ -152,36 +178,45 @@ class AttemptRunner:
             reserved_id, limit, candidate, request, kind, request_id, worst, key, spent
         )
 
-    async def finish(self, reservation: Reservation, started: float, **fields: object) -> None:
+    async def finish(self, reservation: Reservation, ending: Ending) -> None:
         """Finish the row and report it; a database outage now must not lose the answer."""
         try:
-            await asyncio.shield(self._write_row(reservation, fields))
+            await asyncio.shield(self._write_row(reservation, ending))
         except DatabaseUnavailableError:
             log.warning(
                 "usage row %s: database unavailable; its finish is queued and retried",
                 reservation.attempt_id,
             )
-        usage = fields.get("usage")
-        cost = fields.get("cost")
-        error_kind = fields.get("error_kind")
+        answered = ending if isinstance(ending, Answered) else None
+        failed = ending if isinstance(ending, Failed) else None
         self.observer.attempt_finished(
             AttemptRecord(
                 provider_id=reservation.candidate.provider_id,
-                model=str(fields.get("model") or reservation.request.model),
-                outcome=str(fields["outcome"]),
-                error_kind=str(error_kind) if error_kind else None,
+                model=answered.model if answered else reservation.request.model,
+                outcome=_outcome(ending),
+                error_kind=failed.error_kind if failed else None,
                 request_kind=reservation.kind,
                 is_fallback=reservation.candidate.is_fallback,
                 key_source=reservation.candidate.key_source,
-                latency_s=time.perf_counter() - started,
-                input_tokens=usage.input_tokens if isinstance(usage, Usage) else 0,
-                output_tokens=usage.output_tokens if isinstance(usage, Usage) else 0,
-                cost=cost if isinstance(cost, Decimal) else None,
+                latency_s=ending.latency_ms / 1000,
+                input_tokens=answered.usage.input_tokens if answered else 0,
+                output_tokens=answered.usage.output_tokens if answered else 0,
+                cost=answered.cost if answered else None,
             )
         )
 
-    async def _write_row(self, reservation: Reservation, fields: dict[str, object]) -> None:
-        may_have_billed = bool(fields.pop("may_have_billed", False))
+    async def _write_row(self, reservation: Reservation, ending: Ending) -> None:
+        if isinstance(ending, Answered):
+            may_have_billed = _unknown_under_limit(reservation, ending.cost)
+            cost, usage, model, error_kind = ending.cost, ending.usage, ending.model, None
+        else:
+            may_have_billed = ending.may_have_billed
+            cost, usage, model, error_kind = (
+                None,
+                None,
+                reservation.request.model,
+                ending.error_kind,
+            )
         reserved = reservation.worst_case
         if reserved is None and may_have_billed:
             # Nothing was reserved (no limit), but a cut-off call may still be billed:
@@ -190,10 +225,15 @@ class AttemptRunner:
         limited = None
         if reservation.spend_key is not None and reservation.worst_case is not None:
             limited = (reservation.spend_key, reservation.worst_case)
-            self._note_spend(reservation, fields.get("cost"), reserved, may_have_billed)
+            self._note_spend(reservation, cost, reserved, may_have_billed)
         await self._ledger.finish(
             reservation.attempt_id,
-            model=str(fields.pop("model", None) or reservation.request.model),
+            outcome=_outcome(ending),
+            model=model,
+            usage=usage,
+            cost=cost,
+            latency_ms=ending.latency_ms,
+            error_kind=error_kind,
             reserved_cost=reserved,
             may_have_billed=may_have_billed,
             request_id=reservation.request_id,
@@ -201,13 +241,12 @@ class AttemptRunner:
             # the row at its real cost (and other processes at its reservation).
             wait=False,
             limited=limited,
-            **fields,  # type: ignore[arg-type]
         )
 
     def _note_spend(
         self,
         reservation: Reservation,
-        cost: object,
+        cost: Decimal | None,
         reserved: Decimal | None,
         may_have_billed: bool,
     ) -> None:
@@ -215,7 +254,7 @@ class AttemptRunner:
         the check saw plus what the attempt counts, without reading it again."""
         if reservation.spend_key is None or reservation.spent_before is None:
             return
-        counted = cost if isinstance(cost, Decimal) else (reserved if may_have_billed else None)
+        counted = cost if cost is not None else (reserved if may_have_billed else None)
         if len(self._spend_after) >= _MAX_NOTED:
             self._spend_after.clear()  # only a hint: notices_after reads the database instead
         self._spend_after[reservation.spend_key] = reservation.spent_before + (
@@ -229,7 +268,7 @@ class AttemptRunner:
         key: Secret,
         request: ChatRequest,
         reservation: Reservation,
-    ) -> tuple[ChatResult, Decimal | None, int]:
+    ) -> tuple[ChatResult, Answered]:
         provider = self._catalog.get(candidate.provider_id).provider
         started = time.perf_counter()
         try:
@@ -240,38 +279,14 @@ class AttemptRunner:
             )
             raise
         except asyncio.CancelledError:
-            await self.finish(
-                reservation,
-                started,
-                outcome="cancelled",
-                latency_ms=_ms(started),
-                error_kind="cancelled",
-                may_have_billed=True,
-            )
+            await self.finish(reservation, _gone(started, cancelled=True))
             raise
         except BaseException:
-            await self.finish(
-                reservation,
-                started,
-                outcome="error",
-                latency_ms=_ms(started),
-                error_kind="internal",
-                may_have_billed=True,
-            )
+            await self.finish(reservation, _gone(started, cancelled=False))
             raise
-        latency = _ms(started)
-        cost = price_of(candidate.provider_id, result.model, result.usage)
-        await self.finish(
-            reservation,
-            started,
-            outcome="success",
-            model=result.model,
-            usage=result.usage,
-            cost=cost,
-            latency_ms=latency,
-            may_have_billed=_unknown_under_limit(reservation, cost),
-        )
-        return result, cost, latency
+        answered = _answered(candidate, result.model, result.usage, started, result.finish_reason)
+        await self.finish(reservation, answered)
+        return result, answered
 
     async def stream(
         self,
@@ -280,8 +295,9 @@ class AttemptRunner:
         key: Secret,
         request: ChatRequest,
         reservation: Reservation,
-    ) -> AsyncGenerator[Chunk, None]:
-        """Yields text chunks, then the final chunk; the row is finished in every case."""
+    ) -> AsyncGenerator[Chunk | Answered, None]:
+        """Yields text chunks, then how the attempt answered; the row is finished in every
+        case."""
         provider = self._catalog.get(candidate.provider_id).provider
         started = time.perf_counter()
         shown = False
@@ -298,23 +314,15 @@ class AttemptRunner:
                 raise StreamInterruptedError(
                     candidate.provider_id, "the stream ended without a final usage report"
                 )
-            usage = final.usage or NOT_REPORTED
             served = final.model or request.model
-            cost = price_of(candidate.provider_id, served, usage)
+            answered = _answered(
+                candidate, served, final.usage or NOT_REPORTED, started, final.finish_reason
+            )
             # Before the await: a cancel during it must not finish the row a second time
             # (finish shields its write, so the success row is written regardless).
             done = True
-            await self.finish(
-                reservation,
-                started,
-                outcome="success",
-                model=served,
-                usage=usage,
-                cost=cost,
-                latency_ms=_ms(started),
-                may_have_billed=_unknown_under_limit(reservation, cost),
-            )
-            yield Chunk(usage=usage, model=served, finish_reason=final.finish_reason)
+            await self.finish(reservation, answered)
+            yield answered
         except ProviderError as exc:
             if not done:
                 error = exc
@@ -331,14 +339,7 @@ class AttemptRunner:
         finally:
             if not done:
                 # The consumer went away (GeneratorExit) or the task was cancelled.
-                await self.finish(
-                    reservation,
-                    started,
-                    outcome="cancelled",
-                    latency_ms=_ms(started),
-                    error_kind="cancelled",
-                    may_have_billed=True,
-                )
+                await self.finish(reservation, _gone(started, cancelled=True))
 
     async def _failed(
         self,
@@ -350,14 +351,7 @@ class AttemptRunner:
         *,
         billed: bool,
     ) -> None:
-        await self.finish(
-            reservation,
-            started,
-            outcome="error",
-            latency_ms=_ms(started),
-            error_kind=exc.kind,
-            may_have_billed=billed,
-        )
+        await self.finish(reservation, Failed(exc.kind, _ms(started), may_have_billed=billed))
         # A 403 for one model, region or endpoint says nothing about the key's other uses.
         if (
             isinstance(exc, InvalidKeyError)
@@ -396,6 +390,30 @@ def _unknown_under_limit(reservation: Reservation, cost: Decimal | None) -> bool
     """A success whose cost is unknown (usage not reported or implausible) keeps its
     worst case against the limit: the provider billed it, and $0 would let the limit slip."""
     return cost is None and reservation.limit is not None
+
+
+def _answered(
+    candidate: Candidate, served: str, usage: Usage, started: float, finish_reason: str | None
+) -> Answered:
+    cost = price_of(candidate.provider_id, served, usage)
+    return Answered(served, usage, cost, _ms(started), finish_reason)
+
+
+def _gone(started: float, *, cancelled: bool) -> Failed:
+    """The caller went away (cancelled) or our own code failed mid-call: either way the
+    provider may have billed the call."""
+    return Failed(
+        "cancelled" if cancelled else "internal",
+        _ms(started),
+        may_have_billed=True,
+        cancelled=cancelled,
+    )
+
+
+def _outcome(ending: Ending) -> Outcome:
+    if isinstance(ending, Answered):
+        return "success"
+    return "cancelled" if ending.cancelled else "error"
 
 
 def _worst_case(request: ChatRequest, candidate: Candidate) -> Decimal | None:

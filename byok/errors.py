@@ -307,6 +307,8 @@ class StreamInterruptedError(ProviderUnavailableError):
 
     def __init__(self, provider_id: str, what: str, *, model_id: str | None = None) -> None:
         super().__init__(provider_id, what, model_id=model_id)
+        #: What the user was shown before the stream stopped (set by the engine).
+        self.partial_text = ""
         self._reword(
             lambda name: (
                 f"{name} stopped in the middle of the answer ({what}); "

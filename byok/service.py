@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from byok.answers import Answer, FallingBack, StreamEvent, TextDelta
-from byok.attempts import AttemptRunner, Reservation
+from byok.attempts import Answered, AttemptRunner, Reservation
 from byok.catalog import Catalog, ProviderEntry
 from byok.clock import Clock, utc_now
 from byok.db.engine import Database
@@ -39,6 +39,7 @@ from byok.errors import (
     RateLimitedError,
     RequestRateLimitError,
     SpendLimitError,
+    StreamInterruptedError,
     UnpricedModelError,
     VaultError,
     as_operator_endpoint,
@@ -53,7 +54,7 @@ from byok.providers.registry import BUILTIN_PROVIDER_IDS, BUILTIN_PROVIDERS
 from byok.ratelimit import request_limiter
 from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
 from byok.secret import Secret, key_vendor, looks_like_key
-from byok.types import NOT_REPORTED, ChatMessage, ChatRequest, KeyInfo, Usage, UserRef
+from byok.types import ChatMessage, ChatRequest, KeyInfo, Usage, UserRef
 from byok.usage import ProviderSpend, UsageLedger, UsageReport, month_bounds, week_bounds
 from byok.user_state import UserState, UserStateCache, load_user_state
 from byok.users import user_id_or_create
@@ -401,7 +402,7 @@ class BYOKService:
                 if isinstance(exc, ProviderError) and not entry.requires_user_key:
                     as_operator_endpoint(exc)
                 exc.name_provider(entry.display_name)
-                if getattr(exc, "kind", "") == "stream_interrupted":
+                if isinstance(exc, StreamInterruptedError):
                     raise
                 failures.append(Attempt(candidate.provider_id, candidate.model, exc))
                 if isinstance(exc, SpendLimitError) and prefs.notify_on_quota_low:
@@ -442,22 +443,10 @@ class BYOKService:
         failures: list[Attempt],
         notes: list[str],
     ) -> Answer:
-        result, cost, latency = await self._engine.runner.call(
+        result, answered = await self._engine.runner.call(
             self.user, candidate, key, request, reservation
         )
-        return Answer(
-            text=result.text,
-            provider_id=candidate.provider_id,
-            model=result.model,
-            usage=result.usage,
-            cost=cost,
-            latency_ms=latency,
-            request_id=request_id,
-            key_source=candidate.key_source,
-            failed_attempts=tuple(failures),
-            notes=(*notes, *_substitution_note(candidate, request.model, result.model)),
-            finish_reason=result.finish_reason,
-        )
+        return _answer(result.text, answered, candidate, request, request_id, failures, notes)
 
     async def _stream_attempt(
         self,
@@ -469,34 +458,19 @@ class BYOKService:
         failures: list[Attempt],
         notes: list[str],
     ) -> AsyncGenerator[TextDelta | Answer, None]:
-        started = time.perf_counter()
         parts: list[str] = []
         stream = self._engine.runner.stream(self.user, candidate, key, request, reservation)
         try:
             async with aclosing(stream):
-                async for chunk in stream:
-                    if chunk.is_final:
-                        usage = chunk.usage or NOT_REPORTED
-                        served = chunk.model or request.model
-                        yield Answer(
-                            text="".join(parts),
-                            provider_id=candidate.provider_id,
-                            model=served,
-                            usage=usage,
-                            cost=price_of(candidate.provider_id, served, usage),
-                            latency_ms=round((time.perf_counter() - started) * 1000),
-                            request_id=request_id,
-                            key_source=candidate.key_source,
-                            failed_attempts=tuple(failures),
-                            notes=(*notes, *_substitution_note(candidate, request.model, served)),
-                            finish_reason=chunk.finish_reason,
-                        )
+                async for item in stream:
+                    if isinstance(item, Answered):
+                        text = "".join(parts)
+                        yield _answer(text, item, candidate, request, request_id, failures, notes)
                     else:
-                        parts.append(chunk.text)
-                        yield TextDelta(chunk.text, candidate.provider_id, request.model)
-        except ProviderError as exc:
-            if exc.kind == "stream_interrupted":
-                exc.partial_text = "".join(parts)  # type: ignore[attr-defined]
+                        parts.append(item.text)
+                        yield TextDelta(item.text, candidate.provider_id, request.model)
+        except StreamInterruptedError as exc:
+            exc.partial_text = "".join(parts)
             raise
 
     # --- keys ---------------------------------------------------------------------
@@ -693,6 +667,30 @@ class BYOKService:
 
     async def forget_history(self, thread: str | None = None) -> int:
         return await self._engine.history.forget(self.user, thread)
+
+
+def _answer(
+    text: str,
+    answered: Answered,
+    candidate: Candidate,
+    request: ChatRequest,
+    request_id: str,
+    failures: list[Attempt],
+    notes: list[str],
+) -> Answer:
+    return Answer(
+        text=text,
+        provider_id=candidate.provider_id,
+        model=answered.model,
+        usage=answered.usage,
+        cost=answered.cost,
+        latency_ms=answered.latency_ms,
+        request_id=request_id,
+        key_source=candidate.key_source,
+        failed_attempts=tuple(failures),
+        notes=(*notes, *_substitution_note(candidate, request.model, answered.model)),
+        finish_reason=answered.finish_reason,
+    )
 
 
 def _substitution_note(candidate: Candidate, asked: str, served: str) -> tuple[str, ...]:

@@ -94,7 +94,7 @@ async def stream_answer(
         await ctx.send_spend_alerts(inv.user_ref, refusal_notices(exc))
         raise
     except StreamInterruptedError as exc:
-        partial = getattr(exc, "partial_text", "".join(shown))
+        partial = exc.partial_text or "".join(shown)
         yield Reply(
             text=partial,
             sections=(Section(title="Incomplete answer", text=exc.user_message),),

@@ -184,7 +184,7 @@ async def test_stream_cut_after_tokens_is_reported_not_glued(two_keys: Rig) -> N
             if isinstance(event, TextDelta):
                 shown.append(event.text)
     assert shown, "some text was streamed before the cut"
-    assert getattr(caught.value, "partial_text", None) == "".join(shown)
+    assert caught.value.partial_text == "".join(shown)
     assert "incomplete" in caught.value.user_message
     assert chat_requests(rig, "anthropic") == 0
     [row] = await rig.usage_rows()
