@@ -22,12 +22,13 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TextIO
 
+from pydantic import BaseModel, SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -236,24 +237,12 @@ def _unraisable(unraisable: Any) -> None:
 def config_secrets(config: Config) -> list[str]:
     """Every literal secret the configuration holds, for :func:`configure_logging`.
 
-    Tokens, signing and client secrets, operator keys, the master key or password (the
-    current and the previous one) and the database password: values that need not look
-    like any key, so no pattern would catch them.
+    Every ``SecretStr`` setting wherever it sits (tokens, signing and client secrets,
+    operator keys, the master key or password, current and previous: a setting added
+    later is masked the moment it is declared a ``SecretStr``) and the database URL's
+    password: values that need not look like any key, so no pattern would catch them.
     """
-    vault = config.vault
-    values = [
-        config.slack.bot_token,
-        config.slack.app_token,
-        config.slack.signing_secret,
-        config.slack.client_secret,
-        config.discord.token,
-        vault.key,
-        vault.password,
-        vault.previous_key,
-        vault.previous_password,
-    ]
-    values += [p.operator_key for p in config.providers.values()]
-    literals = [v.get_secret_value() for v in values if v is not None]
+    literals = [secret.get_secret_value() for secret in _secret_settings(config)]
     try:
         password = make_url(config.database.url).password
     except ArgumentError:
@@ -261,6 +250,20 @@ def config_secrets(config: Config) -> list[str]:
     if password:
         literals.append(str(password))
     return literals
+
+
+def _secret_settings(value: object) -> Iterator[SecretStr]:
+    if isinstance(value, SecretStr):
+        yield value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secret_settings(getattr(value, name))
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _secret_settings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _secret_settings(item)
 
 
 def configure_logging(
