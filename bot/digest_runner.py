@@ -51,10 +51,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.config import DigestSettings
 from bot.digest import build_digest, week_label
+from bot.digest_schedule import DigestSchedule
 from bot.grammar import CommandError
 from bot.messenger import DeliveryError, Messenger
 from bot.provider_names import ProviderNames
-from bot.scheduler import DigestSchedule
 from byok.clock import Clock, utc_now
 from byok.db.engine import Database
 from byok.db.tables import DigestLog

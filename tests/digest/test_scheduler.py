@@ -13,8 +13,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from bot.digest_runner import DigestRunner
+from bot.digest_schedule import DigestSchedule
 from bot.messenger import DeliveryError
-from bot.scheduler import DIGEST_JOB, RETRY_JOB, DigestSchedule, DigestScheduler
+from bot.scheduler import DIGEST_JOB, RETRY_JOB, DigestScheduler
 from byok.db import Database
 from byok.db.tables import DigestLog
 from tests.digest.conftest import (
