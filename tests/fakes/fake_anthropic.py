@@ -1,14 +1,15 @@
 """A fake Anthropic Messages API.
 
-Wire facts it reproduces (wire.md A.5): ``POST /v1/messages``; the key in either
-``x-api-key`` (SDK 0.x/1.x) or ``Authorization: Bearer`` (SDK 2.x), with an
-``anthropic-version`` header required; the system prompt as a top-level ``system`` field;
-named SSE events (``message_start`` with the input usage, ``content_block_delta``,
-``ping``, ``message_delta`` with the *cumulative* output usage, ``message_stop``);
-``input_tokens`` that exclude cache reads and writes; errors as ``{"type": "error",
-"error": {"type", "message"}, "request_id"}``, 529 ``overloaded_error``, and
-``event: error`` inside a stream; key check ``GET /v1/models``; and, for API version
-2026-10-21 (SDK 2.x), a 400 for any ``temperature``/``top_p``/``top_k``.
+Wire facts it reproduces (https://docs.anthropic.com/en/api/messages-streaming):
+``POST /v1/messages``; the key in either ``x-api-key`` (SDK 0.x/1.x) or
+``Authorization: Bearer`` (SDK 2.x), with an ``anthropic-version`` header required; the
+system prompt as a top-level ``system`` field; named SSE events (``message_start`` with the
+input usage, ``content_block_delta``, ``ping``, ``message_delta`` with the *cumulative*
+output usage, ``message_stop``); ``input_tokens`` that exclude cache reads and writes;
+errors as ``{"type": "error", "error": {"type", "message"}, "request_id"}``, 529
+``overloaded_error``, and ``event: error`` inside a stream; key check ``GET /v1/models``;
+and, for API version 2026-10-21 (SDK 2.x), a 400 for any
+``temperature``/``top_p``/``top_k``.
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """A fake Gemini API (Google AI, generativelanguage.googleapis.com).
 
-Wire facts it reproduces (wire.md A.6): ``POST /{v1beta|v1}/models/{model}:generateContent``
-and ``:streamGenerateContent?alt=sse``; the key in ``x-goog-api-key`` (a ``?key=`` query is
+Wire facts it reproduces (https://ai.google.dev/api/generate-content):
+``POST /{v1beta|v1}/models/{model}:generateContent`` and
+``:streamGenerateContent?alt=sse``; the key in ``x-goog-api-key`` (a ``?key=`` query is
 accepted too, as the real API does, so tests can prove the client never uses it); camelCase
-bodies with ``systemInstruction`` and the ``model`` role; SSE frames ``data: {...}\\r\\n\\r\\n``
-each with ``usageMetadata`` (the last is final); ``thoughtsTokenCount`` outside
-``candidatesTokenCount``; an invalid key answered with **400** ``INVALID_ARGUMENT`` /
-``API_KEY_INVALID``; 429 ``RESOURCE_EXHAUSTED`` with a ``RetryInfo``; key check
-``GET /{version}/models``.
+bodies with ``systemInstruction`` and the ``model`` role; SSE frames
+``data: {...}\\r\\n\\r\\n`` each with ``usageMetadata`` (the last is final);
+``thoughtsTokenCount`` outside ``candidatesTokenCount``; an invalid key answered with
+**400** ``INVALID_ARGUMENT`` / ``API_KEY_INVALID``; 429 ``RESOURCE_EXHAUSTED`` with a
+``RetryInfo``; key check ``GET /{version}/models``.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """A fake OpenAI API (Chat Completions), and the base of the other OpenAI-wire fakes.
 
-Wire facts it reproduces (see shared/research/wire.md, A.2): ``POST /v1/chat/completions``
-with ``Authorization: Bearer``; streams of ``data:`` frames ending in ``data: [DONE]``;
-with ``stream_options.include_usage`` every chunk has ``"usage": null`` and one extra last
-chunk has ``"choices": []`` and the usage; errors as ``{"error": {"message", "type",
-"param", "code"}}``; 401 ``invalid_api_key`` echoing a masked key; 429
-``insufficient_quota`` for an account with no credit; key check ``GET /v1/models``.
-Like the real API it refuses, with a 400 ``unsupported_parameter``, the deprecated
-``max_tokens`` for reasoning models (gpt-5 family, o-series), which take only
+Wire facts it reproduces (https://platform.openai.com/docs/api-reference/chat):
+``POST /v1/chat/completions`` with ``Authorization: Bearer``; streams of ``data:`` frames
+ending in ``data: [DONE]``; with ``stream_options.include_usage`` every chunk has
+``"usage": null`` and one extra last chunk has ``"choices": []`` and the usage; errors as
+``{"error": {"message", "type", "param", "code"}}``; 401 ``invalid_api_key`` echoing a
+masked key; 429 ``insufficient_quota`` for an account with no credit; key check
+``GET /v1/models``. Like the real API it refuses, with a 400 ``unsupported_parameter``, the
+deprecated ``max_tokens`` for reasoning models (gpt-5 family, o-series), which take only
 ``max_completion_tokens``, and ``stream_options`` on a request that does not stream.
 """
 

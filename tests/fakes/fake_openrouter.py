@@ -1,13 +1,13 @@
 """A fake OpenRouter API: OpenAI wire with OpenRouter's additions.
 
-Reproduced (wire.md A.4, gateways.md 2.4): base path ``/api/v1``; ``: OPENROUTER
-PROCESSING`` SSE comment lines before and between events; chunks with ``provider`` and
-``native_finish_reason``; usage with ``cost``, ``is_byok``, ``cached_tokens`` and
-``cache_write_tokens``; the *served* model in ``model`` (``openrouter/auto`` is answered by
-a concrete model); errors ``{"error": {"code": <status>, "message": ...}}`` with the status
-equal to ``code``: 401 bad key, 402 no credit, 429, 502, 503; an error event with
-``finish_reason: "error"`` inside a 200 stream; ``GET /api/v1/key`` with ``limit`` and
-``limit_remaining``.
+Reproduced (https://openrouter.ai/docs: api-reference/streaming, errors, usage-accounting):
+base path ``/api/v1``; ``: OPENROUTER PROCESSING`` SSE comment lines before and between
+events; chunks with ``provider`` and ``native_finish_reason``; usage with ``cost``,
+``is_byok``, ``cached_tokens`` and ``cache_write_tokens``; the *served* model in ``model``
+(``openrouter/auto`` is answered by a concrete model); errors
+``{"error": {"code": <status>, "message": ...}}`` with the status equal to ``code``: 401
+bad key, 402 no credit, 429, 502, 503; an error event with ``finish_reason: "error"``
+inside a 200 stream; ``GET /api/v1/key`` with ``limit`` and ``limit_remaining``.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """A fake xAI API: OpenAI wire with xAI's differences.
 
-Reproduced (wire.md A.3): a bad key answered with **HTTP 400** and a *string* ``error``
-(``{"code": "Client specified an invalid argument", "error": "Incorrect API key provided:
-xa***cd. ..."}``); every error body in that string form; stream chunks that omit
-``finish_reason`` and carry ``reasoning_content``; usage whose ``total_tokens`` is
-prompt + completion + reasoning (reasoning outside ``completion_tokens``);
-``GET /v1/api-key`` reporting ``api_key_blocked`` / ``api_key_disabled`` / ``team_blocked``.
-Exact xAI error wrappers are [uncertain] in the research notes; these follow the quoted ones.
+Reproduced (https://docs.x.ai/docs/api-reference, and xAI's answers as recorded):
+a bad key answered with **HTTP 400** and a *string* ``error`` (``{"code": "Client
+specified an invalid argument", "error": "Incorrect API key provided: xa***cd. ..."}``);
+every error body in that string form; stream chunks that omit ``finish_reason`` and carry
+``reasoning_content``; usage whose ``total_tokens`` is prompt + completion + reasoning
+(reasoning outside ``completion_tokens``); ``GET /v1/api-key`` reporting
+``api_key_blocked`` / ``api_key_disabled`` / ``team_blocked``. Exact xAI error wrappers are
+not documented; these follow the ones xAI was seen to send.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The shared classification helpers, on the error shapes quoted in the research notes."""
+"""The shared classification helpers, on the error shapes the providers send."""
 
 from __future__ import annotations
 

@@ -91,7 +91,7 @@ async def test_served_model_is_reported_for_every_provider(subject: Subject) -> 
     ].model == "served-model-2026-01-01"
 
 
-# Literal usage objects from recordings quoted in shared/research/wire.md.
+# Literal usage objects as the providers sent them (recorded answers).
 
 
 def test_openrouter_recorded_usage() -> None:
