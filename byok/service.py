@@ -48,13 +48,13 @@ from byok.history import ConversationStore
 from byok.keystore import KeyStore, StoredKey
 from byok.observer import EngineObserver
 from byok.preferences import Preferences, PreferenceStore
-from byok.pricing import estimate_input_tokens, price_of
+from byok.pricing import estimate_input_tokens
 from byok.providers.models import OPENROUTER_AUTO, resolve_model
 from byok.providers.registry import BUILTIN_PROVIDER_IDS, BUILTIN_PROVIDERS
 from byok.ratelimit import request_limiter
 from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
 from byok.secret import Secret, key_vendor, looks_like_key
-from byok.types import ChatMessage, ChatRequest, KeyInfo, Usage, UserRef
+from byok.types import ChatMessage, ChatRequest, KeyInfo, UserRef
 from byok.usage import ProviderSpend, UsageLedger, UsageReport, month_bounds, week_bounds
 from byok.user_state import UserState, UserStateCache, load_user_state
 from byok.users import user_id_or_create
@@ -627,46 +627,6 @@ class BYOKService:
         async with self._engine.database.session() as session:
             user_ref = await user_id_or_create(session, self.user, self._engine.clock())
         return await self._engine.ledger.report(user_ref, start, end)
-
-    async def track_usage(
-        self,
-        provider: str,
-        model: str,
-        usage: Usage,
-        *,
-        latency_ms: int | None = None,
-        success: bool = True,
-        error_kind: str | None = None,
-        cost: Decimal | None = None,
-        kind: str = "external",
-    ) -> Decimal | None:
-        """Record a call made outside the engine; returns its cost (priced if not given)."""
-        engine = self._engine
-        entry = engine.catalog.resolve(provider)
-        if cost is None and success:
-            cost = price_of(entry.provider_id, model, usage)
-        async with engine.database.session() as session:
-            user_ref = await user_id_or_create(session, self.user, engine.clock())
-        # The call has ended: one group-committed insert, not a pending row and its finish.
-        engine.ledger.record(
-            user_ref=user_ref,
-            request_id=uuid.uuid4().hex,
-            provider_id=entry.provider_id,
-            model=model,
-            key_source="user",
-            request_kind=kind,
-            is_fallback=False,
-            created_at=engine.clock(),
-            outcome="success" if success else "error",
-            usage=usage,
-            cost=cost,
-            latency_ms=latency_ms,
-            error_kind=error_kind,
-        )
-        return cost
-
-    async def forget_history(self, thread: str | None = None) -> int:
-        return await self._engine.history.forget(self.user, thread)
 
 
 def _answer(

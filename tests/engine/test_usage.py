@@ -172,15 +172,6 @@ async def test_usage_report_by_provider_model_and_period(rig: Rig) -> None:
     assert statuses["openai"].spent_this_month == 2 * openai_cost
 
 
-async def test_track_usage_records_an_outside_call(rig: Rig) -> None:
-    cost = await rig.service().track_usage(
-        "anthropic", "claude-haiku-4-5", Usage(input_tokens=1000, output_tokens=100), latency_ms=900
-    )
-    assert cost == price_of("anthropic", "claude-haiku-4-5", Usage(1000, 100))
-    [row] = await rig.usage_rows()
-    assert (row["request_kind"], row["outcome"], row["latency_ms"]) == ("external", "success", 900)
-
-
 async def _limited_rig_and_a_second_writer(
     make_rig: MakeRig, tmp_path: Path
 ) -> tuple[Rig, sqlite3.Connection]:
