@@ -36,7 +36,7 @@ from adapters.slack.streaming import (
     EDITS_PER_MINUTE,
     Clock,
     EditBudget,
-    LiveMessage,
+    LiveReply,
     NativeStream,
 )
 from bot.reply import Delta, FileOut, Reply, ReplyEvent, SecretRequest, Section, Status
@@ -113,15 +113,15 @@ class Delivery:
         self._options = options
         self._bot_user_id = bot_user_id
         self._open_secret = open_secret
-        self._live: LiveMessage | None = None
+        self._live: LiveReply | None = None
         self._native: NativeStream | None = None
         self._text = ""
         #: The bot may not post here: the answer goes through response_url when done.
         self._via_response_url = False
         self._responses = 0
 
-    def _new_live(self, adopt: list[str] | None = None) -> LiveMessage:
-        return LiveMessage(
+    def _new_live(self, adopt: list[str] | None = None) -> LiveReply:
+        return LiveReply(
             self._client,
             self.target.channel,
             self.target.thread_ts,

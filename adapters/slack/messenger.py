@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import render_reply
-from adapters.slack.streaming import LiveMessage
+from adapters.slack.streaming import LiveReply
 from adapters.slack.texts import slack_error_code
 from bot.messenger import DeliveryError
 from bot.reply import Reply
@@ -46,12 +46,12 @@ class SlackMessenger:
         return "slack"
 
     async def send_dm(self, user: UserRef, reply: Reply) -> None:
-        message: LiveMessage | None = None
+        message: LiveReply | None = None
         try:
             client = await self._client_for(user.workspace)
             opened = await client.conversations_open(users=user.user)
             channel = str(opened["channel"]["id"])
-            message = LiveMessage(client, channel, None)
+            message = LiveReply(client, channel, None)
             await message.finish(render_reply(reply))
             for file in reply.files:
                 await client.files_upload_v2(

@@ -2,7 +2,7 @@
 
 :class:`NativeStream` uses slack-sdk's ``chat_stream`` (``chat.startStream`` /
 ``appendStream`` / ``stopStream``), which needs a thread to reply in.
-:class:`LiveMessage` posts a message and edits it with ``chat.update``, continuing in
+:class:`LiveReply` posts a message and edits it with ``chat.update``, continuing in
 the thread when the answer outgrows a message. Each message has its own :class:`Pacer`
 (at most one edit per interval), and all messages of a workspace share one
 :class:`EditBudget`: Slack counts chat.update per workspace (Tier 3, about 50 calls a
@@ -36,7 +36,7 @@ __all__ = [
     "EDIT_BURST",
     "INTERIM_EDIT",
     "EditBudget",
-    "LiveMessage",
+    "LiveReply",
     "NativeStream",
     "Pacer",
     "SharedEditBudget",
@@ -247,8 +247,9 @@ class Pacer:
             await task
 
 
-class LiveMessage:
-    """Messages kept in step with what should be shown, posted then edited with chat.update.
+class LiveReply:
+    """The messages of one reply, kept in step with what should be shown: posted, then
+    edited with chat.update.
 
     The first message goes to ``thread_ts`` (top level when None); continuations go to
     the thread. ``adopt`` takes over messages already posted (a stream that expired).
@@ -350,7 +351,7 @@ class NativeStream:
     """An answer streamed with Slack's chat streaming API into a thread.
 
     When Slack refuses a stream call, ``failed`` is set and the caller continues with a
-    :class:`LiveMessage` adopting :attr:`posted`.
+    :class:`LiveReply` adopting :attr:`posted`.
     """
 
     def __init__(
