@@ -30,6 +30,7 @@ from adapters.discord.streaming import AnswerStream, Pacing
 from adapters.discord.surfaces import ChannelSurface
 from adapters.downloads import DownloadFailedError, TooLargeError, download_capped
 from bot.dispatch import Dispatcher
+from bot.history_notice import HISTORY_OFF, HISTORY_OFF_DM
 from bot.invocation import Attachment, Invocation
 from bot.lookup import contains_key, history_allowed
 from bot.reply import Reply, Section
@@ -41,16 +42,6 @@ log = logging.getLogger(__name__)
 
 _ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 _TRANSCRIPTS = (".txt", ".vtt", ".srt")
-HISTORY_OFF = Section(
-    title="History is off",
-    text="I only saw this message, not the earlier ones. `/byok prefs history on` lets "
-    "replies continue the conversation.",
-)
-HISTORY_OFF_DM = Section(
-    title="History is off",
-    text="I answer each DM on its own, without the earlier ones. `/byok prefs history on` "
-    "lets me follow the conversation.",
-)
 
 
 class Conversations:

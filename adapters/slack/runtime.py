@@ -31,6 +31,7 @@ from adapters.slack.delivery import Delivery, SecretOpener, SlackOptions, Target
 from adapters.slack.render import SlackMessage, context_block
 from adapters.slack.streaming import EditBudget, SharedEditBudget
 from bot.dispatch import COMMANDS, Dispatcher
+from bot.history_notice import HISTORY_OFF
 from bot.invocation import Attachment, Invocation
 from bot.lookup import history_allowed
 from bot.once import EventLedger
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 _CONVERSATIONS = 10_000
 #: Below the first answer that could not see a conversation's earlier messages.
-HISTORY_OFF = Section(text=texts.history_off())
 
 FailureHandler = Callable[[str], Awaitable[None]]
 HomePublisher = Callable[[AsyncWebClient, str, str], Coroutine[Any, Any, None]]

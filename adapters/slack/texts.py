@@ -16,7 +16,6 @@ __all__ = [
     "cannot_post",
     "form_expired",
     "greeting",
-    "history_off",
     "incident",
     "key_checked",
     "key_checking",
@@ -113,12 +112,6 @@ def key_checking(name: str) -> str:
 def key_checked(name: str) -> str:
     """``name``: the provider as people know it (``ProviderNames.label``)."""
     return f"The check of the {name} key you submitted finished after its form was closed:"
-
-
-def history_off() -> str:
-    return (
-        "History is off, so earlier messages were not sent — `/byok prefs history on` to keep them."
-    )
 
 
 def greeting() -> str:

@@ -322,7 +322,7 @@ async def test_a_long_streamed_code_answer_closes_and_reopens_its_fence_across_m
     assert [line for line in lines if line.startswith("print(")] == code.splitlines()
 
 
-HISTORY_OFF = "History is off, so earlier messages were not sent"
+HISTORY_OFF = "I only saw this message, not the earlier ones"
 
 
 async def test_without_history_the_first_answer_in_a_thread_says_earlier_messages_were_not_sent(
