@@ -53,6 +53,7 @@ from bot.config import DigestSettings
 from bot.digest import build_digest, week_label
 from bot.digest_schedule import DigestSchedule
 from bot.grammar import CommandError
+from bot.incidents import record_incident
 from bot.messenger import DeliveryError, Messenger
 from bot.provider_names import ProviderNames
 from byok.clock import Clock, utc_now
@@ -225,11 +226,13 @@ class DigestRunner:
                 report.retry_users.add(data.user_ref)
             log.warning("weekly digest to %s %s: %s", data.user, status, short_error(exc))
             return
-        except Exception as exc:  # one user's digest must not stop everyone else's
-            ref = secrets.token_hex(4)
-            log.exception("weekly digest to %s failed (ref %s)", data.user, ref)
+        except Exception as exc:  # noqa: BLE001 - one user's digest must not stop the rest; logged
+            incident = record_incident(log, f"weekly digest to {data.user}", exc)
             await self._mark(
-                data.user_ref, window.period_start, "failed", f"{short_error(exc)} (ref {ref})"
+                data.user_ref,
+                window.period_start,
+                "failed",
+                f"{short_error(exc)} (ref {incident.ref})",
             )
             report.failed.append(data.user)
             report.retry_users.add(data.user_ref)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -20,6 +19,7 @@ from bot.commands import ask, help, home, keys, prefs, summarize, usage
 from bot.context import BotContext
 from bot.failure_summary import failure_text
 from bot.grammar import CommandError, closest
+from bot.incidents import record_incident
 from bot.invocation import Invocation
 from bot.provider_names import ProviderNames
 from bot.reply import Reply, ReplyEvent, SecretRequest
@@ -228,12 +228,5 @@ def _error_reply(exc: Exception, inv: Invocation, names: ProviderNames) -> Reply
             else exc.user_message
         )
         return Reply(tone="error", text=text, sections=(spending,) if spending else ())
-    incident = secrets.token_hex(4)
-    log.error("command /%s failed (incident %s)", inv.command, incident, exc_info=exc)
-    return Reply(
-        tone="error",
-        text=(
-            f"Something went wrong on our side (ref {incident}). Please try again; if it "
-            "keeps happening, give the operator that ref."
-        ),
-    )
+    incident = record_incident(log, f"command /{inv.command}", exc)
+    return Reply(tone="error", text=incident.message)

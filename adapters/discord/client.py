@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +23,7 @@ from discord.webhook.async_ import AsyncWebhookAdapter
 
 from adapters.discord.inflight import Inflight
 from adapters.discord.surfaces import Interaction
+from bot.incidents import record_incident
 
 __all__ = ["ByokClient", "ByokTree", "ReportingWebhookAdapter", "intents"]
 
@@ -64,9 +65,7 @@ class ByokTree(app_commands.CommandTree[discord.Client]):
                 )
                 text = "This command has just changed; please try again in a minute."
             else:
-                incident = secrets.token_hex(4)
-                log.error("command failed (incident %s)", incident, exc_info=error)
-                text = f"Something went wrong on our side (ref {incident})."
+                text = record_incident(log, "command", error).message
             if self.tell is not None:
                 await self.tell(interaction, text)
 
@@ -196,5 +195,4 @@ class ByokClient(discord.Client):
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         # The event's arguments are not logged: a message or modal may hold a key.
-        incident = secrets.token_hex(4)
-        log.exception("unhandled error in %s (incident %s)", event_method, incident)
+        record_incident(log, f"event {event_method}", sys.exception())

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from collections import OrderedDict
 from dataclasses import replace
 
@@ -31,6 +30,7 @@ from adapters.discord.surfaces import ChannelSurface
 from adapters.downloads import DownloadFailedError, TooLargeError, download_capped
 from bot.dispatch import Dispatcher
 from bot.history_notice import HISTORY_OFF, HISTORY_OFF_DM
+from bot.incidents import record_incident
 from bot.invocation import Attachment, Invocation
 from bot.lookup import contains_key, history_allowed
 from bot.reply import Reply, Section
@@ -104,10 +104,9 @@ class Conversations:
                     exc.status,
                     exc.code,
                 )
-            except Exception as exc:  # the adapter's boundary
-                incident = secrets.token_hex(4)
-                log.error("message %s failed (incident %s)", message.id, incident, exc_info=exc)
-                await self._dm(message, f"Something went wrong on our side (ref {incident}).")
+            except Exception as exc:  # noqa: BLE001 - the adapter's boundary: record_incident logs it
+                incident = record_incident(log, f"message {message.id}", exc)
+                await self._dm(message, incident.message)
 
     async def _answer(
         self, message: discord.Message, me: int, *, dm: bool, continuing: bool

@@ -49,6 +49,7 @@ from adapters.discord.streaming import AnswerStream, Pacing, close_events
 from adapters.discord.surfaces import Interaction, InteractionSurface
 from adapters.downloads import DownloadFailedError, TooLargeError, download_capped
 from bot.dispatch import Dispatcher
+from bot.incidents import record_incident
 from bot.invocation import Attachment, Invocation
 from bot.lookup import ModelLookup
 from bot.panel import PanelReply
@@ -155,12 +156,9 @@ class InteractionFlows:
                     exc.code,
                 )
                 await self.tell(interaction, "Discord didn't accept my answer; please try again.")
-            except Exception as exc:  # the adapter's boundary
-                incident = secrets.token_hex(4)
-                log.error(
-                    "interaction %s failed (incident %s)", interaction.id, incident, exc_info=exc
-                )
-                await self.tell(interaction, f"Something went wrong on our side (ref {incident}).")
+            except Exception as exc:  # noqa: BLE001 - the adapter's boundary: record_incident logs it
+                incident = record_incident(log, f"interaction {interaction.id}", exc)
+                await self.tell(interaction, incident.message)
 
     async def tell(self, interaction: Interaction, text: str) -> None:
         """A short ephemeral note, by whatever response is still possible."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
@@ -34,6 +33,7 @@ from adapters.slack.events import EventSettings
 from adapters.slack.quiet_logger import quiet_logger
 from adapters.slack.runtime import Runtime
 from adapters.slack.streaming import INTERIM_EDIT
+from bot.incidents import record_incident
 from bot.log_throttle import WarningThrottle
 
 __all__ = ["build_bolt_app", "build_client"]
@@ -165,8 +165,7 @@ def build_bolt_app(
         if isinstance(error, BoltUnhandledRequestError):
             unhandled.warn("unhandled", "slack: no listener for a request (answered 404)")
             return
-        ref = secrets.token_hex(4)
-        log.error("slack: a %s listener failed (incident %s)", kind, ref, exc_info=error)
+        record_incident(log, f"slack: a {kind} listener", error)
 
     app.error(on_error)
     # The assistant middleware first: it owns the threads of DMs with the bot.

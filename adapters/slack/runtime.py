@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import suppress
@@ -26,12 +25,12 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import texts
 from adapters.slack.delivery import Delivery, SecretOpener, SlackOptions, Target
 from adapters.slack.render import SlackMessage, context_block
 from adapters.slack.streaming import EditBudget, SharedEditBudget
 from bot.dispatch import COMMANDS, Dispatcher
 from bot.history_notice import HISTORY_OFF
+from bot.incidents import Incident, record_incident
 from bot.invocation import Attachment, Invocation
 from bot.lookup import history_allowed
 from bot.once import EventLedger
@@ -46,7 +45,7 @@ log = logging.getLogger(__name__)
 _CONVERSATIONS = 10_000
 #: Below the first answer that could not see a conversation's earlier messages.
 
-FailureHandler = Callable[[str], Awaitable[None]]
+FailureHandler = Callable[[Incident], Awaitable[None]]
 HomePublisher = Callable[[AsyncWebClient, str, str], Coroutine[Any, Any, None]]
 
 
@@ -171,15 +170,16 @@ class Runtime:
             if first_of is not None and not await self.first_delivery(first_of):
                 return None
             return await work
-        except Exception as exc:  # the adapter's boundary
-            ref = secrets.token_hex(4)
-            log.error("slack: %s failed (incident %s)", what, ref, exc_info=exc)
+        except Exception as exc:  # noqa: BLE001 - the adapter's boundary: record_incident logs it
+            incident = record_incident(log, f"slack: {what}", exc)
             if on_failure is not None:
                 try:
-                    await on_failure(ref)
+                    await on_failure(incident)
                 except Exception as again:  # noqa: BLE001 - reporting must not fail louder
                     log.warning(
-                        "slack: could not report incident %s (%s)", ref, type(again).__name__
+                        "slack: could not report incident %s (%s)",
+                        incident.ref,
+                        type(again).__name__,
                     )
             return None
         finally:
@@ -300,8 +300,8 @@ class Runtime:
     ) -> FailureHandler:
         """Tells the user an incident id when their work failed unexpectedly."""
 
-        async def report(ref: str) -> None:
-            text = texts.incident(ref)
+        async def report(incident: Incident) -> None:
+            text = f":warning: {incident.message}"
             message = SlackMessage(text=text, blocks=[context_block(text)])
             delivery = self.delivery(client, target, bot_user_id=bot_user_id)
             if target.response_url:

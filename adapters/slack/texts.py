@@ -16,7 +16,6 @@ __all__ = [
     "cannot_post",
     "form_expired",
     "greeting",
-    "incident",
     "key_checked",
     "key_checking",
     "not_streamed",
@@ -91,13 +90,6 @@ def api_error_text(code: str, bot_user_id: str | None = None) -> str:
     if code == "ratelimited":
         return ":snail: Slack is rate-limiting me right now. Please try again in a minute."
     return f":warning: Slack refused my message (`{code}`). Please try again."
-
-
-def incident(ref: str) -> str:
-    return (
-        f":warning: Something went wrong on our side (ref {ref}). Please try again; if it "
-        "keeps happening, give the operator that ref."
-    )
 
 
 def working_on(user: str, command: str) -> str:
