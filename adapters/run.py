@@ -351,7 +351,7 @@ async def _start_discord(
         ) from None
     membership.discord = adapter
     running.hand_over.append(membership.hand_over)
-    running.stops.append(("Discord", lambda left: adapter.stop(grace=left)))
+    running.stops.append(("Discord", lambda left: adapter.stop(grace_s=left)))
     running.messengers.append(adapter.messenger)
     http.readiness.append(lambda: ("discord", adapter.connected))
     guild = config.discord.dev_guild_id

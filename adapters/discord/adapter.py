@@ -221,12 +221,12 @@ class DiscordAdapter:
         else:
             log.info("registered %d application commands %s", len(synced), where)
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Take no new work, let answers in progress finish (up to ``grace``), disconnect."""
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Take no new work, let answers in progress finish (up to ``grace_s``), disconnect."""
         self.flows.accepting = False
         self.conversations.accepting = False
         try:
-            async with asyncio.timeout(grace):
+            async with asyncio.timeout(grace_s):
                 await self.inflight.idle()
         except TimeoutError:
             log.warning("stopping with %d answers still in progress", self.inflight.active)
