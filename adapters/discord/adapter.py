@@ -1,7 +1,8 @@
 """The Discord adapter: log in, register the commands, connect, answer, stop gracefully.
 
-The composition root builds one :class:`DiscordAdapter` from the dispatcher and the
-``[discord]`` settings and awaits :meth:`DiscordAdapter.start` / :meth:`~DiscordAdapter.stop`.
+:mod:`adapters.discord.platform` builds one :class:`DiscordAdapter` from the dispatcher
+and the ``[discord]`` settings and awaits :meth:`DiscordAdapter.start` /
+:meth:`~DiscordAdapter.stop`.
 REST calls go to ``api_base`` (discord.py's ``Route.BASE``) and the gateway is
 ``gateway_url`` (``DiscordWebSocket.DEFAULT_GATEWAY``), so a Discord-compatible server or
 a test fake can stand in for Discord. Commands are registered to ``dev_guild_id`` when
