@@ -1,7 +1,8 @@
-"""The ``byok-bot`` entry point: the composition root, where chat adapters are named.
+"""The ``byok-bot`` entry point: the composition root, where chat adapters are started.
 
 ``bot.cli`` holds the commands that need no chat platform (``db``, ``keys``, ...);
-this module adds ``console`` and ``run``, which start adapters.
+this module adds ``console``, ``digest`` and ``run``, which start adapters. The chat
+platforms themselves are listed once, in :mod:`adapters.platforms`.
 """
 
 from __future__ import annotations
@@ -9,15 +10,20 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from adapters.platforms import PLATFORMS, Platform, sections
+from bot.chat_platform import ChatPlatform
 from bot.cli import COMMANDS, CONFIG_OPTION, Command, build_parser, execute, say
 from bot.config import Config, ConfigSource
 from bot.messenger import Messenger
 
 __all__ = ["main"]
+
+#: ``digest --send-now`` stops its platforms once every DM is sent: only a safety bound.
+SEND_ONLY_GRACE_S = 10.0
 
 
 async def _console(args: argparse.Namespace, config: Config, source: ConfigSource) -> int:
@@ -72,7 +78,7 @@ async def _digest(args: argparse.Namespace, config: Config, source: ConfigSource
             return 0
         async with _messengers(config) as messengers:
             if not messengers:
-                say("No chat platform is enabled ([slack] or [discord]): nothing can be sent.")
+                say(f"No chat platform is enabled ({sections(PLATFORMS)}): nothing can be sent.")
                 return 1
             report = await send_now(database, config.digest, messengers, names=names)
         say(report.summary())
@@ -82,37 +88,26 @@ async def _digest(args: argparse.Namespace, config: Config, source: ConfigSource
 
 
 @asynccontextmanager
-async def _messengers(config: Config) -> AsyncIterator[list[Messenger]]:
+async def _messengers(
+    config: Config, platforms: tuple[Platform, ...] = PLATFORMS
+) -> AsyncIterator[list[Messenger]]:
     """DM senders for the enabled platforms, without listening for events."""
     from bot.app import build_app
 
     found: list[Messenger] = []
-    stops: list[Callable[[], Awaitable[None]]] = []
+    started: list[ChatPlatform] = []
     app = await build_app(config)
     try:
-        if config.slack.enabled:
-            from adapters.slack import SlackAdapter
-            from byok.installations import InstallationStore
-
-            store = (
-                InstallationStore(app.engine.database, app.keyring.keyring)
-                if config.slack.client_id
-                else None
-            )
-            slack = SlackAdapter(app.dispatcher, config.slack, installations=store)
-            stops.append(slack.stop)
-            found.append(slack.messenger)
-        if config.discord.enabled:
-            from adapters.discord import DiscordAdapter
-
-            discord_adapter = DiscordAdapter(app.dispatcher, config.discord)
-            await discord_adapter.start(connect=False, register_commands=False)
-            stops.append(discord_adapter.stop)
-            found.append(discord_adapter.messenger)
+        for platform in platforms:
+            if platform.enabled(config):
+                chat = platform.build(config, app, None)
+                await chat.start_for_sending()
+                started.append(chat)
+                found.append(chat.messenger)
         yield found
     finally:
-        for stop in stops:
-            await stop()
+        for chat in started:
+            await chat.stop(SEND_ONLY_GRACE_S)
         await app.aclose()
 
 

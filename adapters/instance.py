@@ -13,20 +13,25 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from bot.instances import InstanceRegistry, LiveInstance, format_shards
 from bot.metrics import Metrics
 
-if TYPE_CHECKING:
-    from adapters.discord import DiscordAdapter
-
-__all__ = ["Membership"]
+__all__ = ["Membership", "ShardHolder"]
 
 log = logging.getLogger("byok.run")
 
 #: A probe or a stop waits this long for the database at most.
 DATABASE_WAIT_S = 3.0
+
+
+class ShardHolder(Protocol):
+    """The Discord adapter as seen here (a protocol, so the Discord package may import this)."""
+
+    def shard_status(self) -> tuple[frozenset[int], int, float | None]: ...
+
+    async def hand_over(self) -> None: ...
 
 
 @dataclass
@@ -35,7 +40,7 @@ class Membership:
 
     registry: InstanceRegistry
     metrics: Metrics
-    discord: DiscordAdapter | None = None
+    discord: ShardHolder | None = None
     _keep_alive: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def keep_alive_unless_discord(self) -> None:

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from adapters.instance import Membership
+from adapters.platforms import PLATFORMS, Platform, sections
 from bot.app import close_abandoned_attempts
+from bot.chat_platform import StartError
 from bot.config import Config, ConfigSource
 from bot.instances import InstanceRegistry
 from bot.logs import config_secrets, configure_logging
@@ -56,10 +58,6 @@ _BIND_ERRORS = {
 
 #: A stop function gets the seconds left of the grace period.
 Stop = Callable[[float], Awaitable[None]]
-
-
-class StartError(Exception):
-    """A part of the bot could not start; the message says which setting to check."""
 
 
 @dataclass
@@ -111,14 +109,18 @@ class _Signals:
 
 
 async def run_bot(
-    config: Config, source: ConfigSource, *, ready: asyncio.Event | None = None
+    config: Config,
+    source: ConfigSource,
+    *,
+    ready: asyncio.Event | None = None,
+    platforms: tuple[Platform, ...] = PLATFORMS,
 ) -> int:
     """Run until SIGTERM/SIGINT; the exit code (0 after a clean stop)."""
     metrics = Metrics()
     configure_logging(config.logging.level, config.logging.format, config_secrets(config))
     signals = _Signals()
     try:
-        return await _run(config, source, metrics, signals, ready)
+        return await _run(config, source, metrics, signals, ready, platforms)
     finally:
         signals.remove()
 
@@ -129,6 +131,7 @@ async def _run(
     metrics: Metrics,
     signals: _Signals,
     ready: asyncio.Event | None,
+    platforms: tuple[Platform, ...],
 ) -> int:
     from bot.app import build_app
     from bot.http_server import HttpServer
@@ -162,7 +165,8 @@ async def _run(
     code = 0
     grace = config.bot.shutdown_grace_s
     try:
-        started = await signals.unless_stopped(_start_all(config, app, http, running, membership))
+        starting = _start_all(platforms, config, app, http, running, membership)
+        started = await signals.unless_stopped(starting)
         if started:
             for line in running.started:
                 log.info("started: %s", line)
@@ -252,12 +256,17 @@ async def _write_usage(app: App) -> bool:
 
 
 async def _start_all(
-    config: Config, app: App, http: HttpServer, running: Running, membership: Membership
+    platforms: tuple[Platform, ...],
+    config: Config,
+    app: App,
+    http: HttpServer,
+    running: Running,
+    membership: Membership,
 ) -> None:
     registry = membership.registry
     await registry.register()  # on SQLite, refused beside another live `run`
     running.stops.append(("instance registration", lambda _: membership.leave()))
-    await _start_adapters(config, app, http, running, membership)
+    await _start_platforms(platforms, config, app, http, running, membership)
     await membership.keep_alive_unless_discord()
     app.dispatcher.ctx.reach_users_with(running.messengers)  # spend alerts by DM
     await _start_scheduler(config, app, running, registry.name)
@@ -280,83 +289,31 @@ async def _start_all(
     running.started.append(await membership.describe())
 
 
-async def _start_adapters(
-    config: Config, app: App, http: HttpServer, running: Running, membership: Membership
+async def _start_platforms(
+    platforms: tuple[Platform, ...],
+    config: Config,
+    app: App,
+    http: HttpServer,
+    running: Running,
+    membership: Membership,
 ) -> None:
-    if config.slack.enabled:
-        await _start_slack(config, app, http, running)
-    else:
-        running.missing.append("Slack: [slack] enabled = false")
-    if config.discord.enabled:
-        await _start_discord(config, app, http, running, membership)
-    else:
-        running.missing.append("Discord: [discord] enabled = false")
-    if not config.slack.enabled and not config.discord.enabled:
+    for platform in platforms:
+        if not platform.enabled(config):
+            running.missing.append(platform.disabled)
+            continue
+        chat = platform.build(config, app, membership)
+        await chat.start()
+        running.hand_over.append(chat.hand_over)
+        running.stops.append((platform.name, chat.stop))
+        running.messengers.append(chat.messenger)
+        http.extra_routes = [*http.extra_routes, *chat.routes()]
+        http.readiness.append(chat.readiness)
+        running.started.append(chat.describe())
+    if not any(platform.enabled(config) for platform in platforms):
         running.missing.append(
-            "no chat adapter is enabled: set [slack] or [discord] enabled = true "
+            f"no chat adapter is enabled: set {sections(platforms)} enabled = true "
             "(or use `byok-bot console`)"
         )
-
-
-async def _start_slack(config: Config, app: App, http: HttpServer, running: Running) -> None:
-    from adapters.slack import SlackAdapter
-    from byok.installations import InstallationStore
-
-    installations = (
-        InstallationStore(app.engine.database, app.keyring.keyring)
-        if config.slack.client_id
-        else None
-    )
-    slack = SlackAdapter(app.dispatcher, config.slack, installations=installations)
-    try:
-        await slack.start()
-    except (OSError, TimeoutError) as exc:
-        raise StartError(
-            f"Slack: cannot reach the Web API at [slack] api_url = {config.slack.api_url} "
-            f"({type(exc).__name__})"
-        ) from None
-    except (RuntimeError, ValueError) as exc:  # a refused token: the adapter names the setting
-        raise StartError(str(exc)) from None
-    running.stops.append(("Slack", lambda left: slack.stop(grace_s=left)))
-    running.messengers.append(slack.messenger)
-    http.extra_routes = [*http.extra_routes, *slack.routes()]
-    http.readiness.append(slack.readiness)
-    how = "Socket Mode" if config.slack.mode == "socket" else "HTTP mode at /slack/events"
-    oauth = ", OAuth installs at /slack/install" if installations else ""
-    running.started.append(f"Slack: {how}{oauth}")
-
-
-async def _start_discord(
-    config: Config, app: App, http: HttpServer, running: Running, membership: Membership
-) -> None:
-    import discord
-
-    from adapters.discord import DiscordAdapter, ShardDown
-
-    adapter = DiscordAdapter(app.dispatcher, config.discord)
-    try:
-        await adapter.start(registry=membership.registry)
-    except discord.LoginFailure:
-        raise StartError(
-            "Discord refused the bot token: check DISCORD_TOKEN / [discord] token"
-        ) from None
-    except (OSError, discord.HTTPException, discord.GatewayNotFound) as exc:
-        raise StartError(
-            f"Discord: cannot reach [discord] api_base = {config.discord.api_base} or "
-            f"gateway_url = {config.discord.gateway_url} ({type(exc).__name__})"
-        ) from None
-    except ShardDown as exc:
-        raise StartError(
-            f"Discord: {exc} (the gateway is [discord] gateway_url = {config.discord.gateway_url})"
-        ) from None
-    membership.discord = adapter
-    running.hand_over.append(membership.hand_over)
-    running.stops.append(("Discord", lambda left: adapter.stop(grace=left)))
-    running.messengers.append(adapter.messenger)
-    http.readiness.append(lambda: ("discord", adapter.connected))
-    guild = config.discord.dev_guild_id
-    where = f"commands registered to guild {guild}" if guild else "commands registered globally"
-    running.started.append(f"Discord: connected, {where}")
 
 
 async def _start_scheduler(config: Config, app: App, running: Running, instance: str) -> None:

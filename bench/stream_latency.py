@@ -310,7 +310,7 @@ async def main() -> None:
                     f"{b50 / 1000:.2f} / {b99 / 1000:.2f} |"
                 )
             await slack.adapter.stop(grace_s=10)
-            await discord.adapter.stop(grace=10)
+            await discord.adapter.stop(grace_s=10)
         await engine.aclose()
     for fake in (openai, *others):
         await fake.stop()

@@ -1,7 +1,8 @@
 """Discord: application commands, key modals, streamed answers, conversations and DMs.
 
-The composition root needs :class:`DiscordAdapter` (``start()`` / ``stop()``) and its
-``messenger`` (a :class:`DiscordMessenger`) for digests and alerts.
+``byok-bot run`` and ``digest --send-now`` start it as a ``ChatPlatform``
+(:mod:`adapters.discord.platform`); its ``messenger`` (a :class:`DiscordMessenger`) sends
+digests and alerts.
 """
 
 from adapters.discord.adapter import DiscordAdapter

@@ -1,7 +1,8 @@
 """The Discord adapter: log in, register the commands, connect, answer, stop gracefully.
 
-The composition root builds one :class:`DiscordAdapter` from the dispatcher and the
-``[discord]`` settings and awaits :meth:`DiscordAdapter.start` / :meth:`~DiscordAdapter.stop`.
+:mod:`adapters.discord.platform` builds one :class:`DiscordAdapter` from the dispatcher
+and the ``[discord]`` settings and awaits :meth:`DiscordAdapter.start` /
+:meth:`~DiscordAdapter.stop`.
 REST calls go to ``api_base`` (discord.py's ``Route.BASE``) and the gateway is
 ``gateway_url`` (``DiscordWebSocket.DEFAULT_GATEWAY``), so a Discord-compatible server or
 a test fake can stand in for Discord. Commands are registered to ``dev_guild_id`` when
@@ -221,12 +222,12 @@ class DiscordAdapter:
         else:
             log.info("registered %d application commands %s", len(synced), where)
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Take no new work, let answers in progress finish (up to ``grace``), disconnect."""
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Take no new work, let answers in progress finish (up to ``grace_s``), disconnect."""
         self.flows.accepting = False
         self.conversations.accepting = False
         try:
-            async with asyncio.timeout(grace):
+            async with asyncio.timeout(grace_s):
                 await self.inflight.idle()
         except TimeoutError:
             log.warning("stopping with %d answers still in progress", self.inflight.active)

@@ -1,6 +1,7 @@
 """The Slack adapter: slash commands, key and transcript forms, streamed answers, App Home.
 
-``byok-bot run`` builds a :class:`SlackAdapter` from ``[slack]`` settings and starts it;
+``byok-bot run`` builds a :class:`SlackAdapter` from ``[slack]`` settings and starts it
+(:mod:`adapters.slack.platform`);
 :class:`SlackMessenger` (``SlackAdapter.messenger``) sends digests and alerts by DM.
 """
 

@@ -139,7 +139,7 @@ async def make_discord(
 
     yield make
     for adapter in adapters:
-        await adapter.stop(grace=WAIT)
+        await adapter.stop(grace_s=WAIT)
     unanswered = [
         state.id
         for state in discord_api.interactions.values()

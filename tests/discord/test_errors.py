@@ -109,7 +109,7 @@ async def test_stop_lets_an_answer_in_progress_finish_and_turns_new_work_away(
         ),
         "the answer is streaming",
     )
-    stopping = asyncio.create_task(keyed.adapter.stop(grace=10))
+    stopping = asyncio.create_task(keyed.adapter.stop(grace_s=10))
     await poll(lambda: not keyed.adapter.flows.accepting, "stop has begun")
     refused = keyed.events.command("byok", [keyed.events.sub("list")])
     await keyed.interact(refused)

@@ -116,7 +116,7 @@ async def test_a_key_form_submitted_after_a_restart_is_still_stored(
     await before.interact(opened)
     modal = before.callbacks(opened)[0]["data"]
     assert modal["custom_id"].startswith("byok_")
-    await before.adapter.stop(grace=1.0)
+    await before.adapter.stop(grace_s=1.0)
     after = await make_discord()  # a new process: it never saw the form opened
     key = after.engine.fakes["openai"].add_key(canary())
     submit = after.events.modal_submit(

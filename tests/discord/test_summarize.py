@@ -83,7 +83,7 @@ async def test_a_pasted_transcript_from_before_a_restart_asks_to_run_summarize_a
     opened = before.events.command("summarize")
     await before.interact(opened)
     modal = before.callbacks(opened)[0]["data"]
-    await before.adapter.stop(grace=1.0)
+    await before.adapter.stop(grace_s=1.0)
     after = await make_discord()
     secret = "Carol: the merger closes on the 3rd " + secrets.token_hex(8)
     submit = after.events.modal_submit(modal, {"Transcript": secret})
