@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+from bot.chat_platform import StartError
 from bot.config import Config, ConfigSource, load_config
 from bot.logs import config_secrets, configure_logging
 from bot.master_key import build_keyring
@@ -204,7 +205,7 @@ def execute(
             if unavailable is None:
                 raise
             raise unavailable from exc
-    except ConfigError as exc:
+    except (ConfigError, StartError) as exc:  # both name the setting to check
         print(f"byok-bot: {exc}", file=sys.stderr)
         return 2
     except DatabaseUnavailableError as exc:

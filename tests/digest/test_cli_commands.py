@@ -19,6 +19,7 @@ from byok.db import Database, upgrade
 from byok.types import Usage, UserRef
 from byok.usage import UsageLedger, week_bounds
 from byok.users import user_id_or_create
+from tests.fakes.fake_discord import FakeDiscord
 
 
 @pytest.fixture(autouse=True)
@@ -83,6 +84,24 @@ def test_send_now_without_a_platform_says_so(
     assert main(["digest", "--send-now"]) == 1
     assert "No chat platform is enabled" in capsys.readouterr().out
     assert main(["digest"]) == 2
+
+
+async def test_send_now_with_a_refused_discord_token_names_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BYOK_ENCRYPTION_KEY", secrets.token_hex(32))
+    async with FakeDiscord(token="fake-" + secrets.token_hex(8)) as discord:
+        refused = "wrong-" + secrets.token_hex(8)
+        (tmp_path / "byok.toml").write_text(
+            f'[discord]\nenabled = true\ntoken = "{refused}"\n'
+            f'api_base = "{discord.api_base}"\ngateway_url = "{discord.gateway_url}"\n'
+        )
+        code = await asyncio.to_thread(main, ["--config", "byok.toml", "digest", "--send-now"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "byok-bot: Discord refused the bot token: check DISCORD_TOKEN / [discord] token" in err
+    assert "Traceback" not in err and refused not in err
 
 
 def test_the_digest_names_providers_as_the_config_does(
