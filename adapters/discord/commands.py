@@ -20,8 +20,8 @@ from discord.app_commands import Choice, Range
 
 from adapters.discord.interactions import InteractionFlows, command_text
 from adapters.discord.surfaces import Interaction
-from bot.commands.help import HELP
 from bot.commands.prefs import PREFERENCES
+from bot.commands.table import COMMAND_TABLE
 from bot.provider_names import ProviderNames
 
 __all__ = ["build_commands"]
@@ -130,7 +130,7 @@ def build_commands(flows: InteractionFlows, provider_ids: Sequence[str]) -> list
         await flows.private_command(interaction, "usage", period)
 
     @app_commands.command(name="help", description="Every command, with examples")
-    @app_commands.choices(command=_choices(list(HELP)))
+    @app_commands.choices(command=_choices([c.name for c in COMMAND_TABLE]))
     async def help_(interaction: Interaction, command: str | None = None) -> None:
         await flows.private_command(interaction, "help", command or "")
 
