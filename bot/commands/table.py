@@ -1,10 +1,15 @@
 """The one table of chat commands: every platform, ``/help`` and the dispatcher read it.
 
-A new command is a row here and its handler. The dispatcher runs the row's handler,
-``/help`` shows its summary and examples, and the adapters offer it: Slack registers
-its slash command (and a test holds ``slack-manifest.yml`` to the row), Discord builds
-an application command (a plain one with a free-text option unless the adapter builds a
-richer one), and the console completes it.
+The dispatcher runs a row's handler (by name or alias, subcommands routed), ``/help``
+shows its summary and examples, and the adapters offer it: Slack registers its slash
+command, Discord builds an application command, the console completes it.
+``tests/test_command_parity.py`` holds every platform to this table.
+
+Adding a command: write its handler (a module here in ``bot/commands/``) and add its
+row. The only other file is ``slack-manifest.yml`` for a Slack slash command:
+``tests/slack/test_manifest.py`` fails until the manifest holds the entry, and prints it.
+On Discord the row becomes a command with one free-text option; for typed options
+(choices, files, autocomplete), give it a builder in ``adapters/discord/commands.py``.
 """
 
 from __future__ import annotations
