@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from adapters.control_codes import control_codes_refusal
+from bot.commands.table import COMMAND_TABLE
 from bot.dispatch import Dispatcher
 from bot.grammar import CommandError
 from bot.invocation import Attachment, Invocation
@@ -43,8 +44,8 @@ __all__ = ["ConsoleAdapter"]
 T = TypeVar("T")
 
 _QUIT = {"/quit", "/exit", "quit", "exit"}
-# Only /summarize (and its aliases) reads attachments, so only it takes --file.
-_FILE_COMMANDS = {"summarize", "summarise", "summary"}
+# Only the commands that read attachments (/summarize) take --file.
+_FILE_COMMANDS = frozenset(name for c in COMMAND_TABLE if c.takes_file for name in c.names)
 _FILE_USAGE = "/summarize --file meeting.vtt"
 _READ_CHUNK = 1 << 16
 

@@ -30,11 +30,10 @@ from prompt_toolkit.utils import is_dumb_terminal
 
 from adapters.control_codes import has_control_codes
 from bot.commands.ask import ASK_FLAGS
-from bot.commands.help import HELP
 from bot.commands.keys import ADD_USAGE
 from bot.commands.prefs import PREFERENCES
 from bot.commands.summarize import SUMMARIZE_USAGE
-from bot.dispatch import BYOK_SUBCOMMANDS, COMMANDS
+from bot.commands.table import COMMAND_TABLE, COMMANDS_BY_NAME
 from bot.lookup import contains_key
 
 __all__ = [
@@ -56,10 +55,11 @@ _ASK_FLAGS = tuple(f"--{flag.name}" for flag in ASK_FLAGS)
 _SUMMARIZE_FLAGS = (*_FLAG.findall(SUMMARIZE_USAGE), "--file")  # --file: console only
 _ADD_FLAGS = tuple(_FLAG.findall(ADD_USAGE))
 _PROVIDER_FLAGS = ("--provider", "-p")
+_BYOK_SUBCOMMANDS = COMMANDS_BY_NAME["byok"].subcommands
 _FILE_FLAG = "--file"
 # Subcommands of /byok whose next word is not a provider.
 _NOT_A_PROVIDER_NEXT = ("list", "prefs")
-_SUMMARIZE_NAMES = ("/summarize", "/summarise", "/summary")
+_FILE_COMMAND_NAMES = tuple(f"/{name}" for c in COMMAND_TABLE if c.takes_file for name in c.names)
 
 
 def keepable(line: str) -> bool:
@@ -126,7 +126,7 @@ class CommandCompleter(Completer):
         before = document.text_before_cursor
         words = before.split()
         current = "" if not before or before[-1].isspace() else words.pop()
-        if words and words[-1] == _FILE_FLAG and words[0].lower() in _SUMMARIZE_NAMES:
+        if words and words[-1] == _FILE_FLAG and words[0].lower() in _FILE_COMMAND_NAMES:
             yield from self._paths.get_completions(Document(current), complete_event)
             return
         for option in self._options(words, current):
@@ -136,7 +136,7 @@ class CommandCompleter(Completer):
     def _options(self, words: list[str], current: str) -> Sequence[str]:
         if not words:
             if current.startswith("/"):
-                return (*(f"/{name}" for name in COMMANDS), *_QUIT_WORDS)
+                return (*(f"/{command.name}" for command in COMMAND_TABLE), *_QUIT_WORDS)
             return _ASK_FLAGS if current.startswith("-") else ()
         if words[-1] in _PROVIDER_FLAGS:
             return self._providers
@@ -144,18 +144,18 @@ class CommandCompleter(Completer):
         if command == "/byok":
             return self._byok_options(words[1:], current)
         if len(words) == 1 and command == "/help":
-            return tuple(HELP)
+            return tuple(command.name for command in COMMAND_TABLE)
         if len(words) == 1 and command == "/usage":
-            return _second_words_in_help("usage")
+            return _second_words_in_examples("usage")
         if not current.startswith("-"):
             return ()
         if command == "/ask":
             return _ASK_FLAGS
-        return _SUMMARIZE_FLAGS if command in _SUMMARIZE_NAMES else ()
+        return _SUMMARIZE_FLAGS if command in _FILE_COMMAND_NAMES else ()
 
     def _byok_options(self, args: list[str], current: str) -> Sequence[str]:
         if not args:
-            return tuple(BYOK_SUBCOMMANDS)
+            return tuple(sub.name for sub in _BYOK_SUBCOMMANDS)
         sub = args[0].lower()
         if current.startswith("-"):
             return _ADD_FLAGS if sub == "add" else ()
@@ -166,9 +166,9 @@ class CommandCompleter(Completer):
         return () if sub in _NOT_A_PROVIDER_NEXT else self._providers
 
 
-def _second_words_in_help(command: str) -> tuple[str, ...]:
+def _second_words_in_examples(name: str) -> tuple[str, ...]:
     """The arguments /help's examples show for a command (``/usage week`` → week)."""
-    examples = (example.split() for example in HELP[command][1])
+    examples = (example.split() for example in COMMANDS_BY_NAME[name].examples)
     return tuple(words[1] for words in examples if len(words) == 2)
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Protocol
 
 from bot.alert_delivery import refusal_notices, spending_section
-from bot.commands import ask, help, home, keys, prefs, summarize, usage
+from bot.commands import keys
+from bot.commands.spec import ChatCommand, Handler
+from bot.commands.table import COMMAND_TABLE, command_named, subcommand_named
 from bot.context import BotContext
 from bot.failure_summary import failure_text
 from bot.grammar import CommandError, closest
@@ -26,11 +28,9 @@ from bot.reply import Reply, ReplyEvent, SecretRequest
 from byok.errors import AllProvidersFailedError, ByokError
 from byok.secret import Secret, looks_like_key
 
-__all__ = ["BYOK_SUBCOMMANDS", "COMMANDS", "Dispatcher"]
+__all__ = ["COMMANDS", "Dispatcher"]
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Invocation, BotContext], AsyncIterator[ReplyEvent]]
 
 
 class CommandMetrics(Protocol):
@@ -41,50 +41,26 @@ class CommandMetrics(Protocol):
     def adapter_error(self, platform: str, kind: str) -> None: ...
 
 
-BYOK_SUBCOMMANDS: dict[str, Handler] = {
-    "add": keys.add,
-    "list": keys.list_keys,
-    "remove": keys.remove,
-    "test": keys.test,
-    "enable": keys.enable,
-    "disable": keys.disable,
-    "limit": keys.limit,
-    "models": keys.models,
-    "default": prefs.default,
-    "fallback": prefs.fallback,
-    "prefs": prefs.prefs,
-}
-_BYOK_ALIASES = {"ls": "list", "rm": "remove", "delete": "remove", "check": "test"}
+#: Each command's handler by name (aliases resolve to names first, see ``command_named``).
+COMMANDS: Mapping[str, Handler] = {command.name: command.handler for command in COMMAND_TABLE}
 
 
-async def _byok(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
+def _with_subcommand(command: ChatCommand, inv: Invocation) -> tuple[Handler, Invocation]:
+    """The handler the text's first word picks, and the invocation without that word."""
+    if not command.subcommands:
+        return command.handler, inv
     words = inv.text.split(maxsplit=1)
     if not words:
-        async for event in keys.list_keys(inv, ctx):
-            yield event
-        return
-    name = _BYOK_ALIASES.get(words[0].lower(), words[0].lower())
-    handler = BYOK_SUBCOMMANDS.get(name)
-    if handler is None:
-        guess = closest(name, list(BYOK_SUBCOMMANDS))
-        hint = f" Did you mean `/byok {guess}`?" if guess else ""
+        return command.handler, inv
+    sub = subcommand_named(command, words[0])
+    if sub is None:
+        names = [s.name for s in command.subcommands]
+        guess = closest(words[0].lower(), names)
+        hint = f" Did you mean `/{command.name} {guess}`?" if guess else ""
         raise CommandError(
-            f"Unknown `/byok {words[0]}`.{hint} Choose one of: {', '.join(BYOK_SUBCOMMANDS)}."
+            f"Unknown `/{command.name} {words[0]}`.{hint} Choose one of: {', '.join(names)}."
         )
-    sub = replace(inv, text=words[1] if len(words) > 1 else "")
-    async for event in handler(sub, ctx):
-        yield event
-
-
-COMMANDS: dict[str, Handler] = {
-    "ask": ask.ask,
-    "summarize": summarize.summarize,
-    "usage": usage.usage,
-    "byok": _byok,
-    "help": help.help_command,
-    "home": home.home,
-}
-_COMMAND_ALIASES = {"summarise": "summarize", "summary": "summarize", "keys": "byok"}
+    return sub.handler, replace(inv, text=words[1] if len(words) > 1 else "")
 
 
 def _is_key_entry(inv: Invocation) -> bool:
@@ -145,9 +121,10 @@ class Dispatcher:
                 text="The bot is restarting and not taking new requests. Try again in a minute.",
             )
             return
-        command = _COMMAND_ALIASES.get(inv.command.lower(), inv.command.lower())
+        command = command_named(inv.command)
         if self._metrics is not None:
-            self._metrics.command_started(inv.platform, command)
+            name = command.name if command is not None else inv.command.lower()
+            self._metrics.command_started(inv.platform, name)
         try:
             with self._tracked():
                 async for event in self._run(inv, command):
@@ -173,10 +150,9 @@ class Dispatcher:
             if self._in_flight == 0:
                 self._idle.set()
 
-    async def _run(self, inv: Invocation, command: str) -> AsyncIterator[ReplyEvent]:
-        handler = COMMANDS.get(command)
-        if handler is None:
-            guess = closest(command, list(COMMANDS))
+    async def _run(self, inv: Invocation, command: ChatCommand | None) -> AsyncIterator[ReplyEvent]:
+        if command is None:
+            guess = closest(inv.command.lower(), list(COMMANDS))
             hint = f" Did you mean `/{guess}`?" if guess else ""
             yield Reply(
                 tone="error",
@@ -194,7 +170,7 @@ class Dispatcher:
                 ),
             )
             return
-        async for event in self._guarded(handler, replace(inv, command=command)):
+        async for event in self._guarded(command, replace(inv, command=command.name)):
             yield event
 
     async def submit_key(self, inv: Invocation, request: SecretRequest, key: str) -> Reply:
@@ -210,9 +186,10 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - this is the boundary
                 return _error_reply(exc, inv, self.ctx.provider_names)
 
-    async def _guarded(self, handler: Handler, inv: Invocation) -> AsyncIterator[ReplyEvent]:
+    async def _guarded(self, command: ChatCommand, inv: Invocation) -> AsyncIterator[ReplyEvent]:
         try:
-            async for event in handler(inv, self.ctx):
+            handler, inv_for_handler = _with_subcommand(command, inv)
+            async for event in handler(inv_for_handler, self.ctx):
                 yield event
         except Exception as exc:  # noqa: BLE001 - this is the boundary
             yield _error_reply(exc, inv, self.ctx.provider_names)

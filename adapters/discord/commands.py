@@ -1,17 +1,18 @@
-"""The application commands, mapped onto the bot's one grammar.
+"""The application commands: one per row of the command table, mapped onto its grammar.
 
-``/byok add|list|remove|test|enable|disable|limit|models|default|fallback|prefs|panel``,
-``/settings`` (the panel again, by the name users look for), ``/ask``, ``/summarize``,
-``/usage`` and ``/help``. Options become the command text the
-dispatcher parses (``/ask provider:xai prompt:hi`` is ``/ask --provider xai -- hi``),
-so every platform shares one parser, one set of messages and one set of rules.
-Provider options are choices of the providers this deployment offers; model options
-autocomplete from the user's own keys.
+Most rows have a builder here that gives them typed options; a row without one becomes
+a command with one optional free-text option, answered to the user alone. ``/home`` is
+``/settings`` here (the name users look for), and ``/byok panel`` shows the same panel.
+Options become the command text the dispatcher parses (``/ask provider:xai prompt:hi``
+is ``/ask --provider xai -- hi``), so every platform shares one parser, one set of
+messages and one set of rules. Provider options are choices of the providers this
+deployment offers; model options autocomplete from the user's own keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import discord
@@ -20,11 +21,12 @@ from discord.app_commands import Choice, Range
 
 from adapters.discord.interactions import InteractionFlows, command_text
 from adapters.discord.surfaces import Interaction
-from bot.commands.help import HELP
 from bot.commands.prefs import PREFERENCES
+from bot.commands.spec import ChatCommand, Subcommand
+from bot.commands.table import COMMAND_TABLE
 from bot.provider_names import ProviderNames
 
-__all__ = ["build_commands"]
+__all__ = ["BYOK_PANEL", "build_commands"]
 
 AppCommand = app_commands.Command[Any, ..., None] | app_commands.Group
 
@@ -32,6 +34,8 @@ _CONTEXTS = app_commands.AppCommandContext(guild=True, dm_channel=True, private_
 _INSTALLS = app_commands.AppInstallationType(guild=True, user=False)
 
 
+#: The subcommand of /byok that shows the settings panel (Discord's second name for /home).
+BYOK_PANEL = "panel"
 _CHOICES = 25  # Discord's most for one option
 _CHOICE_NAME_CHARS = 100  # Discord's longest choice name
 
@@ -47,34 +51,54 @@ def _provider_choices(provider_ids: Sequence[str], names: ProviderNames) -> list
     ]
 
 
-def _panel_commands(flows: InteractionFlows, byok: app_commands.Group) -> AppCommand:
-    """``/byok panel``, and ``/settings`` (returned): the settings panel by either name."""
+@dataclass(slots=True)
+class _Kit:
+    """What the builders share: the flows that answer, and this deployment's providers."""
 
-    @byok.command(name="panel", description="Your keys, limits and preferences, with controls")
-    async def panel(interaction: Interaction) -> None:
-        await flows.panel(interaction)
+    flows: InteractionFlows
+    providers: list[Choice[str]]
+    providers_or_off: list[Choice[str]] = field(init=False)
 
-    @app_commands.command(name="settings", description="Your keys, limits and preferences")
-    async def settings(interaction: Interaction) -> None:
-        await flows.panel(interaction)
+    def __post_init__(self) -> None:
+        self.providers_or_off = [*self.providers[:24], Choice(name="off", value="off")]
 
-    return settings
+    async def models_for_ask(self, interaction: Interaction, current: str) -> list[Choice[str]]:
+        await self.flows.suggest_models(interaction, current)
+        return []  # already answered: suggest_models responds itself, inside its boundary
+
+    async def models_for_key(self, interaction: Interaction, current: str) -> list[Choice[str]]:
+        await self.flows.suggest_models(interaction, current, extra=("all",))
+        return []
+
+
+Builder = Callable[[_Kit, ChatCommand], AppCommand]
 
 
 def build_commands(flows: InteractionFlows, provider_ids: Sequence[str]) -> list[AppCommand]:
-    """Every command, with provider choices for this deployment."""
-    providers = _provider_choices(provider_ids, flows.dispatcher.ctx.provider_names)
-    providers_or_off = [*providers[:24], Choice(name="off", value="off")]
+    """Every command of the table, with provider choices for this deployment."""
+    kit = _Kit(flows, _provider_choices(provider_ids, flows.dispatcher.ctx.provider_names))
+    commands = [_BUILDERS.get(row.name, _plain_command)(kit, row) for row in COMMAND_TABLE]
+    for command in commands:
+        command.allowed_contexts = _CONTEXTS
+        command.allowed_installs = _INSTALLS
+    return commands
 
-    async def models_for_ask(interaction: Interaction, current: str) -> list[Choice[str]]:
-        await flows.suggest_models(interaction, current)
-        return []  # already answered: suggest_models responds itself, inside its boundary
 
-    async def models_for_key(interaction: Interaction, current: str) -> list[Choice[str]]:
-        await flows.suggest_models(interaction, current, extra=("all",))
-        return []
+def _plain_command(kit: _Kit, row: ChatCommand) -> AppCommand:
+    """``/<name> [text]``: the text as typed after the command, answered to the user alone."""
+    if row.public:
+        raise ValueError(f"/{row.name} answers publicly: give it a builder in {__name__}")
 
-    @app_commands.command(name="ask", description="Ask a question, answered with your own key")
+    @app_commands.command(name=row.discord_name, description=row.discord.description)
+    @app_commands.describe(text="What follows the command (see /help)")
+    async def plain(interaction: Interaction, text: str | None = None) -> None:
+        await kit.flows.private_command(interaction, row.name, text or "")
+
+    return plain
+
+
+def _ask(kit: _Kit, row: ChatCommand) -> AppCommand:
+    @app_commands.command(name=row.discord_name, description=row.discord.description)
     @app_commands.describe(
         prompt="Your question",
         provider="Which provider answers (default: your preferences)",
@@ -83,7 +107,7 @@ def build_commands(flows: InteractionFlows, provider_ids: Sequence[str]) -> list
         temperature="0 (focused) to 2 (inventive)",
         private="Show the answer to you alone",
     )
-    @app_commands.choices(provider=providers)
+    @app_commands.choices(provider=kit.providers)
     async def ask(
         interaction: Interaction,
         prompt: Range[str, 1, 4000],
@@ -99,18 +123,21 @@ def build_commands(flows: InteractionFlows, provider_ids: Sequence[str]) -> list
             "max-tokens": max_tokens,
             "temperature": temperature,
         }
-        await flows.ask(interaction, prompt, flags, private=private)
+        await kit.flows.ask(interaction, prompt, flags, private=private)
 
-    ask.autocomplete("model")(models_for_ask)
+    ask.autocomplete("model")(kit.models_for_ask)
+    return ask
 
-    @app_commands.command(name="summarize", description="Summarize a meeting transcript")
+
+def _summarize(kit: _Kit, row: ChatCommand) -> AppCommand:
+    @app_commands.command(name=row.discord_name, description=row.discord.description)
     @app_commands.describe(
         transcript="A .txt, .vtt or .srt file (leave empty to paste the text instead)",
         provider="Which provider summarizes",
         model="A model id",
         private="Show the summary to you alone",
     )
-    @app_commands.choices(provider=providers)
+    @app_commands.choices(provider=kit.providers)
     async def summarize(
         interaction: Interaction,
         transcript: discord.Attachment | None = None,
@@ -119,85 +146,132 @@ def build_commands(flows: InteractionFlows, provider_ids: Sequence[str]) -> list
         private: bool = False,
     ) -> None:
         flags = {"provider": provider, "model": model}
-        await flows.summarize(interaction, transcript, flags, private=private)
+        await kit.flows.summarize(interaction, transcript, flags, private=private)
 
-    summarize.autocomplete("model")(models_for_ask)
+    summarize.autocomplete("model")(kit.models_for_ask)
+    return summarize
 
-    @app_commands.command(name="usage", description="Your requests, tokens and cost")
+
+def _usage(kit: _Kit, row: ChatCommand) -> AppCommand:
+    @app_commands.command(name=row.discord_name, description=row.discord.description)
     @app_commands.describe(period="This week or this month (default)")
     @app_commands.choices(period=_choices(["week", "month"]))
     async def usage(interaction: Interaction, period: str = "month") -> None:
-        await flows.private_command(interaction, "usage", period)
+        await kit.flows.private_command(interaction, row.name, period)
 
-    @app_commands.command(name="help", description="Every command, with examples")
-    @app_commands.choices(command=_choices(list(HELP)))
+    return usage
+
+
+def _help(kit: _Kit, row: ChatCommand) -> AppCommand:
+    @app_commands.command(name=row.discord_name, description=row.discord.description)
+    @app_commands.choices(command=_choices([c.name for c in COMMAND_TABLE]))
     async def help_(interaction: Interaction, command: str | None = None) -> None:
-        await flows.private_command(interaction, "help", command or "")
+        await kit.flows.private_command(interaction, row.name, command or "")
 
-    byok = app_commands.Group(
-        name="byok",
-        description="Your own API keys and preferences",
-        allowed_contexts=_CONTEXTS,
-        allowed_installs=_INSTALLS,
-    )
+    return help_
 
-    async def byok_run(interaction: Interaction, *words: str | None) -> None:
-        await flows.private_command(interaction, "byok", command_text(*words))
 
-    @byok.command(name="add", description="Add a key (asked for in a private form)")
-    @app_commands.choices(provider=providers)
+def _settings(kit: _Kit, row: ChatCommand) -> AppCommand:
+    """``/home`` as ``/settings``: the settings panel, with its controls."""
+
+    @app_commands.command(name=row.discord_name, description=row.discord.description)
+    async def settings(interaction: Interaction) -> None:
+        await kit.flows.panel(interaction)
+
+    return settings
+
+
+def _byok(kit: _Kit, row: ChatCommand) -> AppCommand:
+    byok = app_commands.Group(name=row.discord_name, description=row.discord.description)
+    for sub in row.subcommands:
+        byok.add_command(_BYOK_BUILDERS.get(sub.name, _plain_subcommand)(kit, row, sub))
+
+    @byok.command(name=BYOK_PANEL, description="Your keys, limits and preferences, with controls")
+    async def panel(interaction: Interaction) -> None:
+        await kit.flows.panel(interaction)
+
+    return byok
+
+
+SubCommand = app_commands.Command[Any, ..., None]
+SubBuilder = Callable[[_Kit, ChatCommand, Subcommand], SubCommand]
+
+
+async def _run_words(
+    kit: _Kit, row: ChatCommand, interaction: Interaction, *words: str | None
+) -> None:
+    await kit.flows.private_command(interaction, row.name, command_text(*words))
+
+
+def _plain_subcommand(kit: _Kit, row: ChatCommand, sub: Subcommand) -> SubCommand:
+    """``/<command> <sub> [text]``: the text as typed after the subcommand."""
+
+    @app_commands.command(name=sub.name, description=sub.description)
+    @app_commands.describe(text="What follows the subcommand (see /help)")
+    async def plain(interaction: Interaction, text: str | None = None) -> None:
+        await _run_words(kit, row, interaction, sub.name, text)
+
+    return plain
+
+
+def _add(kit: _Kit, row: ChatCommand, sub: Subcommand) -> SubCommand:
+    @app_commands.command(name=sub.name, description=sub.description)
+    @app_commands.choices(provider=kit.providers)
     async def add(interaction: Interaction, provider: str) -> None:
-        await flows.byok_add(interaction, provider)
+        await kit.flows.byok_add(interaction, provider)
 
-    @byok.command(name="list", description="Your keys, their status and this month's spend")
-    async def list_(interaction: Interaction) -> None:
-        await byok_run(interaction, "list")
+    return add
 
-    @byok.command(name="remove", description="Delete a key for good")
-    @app_commands.choices(provider=providers)
-    async def remove(interaction: Interaction, provider: str) -> None:
-        await byok_run(interaction, "remove", provider)
 
-    @byok.command(name="test", description="Check that a key still works")
-    @app_commands.choices(provider=providers)
-    async def test(interaction: Interaction, provider: str) -> None:
-        await byok_run(interaction, "test", provider)
+def _no_options(kit: _Kit, row: ChatCommand, sub: Subcommand) -> SubCommand:
+    @app_commands.command(name=sub.name, description=sub.description)
+    async def bare(interaction: Interaction) -> None:
+        await _run_words(kit, row, interaction, sub.name)
 
-    @byok.command(name="enable", description="Switch a key back on")
-    @app_commands.choices(provider=providers)
-    async def enable(interaction: Interaction, provider: str) -> None:
-        await byok_run(interaction, "enable", provider)
+    return bare
 
-    @byok.command(name="disable", description="Switch a key off (it stays stored)")
-    @app_commands.choices(provider=providers)
-    async def disable(interaction: Interaction, provider: str) -> None:
-        await byok_run(interaction, "disable", provider)
 
-    @byok.command(name="limit", description="A monthly spending limit for a key")
+def _provider_only(kit: _Kit, row: ChatCommand, sub: Subcommand) -> SubCommand:
+    @app_commands.command(name=sub.name, description=sub.description)
+    @app_commands.choices(provider=kit.providers)
+    async def one_provider(interaction: Interaction, provider: str) -> None:
+        await _run_words(kit, row, interaction, sub.name, provider)
+
+    return one_provider
+
+
+def _provider_or_off(kit: _Kit, row: ChatCommand, sub: Subcommand) -> SubCommand:
+    @app_commands.command(name=sub.name, description=sub.description)
+    @app_commands.choices(provider=kit.providers_or_off)
+    async def provider_or_off(interaction: Interaction, provider: str) -> None:
+        await _run_words(kit, row, interaction, sub.name, provider)
+
+    return provider_or_off
+
+
+def _limit(kit: _Kit, row: ChatCommand, sub: Subcommand) -> SubCommand:
+    @app_commands.command(name=sub.name, description=sub.description)
     @app_commands.describe(usd="US dollars a month, e.g. 20 or 12.50, or off")
-    @app_commands.choices(provider=providers)
+    @app_commands.choices(provider=kit.providers)
     async def limit(interaction: Interaction, provider: str, usd: Range[str, 1, 16]) -> None:
-        await byok_run(interaction, "limit", provider, usd)
+        await _run_words(kit, row, interaction, sub.name, provider, usd)
 
-    @byok.command(name="models", description="Show or restrict the models a key may use")
+    return limit
+
+
+def _models(kit: _Kit, row: ChatCommand, sub: Subcommand) -> SubCommand:
+    @app_commands.command(name=sub.name, description=sub.description)
     @app_commands.describe(models="Comma-separated model ids, or all (leave empty to list)")
-    @app_commands.choices(provider=providers)
+    @app_commands.choices(provider=kit.providers)
     async def models_(interaction: Interaction, provider: str, models: str | None = None) -> None:
-        await byok_run(interaction, "models", provider, models)
+        await _run_words(kit, row, interaction, sub.name, provider, models)
 
-    models_.autocomplete("models")(models_for_key)
+    models_.autocomplete("models")(kit.models_for_key)
+    return models_
 
-    @byok.command(name="default", description="The provider that answers by default")
-    @app_commands.choices(provider=providers_or_off)
-    async def default(interaction: Interaction, provider: str) -> None:
-        await byok_run(interaction, "default", provider)
 
-    @byok.command(name="fallback", description="The provider tried when the first one fails")
-    @app_commands.choices(provider=providers_or_off)
-    async def fallback(interaction: Interaction, provider: str) -> None:
-        await byok_run(interaction, "fallback", provider)
-
-    @byok.command(name="prefs", description="Show or change your preferences")
+def _prefs(kit: _Kit, row: ChatCommand, sub: Subcommand) -> SubCommand:
+    @app_commands.command(name=sub.name, description=sub.description)
     @app_commands.describe(
         setting="What to change (leave empty to show them all)",
         value="on/off, a number, or for model: <provider> <model|off>",
@@ -206,12 +280,29 @@ def build_commands(flows: InteractionFlows, provider_ids: Sequence[str]) -> list
     async def prefs(
         interaction: Interaction, setting: str | None = None, value: str | None = None
     ) -> None:
-        await byok_run(interaction, "prefs", setting, value)
+        await _run_words(kit, row, interaction, sub.name, setting, value)
 
-    settings = _panel_commands(flows, byok)
-    commands: list[AppCommand] = [ask, summarize, usage, help_, settings, byok]
-    for command in commands[:5]:
-        assert isinstance(command, app_commands.Command)
-        command.allowed_contexts = _CONTEXTS
-        command.allowed_installs = _INSTALLS
-    return commands
+    return prefs
+
+
+_BUILDERS: dict[str, Builder] = {
+    "ask": _ask,
+    "summarize": _summarize,
+    "usage": _usage,
+    "help": _help,
+    "home": _settings,
+    "byok": _byok,
+}
+_BYOK_BUILDERS: dict[str, SubBuilder] = {
+    "add": _add,
+    "list": _no_options,
+    "remove": _provider_only,
+    "test": _provider_only,
+    "enable": _provider_only,
+    "disable": _provider_only,
+    "limit": _limit,
+    "models": _models,
+    "default": _provider_or_off,
+    "fallback": _provider_or_off,
+    "prefs": _prefs,
+}

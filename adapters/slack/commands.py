@@ -1,10 +1,10 @@
-"""Slash commands: ``/byok``, ``/ask``, ``/summarize``, ``/usage``, ``/help``.
+"""Slash commands: the command table's rows that Slack offers as slash commands.
 
 Each is acknowledged at once (Slack allows 3 seconds) with an empty answer; the work runs
 after. ``/ask`` and ``/summarize`` answer for the channel: a "working on it" message
 appears at once and grows into the answer (where the bot may not post, the finished
-answer comes through the command's ``response_url``). Everything else is shown to the
-user alone.
+answer comes through the command's ``response_url``): the table marks them public.
+Everything else is shown to the user alone.
 
 Slack never sends a slash command again (an unacknowledged one shows the user an error
 instead), so, unlike events, commands need no check against a second delivery.
@@ -25,14 +25,16 @@ from adapters.slack.delivery import Target
 from adapters.slack.modals import key_form, open_view, summarize_form
 from adapters.slack.render import escape
 from adapters.slack.runtime import Runtime, invocation
+from bot.commands.spec import SlashCommand
+from bot.commands.table import COMMAND_TABLE
 from bot.lookup import contains_key
 from bot.reply import SecretRequest
 
 __all__ = ["PUBLIC_COMMANDS", "SLASH_COMMANDS", "register"]
 
-SLASH_COMMANDS = ("/byok", "/ask", "/summarize", "/usage", "/help")
+SLASH_COMMANDS = tuple(f"/{c.name}" for c in COMMAND_TABLE if isinstance(c.slack, SlashCommand))
 #: Commands whose answer is for everyone in the channel.
-PUBLIC_COMMANDS = frozenset({"ask", "summarize"})
+PUBLIC_COMMANDS = frozenset(c.name for c in COMMAND_TABLE if c.public)
 _HEADER_CHARS = 300
 
 

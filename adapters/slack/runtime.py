@@ -28,7 +28,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.delivery import Delivery, SecretOpener, SlackOptions, Target
 from adapters.slack.render import SlackMessage, context_block
 from adapters.slack.streaming import EditBudget, SharedEditBudget
-from bot.dispatch import COMMANDS, Dispatcher
+from bot.commands.table import command_named
+from bot.dispatch import Dispatcher
 from bot.history_notice import HISTORY_OFF
 from bot.incidents import Incident, record_incident
 from bot.invocation import Attachment, Invocation
@@ -84,8 +85,9 @@ def command_in(text: str) -> tuple[str, str]:
     stripped = text.strip()
     if stripped.startswith("/"):
         name, _, rest = stripped[1:].partition(" ")
-        if name.lower() in COMMANDS:
-            return name.lower(), rest.strip()
+        command = command_named(name)
+        if command is not None:
+            return command.name, rest.strip()
     return "ask", stripped
 
 

@@ -1,1 +1,1 @@
-"""Command handlers, one module per command family. Each yields ReplyEvents."""
+"""Chat commands: the table of them (``table.py``), and their handlers, one module per family."""

@@ -25,7 +25,13 @@ from byok.answers import Answer
 from byok.errors import ByokError
 from byok.types import ChatMessage
 
-__all__ = ["SUMMARIZE_USAGE", "summarize", "summary_reply"]
+__all__ = ["SUMMARIZE_EXAMPLE", "SUMMARIZE_USAGE", "summarize", "summary_reply"]
+
+#: A pasted meeting on one line, as Discord and the console send it: three speaker turns.
+SUMMARIZE_EXAMPLE = (
+    "/summarize Ana: Let's ship the beta on Friday. "
+    "Ben: Agreed. I'll update the docs by Thursday. Ana: Who tells support?"
+)
 
 SUMMARIZE_USAGE = "/summarize [--provider P] [--model M] <transcript>  (or attach .txt/.vtt/.srt)"
 _FLAGS = (Flag("provider", text_value, "p"), Flag("model", model_value, "m"))

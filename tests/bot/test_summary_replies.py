@@ -9,7 +9,7 @@ from pathlib import Path
 
 from adapters.discord.render import render as discord_render
 from adapters.slack.render import render_reply as slack_render
-from bot.commands.help import SUMMARIZE_EXAMPLE
+from bot.commands.summarize import SUMMARIZE_EXAMPLE
 from tests.bot.conftest import Chat
 from tests.bot.test_console import ROOT, console, write_config
 from tests.fakes.plugin import FakeProviders

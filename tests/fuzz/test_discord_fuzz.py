@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from adapters.discord.interactions import command_text
 from adapters.discord.modals import PASTE_FORM, KeyForm, form_values
-from bot.commands.help import HELP
 from bot.commands.prefs import PREFERENCES
+from bot.commands.table import COMMAND_TABLE
 from tests.discord.conftest import DiscordRig, MakeDiscord
 from tests.fuzz.strategies import ODD_CHARACTERS, hostile_text, json_like, word
 
@@ -120,7 +120,7 @@ _ask = st.builds(
 )
 _simple = st.one_of(
     st.builds(lambda p: Command("usage", None, (("period", p),)), st.sampled_from(["week", "month"])),
-    st.builds(lambda c: Command("help", None, (("command", c),)), st.sampled_from(list(HELP))),
+    st.builds(lambda c: Command("help", None, (("command", c),)), st.sampled_from([c.name for c in COMMAND_TABLE])),
     st.builds(lambda o: Command("summarize", None, o), _options(provider=_provider, model=_capped(100))),
 )  # fmt: skip
 _byok = st.one_of(

@@ -19,7 +19,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.dispatch import BYOK_SUBCOMMANDS
+from bot.commands.table import COMMANDS_BY_NAME
 from bot.invocation import Invocation
 from bot.reply import Reply, collect
 from byok.db.tables import UsageEvent
@@ -46,7 +46,9 @@ _commands = st.one_of(
 )
 _byok_text = st.builds(
     lambda sub, rest: f"{sub} {rest}",
-    st.sampled_from([*BYOK_SUBCOMMANDS, "ls", "rm", "delete", "check"]),
+    st.sampled_from(
+        [name for sub in COMMANDS_BY_NAME["byok"].subcommands for name in (sub.name, *sub.aliases)]
+    ),
     command_text(max_words=5),
 )
 lines = st.builds(

@@ -176,6 +176,14 @@ async def test_a_direct_message_may_run_a_command(slack: SlackRig) -> None:
     assert "no keys yet" in slack.fake.texts(DM)[0]
 
 
+async def test_a_direct_message_may_run_a_command_by_its_alias(slack: SlackRig) -> None:
+    await slack.event(dm("/keys list"))  # /keys is /byok, as on Discord and in the console
+    await slack.settle()
+
+    assert "no keys yet" in slack.fake.texts(DM)[0]
+    assert not slack.rig.fakes["openai"].requests  # not a question for a provider
+
+
 async def test_a_transcript_shared_in_a_dm_is_summarised(slack: SlackRig) -> None:
     await slack.add_key("openai")
     slack.rig.fakes["openai"].reply(text=json.dumps(SUMMARY))
