@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+from byok.providers.builtins import WireProtocol
 from byok.secret import Secret
 from byok.types import ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo
 
 __all__ = ["Provider", "ProviderSettings", "WireProtocol"]
-
-WireProtocol = Literal["openai", "anthropic", "google", "openai-compatible"]
 
 
 @dataclass(frozen=True, slots=True)
