@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from byok.providers.builtins import WireProtocol
-from byok.secret import Secret
 from byok.types import ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo
+
+if TYPE_CHECKING:
+    # Only in annotations: byok.secret reads key shapes from byok.providers.builtins, so
+    # importing it here at run time would load this package from inside byok.secret.
+    from byok.secret import Secret
 
 __all__ = ["Provider", "ProviderSettings", "WireProtocol"]
 
