@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from byok.catalog import Catalog, ProviderEntry
 from byok.db import Database, upgrade
 from byok.providers.base import ProviderSettings
-from byok.providers.registry import PROVIDER_ALIASES, build_provider
+from byok.providers.registry import BUILTIN_PROVIDERS, PROVIDER_ALIASES, build_provider
 from byok.service import Engine, EngineSettings
 from byok.vault import Keyring, MasterKey
 
@@ -37,14 +37,6 @@ __all__ = [
     "rss_mib",
     "tree_cpu_seconds",
 ]
-
-_WIRES = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "google": "google",
-    "xai": "openai-compatible",
-    "openrouter": "openai-compatible",
-}
 
 
 def load_average() -> str:
@@ -162,7 +154,7 @@ class RemoteFakes:
     def settings(self, provider_id: str, **overrides: Any) -> ProviderSettings:
         values: dict[str, Any] = {
             "provider_id": provider_id,
-            "wire": _WIRES[provider_id],
+            "wire": BUILTIN_PROVIDERS[provider_id].wire,
             "base_url": self.base_url(provider_id),
             "default_model": self.model(provider_id),
             "timeout_s": 30.0,

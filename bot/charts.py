@@ -17,10 +17,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from bot.formatting import cost_text, money
 from bot.provider_names import ProviderNames
+from byok.providers.builtins import BUILTIN_RECORDS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -34,13 +36,10 @@ __all__ = [
     "daily_cost_figure",
 ]
 
-PROVIDER_COLORS = {
-    "openai": "#10a37f",
-    "anthropic": "#d97757",
-    "google": "#4285f4",
-    "xai": "#444444",
-    "openrouter": "#7c4dff",
-}
+#: Each built-in provider's own colour; operator-added ones take the next of _OTHER_COLORS.
+PROVIDER_COLORS: Mapping[str, str] = MappingProxyType(
+    {r.provider_id: r.chart_color for r in BUILTIN_RECORDS}
+)
 UNPRICED_TITLE = "Requests of unknown cost"
 UNPRICED_BELOW_COST_TITLE = f"{UNPRICED_TITLE} (not in the cost above)"
 _OTHER_COLORS = ("#e6a700", "#00a6b4", "#c2185b", "#8d6e63", "#7cb342", "#5c6bc0")

@@ -34,6 +34,7 @@ from sqlalchemy.exc import ArgumentError
 
 from bot.bounds import MAX_TOKENS, MONTHLY_LIMIT_MAX_USD, PROVIDER_ID_MAX_CHARS, readable_bound
 from byok.errors import ConfigError
+from byok.providers.builtins import BUILTIN_PROVIDER_IDS, BUILTIN_RECORDS, WireProtocol
 
 __all__ = [
     "BUILTIN_PROVIDER_IDS",
@@ -42,16 +43,8 @@ __all__ = [
     "load_config",
 ]
 
-BUILTIN_PROVIDER_IDS = ("openai", "anthropic", "google", "xai", "openrouter")
-
 # Environment variables that may supply a setting; the value wins over the file.
-OPERATOR_KEY_ENV = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "google": "GOOGLE_API_KEY",
-    "xai": "XAI_API_KEY",
-    "openrouter": "OPENROUTER_API_KEY",
-}
+OPERATOR_KEY_ENV = {r.provider_id: r.operator_key_env for r in BUILTIN_RECORDS}
 _ENV_OVERRIDES: dict[tuple[str, ...], str] = {
     ("database", "url"): "DATABASE_URL",
     ("vault", "password"): "BYOK_ENCRYPTION_PASSWORD",
@@ -173,7 +166,7 @@ class VaultSettings(_Section):
 class ProviderConfig(_Section):
     """``[providers.<id>]``. Unset fields take the provider's documented defaults."""
 
-    wire: Literal["openai", "anthropic", "google", "openai-compatible"] | None = None
+    wire: WireProtocol | None = None
     display_name: str | None = None
     base_url: str | None = None
     default_model: str | None = None

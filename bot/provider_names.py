@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from byok.catalog import ProviderEntry
-from byok.providers.registry import BUILTIN_PROVIDERS
+from byok.providers.builtins import BUILTIN_RECORDS
 
 __all__ = ["ProviderNames"]
 
@@ -33,9 +33,7 @@ class ProviderNames:
     @classmethod
     def builtin(cls) -> ProviderNames:
         """The built-in providers' own names, for code that runs without a catalog."""
-        return cls(
-            MappingProxyType({pid: s.display_name or pid for pid, s in BUILTIN_PROVIDERS.items()})
-        )
+        return cls(MappingProxyType({r.provider_id: r.display_name for r in BUILTIN_RECORDS}))
 
     def label(self, provider_id: str) -> str:
         """``xAI Grok`` for ``xai``; an unknown id as itself."""

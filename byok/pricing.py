@@ -15,18 +15,10 @@ from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
 
 from byok.plausible import is_plausible_cost
+from byok.providers.builtins import builtin_record
 from byok.types import ChatMessage, Usage
 
 __all__ = ["estimate_input_tokens", "price_of", "worst_case_cost"]
-
-# genai-prices names xAI "x-ai"; operator-added OpenAI-compatible endpoints have no prices.
-_PRICE_PROVIDER = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "google": "google",
-    "xai": "x-ai",
-    "openrouter": "openrouter",
-}
 
 # Per-message framing the providers add around content (role markers, separators).
 _MESSAGE_OVERHEAD_TOKENS = 4
@@ -86,11 +78,12 @@ def price_of(provider_id: str, model: str, usage: Usage) -> Decimal | None:
         return None
     if usage.reported_cost is not None:
         return usage.reported_cost if is_plausible_cost(usage.reported_cost) else None
-    provider = _PRICE_PROVIDER.get(provider_id)
-    if provider is None:
+    # Operator-added OpenAI-compatible endpoints have no prices.
+    record = builtin_record(provider_id)
+    if record is None or record.price_id is None:
         return None
     return _price(
-        provider,
+        record.price_id,
         model,
         usage.input_tokens,
         usage.output_tokens,

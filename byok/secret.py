@@ -22,6 +22,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
+from byok.providers.builtins import BUILTIN_RECORDS
+
 __all__ = [
     "SEEN",
     "RedactingFilter",
@@ -34,38 +36,35 @@ __all__ = [
     "remember_secret",
 ]
 
-# Shapes of provider keys and platform tokens. Order matters: longer prefixes first.
-_SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"sk-or-(?:v1-)?[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"AIza[0-9A-Za-z_\-]{30,}"),
-    re.compile(r"xai-[A-Za-z0-9_\-]{16,}"),
+# Shapes of platform tokens; provider keys' shapes come from the provider records.
+_PLATFORM_TOKEN_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"xox[abposr]-[0-9A-Za-z\-]{10,}"),
     re.compile(r"xapp-[0-9A-Za-z\-]{10,}"),
     # Discord bot tokens: base64 user id . timestamp . hmac
     re.compile(r"[MNO][A-Za-z\d_\-]{23,25}\.[A-Za-z\d_\-]{6}\.[A-Za-z\d_\-]{27,}"),
 )
+_SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
+    *(re.compile(r.keys.pattern) for r in BUILTIN_RECORDS),
+    *_PLATFORM_TOKEN_PATTERNS,
+)
 
 _MASK = "[redacted]"
 
-# Every OpenAI secret key carries "T3BlbkFJ" (base64 of "OpenAI") in its middle.
-_OPENAI_MARK = "T3BlbkFJ"
 # Prefixes only one provider issues (a bare "sk-" is not one: several use it).
-_VENDOR_PREFIXES = (
-    ("sk-ant-", "anthropic"),
-    ("sk-or-", "openrouter"),
-    ("sk-proj-", "openai"),
-    ("sk-svcacct-", "openai"),
-    ("sk-admin-", "openai"),
-    ("xai-", "xai"),
-    ("AIza", "google"),
+_OWN_PREFIXES = tuple((p, r.provider_id) for r in BUILTIN_RECORDS for p in r.keys.own_prefixes)
+# Providers whose keys may share a prefix with others' but always carry a marker inside.
+_MARKED = tuple(
+    (re.compile(r.keys.prefix), r.keys.marker, r.provider_id)
+    for r in BUILTIN_RECORDS
+    if r.keys.marker
 )
 
-
-# A vendor's prefix: the rest of a key may be written on its own.
-_KEY_PREFIX = re.compile(
-    r"sk-(?:ant-(?:api|admin)\d*-|or-(?:v1-)?|proj-|svcacct-|admin-)?|xai-|AIza|xox[abposr]-|xapp-"
+# A vendor's prefix: the rest of a key may be written on its own. The longest that
+# matches is the prefix ("sk-ant-api03-", not "sk-").
+_KEY_PREFIXES: tuple[re.Pattern[str], ...] = (
+    *(re.compile(r.keys.prefix) for r in BUILTIN_RECORDS),
+    re.compile(r"xox[abposr]-"),
+    re.compile(r"xapp-"),
 )
 # Shorter strings could be ordinary words; longer ones are documents, not keys.
 _MIN_SECRET, _MAX_SECRET = 8, 1024
@@ -137,10 +136,14 @@ def looks_like_key(text: str) -> bool:
 def key_vendor(key: Secret) -> tuple[str, str] | None:
     """(provider id, prefix) when the key's prefix is one only that provider issues."""
     value = key.reveal()
-    found = next(((pid, p) for p, pid in _VENDOR_PREFIXES if value.startswith(p)), None)
-    if found is None and value.startswith("sk-") and _OPENAI_MARK in value:
-        return "openai", "sk-"  # a legacy OpenAI key: plain "sk-", with OpenAI's mark inside
-    return found
+    found = next(((pid, p) for p, pid in _OWN_PREFIXES if value.startswith(p)), None)
+    if found is not None:
+        return found
+    for prefix, marker, provider_id in _MARKED:  # e.g. a legacy OpenAI key: a bare "sk-"
+        shared = prefix.match(value)
+        if shared and marker in value:
+            return provider_id, shared.group()
+    return None
 
 
 def _hex(code: int) -> str:
@@ -169,9 +172,9 @@ def _spelled(form: str) -> str:
 def _forms(value: str) -> Iterator[str]:
     """What to look for in text for one secret: itself, then without its vendor prefix."""
     yield value
-    prefix = _KEY_PREFIX.match(value)
-    if prefix and len(value) - prefix.end() >= _MIN_SECRET:
-        yield value[prefix.end() :]
+    end = max((m.end() for p in _KEY_PREFIXES if (m := p.match(value))), default=0)
+    if end and len(value) - end >= _MIN_SECRET:
+        yield value[end:]
 
 
 class _Remembered:
@@ -263,10 +266,26 @@ def remember_secret(value: str) -> None:
 
 def redact(text: str) -> str:
     """Mask every secret met so far, in any encoding, and every key-shaped string."""
-    text = SEEN.redact(text)
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(_MASK, text)
-    return text
+    return _mask_key_shapes(SEEN.redact(text))
+
+
+def _mask_key_shapes(text: str) -> str:
+    """Mask every stretch any key shape matches; where matches overlap (``sk-xai-…``, one
+    key glued to another's prefix), their union, so the order of the shapes is no matter."""
+    spans = sorted(m.span() for p in _SECRET_PATTERNS for m in p.finditer(text))
+    if not spans:
+        return text
+    parts: list[str] = []
+    done = 0
+    start, end = spans[0]
+    for next_start, next_end in spans[1:]:
+        if next_start < end:
+            end = max(end, next_end)
+            continue
+        parts += (text[done:start], _MASK)
+        done, start, end = end, next_start, next_end
+    parts += (text[done:start], _MASK, text[end:])
+    return "".join(parts)
 
 
 class RedactingFilter(logging.Filter):

@@ -49,7 +49,8 @@ from byok.keystore import KeyStore, StoredKey
 from byok.observer import EngineObserver
 from byok.preferences import Preferences, PreferenceStore
 from byok.pricing import estimate_input_tokens
-from byok.providers.models import OPENROUTER_AUTO, resolve_model
+from byok.providers.builtins import builtin_record
+from byok.providers.models import resolve_model
 from byok.providers.registry import BUILTIN_PROVIDER_IDS, BUILTIN_PROVIDERS
 from byok.ratelimit import request_limiter
 from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
@@ -655,14 +656,16 @@ def _answer(
 
 def _substitution_note(candidate: Candidate, asked: str, served: str) -> tuple[str, ...]:
     """Say which model a router (OpenRouter) really used when it was not the one chosen."""
-    if candidate.provider_id != "openrouter" or served == asked:
+    router = builtin_record(candidate.provider_id)
+    if router is None or router.auto_router_model is None or served == asked:
         return ()
-    if asked == OPENROUTER_AUTO:
-        return (f"OpenRouter's auto router picked {served}; it was priced as {served}.",)
+    name = router.display_name
+    if asked == router.auto_router_model:
+        return (f"{name}'s auto router picked {served}; it was priced as {served}.",)
     base, _, variant = asked.partition(":")
     if served.partition(":")[0] == base and variant != "free":
         return ()  # the same model under a routing variant (":nitro", ":floor")
-    return (f"OpenRouter answered with {served}, not {asked}; it was priced as {served}.",)
+    return (f"{name} answered with {served}, not {asked}; it was priced as {served}.",)
 
 
 def _final_error(failures: list[Attempt]) -> ByokError:

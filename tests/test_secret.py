@@ -154,3 +154,9 @@ def test_ordinary_text_stays_readable_among_many_secrets() -> None:
         registry.add("sk-proj-" + secrets.token_urlsafe(40))
     text = "POST https://api.openai.com/v1/chat/completions 200 (312 ms); tokens in 1234"
     assert registry.redact(text) == text
+
+
+def test_a_key_glued_to_another_keys_prefix_is_masked_whole() -> None:
+    token = secrets.token_hex(12)
+    for glued in (f"xai-abcsk-proj-{token}", f"sk-sk-ant-api03-{token}"):
+        assert redact(f"see {glued} here") == "see [redacted] here"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from byok.secret import Secret
+from byok.providers.builtins import WireProtocol
 from byok.types import ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo
 
-__all__ = ["Provider", "ProviderSettings", "WireProtocol"]
+if TYPE_CHECKING:
+    # Only in annotations: byok.secret reads key shapes from byok.providers.builtins, so
+    # importing it here at run time would load this package from inside byok.secret.
+    from byok.secret import Secret
 
-WireProtocol = Literal["openai", "anthropic", "google", "openai-compatible"]
+__all__ = ["Provider", "ProviderSettings", "WireProtocol"]
 
 
 @dataclass(frozen=True, slots=True)

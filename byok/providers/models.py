@@ -24,6 +24,7 @@ from types import MappingProxyType
 
 from byok.errors import UnknownModelError
 from byok.providers.base import Provider
+from byok.providers.builtins import BUILTIN_RECORDS, OPENROUTER_AUTO
 from byok.secret import Secret
 
 __all__ = [
@@ -36,8 +37,6 @@ __all__ = [
     "provider_of_model",
     "resolve_model",
 ]
-
-OPENROUTER_AUTO = "openrouter/auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +140,9 @@ LEGACY_MODELS: Mapping[tuple[str, str], LegacyModel] = MappingProxyType(
 )
 
 
-# Name shapes only one provider uses (OpenRouter's are "vendor/model").
-_VENDOR_PATTERNS = (
-    (re.compile(r"claude-"), "anthropic"),
-    (re.compile(r"gemini-"), "google"),
-    (re.compile(r"grok-"), "xai"),
-    (re.compile(r"(gpt-(?!oss)|chatgpt-|o[1-9](-|$))"), "openai"),  # gpt-oss: open weights
-    (re.compile(r"[a-z0-9][\w.-]*/[\w.:-]+$"), "openrouter"),
+# Name shapes only one provider uses, in the records' order.
+_VENDOR_PATTERNS = tuple(
+    (re.compile(r.model_pattern), r.provider_id) for r in BUILTIN_RECORDS if r.model_pattern
 )
 
 

@@ -1,18 +1,24 @@
 """Which providers exist, what users may call them, and how to build them.
 
-The five built-in providers and their documented default base URLs are the public
-contract of ``[providers.<id>]`` (DESIGN.md); an operator may add any number of
+The built-in providers (:mod:`byok.providers.builtins`) and their documented default base
+URLs are the public contract of ``[providers.<id>]`` (DESIGN.md); an operator may add any number of
 OpenAI-compatible endpoints (Ollama, vLLM, LM Studio) under names of their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import importlib
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 from byok.errors import ConfigError, UnknownProviderError
 from byok.providers.base import Provider, ProviderSettings, WireProtocol
-from byok.providers.models import OPENROUTER_AUTO
+from byok.providers.builtins import (
+    BUILTIN_PROVIDER_IDS,
+    BUILTIN_RECORDS,
+    WIRE_IMPLEMENTATIONS,
+    builtin_record,
+)
 
 __all__ = [
     "BUILTIN_PROVIDERS",
@@ -26,50 +32,16 @@ __all__ = [
 
 BUILTIN_PROVIDERS: Mapping[str, ProviderSettings] = MappingProxyType(
     {
-        "openai": ProviderSettings(
-            "openai", "openai", "https://api.openai.com/v1", "gpt-5.6-terra", display_name="OpenAI"
-        ),
-        "anthropic": ProviderSettings(
-            "anthropic",
-            "anthropic",
-            "https://api.anthropic.com",
-            "claude-sonnet-4-6",
-            display_name="Anthropic",
-        ),
-        "google": ProviderSettings(
-            "google",
-            "google",
-            "https://generativelanguage.googleapis.com",
-            "gemini-3.5-flash",
-            display_name="Google Gemini",
-        ),
-        "xai": ProviderSettings(
-            "xai", "openai-compatible", "https://api.x.ai/v1", "grok-4.3", display_name="xAI Grok"
-        ),
-        "openrouter": ProviderSettings(
-            "openrouter",
-            "openai-compatible",
-            "https://openrouter.ai/api/v1",
-            OPENROUTER_AUTO,
-            display_name="OpenRouter",
-        ),
+        r.provider_id: ProviderSettings(
+            r.provider_id, r.wire, r.base_url, r.default_model, display_name=r.display_name
+        )
+        for r in BUILTIN_RECORDS
     }
 )
 
-BUILTIN_PROVIDER_IDS: tuple[str, ...] = tuple(BUILTIN_PROVIDERS)
-
 #: Other names users type for the built-in providers.
 PROVIDER_ALIASES: Mapping[str, str] = MappingProxyType(
-    {
-        "gpt": "openai",
-        "chatgpt": "openai",
-        "claude": "anthropic",
-        "gemini": "google",
-        "grok": "xai",
-        "x.ai": "xai",
-        "x-ai": "xai",
-        "open-router": "openrouter",
-    }
+    {alias: r.provider_id for r in BUILTIN_RECORDS for alias in r.aliases}
 )
 
 
@@ -130,26 +102,25 @@ def build_provider(settings: ProviderSettings) -> Provider:
     Provider modules are imported here, not at the top: each pulls in an SDK that takes
     up to two seconds to import, and a process may use only some of them.
     """
-    from byok.providers.anthropic import AnthropicProvider
-    from byok.providers.google import GoogleProvider
-    from byok.providers.openai import OpenAIProvider
-    from byok.providers.openai_compatible import OpenAICompatibleProvider
-    from byok.providers.openrouter import OpenRouterProvider
-    from byok.providers.xai import XAIProvider
+    return _implementation(settings)(settings)
 
-    if settings.wire == "openai-compatible":
-        if settings.provider_id == "xai":
-            return XAIProvider(settings)
-        if settings.provider_id == "openrouter":
-            return OpenRouterProvider(settings)
-        return OpenAICompatibleProvider(settings)
-    if settings.wire == "openai":
-        return OpenAIProvider(settings)
-    if settings.wire == "anthropic":
-        return AnthropicProvider(settings)
-    if settings.wire == "google":
-        return GoogleProvider(settings)
-    raise ConfigError(f"[providers.{settings.provider_id}] has an unknown wire {settings.wire!r}")
+
+def _implementation(settings: ProviderSettings) -> Callable[[ProviderSettings], Provider]:
+    """The built-in's own class when it keeps its own wire, else the wire's class."""
+    record = builtin_record(settings.provider_id)
+    if record is not None and record.wire == settings.wire:
+        path = record.implementation_path
+    elif settings.wire in WIRE_IMPLEMENTATIONS:
+        path = WIRE_IMPLEMENTATIONS[settings.wire]
+    else:
+        raise ConfigError(
+            f"[providers.{settings.provider_id}] has an unknown wire {settings.wire!r}"
+        )
+    module, _, name = path.partition(":")
+    implementation: Callable[[ProviderSettings], Provider] = getattr(
+        importlib.import_module(module), name
+    )
+    return implementation
 
 
 def build_providers(settings: Iterable[ProviderSettings]) -> dict[str, Provider]:

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from byok.providers.base import ProviderSettings, WireProtocol
+from byok.providers.builtins import builtin_record
 from tests.fakes.fake_anthropic import FakeAnthropic
 from tests.fakes.fake_gemini import FakeGemini
 from tests.fakes.fake_openai import FakeOpenAI
@@ -42,14 +43,6 @@ __all__ = [
     "settings_for",
 ]
 
-_WIRES: dict[str, WireProtocol] = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "google": "google",
-    "xai": "openai-compatible",
-    "openrouter": "openai-compatible",
-}
-
 #: Settings defaults for tests: fail fast, retry nothing unless a test asks for it.
 TEST_TIMEOUT_S = 5.0
 TEST_MAX_RETRIES = 0
@@ -59,7 +52,7 @@ def settings_for(fake: FakeLLM, **overrides: Any) -> ProviderSettings:
     """ProviderSettings pointing at a running fake (``base_url`` as the provider documents)."""
     values: dict[str, Any] = {
         "provider_id": fake.provider_id,
-        "wire": _WIRES.get(fake.provider_id, "openai-compatible"),
+        "wire": _wire_of(fake.provider_id),
         "base_url": fake.base_url,
         "default_model": fake.models[0],
         "timeout_s": TEST_TIMEOUT_S,
@@ -67,6 +60,11 @@ def settings_for(fake: FakeLLM, **overrides: Any) -> ProviderSettings:
     }
     values.update(overrides)
     return ProviderSettings(**values)
+
+
+def _wire_of(provider_id: str) -> WireProtocol:
+    record = builtin_record(provider_id)
+    return record.wire if record else "openai-compatible"
 
 
 class FakeProviders:

@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 
 from byok.providers.base import Provider
+from byok.providers.builtins import BUILTIN_PROVIDER_IDS
 from byok.providers.registry import build_provider
 from byok.secret import Secret
 from tests.fakes.llm_script import FakeLLM
 from tests.fakes.plugin import settings_for
 from tests.providers.chat import Subject
 
-PROVIDER_IDS = ["openai", "anthropic", "google", "xai", "openrouter"]
+PROVIDER_IDS = list(BUILTIN_PROVIDER_IDS)
 
 Build = Callable[..., Provider]
 

@@ -107,6 +107,14 @@ async def test_each_wire_builds_its_provider() -> None:
             await provider.aclose()
 
 
+async def test_a_builtin_told_to_speak_another_wire_gets_that_wires_class() -> None:
+    provider = build_provider(provider_settings("xai", wire="openai"))
+    try:
+        assert type(provider) is OpenAIProvider
+    finally:
+        await provider.aclose()
+
+
 async def test_a_sixth_named_endpoint_without_keys(fake_openai: FakeLLM) -> None:
     # e.g. [providers.ollama] base_url = "http://127.0.0.1:11434/v1", requires_user_key=false
     fake_openai.open_access = True
