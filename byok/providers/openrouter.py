@@ -1,6 +1,6 @@
 """OpenRouter over the shared OpenAI-compatible client.
 
-What OpenRouter adds (wire.md A.4, gateways.md 2.4): ``: OPENROUTER PROCESSING`` comment
+What OpenRouter adds (https://openrouter.ai/docs): ``: OPENROUTER PROCESSING`` comment
 lines in streams and errors inside a 200 stream (both handled by the shared client); 402
 for missing credit; ``usage.cost`` in every answer, kept as ``Usage.reported_cost``; the
 model that actually served the request in the answer's ``model`` (``openrouter/auto`` or a

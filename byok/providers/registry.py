@@ -1,8 +1,9 @@
 """Which providers exist, what users may call them, and how to build them.
 
 The built-in providers (:mod:`byok.providers.builtins`) and their documented default base
-URLs are the public contract of ``[providers.<id>]`` (DESIGN.md); an operator may add any number of
-OpenAI-compatible endpoints (Ollama, vLLM, LM Studio) under names of their own.
+URLs are a public contract: ``[providers.<id>]`` in the README and ``config.example.toml``.
+An operator may add any number of OpenAI-compatible endpoints (Ollama, vLLM, LM Studio)
+under names of their own.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """xAI (Grok) over the shared OpenAI-compatible client.
 
-Differences from OpenAI that matter (wire.md A.3): a bad key is answered with **HTTP 400**
+Differences from OpenAI that matter (https://docs.x.ai/docs): a bad key is answered with **HTTP 400**
 and an ``error`` field that is a plain *string* (``{"code": "...", "error": "Incorrect API
 key provided: ..."}``), both handled by the shared client's error reading; reasoning tokens
 are counted outside ``completion_tokens`` (handled in :mod:`byok.providers.openai_wire`);
