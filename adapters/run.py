@@ -33,7 +33,7 @@ from bot.instances import InstanceRegistry
 from bot.logs import config_secrets, configure_logging
 from bot.messenger import Messenger
 from bot.metrics import Metrics
-from byok.db.engine import unavailable_error
+from byok.db.database import unavailable_error
 from byok.errors import ByokError, ConfigError
 
 if TYPE_CHECKING:

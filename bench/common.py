@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 from byok.catalog import Catalog, ProviderEntry
 from byok.db import Database, upgrade
+from byok.engine import Engine, EngineSettings
 from byok.providers.base import ProviderSettings
 from byok.providers.registry import BUILTIN_PROVIDERS, PROVIDER_ALIASES, build_provider
-from byok.service import Engine, EngineSettings
 from byok.vault import Keyring, MasterKey
 
 __all__ = [

@@ -36,7 +36,8 @@ from google.genai import types as genai_types
 
 from bench.common import RemoteFakes, fake_services, machine, make_engine, percentiles
 from bench.hotspots import record, summarize
-from byok.service import Engine
+from byok.engine import Engine
+from byok.service import BYOKService
 from byok.types import UserRef
 from tests.postgres_server import PostgresServer, find_pg_bin
 
@@ -129,11 +130,11 @@ def engine_calls(engine: Engine, users: list[UserRef], provider: str) -> dict[st
 
     async def chat() -> object:
         user = users[next(counter) % len(users)]
-        return await engine.service(user).chat(messages, provider=provider, max_tokens=256)
+        return await BYOKService(engine, user).chat(messages, provider=provider, max_tokens=256)
 
     async def stream() -> object:
         user = users[next(counter) % len(users)]
-        events = engine.service(user).stream(messages, provider=provider, max_tokens=256)
+        events = BYOKService(engine, user).stream(messages, provider=provider, max_tokens=256)
         return [event async for event in events]
 
     return {"chat": chat, "stream": stream}
@@ -202,7 +203,7 @@ async def run_database(
     users = [UserRef("bench", "W", f"U{n}") for n in range(args.users)]
     for provider in args.providers:
         for index, user in enumerate(users):
-            await engine.service(user).add_key(provider, fakes.key(provider, index + 1))
+            await BYOKService(engine, user).add_key(provider, fakes.key(provider, index + 1))
         direct = direct_calls(fakes, provider)
         via_engine = engine_calls(engine, users, provider)
         for mode in args.modes:

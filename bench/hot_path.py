@@ -64,7 +64,8 @@ from bench.common import (
     tree_cpu_seconds,
 )
 from bench.engine_overhead import MODELS, QUESTION, TIMEOUT_S, direct_calls
-from byok.service import Engine, EngineSettings
+from byok.engine import Engine, EngineSettings
+from byok.service import BYOKService
 from byok.types import UserRef
 from tests.postgres_server import PostgresServer, find_pg_bin
 
@@ -151,11 +152,11 @@ def engine_calls(engine: Engine, users: Sequence[UserRef], provider: str) -> dic
     messages = [{"role": "user", "content": QUESTION}]
 
     async def chat(index: int) -> object:
-        service = engine.service(users[index % len(users)])
+        service = BYOKService(engine, users[index % len(users)])
         return await service.chat(messages, provider=provider, max_tokens=256)
 
     async def stream(index: int) -> object:
-        service = engine.service(users[index % len(users)])
+        service = BYOKService(engine, users[index % len(users)])
         events = service.stream(messages, provider=provider, max_tokens=256)
         return [event async for event in events]
 
@@ -218,7 +219,7 @@ async def open_engines(
             for index, user in enumerate(free + limited):
                 limit = MONTHLY_LIMIT if user in limited else None
                 key = fakes.key(provider, index + 1)
-                await engine.service(user).add_key(provider, key, monthly_limit=limit)
+                await BYOKService(engine, user).add_key(provider, key, monthly_limit=limit)
     for provider in providers:
         stored = await uncached.keys.get(limited[0], provider)
         assert stored is not None and stored.monthly_limit == MONTHLY_LIMIT

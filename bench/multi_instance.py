@@ -77,6 +77,7 @@ from bench.slack_throughput import (
 )
 from byok.db import Database
 from byok.db.tables import UsageEvent
+from byok.service import BYOKService
 from byok.types import UserRef
 from tests.fakes.discord_events import DiscordEvents
 from tests.fakes.fake_discord import FakeDiscord
@@ -226,7 +227,7 @@ async def prepare(url: str, fakes: RemoteFakes, users: int, master_key: bytes) -
         provider = PROVIDERS[n % len(PROVIDERS)]
         user = UserRef("slack", TEAM, f"U{n:05d}")
         limit = MONTHLY_LIMIT if n % 2 else None
-        await engine.service(user).add_key(
+        await BYOKService(engine, user).add_key(
             provider, fakes.key(provider, n + 1), monthly_limit=limit
         )
     await engine.aclose()

@@ -63,6 +63,7 @@ from bench.common import (
     rss_mib,
 )
 from bench.hotspots import record, summarize
+from byok.service import BYOKService
 from byok.types import UserRef
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.loopback import LoopbackServer
@@ -331,7 +332,7 @@ async def prepare(
         provider = PROVIDERS[n % len(PROVIDERS)]
         user = UserRef("slack", TEAM, f"U{n:05d}")
         limit = MONTHLY_LIMIT if limits and n % 2 else None
-        await engine.service(user).add_key(
+        await BYOKService(engine, user).add_key(
             provider, fakes.key(provider, n + 1), monthly_limit=limit
         )
     await engine.aclose()

@@ -45,7 +45,8 @@ from bench.common import load_average, machine, make_engine, percentiles
 from bot.config import DiscordSettings, SlackSettings
 from bot.context import BotContext
 from bot.dispatch import Dispatcher
-from byok.service import Engine
+from byok.engine import Engine
+from byok.service import BYOKService
 from byok.types import UserRef
 from tests.fakes.discord_events import ALICE, DiscordEvents
 from tests.fakes.fake_anthropic import FakeAnthropic
@@ -282,8 +283,10 @@ async def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         engine = await make_engine(f"sqlite+aiosqlite:///{tmp}/bench.db", fakes)
-        await engine.service(UserRef("slack", TEAM, "U00001")).add_key("openai", openai.valid_key)
-        await engine.service(UserRef("discord", WORKSPACE, ALICE["id"])).add_key(
+        await BYOKService(engine, UserRef("slack", TEAM, "U00001")).add_key(
+            "openai", openai.valid_key
+        )
+        await BYOKService(engine, UserRef("discord", WORKSPACE, ALICE["id"])).add_key(
             "openai", openai.valid_key
         )
         async with TimedSlack() as slack_api, TimedDiscord("fake-" + secrets.token_hex(8)) as dc:

@@ -29,8 +29,9 @@ from collections.abc import Sequence
 from bench.common import RemoteFakes, fake_services, machine, percentiles
 from byok.catalog import Catalog, ProviderEntry
 from byok.db import Database, upgrade
+from byok.engine import Engine, EngineSettings
 from byok.providers.registry import PROVIDER_ALIASES, build_provider
-from byok.service import Engine, EngineSettings
+from byok.service import BYOKService
 from byok.types import UserRef
 from byok.vault import Keyring, MasterKey
 from tests.postgres_server import PostgresServer, find_pg_bin
@@ -69,7 +70,7 @@ def describe(label: str, samples: Sequence[float], wall: float) -> str:
 
 async def ask(engine: Engine, user: UserRef, samples: list[float]) -> None:
     started = time.perf_counter()
-    await engine.service(user).chat(QUESTION, provider="openai")
+    await BYOKService(engine, user).chat(QUESTION, provider="openai")
     samples.append(time.perf_counter() - started)
 
 
@@ -82,7 +83,7 @@ async def run_database(
     await database.dispose()
     first = engine_on(url, fakes, "default")
     for index, user in enumerate(users):
-        await first.service(user).add_key("openai", fakes.key("openai", index + 1))
+        await BYOKService(first, user).add_key("openai", fakes.key("openai", index + 1))
     await first.aclose()
     rows = []
     for ttl in args.ttl:

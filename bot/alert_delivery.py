@@ -23,7 +23,7 @@ from bot.provider_names import ProviderNames
 from bot.reply import Field, Reply, Section
 from byok.alerts import QuotaNotice
 from byok.clock import Clock, utc_now
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.db.tables import AlertLog
 from byok.errors import AllProvidersFailedError, SpendLimitError
 from byok.secret import redact

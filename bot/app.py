@@ -13,6 +13,7 @@ from bot.master_key import KeyringSetup, build_keyring
 from bot.metrics import Metrics
 from byok.catalog import Catalog, ProviderEntry
 from byok.db import Database, upgrade
+from byok.engine import Engine, EngineSettings
 from byok.errors import DatabaseUnavailableError
 from byok.providers.lazy import LazyProvider
 from byok.providers.registry import (
@@ -21,7 +22,6 @@ from byok.providers.registry import (
     provider_settings,
 )
 from byok.secret import Secret
-from byok.service import Engine, EngineSettings
 
 __all__ = ["App", "build_app", "build_catalog"]
 

@@ -15,7 +15,7 @@ from bot.config import Config, ConfigSource, load_config
 from bot.logs import config_secrets, configure_logging
 from bot.master_key import build_keyring
 from byok.db import Database, head_revision, upgrade
-from byok.db.engine import unavailable_error
+from byok.db.database import unavailable_error
 from byok.errors import ByokError, ConfigError, DatabaseUnavailableError
 from byok.installations import InstallationStore
 from byok.keystore import KeyStore

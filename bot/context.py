@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from bot.alert_delivery import deliver_quota_notices
 from bot.messenger import Messenger
 from bot.provider_names import ProviderNames
-from byok.service import BYOKService, Engine
+from byok.engine import Engine
+from byok.service import BYOKService
 from byok.types import UserRef
 
 __all__ = ["BotContext"]
@@ -28,7 +29,7 @@ class BotContext:
         self.messengers.update((m.platform, m) for m in messengers)
 
     def service(self, user: UserRef) -> BYOKService:
-        return self.engine.service(user)
+        return BYOKService(self.engine, user)
 
     async def send_spend_alerts(self, user: UserRef, notices: Iterable[object]) -> None:
         """DM the user their spend alerts at once, when their platform can take DMs."""

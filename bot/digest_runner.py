@@ -57,7 +57,7 @@ from bot.incidents import record_incident
 from bot.messenger import DeliveryError, Messenger
 from bot.provider_names import ProviderNames
 from byok.clock import Clock, utc_now
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.db.tables import DigestLog
 from byok.digest_data import DigestWindow, UserDigestData, load_digest_data
 from byok.preferences import PreferenceStore

@@ -21,11 +21,11 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.log_throttle import WarningThrottle
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
-from byok.db.engine import Database
+from byok.db.database import Database
+from byok.engine import Engine
 from byok.errors import DatabaseUnavailableError
 from byok.providers.models import legacy_models
 from byok.providers.registry import PROVIDER_ALIASES
-from byok.service import Engine
 
 __all__ = ["HttpServer", "ReadinessCheck", "ReadinessDetail", "protocol_logger"]
 

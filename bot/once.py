@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from byok.db.clock import db_seconds
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.db.tables import HandledEvent
 from byok.errors import DatabaseUnavailableError
 from byok.shared_rate import OutageLog

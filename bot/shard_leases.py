@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from byok.db.clock import db_seconds
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.db.tables import DiscordShardLease
 
 __all__ = ["FairShare", "LeaseRound", "ShardLeases", "fair_share"]

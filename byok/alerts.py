@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.db.tables import AlertLog
 from byok.usage import month_bounds
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from byok.alerts import QuotaNotice, claim_quota_notices
 from byok.catalog import Catalog
 from byok.clock import Clock
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.errors import (
     DatabaseUnavailableError,
     InvalidKeyError,

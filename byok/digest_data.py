@@ -55,7 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from byok.db import tables
 from byok.db.columns import UTCDateTime, from_nanos
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.types import UserRef
 from byok.usage import UsageLine, month_bounds
 from byok.usage_terms import FAILED, FALLBACK, FINISHED, SPEND, UNPRICED, UNPRICED_UNCOUNTED

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 
 from byok.clock import Clock, utc_now
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.db.tables import ConversationMessage
 from byok.types import ChatMessage, UserRef
 from byok.users import get_user_id, user_id_or_create

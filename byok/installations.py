@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from byok.clock import Clock, utc_now
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.db.tables import SlackInstallation
 from byok.errors import KeyDecryptError
 from byok.secret import Secret

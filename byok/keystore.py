@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import delete, func, select, true, update
 
 from byok.clock import Clock, utc_now
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.db.state_changes import announce_user_change
 from byok.db.tables import User, UserApiKey
 from byok.errors import KeyDecryptError, KeyNotFoundError

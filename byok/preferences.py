@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from byok.clock import Clock, utc_now
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.db.state_changes import announce_user_change
 from byok.db.tables import UserAIPreferences
 from byok.types import UserRef

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.errors import DatabaseUnavailableError, RequestRateLimitError
 from byok.shared_rate import OutageLog, SharedBucket
 from byok.types import UserRef

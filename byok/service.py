@@ -1,31 +1,27 @@
 """BYOKService: the engine's one entry point, as the original product described it.
 
-``Engine`` holds what every user shares (database, vault, providers); a
+:class:`~byok.engine.Engine` holds what every user shares (database, vault, providers); a
 ``BYOKService`` is a light view of it for one user::
 
-    service = engine.service(UserRef("slack", "T1", "U1"))
+    service = BYOKService(engine, UserRef("slack", "T1", "U1"))
     answer = await service.chat([{"role": "user", "content": "hi"}], provider="anthropic")
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-import unicodedata
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import aclosing, contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from byok.answers import Answer, FallingBack, StreamEvent, TextDelta
-from byok.attempts import Answered, AttemptRunner, Reservation
-from byok.catalog import Catalog, ProviderEntry
-from byok.clock import Clock, utc_now
-from byok.db.engine import Database
-from byok.db.state_changes import ChangeWatch, watch_changes
+from byok.attempts import Answered, Reservation
+from byok.catalog import Catalog
+from byok.engine import Engine, provider_named, refuse_unusable_characters
 from byok.errors import (
     AllProvidersFailedError,
     Attempt,
@@ -44,30 +40,22 @@ from byok.errors import (
     VaultError,
     as_operator_endpoint,
 )
-from byok.history import ConversationStore
-from byok.keystore import KeyStore, StoredKey
-from byok.observer import EngineObserver
-from byok.preferences import Preferences, PreferenceStore
+from byok.keystore import StoredKey
+from byok.preferences import Preferences
 from byok.pricing import estimate_input_tokens
 from byok.providers.builtins import builtin_record
-from byok.providers.models import resolve_model
 from byok.providers.registry import BUILTIN_PROVIDER_IDS, BUILTIN_PROVIDERS
-from byok.ratelimit import request_limiter
-from byok.routing import Candidate, ResolveModel, RoutePlan, plan_route
+from byok.routing import Candidate, RoutePlan, plan_route
 from byok.secret import Secret, key_vendor, looks_like_key
 from byok.types import ChatMessage, ChatRequest, KeyInfo, UserRef
-from byok.usage import ProviderSpend, UsageLedger, UsageReport, month_bounds, week_bounds
-from byok.user_state import UserState, UserStateCache, load_user_state
+from byok.usage import ProviderSpend, UsageReport, month_bounds, week_bounds
+from byok.user_state import UserState
 from byok.users import user_id_or_create
-from byok.vault import Keyring
 
 __all__ = [
     "BYOKService",
-    "Engine",
-    "EngineSettings",
     "KeyStatus",
     "MessageLike",
-    "refuse_unusable_characters",
 ]
 
 MessageLike = ChatMessage | Mapping[str, str]
@@ -86,19 +74,6 @@ _FALLBACK_ON = (
 
 
 @dataclass(frozen=True, slots=True)
-class EngineSettings:
-    default_max_tokens: int = 1024
-    requests_per_minute: int = 20
-    history_token_budget: int = 4000
-    #: How long a user's keys and preferences are kept in memory between asks (each
-    #: entry ±20%); changes are seen at once all the same. 0: read them on every ask.
-    user_state_ttl_s: float = 300.0
-    #: SQLite: how old the last look for commits by other processes (the console,
-    #: ``byok-bot keys rotate``) may be when a kept state is used.
-    user_state_check_s: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
 class KeyStatus:
     """A stored key as its owner sees it, with this month's spend."""
 
@@ -108,97 +83,10 @@ class KeyStatus:
     unpriced_this_month: int = 0  # answers of unknown cost left out of ``spent_this_month``
 
 
-def resolve_model_name(provider_id: str, typed: str | None, default: str) -> tuple[str, str | None]:
-    choice = resolve_model(provider_id, typed, default)
-    return choice.model_id, choice.note
-
-
-class Engine:
-    """Everything users share; create one per process."""
-
-    def __init__(
-        self,
-        database: Database,
-        keyring: Keyring,
-        catalog: Catalog,
-        settings: EngineSettings | None = None,
-        *,
-        clock: Clock = utc_now,
-        resolve: ResolveModel = resolve_model_name,
-        monotonic: Callable[[], float] = time.monotonic,
-        observer: EngineObserver | None = None,
-    ) -> None:
-        self.database = database
-        self.catalog = catalog
-        self.settings = settings or EngineSettings()
-        self.clock = clock
-        self.resolve = resolve
-        ttl = self.settings.user_state_ttl_s
-        self.state_cache = UserStateCache(ttl) if ttl > 0 else None
-        forget = self.state_cache.forget if self.state_cache is not None else None
-        # Changes made by other processes or instances; started by the first user_state.
-        self.state_changes: ChangeWatch | None = None
-        if self.state_cache is not None:
-            self.state_changes = watch_changes(
-                database, self.state_cache.forget, check_s=self.settings.user_state_check_s
-            )
-        self.keys = KeyStore(database, keyring, clock, on_change=forget)
-        self.preferences = PreferenceStore(database, clock, on_change=forget)
-        self.ledger = UsageLedger(database, clock)
-        self.history = ConversationStore(database, clock)
-        self.limiter = request_limiter(database, self.settings.requests_per_minute, monotonic)
-        self.runner = AttemptRunner(database, catalog, self.keys, self.ledger, clock, observer)
-
-    def service(self, user: UserRef) -> BYOKService:
-        return BYOKService(self, user)
-
-    async def user_state(self, user: UserRef) -> UserState:
-        cache, changes = self.state_cache, self.state_changes
-        if cache is None or changes is None or not await changes.ready():
-            return await load_user_state(self.database, user, self.clock())
-        cached = cache.get(user)
-        if cached is not None:
-            return cached
-        generation = cache.generation
-        state = await load_user_state(self.database, user, self.clock())
-        cache.put(user, state, generation)
-        return state
-
-    def canonical_model(self, provider_id: str, typed: str) -> str:
-        """The model id a typed name stands for (retired names map to their successor)."""
-        entry = self.catalog.get(provider_id)
-        return self.resolve(provider_id, typed, entry.default_model)[0]
-
-    async def validate_api_key(self, provider: str, key: str | Secret) -> KeyInfo:
-        """Check a key with the provider's cheapest call; raises why it was refused."""
-        entry = self.catalog.resolve(provider)
-        secret = key if isinstance(key, Secret) else Secret(key)
-        refuse_unusable_characters(secret)
-        with _naming(entry):
-            return await entry.provider.validate_key(secret)
-
-    async def aclose(self) -> None:
-        if self.state_changes is not None:
-            await self.state_changes.aclose()
-        await self.ledger.flush()
-        await self.catalog.aclose()
-        await self.database.dispose()
-
-
 def _leave_unread(reading: asyncio.Future[UserState]) -> None:
     """A state read for a request that was refused: its outcome is not needed."""
     if not reading.cancelled():
         reading.exception()
-
-
-@contextmanager
-def _naming(entry: ProviderEntry) -> Iterator[None]:
-    """An error about ``entry`` leaves the engine naming it as people know it."""
-    try:
-        yield
-    except ByokError as exc:
-        exc.name_provider(entry.display_name)
-        raise
 
 
 def _name_of(catalog: Catalog, provider_id: str) -> str:
@@ -207,29 +95,6 @@ def _name_of(catalog: Catalog, provider_id: str) -> str:
         return catalog.get(provider_id).display_name
     builtin = BUILTIN_PROVIDERS.get(provider_id)
     return (builtin.display_name if builtin else None) or provider_id
-
-
-def refuse_unusable_characters(key: Secret) -> None:
-    """Refuse a key that is not printable ASCII, naming the first bad character and where.
-
-    Every key entry path (Slack and Discord forms, a DM, the console) ends here before
-    any request: a zero-width space or an accented letter copied along with a key could
-    not be sent in a request header at all.
-    """
-    for position, char in enumerate(key.reveal(), start=1):
-        if "!" <= char <= "~":
-            continue
-        code = f"U+{ord(char):04X}"
-        name = unicodedata.name(char, "").lower() or (
-            "control character" if unicodedata.category(char) == "Cc" else "character"
-        )
-        raise ByokError(
-            f"key refused: {code} at position {position}",
-            user_message=(
-                f"The key contains a character that is not allowed ({name} {code} at position "
-                f"{position}) — paste it again. Nothing was stored."
-            ),
-        )
 
 
 def _messages(messages: Sequence[MessageLike]) -> tuple[ChatMessage, ...]:
@@ -504,7 +369,7 @@ class BYOKService:
                 name=entry.display_name,
                 vendor_name=_name_of(self._engine.catalog, vendor[0]),
             )
-        with _naming(entry):
+        with provider_named(entry):
             info = await entry.provider.validate_key(secret)
         models = [self._engine.canonical_model(entry.provider_id, m) for m in allowed_models or ()]
         stored = await self._engine.keys.put(
@@ -520,7 +385,7 @@ class BYOKService:
     async def test_key(self, provider: str) -> KeyInfo:
         """Check the stored key again; a refused key is marked invalid, a good one valid."""
         entry = self._engine.catalog.resolve(provider)
-        with _naming(entry):
+        with provider_named(entry):
             secret = await self._engine.keys.secret(self.user, entry.provider_id)
             try:
                 info = await entry.provider.validate_key(secret)
@@ -562,20 +427,20 @@ class BYOKService:
 
     async def set_key_enabled(self, provider: str, enabled: bool) -> StoredKey:
         entry = self._engine.catalog.resolve(provider)
-        with _naming(entry):
+        with provider_named(entry):
             return await self._engine.keys.update(self.user, entry.provider_id, is_active=enabled)
 
     async def set_monthly_limit(self, provider: str, usd: Decimal | None) -> StoredKey:
         entry = self._engine.catalog.resolve(provider)
         if usd is not None and usd < 0:
             raise ByokError("negative limit", user_message="A monthly limit cannot be negative.")
-        with _naming(entry):
+        with provider_named(entry):
             return await self._engine.keys.update(self.user, entry.provider_id, monthly_limit=usd)
 
     async def set_allowed_models(self, provider: str, models: Sequence[str]) -> StoredKey:
         entry = self._engine.catalog.resolve(provider)
         canonical = [self._engine.canonical_model(entry.provider_id, m) for m in models]
-        with _naming(entry):
+        with provider_named(entry):
             return await self._engine.keys.update(
                 self.user, entry.provider_id, allowed_models=canonical or None
             )

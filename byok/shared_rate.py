@@ -33,7 +33,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from byok.db.clock import db_seconds
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.db.tables import RateBucket
 from byok.errors import DatabaseUnavailableError
 

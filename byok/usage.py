@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from byok.clock import Clock, utc_now
 from byok.db.columns import Money, to_nanos
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.db.tables import UsageEvent, User
 from byok.db.writer import BatchWriter, QueuedRow, Row, Statement
 from byok.errors import DatabaseUnavailableError, StorageError

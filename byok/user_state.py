@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 from sqlalchemy import bindparam, select
 
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.db.tables import User, UserAIPreferences, UserApiKey
 from byok.keystore import StoredKey, stored_key
 from byok.preferences import PREFERENCE_FIELDS, Preferences

@@ -13,6 +13,7 @@ from bot.commands.keys import key_section
 from bot.config import load_config
 from bot.provider_names import ProviderNames
 from byok.secret import Secret
+from byok.service import BYOKService
 from byok.types import UserRef
 
 ALICE = UserRef("console", "local", "alice")
@@ -39,7 +40,7 @@ async def test_keys_sealed_under_another_master_key_are_reported_not_silently_br
         assert "1 stored key(s) were encrypted with master key" in warning
         assert "which is not configured" in warning
         assert first["BYOK_ENCRYPTION_KEY"] not in warning
-        [status] = await app.engine.service(ALICE).get_user_api_keys()
+        [status] = await BYOKService(app.engine, ALICE).get_user_api_keys()
         assert not status.readable
         shown = {f.label: f.value for f in key_section(status, ProviderNames()).fields}
         assert shown["Status"].startswith("cannot be read: it was encrypted with a master key")
@@ -50,7 +51,7 @@ async def test_keys_sealed_under_another_master_key_are_reported_not_silently_br
     app = await build_app(load_config(config, first)[0])  # the right key again: all quiet
     try:
         assert not [r for r in caplog.records if r.name == "bot.app"]
-        [status] = await app.engine.service(ALICE).get_user_api_keys()
+        [status] = await BYOKService(app.engine, ALICE).get_user_api_keys()
         assert status.readable
     finally:
         await app.aclose()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.errors import DatabaseUnavailableError
 from byok.shared_rate import OutageLog, SharedBucket
 

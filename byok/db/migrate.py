@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
-from byok.db.engine import Database
+from byok.db.database import Database
 
 __all__ = ["current_revision", "head_revision", "upgrade"]
 

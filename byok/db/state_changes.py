@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from byok.types import UserRef
 
 if TYPE_CHECKING:
-    from byok.db.engine import Database
+    from byok.db.database import Database
 
 __all__ = [
     "CHANNEL",

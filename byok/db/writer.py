@@ -32,7 +32,7 @@ from sqlalchemy import Insert, Update, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from byok.db.engine import Database
+from byok.db.database import Database
 from byok.errors import DatabaseUnavailableError, StorageError
 
 __all__ = ["BatchWriter", "QueuedRow", "Row", "Statement"]

@@ -15,7 +15,7 @@ import pytest
 from bot.context import BotContext
 from bot.dispatch import Dispatcher
 from bot.provider_names import ProviderNames
-from byok.service import EngineSettings
+from byok.engine import EngineSettings
 from tests.bot.conftest import Chat
 from tests.bot.test_console import console, write_config
 from tests.engine.conftest import MakeRig

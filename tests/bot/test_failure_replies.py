@@ -20,9 +20,9 @@ from bot.dispatch import Dispatcher
 from bot.formatting import money
 from byok.catalog import Catalog, ProviderEntry
 from byok.db import Database, upgrade
+from byok.engine import Engine, EngineSettings
 from byok.pricing import estimate_input_tokens, worst_case_cost
 from byok.providers.registry import PROVIDER_ALIASES, build_provider, provider_settings
-from byok.service import Engine, EngineSettings
 from byok.types import ChatMessage
 from byok.vault import Keyring
 from tests.bot.conftest import Chat

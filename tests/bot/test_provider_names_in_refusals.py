@@ -19,10 +19,10 @@ from bot.dispatch import Dispatcher
 from bot.provider_names import ProviderNames
 from byok.catalog import Catalog, ProviderEntry
 from byok.db import Database, upgrade
+from byok.engine import Engine, EngineSettings
 from byok.money import usd
 from byok.pricing import estimate_input_tokens, worst_case_cost
 from byok.providers.registry import build_provider, provider_settings
-from byok.service import Engine, EngineSettings
 from byok.types import ChatMessage
 from byok.vault import Keyring
 from tests.bot.conftest import Chat

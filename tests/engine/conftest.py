@@ -12,9 +12,10 @@ import pytest
 
 from byok.catalog import Catalog, ProviderEntry
 from byok.db import Database
+from byok.engine import Engine, EngineSettings
 from byok.providers.registry import PROVIDER_ALIASES, build_provider
 from byok.secret import Secret
-from byok.service import BYOKService, Engine, EngineSettings
+from byok.service import BYOKService
 from byok.types import UserRef
 from byok.vault import Keyring
 from tests.fakes.plugin import FakeProviders
@@ -40,7 +41,7 @@ class Rig:
     clock: Clock
 
     def service(self, user: UserRef = ALICE) -> BYOKService:
-        return self.engine.service(user)
+        return BYOKService(self.engine, user)
 
     async def add_key(
         self, provider: str, user: UserRef = ALICE, limit: str | None = None, **fields: Any

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from byok.db.tables import ConversationMessage
+from byok.engine import EngineSettings
 from byok.errors import (
     DatabaseUnavailableError,
     InvalidKeyError,
@@ -17,7 +18,6 @@ from byok.errors import (
     ProviderQuotaError,
     RequestRateLimitError,
 )
-from byok.service import EngineSettings
 from tests.engine.conftest import MakeRig, Rig
 
 QUESTION = [{"role": "user", "content": "Hello?"}]

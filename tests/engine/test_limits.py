@@ -15,6 +15,7 @@ from byok.answers import Answer
 from byok.db import Database
 from byok.errors import AllProvidersFailedError, SpendLimitError, UnpricedModelError
 from byok.pricing import estimate_input_tokens, price_of, worst_case_cost
+from byok.service import BYOKService
 from byok.types import ChatMessage, Usage, UserRef
 from tests.engine.conftest import MakeRig, Rig
 from tests.fakes.plugin import FakeProviders
@@ -182,7 +183,7 @@ async def test_checks_of_many_users_in_one_commit_each_hold_their_own_limit(
 
     async def ask(rig: Rig, user: UserRef) -> Answer | SpendLimitError:
         try:
-            return await rig.engine.service(user).chat(QUESTION, max_tokens=MAX_TOKENS)
+            return await BYOKService(rig.engine, user).chat(QUESTION, max_tokens=MAX_TOKENS)
         except SpendLimitError as exc:
             return exc
 

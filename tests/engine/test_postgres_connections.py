@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
-import byok.db.engine
+import byok.db.database
 from byok.db import Database
 from byok.errors import DatabaseUnavailableError
 from tests.postgres_server import PostgresServer, find_pg_bin
@@ -40,7 +40,7 @@ async def test_an_idle_connection_is_checked_and_replaced_after_a_restart(
     try:
         assert await _select_one(database) == 1
         server.restart()
-        monkeypatch.setattr(byok.db.engine, "PING_IDLE_AFTER_S", 0.0)  # idle long enough
+        monkeypatch.setattr(byok.db.database, "PING_IDLE_AFTER_S", 0.0)  # idle long enough
         assert await _select_one(database) == 1
     finally:
         await database.dispose()
@@ -53,7 +53,7 @@ async def test_a_connection_in_use_a_moment_ago_fails_once_then_the_pool_reconne
     try:
         assert await _select_one(database) == 1
         server.restart()
-        monkeypatch.setattr(byok.db.engine, "PING_IDLE_AFTER_S", 3600.0)  # never pinged
+        monkeypatch.setattr(byok.db.database, "PING_IDLE_AFTER_S", 3600.0)  # never pinged
         with pytest.raises(DatabaseUnavailableError):
             await _select_one(database)
         assert await _select_one(database) == 1

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from byok.db import Database
-from byok.db.engine import SQLITE_READERS
-from byok.service import EngineSettings
+from byok.db.database import SQLITE_READERS
+from byok.engine import EngineSettings
 from tests.engine.conftest import ALICE, MakeRig
 
 #: No kept states: every ask reads its user from the database.

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 
 from byok.db import Database, upgrade
 from byok.db.tables import RateBucket
+from byok.engine import EngineSettings
 from byok.errors import RequestRateLimitError
 from byok.ratelimit import RequestRateLimiter, SharedRequestLimiter, request_limiter
-from byok.service import EngineSettings
 from byok.shared_rate import SharedBucket
 from tests.engine.conftest import ALICE, BOB, MakeRig
 from tests.postgres_server import PostgresServer

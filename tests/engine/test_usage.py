@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-import byok.db.engine as db_engine
+import byok.db.database as db_engine
 from byok.answers import Answer, TextDelta
 from byok.db import Database, upgrade
 from byok.errors import ProviderUnavailableError
 from byok.pricing import price_of
+from byok.service import BYOKService
 from byok.types import Usage
 from byok.usage import SpendKey
 from tests.engine.conftest import ALICE, BOB, MakeRig, Rig
@@ -138,7 +139,7 @@ async def test_concurrent_requests_write_one_row_each(rig_any_db: Rig) -> None:
     rig = rig_any_db
     await rig.add_key("xai")
     await rig.add_key("xai", user=BOB)
-    asks = [rig.service(user).chat(QUESTION) for user in (rig.engine.service(BOB).user,) * 15]
+    asks = [rig.service(user).chat(QUESTION) for user in (BYOKService(rig.engine, BOB).user,) * 15]
     asks += [rig.service().chat(QUESTION) for _ in range(15)]
     answers = await asyncio.gather(*asks)
     rows = await rig.usage_rows()

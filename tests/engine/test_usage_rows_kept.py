@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import byok.db.engine as db_engine
+import byok.db.database as db_engine
 from byok.db import Database, upgrade
 from byok.db.tables import UsageEvent
 from byok.errors import DatabaseUnavailableError

@@ -17,10 +17,10 @@ from sqlalchemy import text
 
 from byok.db import Database, upgrade
 from byok.db.state_changes import LISTENER_NAME, PostgresChangeListener, SqliteCommitWatch
+from byok.engine import EngineSettings
 from byok.errors import SpendLimitError
 from byok.keystore import KeyStore
 from byok.preferences import Preferences, PreferenceStore
-from byok.service import EngineSettings
 from byok.types import UserRef
 from byok.user_state import UserState, UserStateCache
 from byok.vault import Keyring
@@ -301,7 +301,7 @@ async def test_postgres_lost_listener_clears_and_stops_serving_until_it_listens_
 
 async def test_postgres_listener_is_closed_with_the_engine(pg_url: str, keyring: Keyring) -> None:
     from byok.catalog import Catalog
-    from byok.service import Engine
+    from byok.engine import Engine
 
     database = await _pg_database(pg_url)
     engine = Engine(database, keyring, Catalog({}, {}))

@@ -26,6 +26,7 @@ from bot.app import build_app
 from bot.config import load_config
 from byok.db import Database
 from byok.db.tables import UsageEvent
+from byok.service import BYOKService
 from byok.types import UserRef
 from tests.fakes.discord_events import GUILD_ID, DiscordEvents
 from tests.fakes.fake_discord import FakeDiscord
@@ -158,10 +159,10 @@ class Deployment:
         try:
             for user, provider, limit in users:
                 key = self.fakes.key(provider)
-                await app.engine.service(user).add_key(provider, key, monthly_limit=limit)
+                await BYOKService(app.engine, user).add_key(provider, key, monthly_limit=limit)
             for user_id, changes in preferences.items():
                 user = _user_by_id(user_id)
-                await app.engine.service(user).set_preferences(**changes)
+                await BYOKService(app.engine, user).set_preferences(**changes)
         finally:
             await app.aclose()
 

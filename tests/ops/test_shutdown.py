@@ -22,6 +22,7 @@ from bot.app import build_app
 from bot.config import load_config
 from byok.db import Database
 from byok.db.tables import DigestLog
+from byok.service import BYOKService
 from tests.fakes.discord_events import ALICE
 from tests.ops.conftest import (
     Deployment,
@@ -146,9 +147,9 @@ async def test_a_key_check_in_flight_is_waited_for_and_new_ones_are_refused(
     loaded, _ = load_config(config, deployment.env())
     app = await build_app(loaded)
     try:
-        stored = await app.engine.service(slack_user("U111")).get_user_api_keys()
+        stored = await BYOKService(app.engine, slack_user("U111")).get_user_api_keys()
         assert [k.key.provider_id for k in stored] == ["openai"]
-        assert await app.engine.service(slack_user("U222")).get_user_api_keys() == []
+        assert await BYOKService(app.engine, slack_user("U222")).get_user_api_keys() == []
     finally:
         await app.aclose()
 

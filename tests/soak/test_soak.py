@@ -62,6 +62,7 @@ from bot.context import BotContext
 from bot.dispatch import Dispatcher
 from byok.db import Database
 from byok.db.tables import UsageEvent
+from byok.service import BYOKService
 from byok.types import UserRef
 from byok.users import get_user_id
 from tests.engine.conftest import MakeRig, Rig
@@ -452,7 +453,7 @@ async def test_asks_under_provider_faults_end_well_and_leave_nothing_behind(
         users = soak_users(USERS)
         keys: dict[tuple[int, str], str] = {}
         for user in users:
-            service = rig.engine.service(user.ref)
+            service = BYOKService(rig.engine, user.ref)
             for provider in (user.primary, user.fallback):
                 fake = rig.fakes[provider]
                 keys[(user.index, provider)] = fake.add_key(
