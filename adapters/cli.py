@@ -1,6 +1,6 @@
 """The ``byok-bot`` entry point: the composition root, where chat adapters are started.
 
-``bot.cli`` holds the commands that need no chat platform (``db``, ``keys``, ...);
+``bot.command_line`` holds the commands that need no chat platform (``db``, ``keys``, ...);
 this module adds ``console``, ``digest`` and ``run``, which start adapters. The chat
 platforms themselves are listed once, in :mod:`adapters.platforms`.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from adapters.platforms import PLATFORMS, Platform, sections
 from bot.chat_platform import ChatPlatform
-from bot.cli import COMMANDS, CONFIG_OPTION, Command, build_parser, execute, say
+from bot.command_line import COMMANDS, CONFIG_OPTION, Command, build_parser, execute, say
 from bot.config import Config, ConfigSource
 from bot.messenger import Messenger
 
