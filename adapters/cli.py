@@ -56,7 +56,7 @@ async def _run(args: argparse.Namespace, config: Config, source: ConfigSource) -
 
 async def _digest(args: argparse.Namespace, config: Config, source: ConfigSource) -> int:
     from bot.app import build_catalog
-    from bot.digest_runner import dry_run, send_now
+    from bot.digest.runner import dry_run, send_now
     from bot.provider_names import ProviderNames
     from byok.db import Database, upgrade
 

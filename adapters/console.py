@@ -34,7 +34,7 @@ from bot.dispatch import Dispatcher
 from bot.grammar import CommandError
 from bot.invocation import Attachment, Invocation
 from bot.reply import Delta, Reply, Status
-from bot.transcripts import max_transcript_bytes, too_large_message
+from bot.summaries.transcripts import max_transcript_bytes, too_large_message
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession

@@ -323,8 +323,8 @@ async def _start_scheduler(config: Config, app: App, running: Running, instance:
     if not running.messengers:
         running.missing.append("weekly digest: no chat adapter to send it with")
         return
-    from bot.digest_runner import DigestRunner
-    from bot.scheduler import DigestScheduler
+    from bot.digest.runner import DigestRunner
+    from bot.digest.scheduler import DigestScheduler
 
     runner = DigestRunner(
         app.engine.database,

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.meeting_summary import parse_action_item, parse_summary_reply
-from bot.summaries import (
+from bot.summaries.map_reduce import (
     MAP_SYSTEM_PROMPT,
     REDUCE_SYSTEM_PROMPT,
     ActionItem,
@@ -30,7 +29,8 @@ from bot.summaries import (
     split_into_parts,
     summarize,
 )
-from bot.transcripts import Transcript, Turn, parse_transcript
+from bot.summaries.meeting import parse_action_item, parse_summary_reply
+from bot.summaries.transcripts import Transcript, Turn, parse_transcript
 from byok.types import ChatMessage
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "transcripts"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.transcripts import parse_transcript
+from bot.summaries.transcripts import parse_transcript
 
 
 @pytest.mark.parametrize(

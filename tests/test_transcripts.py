@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.transcripts import (
+from bot.summaries.transcripts import (
     PARAGRAPH_CHARS,
     Transcript,
     TranscriptError,

@@ -34,7 +34,7 @@ from bot.incidents import record_incident
 from bot.invocation import Attachment, Invocation
 from bot.lookup import contains_key, history_allowed
 from bot.reply import Reply, Section
-from bot.transcripts import max_transcript_bytes, too_large_message
+from bot.summaries.transcripts import max_transcript_bytes, too_large_message
 
 __all__ = ["Conversations"]
 

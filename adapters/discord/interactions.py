@@ -54,7 +54,7 @@ from bot.invocation import Attachment, Invocation
 from bot.lookup import ModelLookup
 from bot.panel import PanelReply
 from bot.reply import Reply, ReplyEvent, SecretRequest
-from bot.transcripts import max_transcript_bytes, too_large_message
+from bot.summaries.transcripts import max_transcript_bytes, too_large_message
 
 __all__ = ["InteractionFlows", "command_text"]
 

@@ -35,7 +35,7 @@ from adapters.slack.texts import slack_error_code
 from bot.config import SlackSettings
 from bot.dispatch import Dispatcher
 from bot.log_throttle import WarningThrottle
-from bot.transcripts import max_transcript_bytes
+from bot.summaries.transcripts import max_transcript_bytes
 
 __all__ = ["SlackAdapter"]
 

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from adapters.downloads import DownloadFailedError, TooLargeError, download_capped
 from bot.commands.summarize import SUPPORTED
 from bot.invocation import Attachment
-from bot.transcripts import too_large_message
+from bot.summaries.transcripts import too_large_message
 
 __all__ = ["FileRefusedError", "fetch_transcripts", "is_transcript", "transcript_files"]
 

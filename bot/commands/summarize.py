@@ -16,11 +16,11 @@ from bot.context import BotContext
 from bot.formatting import cost_text, tokens
 from bot.grammar import CommandError, Flag, model_value, parse_flags, text_value
 from bot.invocation import Invocation
-from bot.meeting_summary import PROSE_NOTE, PROSE_TITLE, MeetingSummary
 from bot.provider_names import ProviderNames
 from bot.reply import Reply, ReplyEvent, Section, Status
-from bot.summaries import summarize as summarize_transcript
-from bot.transcripts import max_transcript_bytes, parse_transcript
+from bot.summaries.map_reduce import summarize as summarize_transcript
+from bot.summaries.meeting import PROSE_NOTE, PROSE_TITLE, MeetingSummary
+from bot.summaries.transcripts import max_transcript_bytes, parse_transcript
 from byok.answers import Answer
 from byok.errors import ByokError
 from byok.types import ChatMessage

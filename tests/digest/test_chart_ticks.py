@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.charts import daily_cost_chart, daily_cost_figure
+from bot.digest.charts import daily_cost_chart, daily_cost_figure
 from bot.provider_names import ProviderNames
 
 DAYS = tuple(date(2026, 10, 19) + timedelta(days=n) for n in range(35))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.digest import build_digest
-from bot.digest_runner import dry_run, parse_user_ref, send_now
+from bot.digest.message import build_digest
+from bot.digest.runner import dry_run, parse_user_ref, send_now
 from bot.grammar import CommandError
 from bot.provider_names import ProviderNames
 from byok.db import Database

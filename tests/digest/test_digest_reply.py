@@ -7,7 +7,7 @@ from datetime import date
 
 from PIL import Image
 
-from bot.digest import build_digest, week_label
+from bot.digest.message import build_digest, week_label
 from bot.provider_names import ProviderNames
 from bot.reply import Reply
 from byok.digest_data import DigestWindow, load_daily_costs, load_digest_data

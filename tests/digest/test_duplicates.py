@@ -14,8 +14,8 @@ from datetime import UTC, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.digest_runner import DigestRunner
-from bot.scheduler import DigestScheduler
+from bot.digest.runner import DigestRunner
+from bot.digest.scheduler import DigestScheduler
 from byok.db import Database, upgrade
 from byok.db.tables import DigestLog
 from byok.types import UserRef

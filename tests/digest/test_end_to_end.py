@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.digest_runner import DigestRunner
+from bot.digest.runner import DigestRunner
 from byok.db import Database
 from byok.db.tables import DigestLog
 from byok.types import UserRef

@@ -7,7 +7,7 @@ import io
 
 from PIL import Image
 
-from bot.digest import build_digest
+from bot.digest.message import build_digest
 from bot.provider_names import ProviderNames
 from bot.reply import Reply
 from byok.db import Database

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from bot.digest_runner import DigestRunner
+from bot.digest.runner import DigestRunner
 from bot.messenger import DeliveryError
 from byok.db import Database
 from byok.db.tables import DigestLog
@@ -141,7 +141,7 @@ async def test_a_dm_sent_after_its_claim_was_taken_over_is_still_marked_sent(
     taken = await runner(database, clock, other).run(PERIOD, users={seeder.ids[ALICE]})
     assert taken.failed == [ALICE]
     slow.gate.set()
-    with caplog.at_level(logging.WARNING, logger="bot.digest_runner"):
+    with caplog.at_level(logging.WARNING, logger="bot.digest.runner"):
         assert ALICE in (await first).sent
     row = (await log_rows(database))[seeder.ids[ALICE]]
     assert (row.status, row.attempts) == ("sent", 2)

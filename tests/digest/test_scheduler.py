@@ -12,10 +12,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-from bot.digest_runner import DigestRunner
-from bot.digest_schedule import DigestSchedule
+from bot.digest.runner import DigestRunner
+from bot.digest.schedule import DigestSchedule
+from bot.digest.scheduler import DIGEST_JOB, RETRY_JOB, DigestScheduler
 from bot.messenger import DeliveryError
-from bot.scheduler import DIGEST_JOB, RETRY_JOB, DigestScheduler
 from byok.db import Database
 from byok.db.tables import DigestLog
 from tests.digest.conftest import (
@@ -97,13 +97,13 @@ async def test_back_after_grace_nothing_is_sent_and_the_miss_is_logged(
     clock.now = SEND_AT.astimezone(UTC) + timedelta(hours=25)
     slack, discord = messengers()
     digests = scheduler(database, clock, slack, discord)
-    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+    with caplog.at_level(logging.WARNING, logger="bot.digest.scheduler"):
         await digests.start()
         await digests.wait_idle()
         assert await digests.tick("retry") is None
     await digests.stop()
     assert dm_count(slack, discord) == 0
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "bot.scheduler"]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "bot.digest.scheduler"]
     assert "Mon 16 – Sun 22 Nov 2026 was due at 2026-11-23T09:00:00+01:00" in warning
     assert "grace_hours = 24.0, so it is not sent" in warning
 

@@ -49,7 +49,12 @@ async def test_json_logs_are_one_object_a_line(deployment: Deployment) -> None:
     for record in records:
         assert {"time", "level", "logger", "message"} <= set(record), record
     loggers = {r["logger"] for r in records}
-    assert {"byok.run", "adapters.slack.adapter", "discord.client", "bot.scheduler"} <= loggers
+    assert {
+        "byok.run",
+        "adapters.slack.adapter",
+        "discord.client",
+        "bot.digest.scheduler",
+    } <= loggers
     messages = [r["message"] for r in records]
     assert any(m.startswith("started: Slack") for m in messages)
     assert messages[-1] == "byok-bot stopped: usage written, database closed"

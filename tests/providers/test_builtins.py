@@ -15,8 +15,8 @@ import pytest
 from genai_prices import data as price_data
 
 from bot.app import build_catalog
-from bot.charts import _OTHER_COLORS, PROVIDER_COLORS
 from bot.config import OPERATOR_KEY_ENV, Config, load_config
+from bot.digest.charts import _OTHER_COLORS, PROVIDER_COLORS
 from bot.provider_names import ProviderNames
 from byok.providers.builtins import (
     BUILTIN_PROVIDER_IDS,
@@ -137,7 +137,7 @@ _SIXTH = """\
 
 _CHECK_SIXTH = """
 from bot.app import build_catalog
-from bot.charts import PROVIDER_COLORS
+from bot.digest.charts import PROVIDER_COLORS
 from bot.config import Config, load_config
 from bot.provider_names import ProviderNames
 from byok.pricing import price_of

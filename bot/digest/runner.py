@@ -50,8 +50,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.config import DigestSettings
-from bot.digest import build_digest, week_label
-from bot.digest_schedule import DigestSchedule
+from bot.digest.message import build_digest, week_label
+from bot.digest.schedule import DigestSchedule
 from bot.grammar import CommandError
 from bot.incidents import record_incident
 from bot.messenger import DeliveryError, Messenger

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
-from bot.charts import daily_cost_chart
 from bot.commands.usage import report_sections
+from bot.digest.charts import daily_cost_chart
 from bot.formatting import cost_text, limit_spend, money, plural, spend, tokens
 from bot.provider_names import ProviderNames
 from bot.reply import Field, FileOut, Reply, Section

@@ -2,7 +2,7 @@
 
 Each reader is lenient and returns :class:`Segment`s in document order: who spoke (when the
 file says), when, and what. Merging segments into turns, choosing a reader and refusing
-unusable input belong to :mod:`bot.transcripts`. Text arrives here already decoded, with
+unusable input belong to :mod:`bot.summaries.transcripts`. Text arrives here already decoded, with
 ``\\n`` line endings and no byte-order mark.
 """
 

@@ -17,14 +17,14 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
-from bot.meeting_summary import (
+from bot.summaries.meeting import (
     ActionItem,
     MeetingSummary,
     SummaryError,
     format_markdown,
     parse_summary_reply,
 )
-from bot.transcripts import Transcript, Turn
+from bot.summaries.transcripts import Transcript, Turn
 from byok.types import ChatMessage
 
 __all__ = [

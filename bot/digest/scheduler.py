@@ -1,6 +1,6 @@
 """When weekly digests go out: an APScheduler 3 cron job, catch-up, and retries.
 
-:class:`~bot.digest_schedule.DigestSchedule` says when a digest is due.
+:class:`~bot.digest.schedule.DigestSchedule` says when a digest is due.
 :class:`DigestScheduler` runs an :class:`~apscheduler.schedulers.asyncio.AsyncIOScheduler`
 with that trigger (``misfire_grace_time`` = grace_hours, ``coalesce``), a retry job
 every few minutes, and one check at start-up. Every one of them calls :meth:`tick`,
@@ -21,9 +21,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import func, select
 
 from bot.config import DigestSettings
-from bot.digest import week_label
-from bot.digest_runner import DigestRunner, RunReport
-from bot.digest_schedule import DigestSchedule, Due
+from bot.digest.message import week_label
+from bot.digest.runner import DigestRunner, RunReport
+from bot.digest.schedule import DigestSchedule, Due
 from byok.clock import Clock, utc_now
 from byok.db.tables import DigestLog
 

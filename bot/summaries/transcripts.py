@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Literal
 
-from bot.transcript_formats import Segment, read_cues, read_plain_text, split_speaker_label
+from bot.summaries.transcript_formats import (
+    Segment,
+    read_cues,
+    read_plain_text,
+    split_speaker_label,
+)
 from byok.errors import ByokError
 
 __all__ = [
