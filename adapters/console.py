@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from adapters.control_codes import control_codes_refusal
-from bot.commands.table import COMMAND_TABLE
+from bot.commands.table import FILE_COMMAND_WORDS
 from bot.dispatch import Dispatcher
 from bot.grammar import CommandError
 from bot.invocation import Attachment, Invocation
@@ -44,8 +44,6 @@ __all__ = ["ConsoleAdapter"]
 T = TypeVar("T")
 
 _QUIT = {"/quit", "/exit", "quit", "exit"}
-# Only the commands that read attachments (/summarize) take --file.
-_FILE_COMMANDS = frozenset(name for c in COMMAND_TABLE if c.takes_file for name in c.names)
 _FILE_USAGE = "/summarize --file meeting.vtt"
 _READ_CHUNK = 1 << 16
 
@@ -134,7 +132,7 @@ class ConsoleAdapter:
         command, *rest_of_line = re.split(r"\s", line[1:], maxsplit=1)
         rest = rest_of_line[0] if rest_of_line else ""
         attachments: tuple[Attachment, ...] = ()
-        if command.lower() in _FILE_COMMANDS:
+        if command.lower() in FILE_COMMAND_WORDS:
             limit = max_transcript_bytes(self._dispatcher.ctx.max_transcript_chars)
             rest, attachments = _take_file(rest, limit)
         return Invocation(

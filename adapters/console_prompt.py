@@ -33,7 +33,7 @@ from bot.commands.ask import ASK_FLAGS
 from bot.commands.keys import ADD_USAGE
 from bot.commands.prefs import PREFERENCES
 from bot.commands.summarize import SUMMARIZE_USAGE
-from bot.commands.table import COMMAND_TABLE, COMMANDS_BY_NAME
+from bot.commands.table import COMMAND_TABLE, COMMANDS_BY_NAME, FILE_COMMAND_WORDS
 from bot.lookup import contains_key
 
 __all__ = [
@@ -59,7 +59,7 @@ _BYOK_SUBCOMMANDS = COMMANDS_BY_NAME["byok"].subcommands
 _FILE_FLAG = "--file"
 # Subcommands of /byok whose next word is not a provider.
 _NOT_A_PROVIDER_NEXT = ("list", "prefs")
-_FILE_COMMAND_NAMES = tuple(f"/{name}" for c in COMMAND_TABLE if c.takes_file for name in c.names)
+_FILE_COMMAND_NAMES = tuple(f"/{word}" for word in FILE_COMMAND_WORDS)
 
 
 def keepable(line: str) -> bool:

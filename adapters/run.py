@@ -297,8 +297,9 @@ async def _start_platforms(
     running: Running,
     membership: Membership,
 ) -> None:
+    enabled = [platform for platform in platforms if platform.enabled(config)]
     for platform in platforms:
-        if not platform.enabled(config):
+        if platform not in enabled:
             running.missing.append(platform.disabled)
             continue
         chat = platform.build(config, app, membership)
@@ -309,7 +310,7 @@ async def _start_platforms(
         http.extra_routes = [*http.extra_routes, *chat.routes()]
         http.readiness.append(chat.readiness)
         running.started.append(chat.describe())
-    if not any(platform.enabled(config) for platform in platforms):
+    if not enabled:
         running.missing.append(
             f"no chat adapter is enabled: set {sections(platforms)} enabled = true "
             "(or use `byok-bot console`)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Protocol
@@ -17,7 +17,7 @@ from typing import Protocol
 from bot.alert_delivery import refusal_notices, spending_section
 from bot.commands import keys
 from bot.commands.spec import ChatCommand, Handler
-from bot.commands.table import COMMAND_TABLE, command_named, subcommand_named
+from bot.commands.table import COMMANDS_BY_NAME, command_named, subcommand_named
 from bot.context import BotContext
 from bot.failure_summary import failure_text
 from bot.grammar import CommandError, closest
@@ -28,7 +28,7 @@ from bot.reply import Reply, ReplyEvent, SecretRequest
 from byok.errors import AllProvidersFailedError, ByokError
 from byok.secret import Secret, looks_like_key
 
-__all__ = ["COMMANDS", "Dispatcher"]
+__all__ = ["Dispatcher"]
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,6 @@ class CommandMetrics(Protocol):
     def command_finished(self) -> None: ...
 
     def adapter_error(self, platform: str, kind: str) -> None: ...
-
-
-#: Each command's handler by name (aliases resolve to names first, see ``command_named``).
-COMMANDS: Mapping[str, Handler] = {command.name: command.handler for command in COMMAND_TABLE}
 
 
 def _with_subcommand(command: ChatCommand, inv: Invocation) -> tuple[Handler, Invocation]:
@@ -152,7 +148,7 @@ class Dispatcher:
 
     async def _run(self, inv: Invocation, command: ChatCommand | None) -> AsyncIterator[ReplyEvent]:
         if command is None:
-            guess = closest(inv.command.lower(), list(COMMANDS))
+            guess = closest(inv.command.lower(), list(COMMANDS_BY_NAME))
             hint = f" Did you mean `/{guess}`?" if guess else ""
             yield Reply(
                 tone="error",

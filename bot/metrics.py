@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bot.dispatch import COMMANDS
+from bot.commands.table import COMMANDS_BY_NAME
 from byok.catalog import Catalog
 from byok.observer import AttemptRecord
 from byok.pricing import price_of
@@ -69,7 +69,7 @@ class _Labels:
 
     def command(self, name: str) -> str:
         lowered = name.lower()
-        return lowered if lowered in COMMANDS else OTHER
+        return lowered if lowered in COMMANDS_BY_NAME else OTHER
 
     def provider(self, provider_id: str) -> str:
         return provider_id if provider_id in self._providers else OTHER

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import ClassVar
 
 from byok.alerts import QuotaNotice, claim_quota_notices
 from byok.catalog import Catalog
@@ -71,7 +72,12 @@ class Answered:
     usage: Usage
     cost: Decimal | None
     latency_ms: int
-    finish_reason: str | None = None
+    finish_reason: str | None
+    #: An answer of unknown cost under a limit keeps its worst case against the limit:
+    #: the provider billed it, and $0 would let the limit slip.
+    may_have_billed: bool
+    outcome: ClassVar[Outcome] = "success"
+    error_kind: ClassVar[None] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,13 @@ class Failed:
     #: The provider may have billed tokens it never reported: the row keeps its worst case.
     may_have_billed: bool
     cancelled: bool = False
+    model: ClassVar[None] = None
+    usage: ClassVar[None] = None
+    cost: ClassVar[None] = None
+
+    @property
+    def outcome(self) -> Outcome:
+        return "cancelled" if self.cancelled else "error"
 
 
 Ending = Answered | Failed
@@ -187,36 +200,25 @@ class AttemptRunner:
                 "usage row %s: database unavailable; its finish is queued and retried",
                 reservation.attempt_id,
             )
-        answered = ending if isinstance(ending, Answered) else None
-        failed = ending if isinstance(ending, Failed) else None
+        usage = ending.usage
         self.observer.attempt_finished(
             AttemptRecord(
                 provider_id=reservation.candidate.provider_id,
-                model=answered.model if answered else reservation.request.model,
-                outcome=_outcome(ending),
-                error_kind=failed.error_kind if failed else None,
+                model=_model(reservation, ending),
+                outcome=ending.outcome,
+                error_kind=ending.error_kind,
                 request_kind=reservation.kind,
                 is_fallback=reservation.candidate.is_fallback,
                 key_source=reservation.candidate.key_source,
                 latency_s=ending.latency_ms / 1000,
-                input_tokens=answered.usage.input_tokens if answered else 0,
-                output_tokens=answered.usage.output_tokens if answered else 0,
-                cost=answered.cost if answered else None,
+                input_tokens=usage.input_tokens if usage else 0,
+                output_tokens=usage.output_tokens if usage else 0,
+                cost=ending.cost,
             )
         )
 
     async def _write_row(self, reservation: Reservation, ending: Ending) -> None:
-        if isinstance(ending, Answered):
-            may_have_billed = _unknown_under_limit(reservation, ending.cost)
-            cost, usage, model, error_kind = ending.cost, ending.usage, ending.model, None
-        else:
-            may_have_billed = ending.may_have_billed
-            cost, usage, model, error_kind = (
-                None,
-                None,
-                reservation.request.model,
-                ending.error_kind,
-            )
+        may_have_billed = ending.may_have_billed
         reserved = reservation.worst_case
         if reserved is None and may_have_billed:
             # Nothing was reserved (no limit), but a cut-off call may still be billed:
@@ -225,15 +227,15 @@ class AttemptRunner:
         limited = None
         if reservation.spend_key is not None and reservation.worst_case is not None:
             limited = (reservation.spend_key, reservation.worst_case)
-            self._note_spend(reservation, cost, reserved, may_have_billed)
+            self._note_spend(reservation, ending.cost, reserved, may_have_billed)
         await self._ledger.finish(
             reservation.attempt_id,
-            outcome=_outcome(ending),
-            model=model,
-            usage=usage,
-            cost=cost,
+            outcome=ending.outcome,
+            model=_model(reservation, ending),
+            usage=ending.usage,
+            cost=ending.cost,
             latency_ms=ending.latency_ms,
-            error_kind=error_kind,
+            error_kind=ending.error_kind,
             reserved_cost=reserved,
             may_have_billed=may_have_billed,
             request_id=reservation.request_id,
@@ -284,7 +286,7 @@ class AttemptRunner:
         except BaseException:
             await self.finish(reservation, _gone(started, cancelled=False))
             raise
-        answered = _answered(candidate, result.model, result.usage, started, result.finish_reason)
+        answered = _answered(reservation, result.model, result.usage, started, result.finish_reason)
         await self.finish(reservation, answered)
         return result, answered
 
@@ -316,7 +318,7 @@ class AttemptRunner:
                 )
             served = final.model or request.model
             answered = _answered(
-                candidate, served, final.usage or NOT_REPORTED, started, final.finish_reason
+                reservation, served, final.usage or NOT_REPORTED, started, final.finish_reason
             )
             # Before the await: a cancel during it must not finish the row a second time
             # (finish shields its write, so the success row is written regardless).
@@ -386,17 +388,13 @@ class AttemptRunner:
         )
 
 
-def _unknown_under_limit(reservation: Reservation, cost: Decimal | None) -> bool:
-    """A success whose cost is unknown (usage not reported or implausible) keeps its
-    worst case against the limit: the provider billed it, and $0 would let the limit slip."""
-    return cost is None and reservation.limit is not None
-
-
 def _answered(
-    candidate: Candidate, served: str, usage: Usage, started: float, finish_reason: str | None
+    reservation: Reservation, served: str, usage: Usage, started: float, finish: str | None
 ) -> Answered:
-    cost = price_of(candidate.provider_id, served, usage)
-    return Answered(served, usage, cost, _ms(started), finish_reason)
+    cost = price_of(reservation.candidate.provider_id, served, usage)
+    # Unknown cost (usage not reported or implausible) under a limit: keep the worst case.
+    unknown_under_limit = cost is None and reservation.limit is not None
+    return Answered(served, usage, cost, _ms(started), finish, unknown_under_limit)
 
 
 def _gone(started: float, *, cancelled: bool) -> Failed:
@@ -410,10 +408,9 @@ def _gone(started: float, *, cancelled: bool) -> Failed:
     )
 
 
-def _outcome(ending: Ending) -> Outcome:
-    if isinstance(ending, Answered):
-        return "success"
-    return "cancelled" if ending.cancelled else "error"
+def _model(reservation: Reservation, ending: Ending) -> str:
+    """The model that served the attempt, else the one asked for."""
+    return ending.model or reservation.request.model
 
 
 def _worst_case(request: ChatRequest, candidate: Candidate) -> Decimal | None:

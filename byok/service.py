@@ -44,7 +44,6 @@ from byok.keystore import StoredKey
 from byok.preferences import Preferences
 from byok.pricing import estimate_input_tokens
 from byok.providers.builtins import builtin_record
-from byok.providers.registry import BUILTIN_PROVIDER_IDS, BUILTIN_PROVIDERS
 from byok.routing import Candidate, RoutePlan, plan_route
 from byok.secret import Secret, key_vendor, looks_like_key
 from byok.types import ChatMessage, ChatRequest, KeyInfo, UserRef
@@ -93,8 +92,8 @@ def _name_of(catalog: Catalog, provider_id: str) -> str:
     """The name people know a provider by: this deployment's, else the built-in one."""
     if provider_id in catalog:
         return catalog.get(provider_id).display_name
-    builtin = BUILTIN_PROVIDERS.get(provider_id)
-    return (builtin.display_name if builtin else None) or provider_id
+    builtin = builtin_record(provider_id)
+    return builtin.display_name if builtin else provider_id
 
 
 def _messages(messages: Sequence[MessageLike]) -> tuple[ChatMessage, ...]:
@@ -361,7 +360,7 @@ class BYOKService:
         if (
             vendor is not None
             and vendor[0] != entry.provider_id
-            and entry.provider_id in (BUILTIN_PROVIDER_IDS)
+            and builtin_record(entry.provider_id) is not None
         ):
             raise KeyForAnotherProviderError(
                 entry.provider_id,

@@ -22,7 +22,13 @@ from bot.context import BotContext
 from bot.invocation import Invocation
 from bot.reply import ReplyEvent
 
-__all__ = ["COMMANDS_BY_NAME", "COMMAND_TABLE", "command_named", "subcommand_named"]
+__all__ = [
+    "COMMANDS_BY_NAME",
+    "COMMAND_TABLE",
+    "FILE_COMMAND_WORDS",
+    "command_named",
+    "subcommand_named",
+]
 
 
 async def _help(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
@@ -144,6 +150,8 @@ COMMAND_TABLE: tuple[ChatCommand, ...] = (
 #: The rows by name, for code that relies on a command (an alias is no key here).
 COMMANDS_BY_NAME: Mapping[str, ChatCommand] = {command.name: command for command in COMMAND_TABLE}
 _BY_WORD = {name: command for command in COMMAND_TABLE for name in command.names}
+#: The words (names and aliases) of the commands that read an attached file.
+FILE_COMMAND_WORDS = frozenset(word for c in COMMAND_TABLE if c.takes_file for word in c.names)
 
 
 def command_named(word: str) -> ChatCommand | None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.commands.table import COMMANDS_BY_NAME as COMMANDS
 from bot.context import BotContext
-from bot.dispatch import COMMANDS, Dispatcher
+from bot.dispatch import Dispatcher
 from bot.metrics import OTHER, Metrics
 from tests.bot.conftest import Chat
 from tests.engine.conftest import Rig
