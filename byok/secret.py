@@ -292,16 +292,13 @@ class RedactingFilter(logging.Filter):
     """Masks secrets in a record's message, arguments and exception text.
 
     Literal secrets (the master key, configured tokens) are remembered with
-    :meth:`add_literal`; key-shaped strings are caught by pattern.
+    :func:`remember_secret`; key-shaped strings are caught by pattern.
     """
 
     def __init__(self, literals: Iterable[str] = ()) -> None:
         super().__init__()
         for literal in literals:
             remember_secret(literal)
-
-    def add_literal(self, value: str) -> None:
-        remember_secret(value)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
