@@ -39,8 +39,6 @@ __all__ = ["FairShare", "LeaseRound", "ShardLeases", "fair_share"]
 
 log = logging.getLogger(__name__)
 
-Lease = DiscordShardLease
-
 
 @dataclass(frozen=True, slots=True)
 class LeaseRound:
@@ -128,17 +126,17 @@ class ShardLeases:
         async with self._lock, self.database.session() as session:
             await self._bound_waits(session)
             await self._lock_table(session)
-            count = await session.scalar(select(func.count()).select_from(Lease)) or 0
+            count = await session.scalar(select(func.count()).select_from(DiscordShardLease)) or 0
             taken = await session.scalar(
                 select(func.count())
-                .select_from(Lease)
-                .where(Lease.holder.is_not(None), Lease.lease_until >= now)
+                .select_from(DiscordShardLease)
+                .where(DiscordShardLease.holder.is_not(None), DiscordShardLease.lease_until >= now)
             )
             if count == wanted or (count and taken):
                 return count
-            await session.execute(delete(Lease))
+            await session.execute(delete(DiscordShardLease))
             await session.execute(
-                insert(Lease),
+                insert(DiscordShardLease),
                 [
                     {"shard_id": shard, "holder": None, "lease_until": 0.0, "epoch": 0}
                     for shard in range(wanted)
@@ -159,7 +157,13 @@ class ShardLeases:
                 renewed = await self._renew(session, before)
                 now = float(await session.scalar(select(now_sql)) or 0.0)
                 rows = (
-                    await session.execute(select(Lease.shard_id, Lease.holder, Lease.lease_until))
+                    await session.execute(
+                        select(
+                            DiscordShardLease.shard_id,
+                            DiscordShardLease.holder,
+                            DiscordShardLease.lease_until,
+                        )
+                    )
                 ).all()
                 holdings = Counter(
                     holder for _, holder, until in rows if holder is not None and until >= now
@@ -203,8 +207,8 @@ class ShardLeases:
             async with self.database.session() as session:
                 await self._bound_waits(session)
                 await session.execute(
-                    update(Lease)
-                    .where(Lease.holder == self.holder_id, _shard_epoch_in(epochs))
+                    update(DiscordShardLease)
+                    .where(DiscordShardLease.holder == self.holder_id, _shard_epoch_in(epochs))
                     .values(holder=None, lease_until=0.0)
                 )
 
@@ -230,34 +234,38 @@ class ShardLeases:
             return {}
         now = db_seconds(self.database.dialect)
         result = await session.execute(
-            update(Lease)
-            .where(Lease.holder == self.holder_id, _shard_epoch_in(held))
+            update(DiscordShardLease)
+            .where(DiscordShardLease.holder == self.holder_id, _shard_epoch_in(held))
             .values(lease_until=now + self.ttl_s)
-            .returning(Lease.shard_id, Lease.epoch)
+            .returning(DiscordShardLease.shard_id, DiscordShardLease.epoch)
         )
         return {shard: epoch for shard, epoch in result}
 
     async def _claim(self, session: AsyncSession, count: int) -> dict[int, int]:
         now = db_seconds(self.database.dialect)
-        free = or_(Lease.holder.is_(None), Lease.lease_until < now)
+        free = or_(DiscordShardLease.holder.is_(None), DiscordShardLease.lease_until < now)
         # FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite holds the write lock instead): two
         # instances claiming at once take different rows; ``free`` is checked again on
         # the locked row, so a row someone took meanwhile is left alone.
         pick = (
-            select(Lease.shard_id)
+            select(DiscordShardLease.shard_id)
             .where(free)
-            .order_by(Lease.shard_id)
+            .order_by(DiscordShardLease.shard_id)
             .limit(count)
             .with_for_update(skip_locked=True)
         )
         result = await session.execute(
-            update(Lease)
-            .where(Lease.shard_id.in_(pick), free)
-            .values(holder=self.holder_id, lease_until=now + self.ttl_s, epoch=Lease.epoch + 1)
-            .returning(Lease.shard_id, Lease.epoch)
+            update(DiscordShardLease)
+            .where(DiscordShardLease.shard_id.in_(pick), free)
+            .values(
+                holder=self.holder_id,
+                lease_until=now + self.ttl_s,
+                epoch=DiscordShardLease.epoch + 1,
+            )
+            .returning(DiscordShardLease.shard_id, DiscordShardLease.epoch)
         )
         return {shard: epoch for shard, epoch in result}
 
 
 def _shard_epoch_in(epochs: Mapping[int, int]) -> ColumnElement[bool]:
-    return tuple_(Lease.shard_id, Lease.epoch).in_(list(epochs.items()))
+    return tuple_(DiscordShardLease.shard_id, DiscordShardLease.epoch).in_(list(epochs.items()))
