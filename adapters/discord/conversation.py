@@ -24,13 +24,13 @@ from dataclasses import replace
 import discord
 
 from adapters.discord.identity import chain_thread, dm_thread, invocation
-from adapters.discord.inflight import Inflight
 from adapters.discord.streaming import AnswerStream, Pacing
 from adapters.discord.surfaces import ChannelSurface
 from adapters.downloads import DownloadFailedError, TooLargeError, download_capped
 from bot.dispatch import Dispatcher
 from bot.history_notice import HISTORY_OFF, HISTORY_OFF_DM
 from bot.incidents import record_incident
+from bot.inflight import InFlightWork
 from bot.invocation import Attachment, Invocation
 from bot.lookup import contains_key, history_allowed
 from bot.reply import Reply, Section
@@ -51,7 +51,7 @@ class Conversations:
         self,
         client: discord.Client,
         dispatcher: Dispatcher,
-        inflight: Inflight,
+        inflight: InFlightWork,
         pacing: Pacing,
         *,
         max_depth: int = 25,
@@ -85,7 +85,7 @@ class Conversations:
         mentioned = any(user.id == me.id for user in message.mentions)
         if not (dm or to_me or mentioned) or not self.accepting:
             return
-        async with self._inflight.track(message.id):
+        with self._inflight.track(message.id):
             try:
                 await self._answer(message, me.id, dm=dm, continuing=to_me)
             except discord.Forbidden as exc:
