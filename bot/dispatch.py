@@ -7,10 +7,8 @@ reaches the chat, since it could hold a secret or a provider's raw body.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Protocol
 
@@ -22,6 +20,7 @@ from bot.context import BotContext
 from bot.failure_summary import failure_text
 from bot.grammar import CommandError, closest
 from bot.incidents import record_incident
+from bot.inflight import InFlightWork
 from bot.invocation import Invocation
 from bot.provider_names import ProviderNames
 from bot.reply import Reply, ReplyEvent, SecretRequest
@@ -69,25 +68,18 @@ class Dispatcher:
     def __init__(self, ctx: BotContext, metrics: CommandMetrics | None = None) -> None:
         self.ctx = ctx
         self._metrics = metrics
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._running: set[asyncio.Task[object]] = set()
+        #: The commands running now: shutdown waits for them, then cancels the rest.
+        self.work = InFlightWork()
         self.accepting = True
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        return self.work.active
 
     async def drain(self, grace_s: float) -> bool:
         """Stop taking new commands and wait for running ones; False if time ran out."""
         self.accepting = False
-        try:
-            async with asyncio.timeout(grace_s):
-                await self._idle.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await self.work.wait_idle(grace_s)
 
     def adapter_error(self, platform: str, kind: str) -> None:
         """An adapter could not talk to its chat platform (counted in the metrics)."""
@@ -100,15 +92,10 @@ class Dispatcher:
         Cancelling lets each one finish its bookkeeping (an attempt in progress is
         recorded as cancelled) before the engine closes. Returns how many were cancelled.
         """
-        tasks = [t for t in self._running if not t.done()]
-        for task in tasks:
-            task.cancel()
-        try:
-            async with asyncio.timeout(wait_s):
-                await self._idle.wait()
-        except TimeoutError:
-            log.warning("%d command(s) did not stop after being cancelled", self._in_flight)
-        return len(tasks)
+        stopped = await self.work.cancel_rest(wait_s)
+        if stopped.still_running:
+            log.warning("%d command(s) did not stop after being cancelled", stopped.still_running)
+        return stopped.cancelled
 
     async def run(self, inv: Invocation) -> AsyncIterator[ReplyEvent]:
         if not self.accepting:
@@ -122,29 +109,12 @@ class Dispatcher:
             name = command.name if command is not None else inv.command.lower()
             self._metrics.command_started(inv.platform, name)
         try:
-            with self._tracked():
+            with self.work.track():
                 async for event in self._run(inv, command):
                     yield event
         finally:
             if self._metrics is not None:
                 self._metrics.command_finished()
-
-    @contextmanager
-    def _tracked(self) -> Iterator[None]:
-        """Counted in flight (shutdown waits for it) and cancellable after the grace period."""
-        self._in_flight += 1
-        self._idle.clear()
-        task = asyncio.current_task()
-        if task is not None:
-            self._running.add(task)
-        try:
-            yield
-        finally:
-            if task is not None:
-                self._running.discard(task)
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
 
     async def _run(self, inv: Invocation, command: ChatCommand | None) -> AsyncIterator[ReplyEvent]:
         if command is None:
@@ -176,7 +146,7 @@ class Dispatcher:
                 tone="error",
                 text="The bot is restarting; nothing was stored — please try again in a minute.",
             )
-        with self._tracked():
+        with self.work.track():
             try:
                 return await keys.add_key(self.ctx, inv, request, Secret(key))
             except Exception as exc:  # noqa: BLE001 - this is the boundary

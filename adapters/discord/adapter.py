@@ -11,7 +11,6 @@ set (instant, for development), else globally (Discord may take a while to show 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 
@@ -23,7 +22,6 @@ from adapters.discord.client import ByokClient
 from adapters.discord.commands import build_commands
 from adapters.discord.conversation import Conversations
 from adapters.discord.identify_gate import IdentifyGate
-from adapters.discord.inflight import Inflight
 from adapters.discord.interactions import InteractionFlows
 from adapters.discord.log_filter import PayloadFilter
 from adapters.discord.messenger import DiscordMessenger
@@ -31,6 +29,7 @@ from adapters.discord.shards import ShardClients, ShardDown
 from adapters.discord.streaming import Pacing
 from bot.config import DiscordSettings
 from bot.dispatch import Dispatcher
+from bot.inflight import InFlightWork
 from bot.instances import InstanceRegistry, format_shards
 from bot.lookup import ModelLookup
 from bot.shard_keeper import ShardKeeper
@@ -62,7 +61,9 @@ class DiscordAdapter:
         self._dispatcher = dispatcher
         self._provider_ids = dispatcher.ctx.provider_ids
         pacing = pacing or Pacing()
-        self.inflight = Inflight()
+        #: Every handler at work, tracked under its event's id (interaction or message):
+        #: stop() lets them finish, a shard closes after its own, a test awaits one.
+        self.inflight = InFlightWork()
         self.flows = InteractionFlows(
             dispatcher, models or ModelLookup(dispatcher.ctx), self.inflight, pacing
         )
@@ -226,10 +227,7 @@ class DiscordAdapter:
         """Take no new work, let answers in progress finish (up to ``grace_s``), disconnect."""
         self.flows.accepting = False
         self.conversations.accepting = False
-        try:
-            async with asyncio.timeout(grace_s):
-                await self.inflight.idle()
-        except TimeoutError:
+        if not await self.inflight.wait_idle(grace_s):
             log.warning("stopping with %d answers still in progress", self.inflight.active)
         await self._release()
 

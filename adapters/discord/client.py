@@ -21,9 +21,9 @@ import discord
 from discord import app_commands
 from discord.webhook.async_ import AsyncWebhookAdapter
 
-from adapters.discord.inflight import Inflight
 from adapters.discord.surfaces import Interaction
 from bot.incidents import record_incident
+from bot.inflight import InFlightWork
 
 __all__ = ["ByokClient", "ByokTree", "ReportingWebhookAdapter", "intents"]
 
@@ -47,7 +47,7 @@ _ANSWERED_EVENTS = ("MESSAGE_CREATE", "INTERACTION_CREATE")
 class ByokTree(app_commands.CommandTree[discord.Client]):
     """Answers interactions the tree itself cannot route (stale commands) or that failed."""
 
-    def __init__(self, client: discord.Client, inflight: Inflight) -> None:
+    def __init__(self, client: discord.Client, inflight: InFlightWork) -> None:
         super().__init__(client)
         self._inflight = inflight
         self.tell: Teller | None = None
@@ -55,7 +55,7 @@ class ByokTree(app_commands.CommandTree[discord.Client]):
     async def on_error(
         self, interaction: Interaction, error: app_commands.AppCommandError, /
     ) -> None:
-        async with self._inflight.track(interaction.id):
+        with self._inflight.track(interaction.id):
             if isinstance(
                 error, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch
             ):
@@ -111,7 +111,7 @@ class ByokClient(discord.Client):
 
     def __init__(
         self,
-        inflight: Inflight,
+        inflight: InFlightWork,
         on_platform_error: Callable[[str], None] | None = None,
         *,
         shard: tuple[int, int] | None = None,

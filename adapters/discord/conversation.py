@@ -24,13 +24,14 @@ from dataclasses import replace
 import discord
 
 from adapters.discord.identity import chain_thread, dm_thread, invocation
-from adapters.discord.inflight import Inflight
 from adapters.discord.streaming import AnswerStream, Pacing
 from adapters.discord.surfaces import ChannelSurface
 from adapters.downloads import DownloadFailedError, TooLargeError, download_capped
+from bot.commands.table import SHARED_FILE_COMMAND
 from bot.dispatch import Dispatcher
 from bot.history_notice import HISTORY_OFF, HISTORY_OFF_DM
 from bot.incidents import record_incident
+from bot.inflight import InFlightWork
 from bot.invocation import Attachment, Invocation
 from bot.lookup import contains_key, history_allowed
 from bot.reply import Reply, Section
@@ -51,7 +52,7 @@ class Conversations:
         self,
         client: discord.Client,
         dispatcher: Dispatcher,
-        inflight: Inflight,
+        inflight: InFlightWork,
         pacing: Pacing,
         *,
         max_depth: int = 25,
@@ -85,7 +86,7 @@ class Conversations:
         mentioned = any(user.id == me.id for user in message.mentions)
         if not (dm or to_me or mentioned) or not self.accepting:
             return
-        async with self._inflight.track(message.id):
+        with self._inflight.track(message.id):
             try:
                 await self._answer(message, me.id, dm=dm, continuing=to_me)
             except discord.Forbidden as exc:
@@ -126,12 +127,13 @@ class Conversations:
         if text.startswith("/"):
             command, _, rest = text[1:].partition(" ")
         elif message.attachments and message.attachments[0].filename.lower().endswith(_TRANSCRIPTS):
-            # A transcript, alone or with words ("summarise this --model x"): /summarize
-            # takes the words' flags; it has no use for free instructions.
-            command = "summarize"
+            # A transcript, alone or with words ("summarise this --model x"): the command
+            # that takes a file (/summarize) takes the words' flags; it has no use for
+            # free instructions.
+            command = SHARED_FILE_COMMAND.name
         surface = ChannelSurface(message)
         attachments: tuple[Attachment, ...] = ()
-        if command == "summarize" and message.attachments:
+        if command == SHARED_FILE_COMMAND.name and message.attachments:
             file = message.attachments[0]
             limit = max_transcript_bytes(self._dispatcher.ctx.max_transcript_chars)
             problem = (

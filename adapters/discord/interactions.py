@@ -26,7 +26,6 @@ import discord
 from discord import app_commands
 
 from adapters.discord.identity import chain_thread, dm_thread, invocation
-from adapters.discord.inflight import Inflight
 from adapters.discord.modals import (
     PASTE_FORM,
     KeyForm,
@@ -50,6 +49,7 @@ from adapters.discord.surfaces import Interaction, InteractionSurface
 from adapters.downloads import DownloadFailedError, TooLargeError, download_capped
 from bot.dispatch import Dispatcher
 from bot.incidents import record_incident
+from bot.inflight import InFlightWork
 from bot.invocation import Attachment, Invocation
 from bot.lookup import ModelLookup
 from bot.panel import PanelReply
@@ -104,7 +104,7 @@ class InteractionFlows:
         self,
         dispatcher: Dispatcher,
         models: ModelLookup,
-        inflight: Inflight,
+        inflight: InFlightWork,
         pacing: Pacing,
     ) -> None:
         self.dispatcher = dispatcher
@@ -127,7 +127,7 @@ class InteractionFlows:
     @contextlib.asynccontextmanager
     async def boundary(self, interaction: Interaction) -> AsyncIterator[bool]:
         """Track the interaction and handle every failure; yields False while stopping."""
-        async with self._inflight.track(interaction.id):
+        with self._inflight.track(interaction.id):
             if not self.accepting:
                 await self.tell(interaction, _STOPPING)
                 yield False
@@ -354,7 +354,7 @@ class InteractionFlows:
         paste = self._pastes.get(token) if kind == PASTE_FORM else None
         owner = next((f.owner for f in (key_form, model_form, paste) if f is not None), None)
         if owner is not None and owner != interaction.user.id:
-            async with self._inflight.track(interaction.id):
+            with self._inflight.track(interaction.id):
                 await self.tell(interaction, "This form isn't yours.")
         elif model_form is not None:
             control = model_form.control(values.get("model", ""))
@@ -378,7 +378,7 @@ class InteractionFlows:
         else:
             log.info("a form this process doesn't know was submitted; asked to reopen it")
             command = "/summarize" if kind == PASTE_FORM else "/byok add <provider>"
-            async with self._inflight.track(interaction.id):
+            with self._inflight.track(interaction.id):
                 await self.tell(
                     interaction,
                     f"This form expired (the bot restarted); run `{command}` again.",

@@ -142,10 +142,10 @@ class SlackAdapter:
         if self._socket is not None:
             socket, self._socket = self._socket, None
             await socket.close_async()  # type: ignore[no-untyped-call]
-        try:
-            await asyncio.wait_for(self.runtime.drain(), grace_s)
-        except TimeoutError:
-            log.warning("slack: stopping with work still running")
+        if not await self.runtime.drain(grace_s):
+            log.warning(
+                "slack: stopping with %d job(s) still in progress", self.runtime.work.active
+            )
         await self.runtime.close()
         if self._session is not None:
             await self._session.close()

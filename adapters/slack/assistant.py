@@ -27,6 +27,7 @@ from adapters.slack import texts
 from adapters.slack.delivery import Target
 from adapters.slack.events import EventSettings, shared_files, unescape
 from adapters.slack.runtime import Runtime, command_in, invocation
+from bot.commands.table import SHARED_FILE_COMMAND
 
 __all__ = ["build_assistant"]
 
@@ -72,7 +73,8 @@ def build_assistant(runtime: Runtime, settings: EventSettings) -> AsyncAssistant
             found = await shared_files(runtime, settings, event["files"], target, client, context)
             if found is None:
                 return
-            command, text, attachments = "summarize", str(event.get("text") or ""), found
+            command, text = SHARED_FILE_COMMAND.name, str(event.get("text") or "")
+            attachments = found
         else:
             command, text = command_in(unescape(str(event.get("text") or "")))
             attachments = ()

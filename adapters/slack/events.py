@@ -32,6 +32,7 @@ from adapters.slack.render import SlackMessage, context_block
 from adapters.slack.runtime import Runtime, command_in, invocation
 from adapters.slack.threads import thread_messages
 from bot.commands.ask import ASK_FLAGS, ASK_USAGE
+from bot.commands.table import SHARED_FILE_COMMAND
 from bot.grammar import CommandError, parse_flags
 from bot.invocation import Attachment
 from bot.lookup import history_allowed
@@ -139,7 +140,7 @@ class _Work:
             )
             if found is None:
                 return
-            command, attachments = "summarize", found
+            command, attachments = SHARED_FILE_COMMAND.name, found
         else:
             command, text = command_in(text)
         inv = invocation(
@@ -171,7 +172,8 @@ class _Work:
             )
             if found is None:
                 return
-            command, text, attachments = "summarize", str(event.get("text") or ""), found
+            command, text = SHARED_FILE_COMMAND.name, str(event.get("text") or "")
+            attachments = found
         else:
             command, text = command_in(unescape(str(event.get("text") or "")))
         inv = invocation(
@@ -197,7 +199,7 @@ class _Work:
             thread_ts=str(message.get("thread_ts") or message.get("ts") or "") or None,
             response_url=body.get("response_url"),
             header=None if private else f"<@{user}> asked for a summary of this message",
-            placeholder=None if private else texts.working_on(user, "summarize"),
+            placeholder=None if private else texts.working_on(user, SHARED_FILE_COMMAND.name),
         )
         attachments: tuple[Attachment, ...] = ()
         if message.get("files"):
@@ -208,7 +210,8 @@ class _Work:
                 return
             attachments = found
         inv = invocation(
-            team=team, user=user, channel=channel, private=private, command="summarize",
+            team=team, user=user, channel=channel, private=private,
+            command=SHARED_FILE_COMMAND.name,
             text=unescape(str(message.get("text") or "")) if not attachments else "",
             attachments=attachments,
         )  # fmt: skip

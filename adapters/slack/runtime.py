@@ -18,7 +18,6 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +31,7 @@ from bot.commands.table import command_named
 from bot.dispatch import Dispatcher
 from bot.history_notice import HISTORY_OFF
 from bot.incidents import Incident, record_incident
+from bot.inflight import InFlightWork
 from bot.invocation import Attachment, Invocation
 from bot.lookup import history_allowed
 from bot.once import EventLedger
@@ -97,7 +97,8 @@ class Runtime:
     options: SlackOptions = field(default_factory=SlackOptions)
     #: Set by the App Home module: republishes a user's Home after their settings change.
     home_publisher: HomePublisher | None = None
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: The jobs running after Slack was acknowledged: stop() waits for them, then cancels.
+    work: InFlightWork = field(default_factory=InFlightWork)
     _bot_dms: dict[tuple[str, str], str] = field(default_factory=dict)
     #: Conversations answered lately (bounded), and whether they were told history is off.
     _conversations: OrderedDict[str, bool] = field(default_factory=OrderedDict)
@@ -144,12 +145,9 @@ class Runtime:
 
         With ``first_of`` (an Events API body), only if this is the event's first delivery.
         """
-        task = asyncio.create_task(
+        return self.work.start(
             self._guarded(work, what, on_failure, first_of), name=f"slack:{what}"
         )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     async def first_delivery(self, body: Mapping[str, Any]) -> bool:
         """Whether no instance has taken this Events API event (``body``) before."""
@@ -191,16 +189,16 @@ class Runtime:
         if self.home_publisher is not None:
             self.spawn(self.home_publisher(client, team, user), what="App Home refresh")
 
-    async def drain(self) -> None:
-        """Wait until all background work (including work it started) has finished."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    async def drain(self, grace_s: float | None = None) -> bool:
+        """Wait until all background work (including work it started) has finished.
+
+        False if ``grace_s`` ran out first.
+        """
+        return await self.work.wait_idle(grace_s)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        with suppress(asyncio.CancelledError):
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Cancel the background work still running and wait for it to end."""
+        await self.work.cancel_rest()
 
     async def bot_dm(self, client: AsyncWebClient, team: str, user: str) -> str | None:
         """The id of the user's direct conversation with the bot (cached)."""

@@ -65,7 +65,8 @@ class ChatCommand:
     discord: DiscordCommand
     #: Its answer is for everyone in the channel (where the platform allows), not the user alone.
     public: bool = False
-    #: It reads an attached file (a transcript); adapters pass attachments to it alone.
+    #: It reads an attached file (a transcript); adapters pass attachments to it alone,
+    #: and send it a file shared without a command (one row at most may).
     takes_file: bool = False
     aliases: tuple[str, ...] = ()
     subcommands: tuple[Subcommand, ...] = ()

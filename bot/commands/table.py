@@ -26,6 +26,7 @@ __all__ = [
     "COMMANDS_BY_NAME",
     "COMMAND_TABLE",
     "FILE_COMMAND_WORDS",
+    "SHARED_FILE_COMMAND",
     "command_named",
     "subcommand_named",
 ]
@@ -152,6 +153,9 @@ COMMANDS_BY_NAME: Mapping[str, ChatCommand] = {command.name: command for command
 _BY_WORD = {name: command for command in COMMAND_TABLE for name in command.names}
 #: The words (names and aliases) of the commands that read an attached file.
 FILE_COMMAND_WORDS = frozenset(word for c in COMMAND_TABLE if c.takes_file for word in c.names)
+#: Where a file shared without a command goes (a transcript dropped in a DM, a mention
+#: with a file): the one row that takes a file (the unpacking fails if there are more).
+[SHARED_FILE_COMMAND] = [c for c in COMMAND_TABLE if c.takes_file]
 
 
 def command_named(word: str) -> ChatCommand | None:

@@ -3,7 +3,7 @@
 discord.py runs unmodified: ``start(connect=False)`` logs in against the fake REST API
 and registers the commands; events are fed through discord.py's own parsers
 (``parse_interaction_create``, ``parse_message_create``) and each test awaits the
-handler of that event (``Inflight.finished``), never a sleep.
+handler of that event (``InFlightWork.finished``), never a sleep.
 """
 
 from __future__ import annotations
