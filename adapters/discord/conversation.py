@@ -27,7 +27,7 @@ from adapters.discord.identity import chain_thread, dm_thread, invocation
 from adapters.discord.streaming import AnswerStream, Pacing
 from adapters.discord.surfaces import ChannelSurface
 from adapters.downloads import DownloadFailedError, TooLargeError, download_capped
-from bot.commands.table import SHARED_FILE_COMMAND
+from bot.commands.table import FILE_COMMAND_WORDS, SHARED_FILE_COMMAND
 from bot.dispatch import Dispatcher
 from bot.history_notice import HISTORY_OFF, HISTORY_OFF_DM
 from bot.incidents import record_incident
@@ -133,7 +133,7 @@ class Conversations:
             command = SHARED_FILE_COMMAND.name
         surface = ChannelSurface(message)
         attachments: tuple[Attachment, ...] = ()
-        if command == SHARED_FILE_COMMAND.name and message.attachments:
+        if command.lower() in FILE_COMMAND_WORDS and message.attachments:
             file = message.attachments[0]
             limit = max_transcript_bytes(self._dispatcher.ctx.max_transcript_chars)
             problem = (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.discord.conftest import DiscordRig
 from tests.fakes.discord_events import ALICE, CHANNEL_ID
 from tests.fakes.llm_script import Reply as LLMReply
@@ -199,3 +201,19 @@ async def test_a_transcript_sent_by_dm_is_summarized(discord: DiscordRig) -> Non
     embed = summary["embeds"][0]
     assert embed["title"] == "Meeting summary"
     assert [f["name"] for f in embed["fields"]][:3] == ["Overview", "Decisions", "Action items"]
+
+
+@pytest.mark.parametrize("word", ["summarise", "Summary"])
+async def test_a_transcript_sent_with_an_alias_of_summarize_is_read(
+    discord: DiscordRig, word: str
+) -> None:
+    await discord.add_key("openai")
+    openai = discord.engine.fakes["openai"]
+    openai.default_reply = LLMReply(
+        text='{"overview": "Launch.", "decisions": [], "action_items": [], "open_questions": []}'
+    )
+    vtt = discord.fake.host_file("standup.vtt", _VTT)
+    await discord.post(discord.events.message(f"/{word}", dm=True, attachments=[vtt]))
+    [summary] = discord.fake.from_bot(discord.fake.dm_channels["1400000000000000001"])
+    assert summary["embeds"][0]["title"] == "Meeting summary"
+    assert "We ship on Friday." in str(openai.requests_to("/chat/completions")[-1].json())
