@@ -24,6 +24,7 @@ from bot.config import DigestSettings
 from bot.digest.message import week_label
 from bot.digest.runner import DigestRunner, RunReport
 from bot.digest.schedule import DigestSchedule, Due
+from bot.inflight import InFlightWork
 from byok.clock import Clock, utc_now
 from byok.db.tables import DigestLog
 
@@ -59,7 +60,7 @@ class DigestScheduler:
         self._early = early  # a timer may fire a moment before the clock reads the send time
         self._scheduler = AsyncIOScheduler(timezone=self.schedule.timezone)
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._ticks = InFlightWork()
         self._runs: dict[date, RunReport] = {}
         self._missed: set[date] = set()
         self._stopping = False
@@ -108,19 +109,14 @@ class DigestScheduler:
         self.stop_starting()
         # AsyncIOScheduler shuts down in a loop callback (call_soon_threadsafe): let it run.
         await asyncio.sleep(0)
-        tasks = set(self._tasks)
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=wait_s)
-            for task in pending:
-                # Cut off mid-send: that claim goes stale and is retried after its timeout.
-                # A send already accepted is still marked (see DigestRunner).
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        if not await self._ticks.wait_idle(wait_s):
+            # Cut off mid-send: that claim goes stale and is retried after its timeout.
+            # A send already accepted is still marked (see DigestRunner).
+            await self._ticks.cancel_rest()
 
     async def wait_idle(self) -> None:
         """Wait until the runs started so far have finished."""
-        while self._tasks:
-            await asyncio.gather(*set(self._tasks), return_exceptions=True)
+        await self._ticks.wait_idle()
 
     async def _job(self, reason: str) -> None:
         # A coroutine, so APScheduler runs it on the event loop (a plain function would
@@ -131,9 +127,7 @@ class DigestScheduler:
     def _fire(self, reason: str) -> None:
         if self._stopping:
             return
-        task = asyncio.get_running_loop().create_task(self._guarded(reason))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._ticks.start(self._guarded(reason), name=f"digest-{reason}")
 
     async def _guarded(self, reason: str) -> None:
         try:
