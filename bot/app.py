@@ -21,6 +21,7 @@ from byok.providers.registry import (
     PROVIDER_ALIASES,
     provider_settings,
 )
+from byok.response_cache import CacheSettings
 from byok.secret import Secret
 
 __all__ = ["App", "build_app", "build_catalog"]
@@ -125,6 +126,13 @@ async def build_app(config: Config, metrics: Metrics | None = None) -> App:
             history_token_budget=config.limits.history_token_budget,
             user_state_ttl_s=config.database.user_state_ttl_s,
             user_state_check_s=config.database.user_state_check_s,
+            cache=CacheSettings(
+                enabled=config.cache.enabled,
+                max_entries_per_user=config.cache.max_entries_per_user,
+                max_answer_chars=config.cache.max_answer_chars,
+                default_ttl_s=config.cache.default_ttl_s,
+                max_ttl_s=config.cache.max_ttl_s,
+            ),
         ),
         observer=metrics,
     )

@@ -194,6 +194,34 @@ class LimitsSettings(_Section):
     history_token_budget: Annotated[int, Field(ge=0)] = 4000
 
 
+#: The longest an answer may be kept in a response cache: a year.
+CACHE_TTL_MAX_S = 365 * 86_400
+
+
+class ResponseCacheSettings(_Section):
+    """``[cache]``: the response cache users may opt into (``/byok prefs cache on``)."""
+
+    #: The operator's switch: false turns caching off for everyone (nothing is kept or read).
+    enabled: bool = True
+    #: Answers kept per user; the oldest is evicted first.
+    max_entries_per_user: Annotated[int, Field(ge=1, le=100_000)] = 200
+    #: Longer answers are not kept.
+    max_answer_chars: Annotated[int, Field(ge=100, le=1_000_000)] = 32_000
+    #: Seconds an answer is served again, for users who set no TTL of their own.
+    default_ttl_s: Annotated[int, Field(ge=60, le=CACHE_TTL_MAX_S)] = 86_400
+    #: The longest TTL a user may choose.
+    max_ttl_s: Annotated[int, Field(ge=60, le=CACHE_TTL_MAX_S)] = 30 * 86_400
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> ResponseCacheSettings:
+        if self.default_ttl_s > self.max_ttl_s:
+            raise ValueError(
+                f"default_ttl_s ({self.default_ttl_s}) must not be longer than max_ttl_s "
+                f"({self.max_ttl_s})"
+            )
+        return self
+
+
 class SlackSettings(_Section):
     enabled: bool = False
     mode: Literal["socket", "http"] = "socket"
@@ -263,6 +291,7 @@ class Config(_Section):
     vault: VaultSettings = VaultSettings()
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     limits: LimitsSettings = LimitsSettings()
+    cache: ResponseCacheSettings = ResponseCacheSettings()
     slack: SlackSettings = SlackSettings()
     discord: DiscordSettings = DiscordSettings()
     http: HttpSettings = HttpSettings()

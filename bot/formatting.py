@@ -15,6 +15,7 @@ from byok.money import UNKNOWN, usd
 
 __all__ = [
     "UNKNOWN",
+    "age",
     "answer_footer",
     "cost_text",
     "limit_spend",
@@ -73,8 +74,34 @@ def limit_spend(spent: Decimal, limit: Decimal | None, unpriced: int = 0) -> str
     return text + (f" + {_unknown_part(unpriced)}" if unpriced else "")
 
 
+def age(seconds: float) -> str:
+    """``just now``, ``12 min ago``, ``3 h ago``, ``2 d ago``."""
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86_400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86_400)} d ago"
+
+
 def answer_footer(answer: Answer, names: ProviderNames) -> str:
-    """``Anthropic · claude-sonnet-4-5 · 1,200 in / 340 out tokens · $0.0087``."""
+    """``Anthropic · claude-sonnet-4-5 · 1,200 in / 340 out tokens · $0.0087``; from the
+    cache: ``Anthropic · claude-sonnet-4-5 · cached · from 3 h ago · saved $0.0012 ·
+    --fresh to ask again`` (``saved unknown`` when the original's price was)."""
+    cached = answer.from_cache
+    if cached is not None:
+        when = age(cached.age_s)
+        return " · ".join(
+            [
+                names.label(answer.provider_id),
+                answer.model,
+                "cached",
+                when if when == "just now" else f"from {when}",
+                f"saved {money(cached.saved)}",
+                "--fresh to ask again",
+            ]
+        )
     usage = answer.usage
     parts = [
         names.label(answer.provider_id),

@@ -26,6 +26,7 @@ __all__ = [
     "check_model_name",
     "closest",
     "model_value",
+    "no_value",
     "parse_flags",
     "parse_number",
     "shown",
@@ -51,6 +52,13 @@ class Flag:
     parse: Callable[[str, str], Any]  # (flag name, raw) -> value; raises CommandError
     short: str | None = None
     help: str = ""
+    #: A switch takes no value (``--fresh``): present, it reads True.
+    switch: bool = False
+
+
+def no_value(_name: str, _raw: str) -> bool:
+    """The parse of a switch: it has no value to read."""
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,35 +149,52 @@ def check_model_name(name: str) -> str:
 _TOKEN = re.compile(r"\S+")
 
 
-def parse_flags(text: str, flags: Sequence[Flag], *, usage: str) -> Parsed:
-    by_name = {f.name: f for f in flags}
-    by_short = {f.short: f for f in flags if f.short}
-    values: dict[str, Any] = {}
-    tokens = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
-    index = 0
+@dataclass(slots=True)
+class _Reading:
+    """What :func:`parse_flags` reads: the flags it knows, the text's tokens, and the
+    values found so far."""
 
-    def take(token: str, position: int, strict: bool) -> int | None:
+    by_name: dict[str, Flag]
+    by_short: dict[str, Flag]
+    tokens: list[tuple[str, int, int]]
+    usage: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def take(self, token: str, position: int, strict: bool) -> int | None:
         """Consume the flag at ``position``; returns the next index or None if not a flag."""
+        usage, values = self.usage, self.values
         name, _, inline = token.lstrip("-").partition("=")
-        spec = by_name.get(name) if token.startswith("--") else by_short.get(name)
+        spec = self.by_name.get(name) if token.startswith("--") else self.by_short.get(name)
         if spec is None:
             if not strict:
                 return None
-            guess = closest(name, list(by_name))
+            guess = closest(name, list(self.by_name))
             hint = f" Did you mean `--{guess}`?" if guess else ""
             raise CommandError(
                 f"Unknown option `{token.split('=', maxsplit=1)[0]}`.{hint}\nUsage: {usage}"
             )
-        if inline:
+        if spec.switch and inline:
+            raise CommandError(f"`--{spec.name}` takes no value.\nUsage: {usage}")
+        if spec.switch:
+            raw, after = "", position + 1
+        elif inline:
             raw, after = inline, position + 1
-        elif position + 1 < len(tokens):
-            raw, after = tokens[position + 1][0], position + 2
+        elif position + 1 < len(self.tokens):
+            raw, after = self.tokens[position + 1][0], position + 2
         else:
             raise CommandError(f"`--{spec.name}` needs a value.\nUsage: {usage}")
         if spec.name in values:
             raise CommandError(f"`--{spec.name}` is given twice: keep one.\nUsage: {usage}")
         values[spec.name] = spec.parse(spec.name, raw)
         return after
+
+
+def parse_flags(text: str, flags: Sequence[Flag], *, usage: str) -> Parsed:
+    by_name = {f.name: f for f in flags}
+    tokens = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    reading = _Reading(by_name, {f.short: f for f in flags if f.short}, tokens, usage)
+    values, take = reading.values, reading.take
+    index = 0
 
     explicit_end = False
     while index < len(tokens):
@@ -186,7 +211,10 @@ def parse_flags(text: str, flags: Sequence[Flag], *, usage: str) -> Parsed:
     last = len(tokens)
     # Known flags may also close the text: "... --provider grok".
     while not explicit_end and last - index >= 2:
-        if _looks_like_flag(tokens[last - 1][0]) and "=" in tokens[last - 1][0]:
+        if _is_switch(tokens[last - 1][0], by_name):
+            take(tokens[last - 1][0], last - 1, strict=False)
+            last -= 1
+        elif _looks_like_flag(tokens[last - 1][0]) and "=" in tokens[last - 1][0]:
             if take(tokens[last - 1][0], last - 1, strict=False) is None:
                 break
             last -= 1
@@ -199,6 +227,12 @@ def parse_flags(text: str, flags: Sequence[Flag], *, usage: str) -> Parsed:
     start = tokens[index][1] if index < len(tokens) else len(text)
     end = tokens[last - 1][2] if last > index else start
     return Parsed(values, text[start:end], (start, end))
+
+
+def _is_switch(token: str, by_name: dict[str, Flag]) -> bool:
+    """``--fresh``: a known flag that takes no value."""
+    spec = by_name.get(token[2:]) if token.startswith("--") else None
+    return spec is not None and spec.switch
 
 
 def _looks_like_flag(token: str) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bot.commands.keys import key_section
 from bot.commands.prefs import PREFERENCES, Preference, prefs_section
-from bot.commands.usage import report_sections
+from bot.commands.usage import report_sections, saved_text
 from bot.context import BotContext
 from bot.formatting import cost_text
 from bot.provider_names import ProviderNames
@@ -91,7 +91,9 @@ class PanelFacts:
             return f"No requests since {report.start:%d %B}."
         plural = "" if report.requests == 1 else "s"
         cost = cost_text(report.cost, report.unpriced)
-        return f"{report.requests} request{plural} since {report.start:%d %B}, {cost}."
+        text = f"{report.requests} request{plural} since {report.start:%d %B}, {cost}."
+        saved = saved_text(report)
+        return text + (f" You {saved}." if saved else "")
 
     def key_sections(self) -> tuple[Section, ...]:
         return tuple(key_section(status, self.names) for status in self.keys)

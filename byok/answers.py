@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from byok.alerts import QuotaNotice
@@ -10,7 +11,16 @@ from byok.errors import Attempt
 from byok.types import Usage
 from byok.usage import KeySource
 
-__all__ = ["Answer", "FallingBack", "StreamEvent", "TextDelta"]
+__all__ = ["Answer", "FallingBack", "FromCache", "StreamEvent", "TextDelta"]
+
+
+@dataclass(frozen=True, slots=True)
+class FromCache:
+    """The answer came from the user's response cache: no provider was called."""
+
+    asked_at: datetime  # when the answer was first given
+    saved: Decimal | None  # what it cost then, saved now; None: unknown
+    age_s: float = 0.0  # how long ago it was first given, when served
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +39,8 @@ class Answer:
     notes: tuple[str, ...] = ()
     notices: tuple[QuotaNotice, ...] = ()
     finish_reason: str | None = None
+    #: Set when the answer came from the response cache (then ``cost`` is 0).
+    from_cache: FromCache | None = None
 
     @property
     def truncated(self) -> bool:

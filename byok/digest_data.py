@@ -431,7 +431,7 @@ async def _failures(
     async with _session(database) as session:
         rows = await session.execute(
             select(_E.user_ref, _E.provider, _KIND.label("kind"), func.count())
-            .where(_in_range(window.start, window.end), FINISHED, _E.outcome != "success",
+            .where(_in_range(window.start, window.end), FINISHED, FAILED == 1,
                    _only(_E.user_ref, users))
             .group_by(_E.user_ref, _E.provider, _KIND)
         )  # fmt: skip

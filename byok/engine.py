@@ -11,7 +11,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from byok.attempts import AttemptRunner
 from byok.catalog import Catalog, ProviderEntry
@@ -25,6 +25,7 @@ from byok.observer import EngineObserver
 from byok.preferences import PreferenceStore
 from byok.providers.models import resolve_model
 from byok.ratelimit import request_limiter
+from byok.response_cache import CacheSettings, ResponseCache
 from byok.routing import ResolveModel
 from byok.secret import Secret
 from byok.types import KeyInfo, UserRef
@@ -52,6 +53,8 @@ class EngineSettings:
     #: SQLite: how old the last look for commits by other processes (the console,
     #: ``byok-bot keys rotate``) may be when a kept state is used.
     user_state_check_s: float = 1.0
+    #: The response cache: the operator's switch and bounds.
+    cache: CacheSettings = field(default_factory=CacheSettings)
 
 
 def resolve_model_name(provider_id: str, typed: str | None, default: str) -> tuple[str, str | None]:
@@ -92,6 +95,7 @@ class Engine:
         self.preferences = PreferenceStore(database, clock, on_change=forget)
         self.ledger = UsageLedger(database, clock)
         self.history = ConversationStore(database, clock)
+        self.response_cache = ResponseCache(database, keyring, clock, self.settings.cache)
         self.limiter = request_limiter(database, self.settings.requests_per_minute, monotonic)
         self.runner = AttemptRunner(database, catalog, self.keys, self.ledger, clock, observer)
 

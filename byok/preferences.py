@@ -32,6 +32,10 @@ class Preferences:
     notify_on_quota_low: bool = True
     weekly_digest: bool = True
     digest_when_empty: bool = False
+    #: Answer an identical question again from this user's response cache.
+    cache_answers: bool = False
+    #: Seconds a cached answer is served; None: the operator's default.
+    cache_ttl_s: int | None = None
 
     def preferred_model(self, provider_id: str) -> str | None:
         return self.preferred_models.get(provider_id)

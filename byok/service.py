@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
@@ -18,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from byok.answers import Answer, FallingBack, StreamEvent, TextDelta
+from byok.answers import Answer, FallingBack, FromCache, StreamEvent, TextDelta
 from byok.attempts import Answered, Reservation
 from byok.catalog import Catalog
 from byok.engine import Engine, provider_named, refuse_unusable_characters
@@ -44,9 +45,10 @@ from byok.keystore import StoredKey
 from byok.preferences import Preferences
 from byok.pricing import estimate_input_tokens
 from byok.providers.builtins import builtin_record
+from byok.response_cache import CachedAnswer
 from byok.routing import Candidate, RoutePlan, plan_route
 from byok.secret import Secret, key_vendor, looks_like_key
-from byok.types import ChatMessage, ChatRequest, KeyInfo, UserRef
+from byok.types import ChatMessage, ChatRequest, KeyInfo, Usage, UserRef
 from byok.usage import ProviderSpend, UsageReport, month_bounds, week_bounds
 from byok.user_state import UserState
 from byok.users import user_id_or_create
@@ -132,12 +134,19 @@ class BYOKService:
         temperature: float | None = None,
         kind: str = "chat",
         thread: str | None = None,
+        fresh: bool = False,
     ) -> Answer:
-        """One complete answer, routed by the user's preferences, with fallback."""
+        """One complete answer, routed by the user's preferences, with fallback.
+
+        With the user's response cache on, an identical request within its TTL is
+        answered from it; ``fresh`` asks the provider all the same (and keeps the new
+        answer).
+        """
         answer: Answer | None = None
         async for event in self._run(
-            messages, provider, model, max_tokens, temperature, kind, thread, streaming=False
-        ):
+            messages, provider, model, max_tokens, temperature, kind, thread,
+            streaming=False, fresh=fresh,
+        ):  # fmt: skip
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
@@ -153,11 +162,15 @@ class BYOKService:
         temperature: float | None = None,
         kind: str = "stream",
         thread: str | None = None,
+        fresh: bool = False,
     ) -> AsyncIterator[StreamEvent]:
-        """Text as it is generated, then the Answer. See :mod:`byok.answers`."""
+        """Text as it is generated, then the Answer. See :mod:`byok.answers`.
+
+        A cached answer (see :meth:`chat`) comes as one piece of text."""
         return self._run(
-            messages, provider, model, max_tokens, temperature, kind, thread, streaming=True
-        )
+            messages, provider, model, max_tokens, temperature, kind, thread,
+            streaming=True, fresh=fresh,
+        )  # fmt: skip
 
     async def _prepare(
         self,
@@ -224,6 +237,7 @@ class BYOKService:
         thread: str | None,
         *,
         streaming: bool,
+        fresh: bool = False,
     ) -> AsyncIterator[StreamEvent]:
         engine = self._engine
         full, state, plan, limit, notes = await self._prepare(
@@ -234,6 +248,18 @@ class BYOKService:
         failures: list[Attempt] = []
         for index, candidate in enumerate(plan.candidates):
             request = ChatRequest(candidate.model, full, limit, temperature)
+            key_hash = self._cache_key(prefs, candidate, request)
+            # Before the limit check: a cached answer costs nothing, so it is served even
+            # when the month's limit is reached.
+            cached = None
+            if key_hash is not None and not fresh:
+                cached = await self._cached(
+                    candidate, key_hash, prefs, user_ref, request_id, kind, failures, notes
+                )
+            if cached is not None:
+                async for event in self._deliver(cached, thread, prefs, full, whole=streaming):
+                    yield event
+                return
             try:
                 key = engine.runner.key_for(
                     self.user, candidate, state.sealed.get(candidate.provider_id)
@@ -290,13 +316,117 @@ class BYOKService:
                     user_ref=user_ref, candidate=candidate, limit=reservation.limit
                 )
                 answer = replace(answer, notices=tuple(notices)) if notices else answer
-            if thread and prefs.store_conversation_history:
-                new = [m for m in full if m.role == "user"][-1:]
-                await engine.history.append(
-                    self.user, thread, [*new, ChatMessage("assistant", answer.text)]
-                )
-            yield answer
+            await self._keep(answer, user_ref, key_hash, prefs)
+            async for event in self._deliver(answer, thread, prefs, full, whole=False):
+                yield event
             return
+
+    def _cache_key(
+        self, prefs: Preferences, candidate: Candidate, request: ChatRequest
+    ) -> str | None:
+        """The request's name in the user's response cache; None when not caching."""
+        if not (self._engine.response_cache.settings.enabled and prefs.cache_answers):
+            return None
+        return self._engine.response_cache.key_hash(
+            self.user,
+            candidate.provider_id,
+            request.model,
+            request.messages,
+            request.max_tokens,
+            request.temperature,
+        )
+
+    async def _keep(
+        self, answer: Answer, user_ref: int, key_hash: str | None, prefs: Preferences
+    ) -> None:
+        """Keep a complete answer in the cache, under the provider that gave it."""
+        if key_hash is None:
+            return
+        cache = self._engine.response_cache
+        cached = CachedAnswer(
+            text=answer.text,
+            provider_id=answer.provider_id,
+            model=answer.model,
+            usage=answer.usage,
+            cost=answer.cost,
+            finish_reason=answer.finish_reason,
+            created_at=self._engine.clock(),
+        )
+        ttl_s = cache.settings.ttl_s(prefs.cache_ttl_s)
+        await cache.put(self.user, user_ref, key_hash, cached, ttl_s)
+
+    async def _deliver(
+        self,
+        answer: Answer,
+        thread: str | None,
+        prefs: Preferences,
+        full: Sequence[ChatMessage],
+        *,
+        whole: bool,
+    ) -> AsyncIterator[StreamEvent]:
+        """Keep the question and its answer in the thread's history when allowed, then
+        hand the answer over (``whole``: its text first, as one streamed piece)."""
+        if thread and prefs.store_conversation_history:
+            new = [m for m in full if m.role == "user"][-1:]
+            await self._engine.history.append(
+                self.user, thread, [*new, ChatMessage("assistant", answer.text)]
+            )
+        if whole:
+            yield TextDelta(answer.text, answer.provider_id, answer.model)
+        yield answer
+
+    async def _cached(
+        self,
+        candidate: Candidate,
+        key_hash: str,
+        prefs: Preferences,
+        user_ref: int,
+        request_id: str,
+        kind: str,
+        failures: list[Attempt],
+        notes: list[str],
+    ) -> Answer | None:
+        """The cached answer to this request, if any, and its one usage row: outcome
+        ``cached``, cost 0, and what the original cost as the saving. No provider is
+        called."""
+        engine = self._engine
+        started = time.perf_counter()
+        cache = engine.response_cache
+        ttl_s = cache.settings.ttl_s(prefs.cache_ttl_s)
+        hit = await cache.lookup(self.user, user_ref, candidate.provider_id, key_hash, ttl_s)
+        if hit is None:
+            return None
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        engine.ledger.record(
+            user_ref=user_ref,
+            request_id=request_id,
+            provider_id=candidate.provider_id,
+            model=hit.model,
+            key_source=candidate.key_source,
+            request_kind=kind,
+            is_fallback=candidate.is_fallback,
+            created_at=engine.clock(),
+            outcome="cached",
+            cost=Decimal(0),
+            latency_ms=latency_ms,
+            saved_cost=hit.cost,
+        )
+        return Answer(
+            text=hit.text,
+            provider_id=candidate.provider_id,
+            model=hit.model,
+            usage=Usage(),
+            cost=Decimal(0),
+            latency_ms=latency_ms,
+            request_id=request_id,
+            key_source=candidate.key_source,
+            failed_attempts=tuple(failures),
+            notes=tuple(notes),
+            finish_reason=hit.finish_reason,
+            from_cache=FromCache(
+                hit.created_at, hit.cost, (engine.clock() - hit.created_at).total_seconds()
+            ),
+        )
 
     async def _chat_attempt(
         self,
@@ -468,9 +598,32 @@ class BYOKService:
                 raise ByokError(
                     "bad max tokens", user_message="Max tokens per request must be at least 1."
                 )
+        if "cache_ttl_s" in changes:
+            ttl = changes["cache_ttl_s"]
+            longest = self._engine.response_cache.settings.max_ttl_s
+            if ttl is not None and not 60 <= ttl <= longest:
+                raise ByokError(
+                    "bad cache ttl",
+                    user_message=(
+                        f"The cache TTL must be between 1 minute and {longest // 3600:,} hours."
+                    ),
+                )
         if not changes.get("store_conversation_history", True):
-            await self._engine.history.forget(self.user)
+            await self.forget_history()
+        if not changes.get("cache_answers", True):
+            await self.clear_cache()
         return await self._engine.preferences.update(self.user, **changes)
+
+    async def forget_history(self) -> int:
+        """Delete the user's stored conversation history, and their cached answers with
+        it (an answer kept is history too); how many history messages there were."""
+        forgotten = await self._engine.history.forget(self.user)
+        await self.clear_cache()
+        return forgotten
+
+    async def clear_cache(self) -> int:
+        """Delete every cached answer of the user; how many there were."""
+        return await self._engine.response_cache.clear(self.user)
 
     async def set_preferred_model(self, provider: str, model: str | None) -> Preferences:
         entry = self._engine.catalog.resolve(provider)

@@ -42,10 +42,13 @@ from byok.db.writer import BatchWriter, QueuedRow, Row, Statement
 from byok.errors import DatabaseUnavailableError, StorageError
 from byok.types import Usage
 from byok.usage_terms import (
+    CACHED,
     FAILED,
     FALLBACK,
     FINISHED,
     HELD,
+    SAVED,
+    SAVED_UNKNOWN,
     SPEND,
     UNPRICED,
     UNPRICED_UNCOUNTED,
@@ -64,7 +67,7 @@ __all__ = [
 ]
 
 KeySource = Literal["user", "operator"]
-Outcome = Literal["success", "error", "cancelled"]
+Outcome = Literal["success", "error", "cancelled", "cached"]
 
 
 def month_bounds(now: datetime) -> tuple[datetime, datetime]:
@@ -102,6 +105,11 @@ class UsageLine:
     # Distinct questions (request ids) among ``requests``: attempts at several providers
     # for one question (fallback) share its id.
     questions: int = 0
+    # Questions answered from the response cache (among ``requests``; no provider was
+    # called), what their original answers cost, and how many of those costs are unknown.
+    cached: int = 0
+    saved: Decimal = Decimal(0)
+    saved_unknown: int = 0
 
     @property
     def successes(self) -> int:
@@ -139,6 +147,21 @@ class UsageReport:
     @property
     def unpriced(self) -> int:
         return sum(line.unpriced for line in self.lines)
+
+    @property
+    def cached(self) -> int:
+        """Questions answered from the response cache."""
+        return sum(line.cached for line in self.lines)
+
+    @property
+    def saved(self) -> Decimal:
+        """What the cached answers would have cost again (known savings only)."""
+        return sum((line.saved for line in self.lines), Decimal(0))
+
+    @property
+    def saved_unknown(self) -> int:
+        """Cached answers whose saving is unknown (left out of :attr:`saved`)."""
+        return sum(line.saved_unknown for line in self.lines)
 
     def by_provider(self) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = {}
@@ -322,8 +345,12 @@ class UsageLedger:
         latency_ms: int | None = None,
         error_kind: str | None = None,
         reserved_cost: Decimal | None = None,
+        saved_cost: Decimal | None = None,
     ) -> None:
         """Queue an attempt that has ended, written in one insert (no pending row first).
+
+        A ``cached`` row (a question answered from the response cache) is written here:
+        ``saved_cost`` is what the answer cost when it was first asked.
 
         Rows are written in batches, one transaction for all that arrived meanwhile
         (group commit). Reads of this ledger flush first; :meth:`flush` waits for the
@@ -351,6 +378,8 @@ class UsageLedger:
                     error_kind=error_kind,
                     reserved_cost=reserved_cost,
                 ),
+                # Every recorded row has the key: a batch's rows share one statement.
+                "saved_cost": saved_cost,
             },
         )
 
@@ -497,6 +526,9 @@ class UsageLedger:
                 type_coerce(func.coalesce(func.sum(HELD), 0), Money()),
                 func.sum(case((HELD.is_not(None), 1), else_=0)),
                 func.count(func.distinct(UsageEvent.request_id)),
+                func.sum(CACHED),
+                type_coerce(func.coalesce(func.sum(SAVED), 0), Money()),
+                func.sum(SAVED_UNKNOWN),
             )
             .where(*in_period)
             .group_by(UsageEvent.provider, UsageEvent.model)
@@ -520,8 +552,11 @@ class UsageLedger:
                     held=held_cost or Decimal(0),
                     held_requests=int(held_count or 0),
                     questions=int(line_questions),
+                    cached=int(cached or 0),
+                    saved=saved or Decimal(0),
+                    saved_unknown=int(saved_unknown or 0),
                 )
-                for provider, model, requests, failures, fallbacks, tokens_in, tokens_out, cost, unpriced_count, held_cost, held_count, line_questions in rows
+                for provider, model, requests, failures, fallbacks, tokens_in, tokens_out, cost, unpriced_count, held_cost, held_count, line_questions, cached, saved, saved_unknown in rows
             )
         return UsageReport(start=start, end=end, lines=lines, questions=int(questions or 0))
 
@@ -602,6 +637,8 @@ def _salvaged(row: Row) -> Row:
     fixed["latency_ms"] = _latency(row.get("latency_ms"))
     fixed["cost"] = None
     fixed["reserved_cost"] = _money(row.get("reserved_cost"))
+    if "saved_cost" in row:
+        fixed["saved_cost"] = _money(row.get("saved_cost"))
     if row.get("outcome") != "pending":
         fixed["outcome"], fixed["error_kind"] = "error", _UNRECORDABLE
     return fixed

@@ -33,6 +33,7 @@ __all__ = [
     "MasterKey",
     "Sealed",
     "associated_data",
+    "cache_associated_data",
     "derive_master_key",
     "load_or_create_key_file",
     "parse_raw_key",
@@ -126,6 +127,16 @@ def associated_data(owner: UserRef, provider_id: str) -> bytes:
     return b"byok:v1\x00" + b"\x00".join(p.encode() for p in parts)
 
 
+def cache_associated_data(owner: UserRef, provider_id: str, key_hash: str) -> bytes:
+    """Binds a cached answer to one user, one provider and one request (``key_hash``).
+
+    Its own domain (``byok-cache:v1``): a cache blob and a key blob of the same owner
+    and provider never open as each other.
+    """
+    parts = (owner.platform, owner.workspace, owner.user, provider_id, key_hash)
+    return b"byok-cache:v1\x00" + b"\x00".join(p.encode() for p in parts)
+
+
 class Keyring:
     """The current master key plus previous ones still needed to read older rows."""
 
@@ -170,6 +181,31 @@ class Keyring:
                 ),
             ) from exc
         return Secret(plain.decode())
+
+    def owner_key(self, owner: UserRef, purpose: bytes) -> bytes:
+        """A 32-byte key for one owner and one purpose, derived from the current master
+        key (HMAC-SHA256); another master key derives unrelated keys."""
+        parts = (purpose, *(p.encode() for p in (owner.platform, owner.workspace, owner.user)))
+        return hmac.new(self.current.material, b"\x00".join(parts), hashlib.sha256).digest()
+
+    def seal_bytes(self, plaintext: bytes, associated: bytes) -> Sealed:
+        """Seal bytes under the current key with the caller's associated data."""
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        body = AESGCM(self.current.material).encrypt(nonce, plaintext, associated)
+        return Sealed(bytes([FORMAT_VERSION]) + nonce + body, self.current.key_id)
+
+    def open_bytes(self, sealed: Sealed, associated: bytes) -> bytes | None:
+        """What :meth:`seal_bytes` sealed; None when it cannot be opened (another
+        master key, another format, tampered or moved)."""
+        key = self._by_id.get(sealed.master_key_id)
+        blob = sealed.blob
+        if key is None or len(blob) < 1 + _NONCE_BYTES + 16 or blob[0] != FORMAT_VERSION:
+            return None
+        nonce, body = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+        try:
+            return AESGCM(key.material).decrypt(nonce, body, associated)
+        except InvalidTag:
+            return None
 
     def reseal(self, sealed: Sealed, owner: UserRef, provider_id: str) -> Sealed:
         """Re-encrypt under the current key (a no-op copy if already current)."""

@@ -105,6 +105,7 @@ def _ask(kit: _Kit, row: ChatCommand) -> AppCommand:
         model="A model id, or a familiar name like gpt-4o or claude-3-haiku",
         max_tokens="The longest answer, in tokens",
         temperature="0 (focused) to 2 (inventive)",
+        fresh="Ask the provider even if the answer is in your cache",
         private="Show the answer to you alone",
     )
     @app_commands.choices(provider=kit.providers)
@@ -115,6 +116,7 @@ def _ask(kit: _Kit, row: ChatCommand) -> AppCommand:
         model: str | None = None,
         max_tokens: Range[int, 1, 200_000] | None = None,
         temperature: Range[float, 0.0, 2.0] | None = None,
+        fresh: bool = False,
         private: bool = False,
     ) -> None:
         flags = {
@@ -122,6 +124,7 @@ def _ask(kit: _Kit, row: ChatCommand) -> AppCommand:
             "model": model,
             "max-tokens": max_tokens,
             "temperature": temperature,
+            "fresh": True if fresh else None,
         }
         await kit.flows.ask(interaction, prompt, flags, private=private)
 

@@ -80,7 +80,9 @@ def command_text(
     """Command text in the bot's grammar: words, ``--flags``, then ``-- free text``."""
     parts = [w for w in words if w]
     for name, value in (flags or {}).items():
-        if value is not None:
+        if value is True:
+            parts.append(f"--{name}")  # a switch (--fresh)
+        elif value is not None:
             parts += [f"--{name}", str(value)]
     if free is not None:
         parts += ["--", free]

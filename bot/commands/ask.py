@@ -9,7 +9,15 @@ from bot.bounds import MAX_TOKENS
 from bot.context import BotContext
 from bot.failure_summary import attempt_text, fallback_status
 from bot.formatting import answer_footer
-from bot.grammar import CommandError, Flag, model_value, parse_flags, parse_number, text_value
+from bot.grammar import (
+    CommandError,
+    Flag,
+    model_value,
+    no_value,
+    parse_flags,
+    parse_number,
+    text_value,
+)
 from bot.invocation import Invocation
 from bot.provider_names import ProviderNames
 from bot.reply import Delta, Reply, ReplyEvent, Section, Status
@@ -19,12 +27,15 @@ from byok.types import ChatMessage
 
 __all__ = ["ASK_FLAGS", "ASK_USAGE", "answer_reply", "ask", "stream_answer"]
 
-ASK_USAGE = "/ask [--provider P] [--model M] [--max-tokens N] [--temperature T] <question>"
+ASK_USAGE = (
+    "/ask [--provider P] [--model M] [--max-tokens N] [--temperature T] [--fresh] <question>"
+)
 ASK_FLAGS = (
     Flag("provider", text_value, "p", "openai, anthropic, google, xai (grok), openrouter"),
     Flag("model", model_value, "m", "a model id or a familiar name like gpt-4 or claude-3-haiku"),
     Flag("max-tokens", parse_number(int, 1, MAX_TOKENS), None, "the longest answer, in tokens"),
     Flag("temperature", parse_number(float, 0, 2), "t", "0 (focused) to 2 (inventive)"),
+    Flag("fresh", no_value, None, "ask the provider even if the answer is cached", switch=True),
 )
 
 
@@ -67,6 +78,7 @@ async def stream_answer(
     max_tokens: int | None = None,
     temperature: float | None = None,
     kind: str = "ask",
+    fresh: bool = False,
 ) -> AsyncIterator[ReplyEvent]:
     """Stream an answer as Deltas, then the Reply; a cut-off answer is marked incomplete."""
     service = ctx.service(inv.user_ref)
@@ -81,6 +93,7 @@ async def stream_answer(
             temperature=temperature,
             kind=kind,
             thread=inv.thread,
+            fresh=fresh,
         ):
             if isinstance(event, TextDelta):
                 shown.append(event.text)
@@ -117,5 +130,6 @@ async def ask(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         model=parsed.flags.get("model"),
         max_tokens=parsed.flags.get("max-tokens"),
         temperature=parsed.flags.get("temperature"),
+        fresh=bool(parsed.flags.get("fresh")),
     ):
         yield event

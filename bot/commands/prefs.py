@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.bounds import MAX_TOKENS
 from bot.context import BotContext
+from bot.formatting import plural
 from bot.grammar import CommandError, check_model_name, closest, shown
 from bot.invocation import Invocation
 from bot.provider_names import ProviderNames
@@ -46,6 +47,30 @@ def _tokens(name: str, raw: str) -> int | None:
     return value
 
 
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86_400}
+
+
+def _duration(name: str, raw: str) -> int | None:
+    """``30m``, ``6h``, ``2d`` in seconds; ``default`` for the operator's default."""
+    word = raw.strip().lower()
+    if word in ("default", "none"):
+        return None
+    found = re.fullmatch(r"(\d{1,6})(s|m|min|h|d)", word)
+    if found is None:
+        raise CommandError(
+            f"`{name}` is a time like `30m`, `6h` or `2d`, or `default` (got {shown(raw.strip())})."
+        )
+    return int(found[1]) * _UNITS[found[2]]
+
+
+def duration_text(seconds: int) -> str:
+    """``2 d``, ``6 h``, ``30 min``, ``45 s``: the largest unit that divides it."""
+    for unit, size in (("d", 86_400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
 @dataclass(frozen=True, slots=True)
 class Preference:
     name: str  # as typed by users
@@ -57,6 +82,8 @@ class Preference:
         value = getattr(prefs, self.field)
         if isinstance(value, bool):
             return "on" if value else "off"
+        if self.parse is _duration:
+            return "default" if value is None else duration_text(value)
         return "off" if value is None else str(value)
 
 
@@ -74,6 +101,11 @@ PREFERENCES = (
     Preference("digest", "weekly_digest", _switch, "the weekly usage digest by DM"),
     Preference("empty-digest", "digest_when_empty", _switch,
                "send the digest even in weeks without usage"),
+    Preference("cache", "cache_answers", _switch,
+               "answer an identical question again from your cache, free "
+               "(`clear` deletes it; /ask --fresh skips it)"),
+    Preference("cache-ttl", "cache_ttl_s", _duration,
+               "how long a cached answer is served: 30m, 6h, 2d or default"),
 )  # fmt: skip
 _BY_NAME = {p.name: p for p in PREFERENCES}
 
@@ -171,11 +203,25 @@ async def prefs(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         )
     if len(words) != 2:
         raise CommandError(f"Usage: `/byok prefs {preference.name} <value>`.")
+    if preference.field == "cache_answers" and words[1].lower() == "clear":
+        cleared = await service.clear_cache()
+        yield Reply(tone="success", text=f"Deleted {plural(cleared, 'cached answer')}.")
+        return
     value = preference.parse(preference.name, words[1])
     updated = await service.set_preferences(**{preference.field: value})
     note = ""
     if preference.field == "store_conversation_history" and not value:
-        note = " Any stored history was deleted."
+        note = " Any stored history was deleted, and your cached answers with it."
+    if preference.field == "cache_answers" and not value:
+        note = " Your cached answers were deleted."
+    if (
+        preference.field == "cache_answers"
+        and value
+        and not ctx.engine.response_cache.settings.enabled
+    ):
+        note = (
+            " The operator has turned caching off for now: nothing is kept until they turn it on."
+        )
     yield Reply(
         tone="success", text=f"`{preference.name}` is now {preference.show(updated)}.{note}"
     )

@@ -63,6 +63,7 @@ COMMAND_TABLE: tuple[ChatCommand, ...] = (
             "/ask --provider grok What happened in tech today?",
             "/ask --provider anthropic --model claude-3-haiku --max-tokens 200 Summarise RFC 9110",
             "/ask --temperature 1.2 Give me five project names",
+            "/ask --fresh What is a monad, briefly?",
         ),
         slack=SlashCommand(
             "Ask a question with your own keys", "[--provider grok] [--model M] your question"

@@ -13,7 +13,21 @@ from bot.provider_names import ProviderNames
 from bot.reply import Field, Reply, ReplyEvent, Section
 from byok.usage import UsageReport
 
-__all__ = ["report_sections", "usage"]
+__all__ = ["report_sections", "saved_text", "usage"]
+
+
+def saved_text(report: UsageReport) -> str | None:
+    """``saved $0.0123 by 4 cached answers`` (and how many savings are unknown); None
+    without cached answers. An unknown saving is never shown as $0.00."""
+    if not report.cached:
+        return None
+    answers = plural(report.cached, "cached answer")
+    if report.saved_unknown == report.cached:
+        return f"saved an unknown amount by {answers}"
+    text = f"saved {money(report.saved)} by {answers}"
+    if report.saved_unknown:
+        text += f" (+ {plural(report.saved_unknown, 'answer')} of unknown cost)"
+    return text
 
 
 def report_sections(report: UsageReport, names: ProviderNames) -> list[Section]:
@@ -35,6 +49,8 @@ def report_sections(report: UsageReport, names: ProviderNames) -> list[Section]:
                 extras.append(failed)
             if line.fallbacks:
                 extras.append(f"{line.fallbacks:,} as fallback")
+            if line.cached:
+                extras.append(f"{line.cached:,} from your cache")
             bullets.append(
                 f"{line.model}: {plural(line.requests, 'request')}, "
                 f"{tokens(line.input_tokens)} in / {tokens(line.output_tokens)} out tokens, "
@@ -56,7 +72,10 @@ def _questions_and_attempts(report: UsageReport) -> str:
     extras = [plural(fallbacks, "fallback")] if fallbacks else []
     extras += [f"{failures:,} failed"] if failures else []
     detail = f" ({', '.join(extras)})" if extras else ""
-    return f"{plural(report.questions, 'question')} · {plural(report.requests, 'attempt')}{detail}"
+    # A cached answer is a question, but no attempt at a provider.
+    attempts = plural(report.requests - report.cached, "attempt")
+    text = f"{plural(report.questions, 'question')} · {attempts}{detail}"
+    return text + (f" · {report.cached:,} from your cache" if report.cached else "")
 
 
 async def usage(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
@@ -100,4 +119,7 @@ async def usage(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
             if report.unpriced:
                 text += f" + {plural(report.unpriced, 'request')} of unknown cost"
             text += "."
+        saved = saved_text(report)
+        if saved:
+            text += f" You {saved}."
     yield Reply(title="Your usage", text=text, sections=tuple(sections))

@@ -40,6 +40,7 @@ __all__ = [
     "DiscordShardLease",
     "HandledEvent",
     "RateBucket",
+    "ResponseCacheEntry",
     "SlackInstallation",
     "UsageEvent",
     "User",
@@ -124,6 +125,9 @@ class UserAIPreferences(Base):
     notify_on_quota_low: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     weekly_digest: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     digest_when_empty: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    cache_answers: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: Seconds a cached answer is served; NULL: the operator's default.
+    cache_ttl_s: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime]
 
 
@@ -133,11 +137,16 @@ class UsageEvent(Base):
     ``outcome`` is ``pending`` while the call runs (``reserved_cost`` holds its
     worst-case cost, so concurrent requests see it against the monthly limit), then
     ``success``, ``error`` or ``cancelled``. ``cost`` is NULL when the price is unknown.
+    A question answered from the user's response cache is no provider attempt: its one
+    row is written ``cached`` at once, with cost 0 and ``saved_cost`` what the original
+    answer cost (NULL: unknown).
     """
 
     __tablename__ = "usage_events"
     __table_args__ = (
-        CheckConstraint("outcome IN ('pending', 'success', 'error', 'cancelled')", name="outcome"),
+        CheckConstraint(
+            "outcome IN ('pending', 'success', 'error', 'cancelled', 'cached')", name="outcome"
+        ),
         Index("ix_usage_events_user_ref_created_at", "user_ref", "created_at"),
         Index("ix_usage_events_created_at_user_ref", "created_at", "user_ref"),
         # Few rows: what UsageLedger.close_abandoned reads at every start and hourly.
@@ -169,10 +178,38 @@ class UsageEvent(Base):
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    #: A ``cached`` row: what the answer cost when it was first asked (NULL: unknown).
+    saved_cost: Mapped[Decimal | None]
 
     @property
     def success(self) -> bool:
         return self.outcome == "success"
+
+
+class ResponseCacheEntry(Base):
+    """One answer kept for its asker, sealed like a key (see :mod:`byok.response_cache`).
+
+    ``key_hash`` is an HMAC of the request under a key derived from the master key and
+    the owner, so equal questions of two users have unrelated hashes. The answer, its
+    model, usage and cost are in ``sealed`` only (AES-256-GCM, bound to owner, provider
+    and ``key_hash``).
+    """
+
+    __tablename__ = "response_cache"
+    __table_args__ = (
+        UniqueConstraint("user_ref", "key_hash"),
+        Index("ix_response_cache_user_ref_created_at", "user_ref", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Int64, primary_key=True)
+    user_ref: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_id: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)  # bytes of ``sealed``
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class DigestLog(Base):

@@ -59,6 +59,8 @@ def prefs_text(*, default: str = "not set (first usable key)", **changed: str) -
         "quota-notices": "on",
         "digest": "on",
         "empty-digest": "off",
+        "cache": "off",
+        "cache-ttl": "default",
         **changed,
     }
     lines = [
