@@ -20,13 +20,13 @@ from byok.errors import ByokError
 from byok.remedies import (
     AddKey,
     Advice,
+    CheckKey,
     EnableKey,
     RaiseLimit,
     Remedy,
     RemoveLimit,
     SetAllowedModels,
     SetPreferredModel,
-    TestKey,
 )
 
 __all__ = ["CommandHints", "CommandRow", "SubcommandRow"]
@@ -97,7 +97,7 @@ def _arguments(remedy: Remedy) -> str:
     here, its value is typed where it is needed."""
     if isinstance(remedy, AddKey):
         return remedy.provider_id or "<provider>"
-    if isinstance(remedy, TestKey | EnableKey):
+    if isinstance(remedy, CheckKey | EnableKey):
         return remedy.provider_id
     if isinstance(remedy, RaiseLimit):
         return f"{remedy.provider_id} <usd>"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 __all__ = [
     "AddKey",
     "Advice",
+    "CheckKey",
     "ChooseMaxTokens",
     "ChooseModel",
     "ChooseProvider",
@@ -28,7 +29,6 @@ __all__ = [
     "RemoveLimit",
     "SetAllowedModels",
     "SetPreferredModel",
-    "TestKey",
     "remedies_in",
 ]
 
@@ -49,7 +49,7 @@ class AddKey(Remedy):
 
 
 @dataclass(frozen=True, slots=True)
-class TestKey(Remedy):
+class CheckKey(Remedy):
     """Check the stored key with the provider again."""
 
     provider_id: str

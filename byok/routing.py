@@ -22,7 +22,7 @@ from byok.preferences import Preferences
 from byok.pricing import worst_case_cost
 from byok.providers.models import provider_of_model
 from byok.providers.registry import BUILTIN_PROVIDER_IDS
-from byok.remedies import AddKey, ChooseModel, EnableKey, SetAllowedModels, TestKey
+from byok.remedies import AddKey, CheckKey, ChooseModel, EnableKey, SetAllowedModels
 from byok.usage import KeySource
 from byok.wording import with_article
 
@@ -89,7 +89,7 @@ def _unusable_key_error(entry: ProviderEntry, key: StoredKey | None) -> ByokErro
                 "Replace it with ",
                 AddKey(pid),
                 ", or check it again with ",
-                TestKey(pid),
+                CheckKey(pid),
                 ".",
             ),
         )

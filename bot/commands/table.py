@@ -24,12 +24,12 @@ from bot.remedy_text import CommandHints
 from bot.reply import ReplyEvent
 from byok.remedies import (
     AddKey,
+    CheckKey,
     EnableKey,
     RaiseLimit,
     RemoveLimit,
     SetAllowedModels,
     SetPreferredModel,
-    TestKey,
 )
 
 __all__ = [
@@ -52,7 +52,7 @@ _BYOK_SUBCOMMANDS = (
     Subcommand("add", keys.add, "Add a key (asked for in a private form)", remedies=(AddKey,)),
     Subcommand("list", keys.list_keys, "Your keys, their status and this month's spend", ("ls",)),
     Subcommand("remove", keys.remove, "Delete a key for good", ("rm", "delete")),
-    Subcommand("test", keys.test, "Check that a key still works", ("check",), (TestKey,)),
+    Subcommand("test", keys.test, "Check that a key still works", ("check",), remedies=(CheckKey,)),
     Subcommand("enable", keys.enable, "Switch a key back on", remedies=(EnableKey,)),
     Subcommand("disable", keys.disable, "Switch a key off (it stays stored)"),
     Subcommand(
