@@ -196,7 +196,8 @@ class ConsoleAdapter:
             try:
                 inv = self._invocation(stripped)
             except CommandError as error:
-                self._render(Reply(tone="error", text=error.user_message))
+                text = self._dispatcher.ctx.hints.error_text(error)
+                self._render(Reply(tone="error", text=text))
                 continue
             await self._foreground(self.handle(inv))
         return 0

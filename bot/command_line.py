@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from bot.chat_platform import StartError
+from bot.commands.table import COMMAND_HINTS
 from bot.config import Config, ConfigSource, load_config
 from bot.logs import config_secrets, configure_logging
 from bot.master_key import build_keyring
@@ -212,7 +213,7 @@ def execute(
         print(f"byok-bot: {exc}", file=sys.stderr)  # for operators: names [database] url
         return 1
     except ByokError as exc:
-        print(f"byok-bot: {exc.user_message}", file=sys.stderr)
+        print(f"byok-bot: {COMMAND_HINTS.error_text(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("byok-bot: interrupted", file=sys.stderr)

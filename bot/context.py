@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from bot.alert_delivery import deliver_quota_notices
 from bot.messenger import Messenger
 from bot.provider_names import ProviderNames
+from bot.remedy_text import CommandHints
 from byok.engine import Engine
 from byok.service import BYOKService
 from byok.types import UserRef
@@ -23,6 +24,9 @@ class BotContext:
     summary_output_tokens: int = 2_000
     # Filled by the running adapters: how to DM a user on each platform.
     messengers: dict[str, Messenger] = field(default_factory=dict)
+    #: How an error's remedies are worded as commands: the dispatcher gives its table's
+    #: (``bot.commands.table.COMMAND_HINTS``, which this module cannot import).
+    hints: CommandHints = field(default_factory=CommandHints)
 
     def reach_users_with(self, messengers: Iterable[Messenger]) -> None:
         """The running adapters' DM senders, one per platform, for spend alerts."""

@@ -1,6 +1,7 @@
 """The boundary every command passes: parse, run, turn errors into helpful replies.
 
-Errors the user can fix become their ``user_message``. Anything unexpected is logged
+Errors the user can fix become their text (``bot.remedy_text``: what went wrong, and
+what to do in this bot's commands). Anything unexpected is logged
 with an incident id and answered "Something went wrong (ref …)"; its text never
 reaches the chat, since it could hold a secret or a provider's raw body.
 """
@@ -15,16 +16,16 @@ from typing import Protocol
 from bot.alert_delivery import refusal_notices, spending_section
 from bot.commands import keys
 from bot.commands.spec import ChatCommand, Handler
-from bot.commands.table import COMMANDS_BY_NAME, command_named, subcommand_named
+from bot.commands.table import COMMAND_HINTS, COMMANDS_BY_NAME, command_named, subcommand_named
 from bot.context import BotContext
 from bot.failure_summary import failure_text
 from bot.grammar import CommandError, closest
 from bot.incidents import record_incident
 from bot.inflight import InFlightWork
 from bot.invocation import Invocation
-from bot.provider_names import ProviderNames
 from bot.reply import Reply, ReplyEvent, SecretRequest
 from byok.errors import AllProvidersFailedError, ByokError
+from byok.remedies import AddKey
 from byok.secret import Secret, looks_like_key
 
 __all__ = ["Dispatcher"]
@@ -66,7 +67,8 @@ class Dispatcher:
     """Runs commands for every adapter, and knows how many are running (for shutdown)."""
 
     def __init__(self, ctx: BotContext, metrics: CommandMetrics | None = None) -> None:
-        self.ctx = ctx
+        # Handlers word errors' remedies as the commands of the table run here.
+        self.ctx = replace(ctx, hints=COMMAND_HINTS) if ctx.hints.empty else ctx
         self._metrics = metrics
         #: The commands running now: shutdown waits for them, then cancels the rest.
         self.work = InFlightWork()
@@ -132,7 +134,8 @@ class Dispatcher:
                 text=(
                     "Your message contains what looks like an API key or token, so it was "
                     "not sent to any provider or stored. Treat that key as exposed: revoke it "
-                    "at the provider and add a new one privately with `/byok add <provider>`."
+                    "at the provider and add a new one privately with "
+                    f"{self.ctx.hints.remedy_text(AddKey())}."
                 ),
             )
             return
@@ -150,7 +153,7 @@ class Dispatcher:
             try:
                 return await keys.add_key(self.ctx, inv, request, Secret(key))
             except Exception as exc:  # noqa: BLE001 - this is the boundary
-                return _error_reply(exc, inv, self.ctx.provider_names)
+                return _error_reply(exc, inv, self.ctx)
 
     async def _guarded(self, command: ChatCommand, inv: Invocation) -> AsyncIterator[ReplyEvent]:
         try:
@@ -158,17 +161,18 @@ class Dispatcher:
             async for event in handler(inv_for_handler, self.ctx):
                 yield event
         except Exception as exc:  # noqa: BLE001 - this is the boundary
-            yield _error_reply(exc, inv, self.ctx.provider_names)
+            yield _error_reply(exc, inv, self.ctx)
 
 
-def _error_reply(exc: Exception, inv: Invocation, names: ProviderNames) -> Reply:
+def _error_reply(exc: Exception, inv: Invocation, ctx: BotContext) -> Reply:
     if isinstance(exc, ByokError):
         log.info("command /%s refused: %s", inv.command, exc)
+        names, hints = ctx.provider_names, ctx.hints
         spending = spending_section(refusal_notices(exc), names)  # a limit's 100% notice
         text = (
-            failure_text(exc, names)
+            failure_text(exc, names, hints)
             if isinstance(exc, AllProvidersFailedError)
-            else exc.user_message
+            else hints.error_text(exc)
         )
         return Reply(tone="error", text=text, sections=(spending,) if spending else ())
     incident = record_incident(log, f"command /{inv.command}", exc)

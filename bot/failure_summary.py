@@ -2,8 +2,8 @@
 
 The engine hands over the attempts as data (:class:`byok.errors.Attempt`: provider,
 skipped or failed, and why, in a clause). They are worded here, naming each provider as
-people know it, and the advice is chosen here, once for the whole request, because the
-commands it names (``/byok limit …``) belong to this layer.
+people know it, and the advice is chosen here, once for the whole request, naming the
+bot's commands through its hints (``bot.remedy_text``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.provider_names import ProviderNames
+from bot.remedy_text import CommandHints
 from byok.errors import (
     AllProvidersFailedError,
     Attempt,
@@ -27,6 +28,7 @@ from byok.errors import (
     VaultError,
     wait_text,
 )
+from byok.remedies import AddKey, ChooseMaxTokens, ChooseModel, RaiseLimit
 
 __all__ = ["attempt_text", "failure_text", "fallback_status", "next_step"]
 
@@ -36,9 +38,9 @@ _SHORTLY_S = 30.0
 _A_MINUTE_S = 60.0
 
 
-def failure_text(exc: AllProvidersFailedError, names: ProviderNames) -> str:
+def failure_text(exc: AllProvidersFailedError, names: ProviderNames, hints: CommandHints) -> str:
     """``Couldn't answer: OpenAI skipped — … · Anthropic failed — ….`` and ``Next: …``."""
-    step = next_step(exc.attempts, names)
+    step = next_step(exc.attempts, names, hints)
     return f"Couldn't answer: {_grouped(exc.attempts, names)}." + (
         f"\nNext: {step}." if step else ""
     )
@@ -79,12 +81,12 @@ def _run_text(run: Sequence[Attempt], names: ProviderNames) -> str:
     return f"{listed} {run[0].outcome} — {run[0].error.brief}"
 
 
-def next_step(attempts: Sequence[Attempt], names: ProviderNames) -> str | None:
+def next_step(attempts: Sequence[Attempt], names: ProviderNames, hints: CommandHints) -> str | None:
     """The single most useful thing to do: wait (when waiting is enough for one of the
     providers, the shortest such wait), or else the fix for the earliest provider in the
     chain, the one the user prefers; both when both exist."""
     waits = [w for a in attempts if (w := _wait(a.error)) is not None]
-    fixes = [f for a in attempts if (f := _fix(a, names)) is not None]
+    fixes = [f for a in attempts if (f := _fix(a, names, hints)) is not None]
     wait = min(waits)[1] if waits else None
     fix = fixes[0] if fixes else None
     if wait and fix:
@@ -102,28 +104,28 @@ def _wait(error: ByokError) -> tuple[float, str] | None:
     return None
 
 
-def _fix(attempt: Attempt, names: ProviderNames) -> str | None:
+def _fix(attempt: Attempt, names: ProviderNames, hints: CommandHints) -> str | None:
     """The fix, naming the provider by its name and the command by its id."""
     error, pid = attempt.error, attempt.provider_id
-    name = names.label(pid)
+    name, typed = names.label(pid), hints.remedy_text
     if isinstance(error, ProviderError) and error.operator_endpoint:
         return None if isinstance(error, RateLimitedError) else _TELL_OPERATOR
     if isinstance(error, SpendLimitError):
         if error.operator_key:
-            return f"add your own {name} key with `/byok add {pid}`"
-        return f"raise the {name} limit with `/byok limit {pid} <usd>`"
+            return f"add your own {name} key with {typed(AddKey(pid))}"
+        return f"raise the {name} limit with {typed(RaiseLimit(pid))}"
     if isinstance(error, UnpricedModelError):
-        return f"ask {name} with a priced model (`--model`)"
+        return f"ask {name} with a priced model ({typed(ChooseModel())})"
     if isinstance(error, InvalidKeyError):
         if error.reason == "no_permission":
             return f"check the {name} key's permissions in the {name} console"
-        return f"replace the {name} key with `/byok add {pid}`"
+        return f"replace the {name} key with {typed(AddKey(pid))}"
     if isinstance(error, ProviderQuotaError):
         return f"add credit in the {name} billing console"
     if isinstance(error, UnknownModelError):
-        return "ask with another `--model`"
+        return f"ask with another {typed(ChooseModel())}"
     if isinstance(error, BadRequestError):
-        return "shorten the question or lower `--max-tokens`"
+        return f"shorten the question or lower {typed(ChooseMaxTokens())}"
     if isinstance(error, VaultError):
-        return f"add the {name} key again with `/byok add {pid}`"
+        return f"add the {name} key again with {typed(AddKey(pid))}"
     return None

@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.bounds import MODEL_MAX_CHARS, readable_bound
 from byok.errors import ByokError
+from byok.remedies import Remedy
 
 __all__ = [
     "CommandError",
@@ -38,7 +39,7 @@ class CommandError(ByokError):
     """The command itself is wrong; the message says how to write it."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, user_message=message)
+        super().__init__(message, explanation=message)
 
 
 def closest(word: str, options: Sequence[str]) -> str | None:
@@ -54,6 +55,8 @@ class Flag:
     help: str = ""
     #: A switch takes no value (``--fresh``): present, it reads True.
     switch: bool = False
+    #: What it does for an error's advice (:mod:`byok.remedies`): hints to do that name it.
+    remedy: type[Remedy] | None = None
 
 
 def no_value(_name: str, _raw: str) -> bool:

@@ -56,7 +56,7 @@ class Answer:
         if not self.failed_attempts:
             return None
         return "; ".join(
-            f"{a.provider_id} failed: {a.error.user_message}" for a in self.failed_attempts
+            f"{a.provider_id} failed: {a.error.explanation}" for a in self.failed_attempts
         )
 
 

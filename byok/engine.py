@@ -158,7 +158,7 @@ def refuse_unusable_characters(key: Secret) -> None:
         )
         raise ByokError(
             f"key refused: {code} at position {position}",
-            user_message=(
+            explanation=(
                 f"The key contains a character that is not allowed ({name} {code} at position "
                 f"{position}) — paste it again. Nothing was stored."
             ),

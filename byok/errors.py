@@ -26,16 +26,20 @@
     ├─ KeyInPromptError
     └─ RequestRateLimitError(retry_after)
 
-Every error carries a ``user_message`` built only from safe fields (provider, model,
-setting names, seconds to wait) that tells the user what to do next, and a ``brief``:
-what went wrong in one clause, without advice, for a list of a request's attempts
+Every error tells a user, from safe fields only (provider, model, setting names,
+seconds to wait), what went wrong (``explanation``) and what to do next (``advice``),
+and has a ``brief``: what went wrong in one clause, for a list of a request's attempts
 (:class:`Attempt`). ``str(exc)`` is for logs and never contains a secret either:
 provider bodies are not copied in.
 
-A message about one provider names it as people know it ("xAI Grok") and keeps its id
-where it is typed (``/byok add xai``). Where an error is raised the name may not be
-known (a provider client knows only its id), so such a message is a :data:`Wording`;
-the engine calls :meth:`ByokError.name_provider` before the error leaves it.
+The engine speaks no command syntax: where advice needs one of the bot's commands or
+options it holds a remedy (:mod:`byok.remedies`), which the bot words as its command
+(``bot.remedy_text``). So the text a user reads is the bot's, made of these parts.
+
+Text about one provider names it as people know it ("xAI Grok"); a remedy keeps its
+id, as commands are typed with it. Where an error is raised the name may not be known
+(a provider client knows only its id), so such text is a :data:`Wording`; the engine
+calls :meth:`ByokError.name_provider` before the error leaves it.
 """
 
 from __future__ import annotations
@@ -46,6 +50,18 @@ from decimal import Decimal
 from typing import Literal
 
 from byok.money import usd
+from byok.remedies import (
+    AddKey,
+    Advice,
+    ChooseMaxTokens,
+    ChooseModel,
+    ChooseProvider,
+    RaiseLimit,
+    Remedy,
+    RemoveLimit,
+    SetPreferredModel,
+    remedies_in,
+)
 from byok.wording import with_article
 
 __all__ = [
@@ -81,46 +97,63 @@ __all__ = [
     "wait_text",
 ]
 
-#: A user message about one provider, given the name people know it by.
+#: Text about one provider, given the name people know it by.
 Wording = Callable[[str], str]
+#: Advice about one provider, given the name people know it by.
+AdviceWording = Callable[[str], Advice]
 
 
 class ByokError(Exception):
     """Base of every error the engine raises on purpose.
 
-    ``user_message`` may be a :data:`Wording`, worded with ``name`` (the provider's name
-    if known, else its id) until :meth:`name_provider` words it again.
+    A user reads the explanation, then the advice after a space, each remedy in it
+    worded as the bot's command. ``explanation`` and ``advice`` may be worded with
+    ``name`` (the provider's name if known, else its id) until :meth:`name_provider`
+    words them again.
     """
 
-    #: ``brief`` when none is given (else the user message).
+    #: ``brief`` when none is given (else the explanation).
     default_brief: str | None = None
 
     def __init__(
         self,
         message: str,
         *,
-        user_message: str | Wording | None = None,
+        explanation: str | Wording | None = None,
+        advice: Advice | AdviceWording = (),
         brief: str | None = None,
         name: str = "",
     ) -> None:
         super().__init__(message)
-        self._wording: Wording | None = None
-        if callable(user_message):
-            self._reword(user_message, name)
-        else:
-            self.user_message = user_message or message
+        #: What went wrong, for a user, in whole sentences ("Your xAI Grok key was
+        #: refused as invalid."): ``message`` if not given. Never names a command.
+        self.explanation = ""
+        #: What to do about it: prose with a remedy where a command goes; may be empty.
+        self.advice: Advice = ()
+        self._reword(explanation or message, advice, name)
         #: What went wrong, in a clause with no advice ("rate limited (retry after 20 s)").
-        self.brief = brief or self.default_brief or self.user_message
+        self.brief = brief or self.default_brief or self.explanation
+
+    @property
+    def remedies(self) -> tuple[Remedy, ...]:
+        """What the advice says to do with the bot's commands, in order."""
+        return remedies_in(self.advice)
 
     def name_provider(self, name: str) -> None:
-        """Name the provider in ``user_message`` as people know it (``xAI Grok``); commands
-        in it keep the id. An error that names no provider is left as it is."""
-        if self._wording is not None:
-            self.user_message = self._wording(name)
+        """Name the provider in the explanation and advice as people know it (``xAI
+        Grok``); remedies keep its id. An error that names no provider is left as it is."""
+        if self._explaining is not None:
+            self.explanation = self._explaining(name)
+        if self._advising is not None:
+            self.advice = self._advising(name)
 
-    def _reword(self, wording: Wording, name: str) -> None:
-        self._wording = wording
-        self.user_message = wording(name)
+    def _reword(
+        self, explanation: str | Wording, advice: Advice | AdviceWording, name: str
+    ) -> None:
+        self._explaining = explanation if callable(explanation) else None
+        self._advising = advice if callable(advice) else None
+        self.explanation = explanation(name) if callable(explanation) else explanation
+        self.advice = advice(name) if callable(advice) else tuple(advice)
 
 
 class ConfigError(ByokError):
@@ -143,9 +176,8 @@ class KeyNotFoundError(VaultError):
     def __init__(self, provider_id: str, *, name: str | None = None) -> None:
         super().__init__(
             f"no stored {provider_id} key",
-            user_message=lambda name: (
-                f"You have no {name} key. Add one with `/byok add {provider_id}`."
-            ),
+            explanation=lambda name: f"You have no {name} key.",
+            advice=("Add one with ", AddKey(provider_id), "."),
             brief="no key stored",
             name=name or provider_id,
         )
@@ -179,12 +211,17 @@ class ProviderError(ByokError):
         provider_id: str,
         message: str,
         *,
-        user_message: str | Wording | None = None,
+        explanation: str | Wording | None = None,
+        advice: Advice | AdviceWording = (),
         model_id: str | None = None,
         brief: str | None = None,
     ) -> None:
         super().__init__(
-            f"{provider_id}: {message}", user_message=user_message, brief=brief, name=provider_id
+            f"{provider_id}: {message}",
+            explanation=explanation,
+            advice=advice,
+            brief=brief,
+            name=provider_id,
         )
         self.provider_id = provider_id
         self.model_id = model_id
@@ -210,21 +247,27 @@ class InvalidKeyError(ProviderError):
     ) -> None:
         text = _KEY_PROBLEM_TEXT[reason]
 
-        def wording(name: str) -> str:
-            advice = (
-                f"Check its permissions in the {name} console (some models, regions or "
-                f"projects must be enabled there), ask with another `--model`, or replace the "
-                f"key with `/byok add {provider_id}`."
-                if reason == "no_permission"
-                else f"Create a new key in the {name} console and replace it with "
-                f"`/byok add {provider_id}`."
+        def advice(name: str) -> Advice:
+            if reason == "no_permission":
+                return (
+                    f"Check its permissions in the {name} console (some models, regions or "
+                    "projects must be enabled there), ask with another ",
+                    ChooseModel(),
+                    ", or replace the key with ",
+                    AddKey(provider_id),
+                    ".",
+                )
+            return (
+                f"Create a new key in the {name} console and replace it with ",
+                AddKey(provider_id),
+                ".",
             )
-            return f"Your {name} key {text}. {advice}"
 
         super().__init__(
             provider_id,
             f"key {text}",
-            user_message=wording,
+            explanation=lambda name: f"Your {name} key {text}.",
+            advice=advice,
             model_id=model_id,
             brief=f"the key {text}",
         )
@@ -240,11 +283,12 @@ class RateLimitedError(ProviderError):
     def __init__(
         self, provider_id: str, retry_after: float | None = None, *, model_id: str | None = None
     ) -> None:
-        wait = f" Try again in {wait_text(retry_after)}." if retry_after else " Try again shortly."
+        wait = f"Try again in {wait_text(retry_after)}." if retry_after else "Try again shortly."
         super().__init__(
             provider_id,
             f"rate limited (retry after {retry_after}s)",
-            user_message=lambda name: f"{name} is rate limiting your key.{wait}",
+            explanation=lambda name: f"{name} is rate limiting your key.",
+            advice=(wait,),
             model_id=model_id,
             brief=f"rate limited (retry after {wait_text(retry_after)})"
             if retry_after
@@ -263,9 +307,9 @@ class ProviderQuotaError(ProviderError):
         super().__init__(
             provider_id,
             "quota or credit exhausted",
-            user_message=lambda name: (
-                f"Your {name} account has run out of credit or quota. "
-                f"Add credit in the {name} billing console, or use another provider."
+            explanation=lambda name: f"Your {name} account has run out of credit or quota.",
+            advice=lambda name: (
+                f"Add credit in the {name} billing console, or use another provider.",
             ),
             model_id=model_id,
             brief="the account is out of credit or quota",
@@ -289,10 +333,8 @@ class ProviderUnavailableError(ProviderError):
         super().__init__(
             provider_id,
             f"unavailable: {what}",
-            user_message=lambda name: (
-                f"{name} is not answering right now ({what}). "
-                "Try again in a minute or ask another provider with `--provider`."
-            ),
+            explanation=lambda name: f"{name} is not answering right now ({what}).",
+            advice=("Try again in a minute or ask another provider with ", ChooseProvider(), "."),
             model_id=model_id,
             brief=f"not answering ({what})",
         )
@@ -311,24 +353,33 @@ class StreamInterruptedError(ProviderUnavailableError):
         self.partial_text = ""
         self._reword(
             lambda name: (
-                f"{name} stopped in the middle of the answer ({what}); "
-                "what you see is incomplete. Ask again to get a full answer."
+                f"{name} stopped in the middle of the answer ({what}); what you see is incomplete."
             ),
+            ("Ask again to get a full answer.",),
             provider_id,
         )
         self.brief = f"stopped in the middle of the answer ({what})"
 
 
 class BadRequestError(ProviderError):
-    """The provider rejected the request itself (context too long, bad parameter)."""
+    """The provider rejected the request itself (context too long, bad parameter);
+    ``advice``, if any, says what to ask with instead."""
 
     kind = "bad_request"
 
-    def __init__(self, provider_id: str, what: str, *, model_id: str | None = None) -> None:
+    def __init__(
+        self,
+        provider_id: str,
+        what: str,
+        *,
+        model_id: str | None = None,
+        advice: Advice | AdviceWording = (),
+    ) -> None:
         super().__init__(
             provider_id,
             f"bad request: {what}",
-            user_message=lambda name: f"{name} rejected the request: {what}.",
+            explanation=lambda name: f"{name} rejected the request: {what}.",
+            advice=advice,
             model_id=model_id,
             brief=f"rejected the request ({what})",
         )
@@ -341,11 +392,11 @@ class UnknownModelError(ProviderError):
     kind = "unknown_model"
 
     def __init__(self, provider_id: str, model_id: str, available: Sequence[str] = ()) -> None:
-        hint = f" Models your key can use: {_some(available)}." if available else ""
         super().__init__(
             provider_id,
             f"unknown model {model_id!r}",
-            user_message=lambda name: f"{name} has no model `{model_id}` for your key.{hint}",
+            explanation=lambda name: f"{name} has no model `{model_id}` for your key.",
+            advice=(f"Models your key can use: {_some(available)}.",) if available else (),
             model_id=model_id,
             brief=f"no model `{model_id}` for this key",
         )
@@ -358,7 +409,8 @@ class UnknownProviderError(ByokError):
     def __init__(self, name: str, known: Sequence[str]) -> None:
         super().__init__(
             f"unknown provider {name!r}",
-            user_message=f"Unknown provider `{name}`. Choose one of: {', '.join(known)}.",
+            explanation=f"Unknown provider `{name}`.",
+            advice=(f"Choose one of: {', '.join(known)}.",),
         )
         self.name = name
         self.known = tuple(known)
@@ -370,10 +422,8 @@ class NoKeyError(ByokError):
     def __init__(self, provider_id: str, *, name: str | None = None) -> None:
         super().__init__(
             f"no key for {provider_id}",
-            user_message=lambda name: (
-                f"You have no {name} key yet. Add one with `/byok add {provider_id}` "
-                "(it asks for the key privately)."
-            ),
+            explanation=lambda name: f"You have no {name} key yet.",
+            advice=("Add one with ", AddKey(provider_id), " (it asks for the key privately)."),
             brief="no key",
             name=name or provider_id,
         )
@@ -409,7 +459,7 @@ class AllProvidersFailedError(ByokError):
         super().__init__(
             "all providers failed: "
             + "; ".join(f"{a.provider_id} {a.outcome}: {a.error}" for a in attempts),
-            user_message="Couldn't answer: every provider tried failed or was skipped.",
+            explanation="Couldn't answer: every provider tried failed or was skipped.",
         )
         self.attempts = tuple(attempts)
 
@@ -429,10 +479,14 @@ class KeyForAnotherProviderError(ByokError):
         that = with_article(vendor_name or vendor)
         super().__init__(
             f"{vendor}-shaped key offered for {provider_id}",
-            user_message=lambda name: (
+            explanation=lambda name: (
                 f"That looks like {that} key (it starts with `{prefix}`), not your "
-                f"{name} key. Nothing was stored. Add it with `/byok add {vendor}`, "
-                f"or paste your {name} key instead."
+                f"{name} key. Nothing was stored."
+            ),
+            advice=lambda name: (
+                "Add it with ",
+                AddKey(vendor),
+                f", or paste your {name} key instead.",
             ),
             name=name or provider_id,
         )
@@ -458,26 +512,25 @@ class SpendLimitError(ByokError):
             if operator_key
             else f"its {usd(limit)} monthly limit"
         )
-        fix = (
-            f"Add your own key with `/byok add {provider_id}`"
+        fix: Advice = (
+            ("Add your own key with ", AddKey(provider_id))
             if operator_key
-            else f"Raise it with `/byok limit {provider_id} <usd>`"
+            else ("Raise it with ", RaiseLimit(provider_id))
         )
         room = needed is not None and spent < limit
 
-        def wording(name: str) -> str:
+        def explanation(name: str) -> str:
             whose = (
                 f"the shared {name} allowance of {usd(limit)} a month"
                 if operator_key
                 else f"your {name} monthly limit of {usd(limit)}"
             )
-            why = (
+            return (
                 f"This request could cost up to {usd(needed)}, more than the "
                 f"{usd(limit - spent)} left of {whose} ({usd(spent)} spent)."
                 if room
                 else f"You have used up {whose} ({usd(spent)} spent)."
             )
-            return f"{why} {fix}, lower `--max-tokens`, or ask another provider."
 
         brief = (
             f"{budget} has {usd(limit - spent)} left, this request could cost up to {usd(needed)}"
@@ -486,7 +539,8 @@ class SpendLimitError(ByokError):
         )
         super().__init__(
             f"{provider_id} monthly limit reached",
-            user_message=wording,
+            explanation=explanation,
+            advice=(*fix, ", lower ", ChooseMaxTokens(), ", or ask another provider."),
             brief=brief,
             name=name or provider_id,
         )
@@ -509,20 +563,33 @@ class UnpricedModelError(ByokError):
         operator_key: bool = False,
         name: str | None = None,
     ) -> None:
-        def wording(name: str) -> str:
-            if operator_key:
-                advice = (
-                    f"the shared {name} allowance cannot be used for it. Ask with a priced "
-                    f"model (`--model`), or add your own key with `/byok add {provider_id}`."
-                )
-            else:
-                advice = (
-                    f"your {name} monthly limit cannot be enforced for it. Ask with a "
-                    f"priced model (`--model`, or make one your default with `/byok prefs model "
-                    f"{provider_id} <model>`), or remove the limit with "
-                    f"`/byok limit {provider_id} off`."
-                )
-            return f"The price of `{model_id}` is unknown, so {advice}"
+        def explanation(name: str) -> str:
+            so = (
+                f"the shared {name} allowance cannot be used for it"
+                if operator_key
+                else f"your {name} monthly limit cannot be enforced for it"
+            )
+            return f"The price of `{model_id}` is unknown, so {so}."
+
+        advice: Advice
+        if operator_key:
+            advice = (
+                "Ask with a priced model (",
+                ChooseModel(),
+                "), or add your own key with ",
+                AddKey(provider_id),
+                ".",
+            )
+        else:
+            advice = (
+                "Ask with a priced model (",
+                ChooseModel(),
+                ", or make one your default with ",
+                SetPreferredModel(provider_id),
+                "), or remove the limit with ",
+                RemoveLimit(provider_id),
+                ".",
+            )
 
         budget = (
             "the shared allowance cannot cover it"
@@ -531,7 +598,8 @@ class UnpricedModelError(ByokError):
         )
         super().__init__(
             f"no price known for {provider_id}/{model_id}; limit cannot be enforced",
-            user_message=wording,
+            explanation=explanation,
+            advice=advice,
             brief=f"the price of `{model_id}` is unknown, so {budget}",
             name=name or provider_id,
         )
@@ -546,10 +614,15 @@ class KeyInPromptError(ByokError):
     def __init__(self) -> None:
         super().__init__(
             "message contains a key-shaped secret; not sent",
-            user_message=(
+            explanation=(
                 "Your message contains what looks like an API key or token, so it was not "
-                "sent to any provider. Treat that key as exposed: revoke it at the provider, "
-                "create a new one and add it privately with `/byok add <provider>`."
+                "sent to any provider."
+            ),
+            advice=(
+                "Treat that key as exposed: revoke it at the provider, create a new one and "
+                "add it privately with ",
+                AddKey(),
+                ".",
             ),
         )
 
@@ -560,7 +633,8 @@ class RequestRateLimitError(ByokError):
     def __init__(self, retry_after: float) -> None:
         super().__init__(
             f"request rate limit, retry after {retry_after:.1f}s",
-            user_message=f"You are sending requests quickly. Try again in {wait_text(retry_after)}.",
+            explanation="You are sending requests quickly.",
+            advice=(f"Try again in {wait_text(retry_after)}.",),
         )
         self.retry_after = retry_after
 
@@ -570,31 +644,34 @@ def as_operator_endpoint(exc: ProviderError) -> ProviderError:
     the endpoint and never blames, or asks for, a key of the user's. Changed in place;
     :meth:`ByokError.name_provider` still names the endpoint afterwards."""
     exc.operator_endpoint = True
-    pid, tell = exc.provider_id, "tell your bot operator."
+    pid, tell = exc.provider_id, ("— tell your bot operator.",)
     if isinstance(exc, StreamInterruptedError | BadRequestError):
         return exc  # about the answer or the request, not about keys
+    advice: Advice = tell
     if isinstance(exc, RateLimitedError):
-        wait = wait_text(exc.retry_after)
-        said = f"is rate limiting requests. Try again in {wait}."
+        said = "is rate limiting requests."
+        advice = (f"Try again in {wait_text(exc.retry_after)}.",)
     elif isinstance(exc, ProviderUnavailableError):
         exc.brief = f"the operator's endpoint is not answering ({exc.what})"
-        said = f"is not answering ({exc.what}) — {tell}"
+        said = f"is not answering ({exc.what})"
     elif isinstance(exc, InvalidKeyError):
         exc.brief = "the operator's endpoint refused the request as unauthorised"
-        said = f"refused the request as unauthorised — {tell}"
+        said = "refused the request as unauthorised"
     elif isinstance(exc, ProviderQuotaError):
         exc.brief = "the operator's endpoint is out of credit or quota"
-        said = f"is out of credit or quota — {tell}"
+        said = "is out of credit or quota"
     elif isinstance(exc, UnknownModelError):
-        hint = f" It serves: {_some(exc.available)}." if exc.available else ""
         exc.brief = f"no model `{exc.model_id}`"
-        said = f"has no model `{exc.model_id}`.{hint}"
+        said = f"has no model `{exc.model_id}`."
+        advice = (f"It serves: {_some(exc.available)}.",) if exc.available else ()
     else:
         exc.brief = f"the operator's endpoint failed ({exc.kind.replace('_', ' ')})"
-        said = f"failed ({exc.kind.replace('_', ' ')}) — {tell}"
+        said = f"failed ({exc.kind.replace('_', ' ')})"
     # An id reads as code (`local`); an operator's name as written ("Office Llama").
     exc._reword(
-        lambda name: f"The operator's endpoint {f'`{pid}`' if name == pid else name} {said}", pid
+        lambda name: f"The operator's endpoint {f'`{pid}`' if name == pid else name} {said}",
+        advice,
+        pid,
     )
     return exc
 

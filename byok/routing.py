@@ -22,6 +22,7 @@ from byok.preferences import Preferences
 from byok.pricing import worst_case_cost
 from byok.providers.models import provider_of_model
 from byok.providers.registry import BUILTIN_PROVIDER_IDS
+from byok.remedies import AddKey, CheckKey, ChooseModel, EnableKey, SetAllowedModels
 from byok.usage import KeySource
 from byok.wording import with_article
 
@@ -39,9 +40,13 @@ class ModelNotAllowedError(ByokError):
     ) -> None:
         super().__init__(
             f"{model} not allowed for {provider_id} key",
-            user_message=lambda name: (
-                f"Your {name} key is limited to: {', '.join(allowed)}. Ask with one "
-                f"of those (`--model`), or change the list with `/byok models {provider_id} …`."
+            explanation=lambda name: f"Your {name} key is limited to: {', '.join(allowed)}.",
+            advice=(
+                "Ask with one of those (",
+                ChooseModel(),
+                "), or change the list with ",
+                SetAllowedModels(provider_id),
+                ".",
             ),
             name=name or provider_id,
         )
@@ -76,16 +81,23 @@ def _unusable_key_error(entry: ProviderEntry, key: StoredKey | None) -> ByokErro
     if key is not None and not key.is_valid:
         return ByokError(
             f"{pid} key marked invalid ({key.invalid_reason})",
-            user_message=(
+            explanation=(
                 f"Your {name} key (…{key.last4}) was refused by {name} "
-                f"({key.invalid_reason or 'invalid'}) and is switched off. Replace it with "
-                f"`/byok add {pid}`, or check it again with `/byok test {pid}`."
+                f"({key.invalid_reason or 'invalid'}) and is switched off."
+            ),
+            advice=(
+                "Replace it with ",
+                AddKey(pid),
+                ", or check it again with ",
+                CheckKey(pid),
+                ".",
             ),
         )
     if key is not None and not key.is_active:
         return ByokError(
             f"{pid} key disabled",
-            user_message=f"Your {name} key is disabled. Turn it back on with `/byok enable {pid}`.",
+            explanation=f"Your {name} key is disabled.",
+            advice=("Turn it back on with ", EnableKey(pid), "."),
         )
     return NoKeyError(pid, name=name)
 
@@ -218,7 +230,8 @@ def plan_route(
 
 
 def _owner_of(catalog: Catalog, prefs: Preferences, model: str, notes: list[str]) -> str | None:
-    """`--model claude-3-haiku` alone means anthropic: the provider such a name names."""
+    """A model named alone (``claude-3-haiku``) means its maker (anthropic): the provider
+    such a name names."""
     if prefs.default_provider not in (None, *BUILTIN_PROVIDER_IDS):
         return None  # an operator's own endpoint (Ollama, vLLM) serves names of every shape
     owner = provider_of_model(model)
@@ -258,8 +271,6 @@ def _fallbacks(
 def _no_keys_at_all(catalog: Catalog) -> ByokError:
     return ByokError(
         "user has no keys",
-        user_message=(
-            "You have no API keys yet. Add one privately with `/byok add <provider>` "
-            f"(providers: {', '.join(catalog.ids)})."
-        ),
+        explanation="You have no API keys yet.",
+        advice=("Add one privately with ", AddKey(), f" (providers: {', '.join(catalog.ids)})."),
     )

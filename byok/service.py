@@ -109,7 +109,7 @@ def _messages(messages: Sequence[MessageLike]) -> tuple[ChatMessage, ...]:
             raise ByokError(f"unknown message role {role!r}")
         converted.append(ChatMessage(role, str(message.get("content", ""))))  # type: ignore[arg-type]
     if not any(m.role == "user" and m.content.strip() for m in converted):
-        raise ByokError("empty question", user_message="There is no question to ask.")
+        raise ByokError("empty question", explanation="There is no question to ask.")
     if any(looks_like_key(m.content) for m in converted):
         raise KeyInPromptError
     return tuple(converted)
@@ -562,7 +562,7 @@ class BYOKService:
     async def set_monthly_limit(self, provider: str, usd: Decimal | None) -> StoredKey:
         entry = self._engine.catalog.resolve(provider)
         if usd is not None and usd < 0:
-            raise ByokError("negative limit", user_message="A monthly limit cannot be negative.")
+            raise ByokError("negative limit", explanation="A monthly limit cannot be negative.")
         with provider_named(entry):
             return await self._engine.keys.update(self.user, entry.provider_id, monthly_limit=usd)
 
@@ -596,7 +596,7 @@ class BYOKService:
             cap = changes["max_tokens_per_request"]
             if cap is not None and cap < 1:
                 raise ByokError(
-                    "bad max tokens", user_message="Max tokens per request must be at least 1."
+                    "bad max tokens", explanation="Max tokens per request must be at least 1."
                 )
         if "cache_ttl_s" in changes:
             ttl = changes["cache_ttl_s"]
@@ -604,7 +604,7 @@ class BYOKService:
             if ttl is not None and not 60 <= ttl <= longest:
                 raise ByokError(
                     "bad cache ttl",
-                    user_message=(
+                    explanation=(
                         f"The cache TTL must be between 1 minute and {longest // 3600:,} hours."
                     ),
                 )

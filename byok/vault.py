@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from byok.errors import KeyDecryptError, MasterKeyMissingError, VaultError
+from byok.remedies import AddKey
 from byok.secret import Secret
 from byok.types import UserRef
 
@@ -161,10 +162,8 @@ class Keyring:
             raise KeyDecryptError(
                 f"stored key was sealed with master key {sealed.master_key_id}, "
                 "which is not configured",
-                user_message=(
-                    "Your stored key cannot be read with the bot's current master key. "
-                    "Ask the operator, or add the key again with `/byok add`."
-                ),
+                explanation="Your stored key cannot be read with the bot's current master key.",
+                advice=("Ask the operator, or add the key again with ", AddKey(provider_id), "."),
             )
         blob = sealed.blob
         if len(blob) < 1 + _NONCE_BYTES + 16 or blob[0] != FORMAT_VERSION:
@@ -175,10 +174,8 @@ class Keyring:
         except InvalidTag as exc:
             raise KeyDecryptError(
                 "stored key failed authentication (tampered, or moved to another owner)",
-                user_message=(
-                    "Your stored key could not be verified and was not used. "
-                    f"Add it again with `/byok add {provider_id}`."
-                ),
+                explanation="Your stored key could not be verified and was not used.",
+                advice=("Add it again with ", AddKey(provider_id), "."),
             ) from exc
         return Secret(plain.decode())
 

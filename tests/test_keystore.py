@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text, update
 
+from bot.commands.table import COMMAND_HINTS
 from byok.db import Database
 from byok.db.tables import UserApiKey
 from byok.errors import KeyDecryptError, KeyNotFoundError
@@ -107,7 +108,8 @@ async def test_row_copied_to_another_user_fails_to_decrypt(
         )
     with pytest.raises(KeyDecryptError) as caught:
         await store.secret(BOB, "openai")
-    assert canary_key not in str(caught.value) and canary_key not in caught.value.user_message
+    shown = COMMAND_HINTS.error_text(caught.value)
+    assert canary_key not in str(caught.value) and canary_key not in shown
 
 
 async def _seed(store: KeyStore, count: int) -> dict[UserRef, str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from bot.summaries.map_reduce import (
     MAP_SYSTEM_PROMPT,
     REDUCE_SYSTEM_PROMPT,
@@ -361,7 +362,7 @@ async def test_a_context_too_small_for_any_transcript_is_refused(long_meeting: T
     with pytest.raises(SummaryError) as caught:
         await summarize(long_meeting, model, context_tokens=900, max_output_tokens=400)
     assert caught.value.problem == "context_too_small"
-    assert "--max-tokens" in caught.value.user_message
+    assert "--max-tokens" in COMMAND_HINTS.error_text(caught.value)
     assert model.calls == []
 
 
@@ -372,7 +373,7 @@ async def test_an_empty_answer_is_an_error_the_user_can_act_on() -> None:
             transcript, FakeModel(lambda c: "  \n"), context_tokens=4000, max_output_tokens=500
         )
     assert caught.value.problem == "empty_reply"
-    assert "another model" in caught.value.user_message
+    assert "another model" in COMMAND_HINTS.error_text(caught.value)
 
 
 async def test_a_transcript_without_turns_is_refused() -> None:

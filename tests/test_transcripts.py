@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from bot.summaries.transcripts import (
     PARAGRAPH_CHARS,
     Transcript,
@@ -355,8 +356,8 @@ def test_empty_input_is_refused(data: str | bytes) -> None:
         parse_transcript(data)
     assert caught.value.problem == "empty"
     assert isinstance(caught.value, ByokError)
-    assert "nothing to summarise" in caught.value.user_message
-    assert ".txt, .vtt or .srt" in caught.value.user_message
+    assert "nothing to summarise" in COMMAND_HINTS.error_text(caught.value)
+    assert ".txt, .vtt or .srt" in COMMAND_HINTS.error_text(caught.value)
 
 
 @pytest.mark.parametrize("filename", ["minutes.docx", "recording.mp4", "notes.PDF", "x.json"])
@@ -365,8 +366,8 @@ def test_unsupported_file_types_name_the_supported_ones(filename: str) -> None:
         parse_transcript("Alice: hi", filename)
     extension = filename[filename.rindex(".") :].lower()
     assert caught.value.problem == "unsupported"
-    assert caught.value.user_message.startswith(f"I can't read `{extension}` files.")
-    assert ".txt, .vtt or .srt" in caught.value.user_message
+    assert COMMAND_HINTS.error_text(caught.value).startswith(f"I can't read `{extension}` files.")
+    assert ".txt, .vtt or .srt" in COMMAND_HINTS.error_text(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -383,14 +384,14 @@ def test_binary_content_is_refused(data: str | bytes) -> None:
     with pytest.raises(TranscriptError) as caught:
         parse_transcript(data, "meeting.txt")
     assert caught.value.problem == "binary"
-    assert "not a text transcript" in caught.value.user_message
+    assert "not a text transcript" in COMMAND_HINTS.error_text(caught.value)
 
 
 def test_non_utf8_text_is_refused_with_advice() -> None:
     with pytest.raises(TranscriptError) as caught:
         parse_transcript("Renée: On déjeune au café ?".encode("latin-1"), "call.txt")
     assert caught.value.problem == "encoding"
-    assert "UTF-8" in caught.value.user_message
+    assert "UTF-8" in COMMAND_HINTS.error_text(caught.value)
     assert "Renée" not in str(caught.value)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from byok.errors import KeyDecryptError, VaultError
 from byok.secret import Secret
 from byok.types import UserRef
@@ -62,7 +63,7 @@ def test_ciphertext_moved_to_another_owner_or_provider_fails(
     with pytest.raises(KeyDecryptError) as caught:
         keyring.open(sealed, owner, provider)
     assert canary_key not in str(caught.value)
-    assert canary_key not in caught.value.user_message
+    assert canary_key not in COMMAND_HINTS.error_text(caught.value)
 
 
 def test_nonces_never_repeat(keyring: Keyring) -> None:

@@ -264,7 +264,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             try:
                 parse_usd(limit)
             except CommandError as exc:
-                errors["limit"] = exc.user_message
+                errors["limit"] = runtime.dispatcher.ctx.hints.error_text(exc)
         if errors:
             await ack(response_action="errors", errors=errors)
             return

@@ -23,6 +23,7 @@ from bot.provider_names import ProviderNames
 from bot.reply import Delta, Reply, ReplyEvent, Section, Status
 from byok.answers import Answer, FallingBack, TextDelta
 from byok.errors import AllProvidersFailedError, SpendLimitError, StreamInterruptedError
+from byok.remedies import ChooseMaxTokens, ChooseModel, ChooseProvider
 from byok.types import ChatMessage
 
 __all__ = ["ASK_FLAGS", "ASK_USAGE", "answer_reply", "ask", "stream_answer"]
@@ -31,9 +32,27 @@ ASK_USAGE = (
     "/ask [--provider P] [--model M] [--max-tokens N] [--temperature T] [--fresh] <question>"
 )
 ASK_FLAGS = (
-    Flag("provider", text_value, "p", "openai, anthropic, google, xai (grok), openrouter"),
-    Flag("model", model_value, "m", "a model id or a familiar name like gpt-4 or claude-3-haiku"),
-    Flag("max-tokens", parse_number(int, 1, MAX_TOKENS), None, "the longest answer, in tokens"),
+    Flag(
+        "provider",
+        text_value,
+        "p",
+        "openai, anthropic, google, xai (grok), openrouter",
+        remedy=ChooseProvider,
+    ),
+    Flag(
+        "model",
+        model_value,
+        "m",
+        "a model id or a familiar name like gpt-4 or claude-3-haiku",
+        remedy=ChooseModel,
+    ),
+    Flag(
+        "max-tokens",
+        parse_number(int, 1, MAX_TOKENS),
+        None,
+        "the longest answer, in tokens",
+        remedy=ChooseMaxTokens,
+    ),
     Flag("temperature", parse_number(float, 0, 2), "t", "0 (focused) to 2 (inventive)"),
     Flag("fresh", no_value, None, "ask the provider even if the answer is cached", switch=True),
 )
@@ -110,7 +129,7 @@ async def stream_answer(
         partial = exc.partial_text or "".join(shown)
         yield Reply(
             text=partial,
-            sections=(Section(title="Incomplete answer", text=exc.user_message),),
+            sections=(Section(title="Incomplete answer", text=ctx.hints.error_text(exc)),),
             footer=f"{names.label(exc.provider_id)} · stopped early",
             tone="warning",
             private=inv.private,

@@ -18,6 +18,7 @@ from bot.grammar import (
 )
 from bot.invocation import Invocation
 from bot.provider_names import ProviderNames
+from bot.remedy_text import CommandHints
 from bot.reply import Field, Reply, ReplyEvent, SecretRequest, Section
 from byok.errors import (
     InvalidKeyError,
@@ -159,7 +160,7 @@ def _key_info_text(info: KeyInfo) -> str:
     return "; ".join(details)
 
 
-def refused_text(name: str, exc: ProviderError) -> str:
+def refused_text(name: str, exc: ProviderError, hints: CommandHints) -> str:
     """Why a key was not accepted; ``name`` is the provider as people know it."""
     if isinstance(exc, InvalidKeyError):
         reason = {
@@ -179,7 +180,7 @@ def refused_text(name: str, exc: ProviderError) -> str:
             f"Could not reach {name} to check the key ({exc.what}). Nothing was stored; "
             "try again in a minute."
         )
-    return f"Could not check the key: {exc.user_message} Nothing was stored."
+    return f"Could not check the key: {hints.error_text(exc)} Nothing was stored."
 
 
 async def add_key(ctx: BotContext, inv: Invocation, request: SecretRequest, key: Secret) -> Reply:
@@ -204,7 +205,9 @@ async def add_key(ctx: BotContext, inv: Invocation, request: SecretRequest, key:
         )
     except ProviderError as exc:
         return Reply(
-            tone="error", title="Key not stored", text=refused_text(names.label(provider_id), exc)
+            tone="error",
+            title="Key not stored",
+            text=refused_text(names.label(provider_id), exc, ctx.hints),
         )
     extra = _key_info_text(info)
     lines = [_stored_line(stored, previous, names)]
@@ -304,13 +307,14 @@ async def test(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         yield Reply(
             tone="error",
             text=(
-                refused_text(name, exc).replace(" Nothing was stored.", "")
+                refused_text(name, exc, ctx.hints).replace(" Nothing was stored.", "")
                 + f" The key is switched off; replace it with `/byok add {provider}`."
             ),
         )
         return
     except ProviderError as exc:
-        yield Reply(tone="warning", text=f"Could not check your {name} key: {exc.user_message}")
+        text = f"Could not check your {name} key: {ctx.hints.error_text(exc)}"
+        yield Reply(tone="warning", text=text)
         return
     extra = _key_info_text(info)
     yield Reply(
@@ -373,7 +377,8 @@ async def models(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
                 names = [m.id for m in await entry.provider.list_models(secret)]
             except ProviderError as exc:
                 exc.name_provider(name)
-                yield Reply(tone="warning", text=f"Could not list models: {exc.user_message}")
+                text = f"Could not list models: {ctx.hints.error_text(exc)}"
+                yield Reply(tone="warning", text=text)
                 return
         stored = await ctx.engine.keys.get(inv.user_ref, provider)
         allowed = ", ".join(stored.allowed_models) if stored and stored.allowed_models else "all"

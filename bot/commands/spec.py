@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot.context import BotContext
 from bot.invocation import Invocation
 from bot.reply import ReplyEvent
+from byok.remedies import Remedy
 
 __all__ = ["AppHomeTab", "ChatCommand", "DiscordCommand", "Handler", "SlashCommand", "Subcommand"]
 
@@ -47,6 +48,8 @@ class Subcommand:
     handler: Handler
     description: str  # one line, e.g. Discord's description of the subcommand
     aliases: tuple[str, ...] = ()
+    #: What it does for an error's advice (:mod:`byok.remedies`): hints to do that name it.
+    remedies: tuple[type[Remedy], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,21 @@ from bot.commands import ask, help, home, keys, prefs, summarize, usage
 from bot.commands.spec import AppHomeTab, ChatCommand, DiscordCommand, SlashCommand, Subcommand
 from bot.context import BotContext
 from bot.invocation import Invocation
+from bot.remedy_text import CommandHints
 from bot.reply import ReplyEvent
+from byok.remedies import (
+    AddKey,
+    CheckKey,
+    EnableKey,
+    RaiseLimit,
+    RemoveLimit,
+    SetAllowedModels,
+    SetPreferredModel,
+)
 
 __all__ = [
     "COMMANDS_BY_NAME",
+    "COMMAND_HINTS",
     "COMMAND_TABLE",
     "FILE_COMMAND_WORDS",
     "SHARED_FILE_COMMAND",
@@ -39,17 +50,29 @@ async def _help(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
 
 
 _BYOK_SUBCOMMANDS = (
-    Subcommand("add", keys.add, "Add a key (asked for in a private form)"),
+    Subcommand("add", keys.add, "Add a key (asked for in a private form)", remedies=(AddKey,)),
     Subcommand("list", keys.list_keys, "Your keys, their status and this month's spend", ("ls",)),
     Subcommand("remove", keys.remove, "Delete a key for good", ("rm", "delete")),
-    Subcommand("test", keys.test, "Check that a key still works", ("check",)),
-    Subcommand("enable", keys.enable, "Switch a key back on"),
+    Subcommand("test", keys.test, "Check that a key still works", ("check",), remedies=(CheckKey,)),
+    Subcommand("enable", keys.enable, "Switch a key back on", remedies=(EnableKey,)),
     Subcommand("disable", keys.disable, "Switch a key off (it stays stored)"),
-    Subcommand("limit", keys.limit, "A monthly spending limit for a key"),
-    Subcommand("models", keys.models, "Show or restrict the models a key may use"),
+    Subcommand(
+        "limit",
+        keys.limit,
+        "A monthly spending limit for a key",
+        remedies=(RaiseLimit, RemoveLimit),
+    ),
+    Subcommand(
+        "models",
+        keys.models,
+        "Show or restrict the models a key may use",
+        remedies=(SetAllowedModels,),
+    ),
     Subcommand("default", prefs.default, "The provider that answers by default"),
     Subcommand("fallback", prefs.fallback, "The provider tried when the first one fails"),
-    Subcommand("prefs", prefs.prefs, "Show or change your preferences"),
+    Subcommand(
+        "prefs", prefs.prefs, "Show or change your preferences", remedies=(SetPreferredModel,)
+    ),
 )
 
 #: In the order ``/help`` lists them.
@@ -157,6 +180,8 @@ FILE_COMMAND_WORDS = frozenset(word for c in COMMAND_TABLE if c.takes_file for w
 #: Where a file shared without a command goes (a transcript dropped in a DM, a mention
 #: with a file): the one row that takes a file (the unpacking fails if there are more).
 [SHARED_FILE_COMMAND] = [c for c in COMMAND_TABLE if c.takes_file]
+#: An error's remedies worded as these commands and /ask's options (``bot.remedy_text``).
+COMMAND_HINTS = CommandHints(COMMAND_TABLE, ask.ASK_FLAGS)
 
 
 def command_named(word: str) -> ChatCommand | None:

@@ -25,6 +25,7 @@ from bot.summaries.meeting import (
     parse_summary_reply,
 )
 from bot.summaries.transcripts import Transcript, Turn
+from byok.remedies import ChooseMaxTokens
 from byok.types import ChatMessage
 
 __all__ = [
@@ -150,7 +151,7 @@ async def summarize(
         raise SummaryError(
             "empty_transcript",
             "transcript has no turns",
-            user_message="That transcript has no spoken text to summarise.",
+            explanation="That transcript has no spoken text to summarise.",
         )
     budget = _material_budget(
         prompt_messages("", part=10**6, total=10**6), context_tokens, max_output_tokens
@@ -236,10 +237,14 @@ def _material_budget(template: Sequence[ChatMessage], context_tokens: int, max_o
         raise SummaryError(
             "context_too_small",
             f"context {context_tokens} leaves {budget} tokens after {max_output} for output",
-            user_message=(
+            explanation=(
                 f"The model's context window ({context_tokens} tokens) leaves too little room "
-                f"for the transcript after reserving {max_output} tokens for the answer. "
-                "Lower `--max-tokens` or choose a model with a larger context window."
+                f"for the transcript after reserving {max_output} tokens for the answer."
+            ),
+            advice=(
+                "Lower ",
+                ChooseMaxTokens(),
+                " or choose a model with a larger context window.",
             ),
         )
     return budget

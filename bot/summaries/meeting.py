@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from byok.errors import ByokError
+from byok.remedies import Advice, ChooseModel
 
 __all__ = [
     "PROSE_NOTE",
@@ -34,10 +35,12 @@ SummaryProblem = Literal["empty_reply", "context_too_small", "empty_transcript"]
 
 
 class SummaryError(ByokError):
-    """A summary could not be produced; ``problem`` says why, ``user_message`` what to do."""
+    """A summary could not be produced; ``problem`` says why, ``advice`` what to do."""
 
-    def __init__(self, problem: SummaryProblem, message: str, *, user_message: str) -> None:
-        super().__init__(message, user_message=user_message)
+    def __init__(
+        self, problem: SummaryProblem, message: str, *, explanation: str, advice: Advice = ()
+    ) -> None:
+        super().__init__(message, explanation=explanation, advice=advice)
         self.problem: SummaryProblem = problem
 
 
@@ -131,10 +134,8 @@ def parse_summary_reply(reply: str) -> MeetingSummary:
         raise SummaryError(
             "empty_reply",
             "model returned an empty summary",
-            user_message=(
-                "The model returned an empty answer. Try again, or pick another model "
-                "with `--model`."
-            ),
+            explanation="The model returned an empty answer.",
+            advice=("Try again, or pick another model with ", ChooseModel(), "."),
         )
     summary = _json_summary(text)
     if summary is not None:

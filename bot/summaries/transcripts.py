@@ -6,7 +6,7 @@ turn, because captions split sentences across cues; cues without any speaker are
 into paragraphs of about :data:`PARAGRAPH_CHARS` characters, so long caption files keep
 their timestamps. :meth:`Transcript.render` writes the compact ``Speaker [mm:ss]: text``
 lines that prompts carry. Unusable input raises :class:`TranscriptError`, whose
-``user_message`` says what to send instead. :func:`max_transcript_bytes` is how large a
+``explanation`` says what to send instead. :func:`max_transcript_bytes` is how large a
 transcript file may be; every adapter stops reading or downloading a file beyond it.
 """
 
@@ -59,10 +59,10 @@ _INLINE_LABEL = re.compile(r"(?<=[.!?…])\s+(?=[^\W\d_][^:.!?]{0,39}:\s)")
 
 
 class TranscriptError(ByokError):
-    """A transcript that cannot be read; ``problem`` says why, ``user_message`` what to do."""
+    """A transcript that cannot be read; ``problem`` says why, ``explanation`` what to do."""
 
-    def __init__(self, problem: TranscriptProblem, message: str, *, user_message: str) -> None:
-        super().__init__(message, user_message=user_message)
+    def __init__(self, problem: TranscriptProblem, message: str, *, explanation: str) -> None:
+        super().__init__(message, explanation=explanation)
         self.problem: TranscriptProblem = problem
 
 
@@ -113,7 +113,7 @@ def parse_transcript(data: str | bytes, filename: str | None = None) -> Transcri
         raise TranscriptError(
             "unsupported",
             f"unsupported transcript extension {extension!r}",
-            user_message=(
+            explanation=(
                 f"I can't read `{extension}` files. Attach the transcript as {_SUPPORTED_TEXT} "
                 "(meeting tools such as Zoom, Teams, Google Meet and Otter export these), "
                 "or paste the text."
@@ -230,7 +230,7 @@ def _binary_error() -> TranscriptError:
     return TranscriptError(
         "binary",
         "transcript content is binary",
-        user_message=(
+        explanation=(
             "That file is not a text transcript (it looks like a document or binary file). "
             f"Export the meeting transcript as {_SUPPORTED_TEXT} and attach that, "
             "or paste the text."
@@ -242,7 +242,7 @@ def _encoding_error() -> TranscriptError:
     return TranscriptError(
         "encoding",
         "transcript is not valid UTF-8",
-        user_message=(
+        explanation=(
             "That transcript is not UTF-8 text, so I can't read it reliably. Save or export "
             "it as UTF-8 and attach it again."
         ),
@@ -253,7 +253,7 @@ def _empty_error(detail: str) -> TranscriptError:
     return TranscriptError(
         "empty",
         f"empty transcript: {detail}",
-        user_message=(
+        explanation=(
             "That transcript has nothing to summarise: I found no spoken text in it. "
             f"Paste the meeting text, or attach a {_SUPPORTED_TEXT} transcript."
         ),

@@ -6,7 +6,7 @@ A SQLite file the bot creates is readable by its owner only (0600), and so are t
 A database that cannot be reached, opened or written (server down, folder not
 creatable, file locked) raises :class:`~byok.errors.DatabaseUnavailableError`, whose text
 names ``[database] url`` (password hidden) and why — for operators — and whose
-``user_message`` is for chat users. Connections fail that way from the first attempt,
+``explanation`` is for chat users. Connections fail that way from the first attempt,
 migrations included; :func:`unavailable_error` translates what else reaches a boundary.
 """
 
@@ -331,10 +331,8 @@ def database_unavailable(
     what = "locked by another writer" if locked else "unreachable"
     return DatabaseUnavailableError(
         f"cannot {verb} the database at [database] url ({safe_url}): {why}",
-        user_message=(
-            f"The bot's database is {what} right now, so nothing was saved or sent. "
-            "Please try again in a moment."
-        ),
+        explanation=f"The bot's database is {what} right now, so nothing was saved or sent.",
+        advice=("Please try again in a moment.",),
     )
 
 

@@ -301,7 +301,7 @@ class BatchWriter:
             entry.written = True  # nothing to retry: the database would refuse it again
             refused = StorageError(
                 f"the database refused {what} ({why})",
-                user_message="The bot could not record this request, so it was not sent.",
+                explanation="The bot could not record this request, so it was not sent.",
             )
             entry.fail(refused)
             return

@@ -26,6 +26,7 @@ from byok.errors import (
     RateLimitedError,
     UnknownModelError,
 )
+from byok.remedies import ChooseMaxTokens, ChooseModel
 
 __all__ = [
     "CONNECTION_LOST",
@@ -231,15 +232,20 @@ def _bad_request(
     if "verified to stream" in text:  # OpenAI, for some models, until the org is verified
         return BadRequestError(
             provider_id,
-            "your organization must be verified to stream this model (verify it in the "
-            f"{provider_id} console's organization settings), or ask with another `--model`",
+            "your organization must be verified to stream this model",
             model_id=model_id,
+            advice=lambda name: (
+                f"Verify it in the {name} console's organization settings, or ask with another ",
+                ChooseModel(),
+                ".",
+            ),
         )
     if _OUTPUT_CAP.search(text):
         return BadRequestError(
             provider_id,
-            "`--max-tokens` is more than this model can write; ask with a lower one",
+            "the token limit asked for is more than this model can write",
             model_id=model_id,
+            advice=("Ask with a lower ", ChooseMaxTokens(), "."),
         )
     if _CONTEXT.search(text):
         return BadRequestError(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from bot.context import BotContext
 from bot.dispatch import Dispatcher
 from bot.provider_names import ProviderNames
@@ -131,7 +132,7 @@ async def test_engine_refuses_such_a_key_before_any_request(chat: Chat) -> None:
     service = chat.rig.service()
     with pytest.raises(ByokError) as caught:
         await service.validate_api_key("openai", "sk-" + "é" * 20)
-    assert "U+00E9 at position 4" in caught.value.user_message
+    assert "U+00E9 at position 4" in COMMAND_HINTS.error_text(caught.value)
     await assert_nothing_happened(chat)
 
 

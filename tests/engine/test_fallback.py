@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from byok.answers import Answer, FallingBack, TextDelta
 from byok.errors import (
     AllProvidersFailedError,
@@ -14,6 +15,7 @@ from byok.errors import (
     RateLimitedError,
     StreamInterruptedError,
 )
+from byok.remedies import AddKey
 from tests.engine.conftest import MakeRig, Rig
 from tests.fakes.loopback import Fault
 from tests.fakes.plugin import FakeProviders
@@ -65,7 +67,8 @@ async def test_revoked_key_is_marked_invalid_and_fallback_answers(two_keys: Rig)
     rig.fakes["openai"].inject(rig.fakes["openai"].bad_key_fault(), path="chat/completions")
     answer = await rig.service().chat(QUESTION)
     assert answer.provider_id == "anthropic"
-    assert "/byok add openai" in (answer.fallback_reason or "")
+    assert "refused as invalid" in (answer.fallback_reason or "")
+    assert answer.failed_attempts[0].error.remedies == (AddKey("openai"),)
     [status] = [s for s in await rig.service().get_user_api_keys() if s.key.provider_id == "openai"]
     assert not status.key.is_valid and status.key.invalid_reason == "invalid"
     # The next request does not try the invalid key at all.
@@ -95,7 +98,7 @@ async def test_named_provider_with_auto_switch_off_never_switches(two_keys: Rig)
     rig.fakes["openai"].inject(Fault.http(503), path="chat/completions")
     with pytest.raises(ProviderUnavailableError) as caught:
         await rig.service().chat(QUESTION, provider="openai")
-    assert "openai" in caught.value.user_message
+    assert "openai" in COMMAND_HINTS.error_text(caught.value)
     assert chat_requests(rig, "anthropic") == 0
 
 
@@ -185,7 +188,7 @@ async def test_stream_cut_after_tokens_is_reported_not_glued(two_keys: Rig) -> N
                 shown.append(event.text)
     assert shown, "some text was streamed before the cut"
     assert caught.value.partial_text == "".join(shown)
-    assert "incomplete" in caught.value.user_message
+    assert "incomplete" in COMMAND_HINTS.error_text(caught.value)
     assert chat_requests(rig, "anthropic") == 0
     [row] = await rig.usage_rows()
     assert (row["outcome"], row["error_kind"]) == ("error", "stream_interrupted")
@@ -199,4 +202,4 @@ async def test_rate_limited_error_carries_retry_after(rig: Rig) -> None:
     with pytest.raises(RateLimitedError) as caught:
         await rig.service().chat(QUESTION)
     assert caught.value.retry_after == 42
-    assert "42 s" in caught.value.user_message
+    assert "42 s" in COMMAND_HINTS.error_text(caught.value)

@@ -8,9 +8,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from bot.commands.table import COMMAND_HINTS
 from byok.db.tables import ConversationMessage
 from byok.engine import EngineSettings
 from byok.errors import (
+    ByokError,
     DatabaseUnavailableError,
     InvalidKeyError,
     KeyForAnotherProviderError,
@@ -27,7 +29,8 @@ async def test_add_validates_before_storing(rig: Rig, canary_key: str) -> None:
     with pytest.raises(InvalidKeyError) as caught:
         await rig.service().add_key("openai", canary_key)
     assert caught.value.reason == "invalid"
-    assert canary_key not in str(caught.value) and canary_key not in caught.value.user_message
+    shown = COMMAND_HINTS.error_text(caught.value)
+    assert canary_key not in str(caught.value) and canary_key not in shown
     assert await rig.service().get_user_api_keys() == []
     check = rig.fakes["openai"].requests[-1]
     assert (check.method, check.path) == ("GET", "/v1/models")
@@ -37,7 +40,7 @@ async def test_a_key_of_another_provider_is_refused_before_any_request(rig: Rig)
     anthropic_key = rig.fakes.key("anthropic")
     with pytest.raises(KeyForAnotherProviderError) as caught:
         await rig.service().add_key("openai", anthropic_key)
-    message = caught.value.user_message
+    message = COMMAND_HINTS.error_text(caught.value)
     assert "looks like an anthropic key (it starts with `sk-ant-`), not your openai key" in message
     assert "`/byok add anthropic`" in message and anthropic_key not in message
     assert not rig.fakes["openai"].requests and not rig.fakes["anthropic"].requests
@@ -83,9 +86,9 @@ async def test_test_key_marks_a_revoked_key_invalid_then_valid_again(rig: Rig) -
 async def test_disable_enable_remove(rig: Rig) -> None:
     await rig.add_key("openai")
     await rig.service().set_key_enabled("openai", False)
-    with pytest.raises(Exception, match="disabled") as caught:
+    with pytest.raises(ByokError, match="disabled") as caught:
         await rig.service().chat(QUESTION, provider="openai")
-    assert "/byok enable openai" in caught.value.user_message  # type: ignore[attr-defined]
+    assert "/byok enable openai" in COMMAND_HINTS.error_text(caught.value)
     await rig.service().set_key_enabled("openai", True)
     assert (await rig.service().chat(QUESTION)).provider_id == "openai"
     assert await rig.service().remove_key("openai")
@@ -145,7 +148,7 @@ async def test_a_key_in_the_prompt_is_never_sent(rig: Rig, canary_key: str) -> N
     before = len(rig.fakes["openai"].requests)
     with pytest.raises(KeyInPromptError) as caught:
         await rig.service().chat([{"role": "user", "content": f"is {canary_key} valid?"}])
-    assert "revoke it" in caught.value.user_message
+    assert "revoke it" in COMMAND_HINTS.error_text(caught.value)
     assert len(rig.fakes["openai"].requests) == before
     assert await rig.usage_rows() == []
 
@@ -157,7 +160,7 @@ async def test_request_rate_limit_says_when_to_retry(make_rig: MakeRig) -> None:
     await rig.service().chat(QUESTION)
     with pytest.raises(RequestRateLimitError) as caught:
         await rig.service().chat(QUESTION)
-    assert "Try again in" in caught.value.user_message
+    assert "Try again in" in COMMAND_HINTS.error_text(caught.value)
     assert 0 < caught.value.retry_after <= 30
 
 
@@ -169,7 +172,7 @@ async def test_database_down_is_a_clear_error_and_nothing_is_sent(
     rig = await make_rig(Database("postgresql+asyncpg://nobody@127.0.0.1:1/none"))
     with pytest.raises(DatabaseUnavailableError) as caught:
         await rig.service().chat(QUESTION)
-    assert "nothing was saved or sent" in caught.value.user_message
+    assert "nothing was saved or sent" in COMMAND_HINTS.error_text(caught.value)
     assert all(r.method == "GET" for fake in rig.fakes for r in rig.fakes[fake].requests)
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from byok.answers import Answer
 from byok.db import Database
 from byok.errors import AllProvidersFailedError, SpendLimitError, UnpricedModelError
@@ -51,7 +52,7 @@ async def test_limit_refuses_the_request_that_could_cross_it(rig: Rig) -> None:
     with pytest.raises(SpendLimitError) as caught:
         await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
     assert caught.value.spent == 2 * FULL_COST
-    assert "/byok limit openai" in caught.value.user_message
+    assert "/byok limit openai" in COMMAND_HINTS.error_text(caught.value)
     # A smaller request still fits under the same limit.
     small = await rig.service().chat(QUESTION, max_tokens=10)
     assert small.provider_id == "openai"
@@ -111,7 +112,7 @@ async def test_operator_key_has_its_own_per_user_cap(
     assert answer.key_source == "operator"
     with pytest.raises(SpendLimitError) as refused:
         await rig.service().chat(QUESTION, max_tokens=MAX_TOKENS)
-    message = refused.value.user_message
+    message = COMMAND_HINTS.error_text(refused.value)
     assert "left of the shared openai allowance" in message
     assert "Add your own key with `/byok add openai`" in message
     assert "/byok limit" not in message  # the user cannot raise the operator's cap
@@ -206,8 +207,8 @@ async def test_unknown_price_with_a_limit_is_refused_not_free(
     await rig.add_key("openai", limit="5")
     with pytest.raises(UnpricedModelError) as caught:
         await rig.service().chat(QUESTION, provider="openai", model="gpt-99-unreleased")
-    assert "price of `gpt-99-unreleased` is unknown" in caught.value.user_message
-    assert "`/byok prefs model openai <model>`" in caught.value.user_message
+    assert "price of `gpt-99-unreleased` is unknown" in COMMAND_HINTS.error_text(caught.value)
+    assert "`/byok prefs model openai <model>`" in COMMAND_HINTS.error_text(caught.value)
 
 
 async def test_openrouter_auto_under_a_limit_says_how_to_pick_a_priced_default(
@@ -216,7 +217,7 @@ async def test_openrouter_auto_under_a_limit_says_how_to_pick_a_priced_default(
     await rig.add_key("openrouter", limit="5")
     with pytest.raises(UnpricedModelError) as caught:
         await rig.service().chat(QUESTION, provider="openrouter")  # default: openrouter/auto
-    message = caught.value.user_message
+    message = COMMAND_HINTS.error_text(caught.value)
     assert "price of `openrouter/auto` is unknown" in message
     assert "`/byok prefs model openrouter <model>`" in message
     await rig.service().set_preferred_model("openrouter", "openai/gpt-5.6-terra")
@@ -289,6 +290,6 @@ async def test_an_unpriced_model_on_the_operator_allowance_says_to_add_ones_own_
     rig = await make_rig(operator={"openai": {"key": fake_providers.key("openai"), "cap": "5"}})
     with pytest.raises(UnpricedModelError) as caught:
         await rig.service().chat(QUESTION, provider="openai", model="gpt-99-unreleased")
-    message = caught.value.user_message
+    message = COMMAND_HINTS.error_text(caught.value)
     assert "the shared openai allowance cannot be used for it" in message
     assert "`/byok add openai`" in message and "/byok limit" not in message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from byok.errors import ByokError, NoKeyError, UnknownProviderError
 from byok.routing import ModelNotAllowedError
 from tests.engine.conftest import BOB, MakeRig, Rig
@@ -32,7 +33,7 @@ async def test_aliases_and_case_are_understood(rig: Rig) -> None:
 async def test_unknown_provider_lists_the_five(rig: Rig) -> None:
     with pytest.raises(UnknownProviderError) as caught:
         await rig.service().chat(QUESTION, provider="mistral")
-    assert "openai, anthropic, google, xai, openrouter" in caught.value.user_message
+    assert "openai, anthropic, google, xai, openrouter" in COMMAND_HINTS.error_text(caught.value)
 
 
 async def test_without_a_provider_the_default_is_used(rig: Rig) -> None:
@@ -52,10 +53,10 @@ async def test_without_any_default_the_first_usable_key_answers(rig: Rig) -> Non
 async def test_no_key_says_exactly_how_to_add_one(rig: Rig) -> None:
     with pytest.raises(NoKeyError) as caught:
         await rig.service().chat(QUESTION, provider="anthropic")
-    assert "/byok add anthropic" in caught.value.user_message
+    assert "/byok add anthropic" in COMMAND_HINTS.error_text(caught.value)
     with pytest.raises(ByokError, match="no keys") as none:
         await rig.service(BOB).chat(QUESTION)
-    assert "/byok add <provider>" in none.value.user_message
+    assert "/byok add <provider>" in COMMAND_HINTS.error_text(none.value)
 
 
 async def test_default_without_key_and_auto_switch_off_is_an_error(rig: Rig) -> None:
@@ -86,7 +87,7 @@ async def test_allowed_models_are_enforced(rig: Rig) -> None:
     await rig.add_key("openai", allowed_models=["gpt-4o-mini"])
     with pytest.raises(ModelNotAllowedError) as caught:
         await rig.service().chat(QUESTION, provider="openai", model="gpt-5.6-sol")
-    assert "gpt-4o-mini" in caught.value.user_message
+    assert "gpt-4o-mini" in COMMAND_HINTS.error_text(caught.value)
     answer = await rig.service().chat(QUESTION, provider="openai")
     assert answer.model == "gpt-4o-mini"
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from bot.commands.ask import ASK_FLAGS, ASK_USAGE
 from bot.commands.keys import parse_usd
 from bot.commands.prefs import PREFERENCES
+from bot.commands.table import COMMAND_HINTS
 from bot.grammar import CommandError, Flag, Parsed, closest, parse_flags, text_value
 from bot.lookup import contains_key
 from tests.fuzz.strategies import command_text, hostile_text, numberish
@@ -39,7 +40,7 @@ def parsed_or_refused(parse: Callable[[], Any]) -> Any:
     try:
         return parse()
     except CommandError as exc:
-        assert exc.user_message.strip(), "a refusal must say what is wrong"
+        assert COMMAND_HINTS.error_text(exc).strip(), "a refusal must say what is wrong"
         return None
 
 

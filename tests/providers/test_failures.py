@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from byok.errors import (
     BadRequestError,
     InvalidKeyError,
@@ -185,7 +186,7 @@ def test_error_messages_never_copy_the_provider_body() -> None:
 
     err = error_for_status("p", 400, ErrorDetail.from_body(body), model_id="m")
 
-    assert "secret-ish" not in str(err) and "secret-ish" not in err.user_message
+    assert "secret-ish" not in str(err) and "secret-ish" not in COMMAND_HINTS.error_text(err)
 
 
 @pytest.mark.parametrize(
@@ -209,14 +210,14 @@ def test_a_403_for_one_model_is_no_reason_to_replace_the_key() -> None:
                       "type": "invalid_request_error", "code": None}}  # fmt: skip
     err = error_for_status("openai", 403, ErrorDetail.from_body(body), model_id="o9-pro")
     assert isinstance(err, InvalidKeyError) and err.reason == "no_permission"
-    assert "Check its permissions in the openai console" in err.user_message
+    assert "Check its permissions in the openai console" in COMMAND_HINTS.error_text(err)
 
 
 @pytest.mark.parametrize(
     ("status", "message", "error", "says"),
     [
         (400, "max_tokens: 100000 > 64000, which is the maximum allowed number of output "
-              "tokens for claude-sonnet-4-6", BadRequestError, "`--max-tokens` is more than"),
+              "tokens for claude-sonnet-4-6", BadRequestError, "the token limit asked for is more than"),
         (404, "No endpoints found for meta-llama/llama-3.3-70b-instruct:free.",
          ProviderUnavailableError, "no provider serves this model right now"),
         (404, "No endpoints found matching your data policy (Free model publication).",
@@ -229,4 +230,4 @@ def test_a_403_for_one_model_is_no_reason_to_replace_the_key() -> None:
 def test_what_went_wrong_is_named(status: int, message: str, error: type, says: str) -> None:
     body = {"error": {"message": message, "code": status}}
     err = error_for_status("p", status, ErrorDetail.from_body(body), model_id="m")
-    assert type(err) is error and says in err.user_message
+    assert type(err) is error and says in COMMAND_HINTS.error_text(err)

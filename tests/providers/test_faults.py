@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from byok.errors import (
     BadRequestError,
     InvalidKeyError,
@@ -103,7 +104,7 @@ async def test_fault_becomes_the_right_error(
     for name, value in case.attrs.items():
         assert getattr(err, name) == value
     assert err.provider_id == provider_id
-    assert err.user_message
+    assert COMMAND_HINTS.error_text(err)
     assert len(fake.requests) == 1
 
 
@@ -128,7 +129,7 @@ async def test_stream_broken_after_text_is_interrupted_not_short(
             received.append(chunk.text)
 
     assert received, "some text arrived before the break"
-    assert "stopped in the middle" in raised.value.user_message
+    assert "stopped in the middle" in COMMAND_HINTS.error_text(raised.value)
 
 
 async def test_stream_error_before_any_text_is_the_error_itself(

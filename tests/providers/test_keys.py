@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from byok.errors import (
     InvalidKeyError,
     ProviderQuotaError,
@@ -114,7 +115,7 @@ async def test_refused_key_says_why(subject: Subject, status: str) -> None:
         await subject.provider.validate_key(key)
 
     assert raised.value.reason == REASONS[(subject.provider_id, status)]
-    assert "/byok add" in raised.value.user_message
+    assert "/byok add" in COMMAND_HINTS.error_text(raised.value)
 
 
 @pytest.mark.parametrize("provider_id", ["openai", "anthropic", "xai", "openrouter"])
@@ -129,7 +130,7 @@ async def test_key_without_credit_is_reported_as_no_credit(
     with pytest.raises(ProviderQuotaError) as raised:
         await call(subject.provider, key, ask(subject.fake.models[0], "hi"), streamed=streamed)
 
-    assert "credit" in raised.value.user_message
+    assert "credit" in COMMAND_HINTS.error_text(raised.value)
 
 
 @pytest.mark.parametrize("provider_id", ["google"])

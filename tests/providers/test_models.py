@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from genai_prices.data_snapshot import get_snapshot
 
+from bot.commands.table import COMMAND_HINTS
 from byok.errors import UnknownModelError
 from byok.providers.models import (
     LEGACY_MODELS,
@@ -117,7 +118,7 @@ async def test_unknown_model_lists_what_the_key_can_use(subject: Subject, stream
     assert err.model_id == "no-such-model"
     assert sorted(err.available) == sorted(subject.fake.models)
     for model in subject.fake.models:
-        assert model in err.user_message
+        assert model in COMMAND_HINTS.error_text(err)
 
 
 async def test_ensure_available(subject: Subject) -> None:

@@ -15,7 +15,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from byok.errors import InvalidKeyError, ProviderError
+from bot.commands.table import COMMAND_HINTS
+from byok.errors import ByokError, InvalidKeyError, ProviderError
 from byok.providers.base import Provider
 from byok.secret import Secret
 from tests.fakes.llm_script import FakeLLM
@@ -133,7 +134,8 @@ async def test_a_stream_ending_at_done_without_usage_is_not_a_complete_answer(
 
 def _everything_about(err: BaseException) -> str:
     chain = "".join(traceback.format_exception(err))
-    return "\n".join([str(err), repr(err), getattr(err, "user_message", ""), chain])
+    shown = COMMAND_HINTS.error_text(err) if isinstance(err, ByokError) else ""
+    return "\n".join([str(err), repr(err), shown, chain])
 
 
 def _echoing(key: str) -> object:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from byok.errors import ConfigError, UnknownProviderError
 from byok.pricing import price_of
 from byok.providers.anthropic import AnthropicProvider
@@ -69,7 +70,7 @@ def test_unknown_provider_lists_the_choices() -> None:
 
     assert raised.value.known == (*FIVE, "ollama")
     for name in FIVE:
-        assert name in raised.value.user_message
+        assert name in COMMAND_HINTS.error_text(raised.value)
 
 
 def test_settings_override_only_what_is_given() -> None:

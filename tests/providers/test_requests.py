@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from byok.errors import BadRequestError
 from byok.types import ChatMessage, ChatRequest
 from tests.fakes.loopback import Fault
@@ -161,4 +162,4 @@ async def test_rejected_temperature_is_explained(subject: Subject) -> None:
     with pytest.raises(BadRequestError) as raised:
         await subject.provider.chat(subject.key, ask(subject.fake.models[0], "hi"))
 
-    assert "temperature" in raised.value.user_message
+    assert "temperature" in COMMAND_HINTS.error_text(raised.value)

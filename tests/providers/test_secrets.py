@@ -11,15 +11,16 @@ import traceback
 
 import pytest
 
-from byok.errors import ProviderError
+from bot.commands.table import COMMAND_HINTS
+from byok.errors import ByokError, ProviderError
 from byok.secret import Secret
 from tests.fakes.loopback import Fault
 from tests.providers.chat import Subject, ask, call
 
 
 def _everything_about(err: BaseException) -> str:
-    user_message = getattr(err, "user_message", "")
-    return "\n".join([str(err), repr(err), user_message, "".join(traceback.format_exception(err))])
+    shown = COMMAND_HINTS.error_text(err) if isinstance(err, ByokError) else ""
+    return "\n".join([str(err), repr(err), shown, "".join(traceback.format_exception(err))])
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])

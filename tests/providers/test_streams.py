@@ -7,6 +7,7 @@ from contextlib import aclosing
 import httpx
 import pytest
 
+from bot.commands.table import COMMAND_HINTS
 from byok.errors import (
     BadRequestError,
     ProviderUnavailableError,
@@ -123,5 +124,5 @@ async def test_a_prompt_gemini_blocks_is_a_refusal_not_an_outage(
             await drain(subject.provider, subject.key, request)
         else:
             await subject.provider.chat(subject.key, request)
-    assert "Gemini blocked the prompt (safety)" in raised.value.user_message
+    assert "Gemini blocked the prompt (safety)" in COMMAND_HINTS.error_text(raised.value)
     assert not raised.value.retryable  # not resent to another provider unasked
