@@ -102,6 +102,7 @@ async def test_cached_input_is_read_priced_and_stored(rig: Rig, case: Case, stre
 
     assert answer.usage == case.usage
     assert answer.cost == case.cost
+    assert answer.cache_saved == case.saved
     [row] = await rig.usage_rows()
     assert (
         row["input_tokens"],
@@ -137,7 +138,7 @@ async def test_a_model_without_a_cache_read_price_has_an_unknown_cost(rig: Rig) 
     assert answer.model == "gpt-5-pro"
 
     assert answer.usage.cached_input_tokens == 2048
-    assert answer.cost is None
+    assert answer.cost is None and answer.cache_saved is None
     [row] = await rig.usage_rows()
     assert row["cost"] is None and row["cached_input_tokens"] == 2048
 
