@@ -22,7 +22,7 @@ import pytest
 
 from byok.answers import Answer
 from byok.pricing import cache_saving, price_of
-from byok.types import Usage
+from byok.types import ChatMessage, Usage
 from tests.engine.conftest import Rig
 from tests.fakes.llm_script import Reply
 
@@ -161,3 +161,30 @@ def test_cache_prices_that_are_not_listed_make_cost_and_saving_unknown() -> None
 def test_no_saving_is_claimed_for_unknown_usage() -> None:
     assert cache_saving("openai", "gpt-4o-mini", Usage(reported=False)) is None
     assert cache_saving("local", "llama3", Usage(100, 1, cached_input_tokens=50)) is None
+
+
+async def test_a_marked_long_system_prompt_reaches_anthropic_with_cache_control(
+    rig: Rig,
+) -> None:
+    """The hint goes through the service unchanged; Anthropic's body carries the mark."""
+    await rig.add_key("anthropic")
+    instructions = "Answer in the house style, citing the design doc. " * 300  # ~5k tokens
+    messages = [
+        ChatMessage("system", instructions, cache_prefix=True),
+        ChatMessage("user", "Part 1 of 3."),
+    ]
+    rig.fakes["anthropic"].reply(
+        text="ok", input_tokens=4000, output_tokens=5, cache_write_tokens=3990
+    )
+
+    answer = await rig.service().chat(messages, provider="anthropic", model="claude-sonnet-4-6")
+
+    body = rig.fakes["anthropic"].requests[-1].json()
+    assert body["system"] == [
+        {"type": "text", "text": instructions, "cache_control": {"type": "ephemeral"}}
+    ]
+    # A cache write is billed at its own price (3.75 a million here), and saves nothing yet.
+    assert answer.cost == (10 * Decimal(3) + 3990 * Decimal("3.75") + 5 * Decimal(15)) / M
+    assert answer.cache_saved == 0
+    [row] = await rig.usage_rows()
+    assert (row["cached_input_tokens"], row["cache_write_tokens"]) == (0, 3990)
