@@ -21,7 +21,9 @@ __all__ = [
     "limit_spend",
     "money",
     "plural",
+    "saving_note",
     "spend",
+    "token_counts",
     "tokens",
 ]
 
@@ -37,6 +39,19 @@ def plural(count: int, word: str) -> str:
 
 def tokens(count: int) -> str:
     return f"{count:,}"
+
+
+def token_counts(input_tokens: int, output_tokens: int, cached: int = 0) -> str:
+    """``1,200 in / 340 out tokens``; with input read from a provider's prompt cache,
+    ``1,200 in (1,000 cached) / 340 out tokens``."""
+    read = f" ({tokens(cached)} cached)" if cached else ""
+    return f"{tokens(input_tokens)} in{read} / {tokens(output_tokens)} out tokens"
+
+
+def saving_note(saved: Decimal | None) -> str:
+    """`` (saved $0.0027)`` after a cost that prompt caching made smaller; nothing when
+    nothing was saved or the saving is unknown (no saving is claimed on a guess)."""
+    return f" (saved {money(saved)})" if saved else ""
 
 
 def _unknown_part(unpriced: int) -> str:
@@ -86,9 +101,11 @@ def age(seconds: float) -> str:
 
 
 def answer_footer(answer: Answer, names: ProviderNames) -> str:
-    """``Anthropic · claude-sonnet-4-5 · 1,200 in / 340 out tokens · $0.0087``; from the
-    cache: ``Anthropic · claude-sonnet-4-5 · cached · from 3 h ago · saved $0.0012 ·
-    --fresh to ask again`` (``saved unknown`` when the original's price was)."""
+    """``Anthropic · claude-sonnet-4-5 · 1,200 in / 340 out tokens · $0.0087``; with input
+    read from the provider's prompt cache ``… · 1,200 in (1,000 cached) / 340 out tokens ·
+    $0.0021 (saved $0.0027)``; from the response cache: ``Anthropic · claude-sonnet-4-5 ·
+    cached · from 3 h ago · saved $0.0012 · --fresh to ask again`` (``saved unknown`` when
+    the original's price was)."""
     cached = answer.from_cache
     if cached is not None:
         when = age(cached.age_s)
@@ -107,11 +124,11 @@ def answer_footer(answer: Answer, names: ProviderNames) -> str:
         names.label(answer.provider_id),
         answer.model,
         (
-            f"{tokens(usage.input_tokens)} in / {tokens(usage.output_tokens)} out tokens"
+            token_counts(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
             if usage.reported
             else "tokens not reported"
         ),
-        cost_text(answer.cost),
+        cost_text(answer.cost) + saving_note(answer.cache_saved),
     ]
     if answer.key_source == "operator":
         parts.append("operator key")

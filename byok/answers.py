@@ -41,6 +41,10 @@ class Answer:
     finish_reason: str | None = None
     #: Set when the answer came from the response cache (then ``cost`` is 0).
     from_cache: FromCache | None = None
+    #: What reading the provider's prompt cache saved (``usage.cached_input_tokens`` at
+    #: full input price less their cache price): 0 when nothing was read, None when the
+    #: price list cannot tell (:func:`byok.pricing.cache_saving`).
+    cache_saved: Decimal | None = Decimal(0)
 
     @property
     def truncated(self) -> bool:

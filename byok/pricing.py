@@ -2,6 +2,12 @@
 
 No price table is written here: a model genai-prices does not know has no price,
 and callers show it as unknown (never as free).
+
+Cached input (provider-side prompt caching) is priced at the model's own cache prices:
+tokens read from a cache at its cache-read price, tokens written to one at its
+cache-write price. genai-prices bills cached tokens of a model whose cache price it does
+not know at the full input price, which is a guess (a cache write costs more than input
+at Anthropic, a read less everywhere): such a call's cost is unknown instead.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from byok.plausible import is_plausible_cost
 from byok.providers.builtins import builtin_record
 from byok.types import ChatMessage, Usage
 
-__all__ = ["estimate_input_tokens", "price_of", "worst_case_cost"]
+__all__ = ["cache_saving", "estimate_input_tokens", "price_of", "worst_case_cost"]
 
 # Per-message framing the providers add around content (role markers, separators).
 _MESSAGE_OVERHEAD_TOKENS = 4
@@ -65,6 +71,11 @@ def _price(
         )
     except LookupError:
         return None
+    prices = calculation.model_price
+    if (cached and prices.cache_read_mtok is None) or (
+        cache_write and prices.cache_write_mtok is None
+    ):
+        return None
     return Decimal(calculation.total_price)
 
 
@@ -90,6 +101,30 @@ def price_of(provider_id: str, model: str, usage: Usage) -> Decimal | None:
         usage.cached_input_tokens,
         usage.cache_write_tokens,
     )
+
+
+def cache_saving(provider_id: str, model: str, usage: Usage) -> Decimal | None:
+    """What reading cached input saved on one call, in USD: the full input price of the
+    tokens read from the provider's prompt cache less their cache-read price.
+
+    0 when nothing was read from a cache; None when that is not known (usage unknown, a
+    model or cache price the price list lacks). Taken from the price list even where the
+    provider stated the call's cost itself (OpenRouter). What writing to the cache cost
+    more than plain input is in the call's cost, not taken off its saving.
+    """
+    if not usage.reported:
+        return None
+    if usage.cached_input_tokens == 0:
+        return Decimal(0)
+    record = builtin_record(provider_id)
+    if record is None or record.price_id is None:
+        return None
+    args = (record.price_id, model, usage.input_tokens, usage.output_tokens)
+    paid = _price(*args, usage.cached_input_tokens, usage.cache_write_tokens)
+    uncached = _price(*args, 0, usage.cache_write_tokens)
+    if paid is None or uncached is None:
+        return None
+    return uncached - paid
 
 
 def worst_case_cost(

@@ -43,7 +43,7 @@ from byok.errors import (
 )
 from byok.keystore import StoredKey
 from byok.preferences import Preferences
-from byok.pricing import estimate_input_tokens
+from byok.pricing import cache_saving, estimate_input_tokens
 from byok.providers.builtins import builtin_record
 from byok.response_cache import CachedAnswer
 from byok.routing import Candidate, RoutePlan, plan_route
@@ -668,6 +668,7 @@ def _answer(
         failed_attempts=tuple(failures),
         notes=(*notes, *_substitution_note(candidate, request.model, answered.model)),
         finish_reason=answered.finish_reason,
+        cache_saved=cache_saving(candidate.provider_id, answered.model, answered.usage),
     )
 
 

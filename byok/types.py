@@ -48,8 +48,17 @@ class ModelRef:
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
+    """One message. ``cache_prefix`` is a hint that the conversation up to and including
+    this message will be sent again soon (instructions shared by the parts of a long
+    summary): worth a provider-side prompt cache where caching must be asked for.
+    Anthropic marks such a system prompt with ``cache_control`` when it is long enough to
+    be cached; providers that cache by themselves (OpenAI, Gemini, xAI) ignore the hint.
+    It never changes the answer, so it is no part of a response-cache key.
+    """
+
     role: Role
     content: str
+    cache_prefix: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,9 +199,13 @@ ABANDONED_AFTER = timedelta(hours=1)
 
 _FINISH_FIELDS = (
     "outcome", "error_kind", "input_tokens", "output_tokens", "cached_input_tokens",
-    "reasoning_tokens", "cost", "latency_ms", "finished_at", "model", "reserved_cost",
+    "cache_write_tokens", "reasoning_tokens", "cost", "latency_ms", "finished_at", "model",
+    "reserved_cost",
 )  # fmt: skip
-_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")
+_TOKEN_FIELDS = (
+    "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+    "reasoning_tokens",
+)  # fmt: skip
 
 # What the database takes, to salvage a row it refused (see _salvaged).
 _MAX_LENGTH = {
@@ -601,6 +605,7 @@ def _finish_values(
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cached_input_tokens": usage.cached_input_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
         "reasoning_tokens": usage.reasoning_tokens,
         "cost": cost,
         "latency_ms": latency_ms,

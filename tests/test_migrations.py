@@ -99,3 +99,35 @@ async def test_upgrading_to_64_bit_token_counts_keeps_the_rows(db_url: str) -> N
             assert {name: count for name, count in found} == {"before": 7, "after": 3_000_000_000}
     finally:
         await database.dispose()
+
+
+async def test_rows_from_before_cache_writes_were_recorded_say_unknown(db_url: str) -> None:
+    """Migration 0007: an older row's cache writes are unknown (NULL), not 0."""
+    database = Database(db_url)
+    try:
+        await upgrade(database, "0006")
+        now = datetime(2026, 12, 1, tzinfo=UTC)
+        async with database.session() as session:
+            user_ref = await user_id_or_create(session, UserRef("slack", "T1", "U1"), now)
+        row = {
+            "user_ref": user_ref, "provider": "anthropic", "model": "claude-sonnet-4-6",
+            "key_source": "user", "request_kind": "ask", "is_fallback": False,
+            "outcome": "success", "created_at": now, "cached_input_tokens": 900,
+        }  # fmt: skip
+        async with database.transaction() as conn:
+            await conn.execute(insert(UsageEvent), [{**row, "request_id": "before"}])
+        await upgrade(database)
+        async with database.transaction() as conn:
+            await conn.execute(
+                insert(UsageEvent), [{**row, "request_id": "after", "cache_write_tokens": 40}]
+            )
+            found = await conn.execute(
+                select(
+                    UsageEvent.request_id,
+                    UsageEvent.cached_input_tokens,
+                    UsageEvent.cache_write_tokens,
+                )
+            )
+            assert {r[0]: r[1:] for r in found} == {"before": (900, None), "after": (900, 40)}
+    finally:
+        await database.dispose()

@@ -615,3 +615,48 @@ def test_format_markdown_shows_every_section_and_reads_back() -> None:
     assert parse_summary_reply(text) == MeetingSummary(
         summary.overview, summary.decisions, summary.action_items, ()
     )
+
+
+# Provider-side prompt caching: instructions sent more than once are marked as a shared
+# prefix (the provider decides whether they are long enough to cache).
+
+
+def _marked(call: Call) -> list[bool]:
+    return [m.cache_prefix for m in call.messages]
+
+
+async def test_the_instructions_every_part_repeats_are_marked_as_a_shared_prefix(
+    long_meeting: Transcript,
+) -> None:
+    model = FakeModel(scripted_answer)
+    await summarize(long_meeting, model, context_tokens=1600, max_output_tokens=250)
+    assert len(model.map_calls) > 1
+    # The system prompt of every part is marked; the part itself never is.
+    assert all(_marked(call) == [True, False] for call in model.map_calls)
+    # One merge sends its instructions once: nothing to share.
+    [merge] = model.merge_calls
+    assert _marked(merge) == [False, False]
+
+
+async def test_a_transcript_summarised_in_one_call_marks_nothing() -> None:
+    model = FakeModel(lambda call: '{"overview": "ok"}')
+    transcript = Transcript((Turn("Ana", 0.0, 5.0, "We ship on Friday."),), "text")
+    await summarize(transcript, model, context_tokens=16000, max_output_tokens=500)
+    [call] = model.calls
+    assert _marked(call) == [False, False]
+
+
+async def test_merges_in_rounds_mark_their_shared_instructions(
+    long_meeting: Transcript,
+) -> None:
+    def verbose(call: Call) -> str:
+        if call.is_merge:
+            return scripted_answer(call)
+        reply = json.loads(scripted_answer(call).split("```json\n")[1].split("\n```")[0])
+        reply["decisions"] = [f"Long decision {n}: " + "details " * 20 for n in range(4)]
+        return json.dumps(reply)
+
+    model = FakeModel(verbose)
+    await summarize(long_meeting, model, context_tokens=1200, max_output_tokens=200)
+    assert len(model.merge_calls) > 1
+    assert all(_marked(call) == [True, False] for call in model.merge_calls)

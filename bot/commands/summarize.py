@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from bot.alert_delivery import refusal_notices, spending_section
 from bot.context import BotContext
-from bot.formatting import cost_text, tokens
+from bot.formatting import cost_text, saving_note, token_counts
 from bot.grammar import CommandError, Flag, model_value, parse_flags, text_value
 from bot.invocation import Invocation
 from bot.provider_names import ProviderNames
@@ -102,13 +102,17 @@ def _footer(answers: Sequence[Answer], parts: int, names: ProviderNames) -> str:
     providers = sorted({f"{names.label(a.provider_id)} · {a.model}" for a in answers})
     tokens_in = sum(a.usage.input_tokens for a in answers)
     tokens_out = sum(a.usage.output_tokens for a in answers)
+    cached = sum(a.usage.cached_input_tokens for a in answers)
     known = [a.cost for a in answers if a.cost is not None]
     cost = cost_text(sum(known, Decimal(0)), len(answers) - len(known))
+    # A saving is claimed only when every call's is known: a part would understate it.
+    savings = [a.cache_saved for a in answers]
+    saved = None if None in savings else sum((s for s in savings if s), Decimal(0))
     calls = f"{len(answers)} call{'s' if len(answers) != 1 else ''}"
     split = f"{parts} parts, " if parts > 1 else ""
     return (
         f"{', '.join(providers)} · {split}{calls} · "
-        f"{tokens(tokens_in)} in / {tokens(tokens_out)} out tokens · {cost}"
+        f"{token_counts(tokens_in, tokens_out, cached)} · {cost}{saving_note(saved)}"
     )
 
 

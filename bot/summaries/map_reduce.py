@@ -9,6 +9,11 @@ A transcript that does not fit is split on speaker-turn boundaries into balanced
 single turn too long for one part is cut at sentence ends as a last resort); each part is
 summarised ("map", reporting ``on_progress(part, total)`` first) and the part summaries are
 merged ("reduce") — in rounds when even they do not fit in one prompt.
+
+Instructions sent again and again (the system prompt of every part, and of the merges of a
+reduce in rounds) are marked ``cache_prefix``: a provider that caches only when asked
+(Anthropic) may then bill their repeats at its cache price. A transcript that fits in one
+call sends its instructions once, and marks nothing: a cache write costs more than input.
 """
 
 from __future__ import annotations
@@ -104,7 +109,9 @@ def prompt_messages(transcript_text: str, *, part: int = 1, total: int = 1) -> l
     else:
         intro = "Summarise this meeting transcript."
     user = f"{intro}\n\n<transcript>\n{transcript_text}\n</transcript>"
-    return [ChatMessage("system", MAP_SYSTEM_PROMPT), ChatMessage("user", user)]
+    # Every part starts with the same instructions: worth caching when there are parts.
+    system = ChatMessage("system", MAP_SYSTEM_PROMPT, cache_prefix=total > 1)
+    return [system, ChatMessage("user", user)]
 
 
 def merge_prompt_messages(
@@ -183,31 +190,37 @@ async def _reduce(
     """Merge part summaries, first in groups that fit when all of them at once do not."""
     budget = _material_budget(_merge_messages([]), context_tokens, max_output_tokens)
     items = partials
+    rounds = 0
     while True:
         # Halving each text guarantees any two fit together, so every round shrinks.
         texts = [_clip(_describe(_label(a, b, total), s), budget // 2 - 1) for a, b, s in items]
         costs = [estimate_tokens(t) + 1 for t in texts]
         if sum(costs) <= budget:
-            reply = await complete(_merge_messages(texts), max_output_tokens)
+            # After rounds, the last merge repeats the instructions of the earlier ones.
+            reply = await complete(_merge_messages(texts, shared=rounds > 0), max_output_tokens)
             return parse_summary_reply(reply)
         merged: list[tuple[int, int, MeetingSummary]] = []
+        rounds += 1
         for group in _pack(costs, budget):
             if len(group) == 1:
                 merged.append(items[group[0]])
                 continue
-            reply = await complete(_merge_messages([texts[i] for i in group]), max_output_tokens)
+            messages = _merge_messages([texts[i] for i in group], shared=True)
+            reply = await complete(messages, max_output_tokens)
             first, last = items[group[0]][0], items[group[-1]][1]
             merged.append((first, last, parse_summary_reply(reply)))
         items = merged
 
 
-def _merge_messages(texts: Sequence[str]) -> list[ChatMessage]:
+def _merge_messages(texts: Sequence[str], *, shared: bool = False) -> list[ChatMessage]:
+    """The messages of one merge; ``shared``: other merges send the same instructions."""
     body = "\n\n".join(texts)
     user = (
         "Merge these summaries of consecutive parts of one meeting, in order, into one "
         f"summary.\n\n<summaries>\n{body}\n</summaries>"
     )
-    return [ChatMessage("system", REDUCE_SYSTEM_PROMPT), ChatMessage("user", user)]
+    system = ChatMessage("system", REDUCE_SYSTEM_PROMPT, cache_prefix=shared)
+    return [system, ChatMessage("user", user)]
 
 
 def _describe(label: str, summary: MeetingSummary) -> str:

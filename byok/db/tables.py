@@ -171,7 +171,10 @@ class UsageEvent(Base):
     # 64-bit: a provider may report more than 2**31 tokens (migration 0004).
     input_tokens: Mapped[int] = mapped_column(Int64, server_default=text("0"))
     output_tokens: Mapped[int] = mapped_column(Int64, server_default=text("0"))
+    # Parts of input_tokens: read from the provider's prompt cache, and written to it
+    # (NULL: a row from before writes were recorded, migration 0007).
     cached_input_tokens: Mapped[int] = mapped_column(Int64, server_default=text("0"))
+    cache_write_tokens: Mapped[int | None] = mapped_column(Int64)
     reasoning_tokens: Mapped[int] = mapped_column(Int64, server_default=text("0"))
     cost: Mapped[Decimal | None]
     reserved_cost: Mapped[Decimal | None]

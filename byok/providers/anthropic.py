@@ -10,6 +10,11 @@ as ``Authorization: Bearer`` with ``anthropic-version: 2026-10-21``.
 API version 2026-10-21 rejects ``temperature``/``top_p``/``top_k`` (even at their
 defaults), so a requested temperature is not sent to Anthropic.
 
+Prompt caching: a system prompt whose message carries the ``cache_prefix`` hint goes out
+as one text block with ``cache_control: {"type": "ephemeral"}`` (a 5-minute cache), but
+only when it is at least the model's minimum cacheable length (:func:`min_cacheable_tokens`):
+a shorter one cannot be cached, and marking it would only obscure the request.
+
 Usage: Anthropic's ``input_tokens`` excludes cache reads and cache writes, so
 ``Usage.input_tokens`` is the sum of the three. In a stream the input counts arrive in
 ``message_start`` and the *cumulative* output count in ``message_delta``. The SDK does not
@@ -28,6 +33,7 @@ import pydantic
 
 from byok.errors import BadRequestError, InvalidKeyError, ProviderError, ProviderUnavailableError
 from byok.plausible import UsageReport, implausible_usage
+from byok.pricing import estimate_input_tokens
 from byok.providers.base import ProviderSettings
 from byok.providers.failures import (
     CONNECTION_LOST,
@@ -44,10 +50,25 @@ from byok.providers.turns import split_system
 from byok.secret import Secret
 from byok.types import ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo, Usage
 
-__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider"]
+__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider", "min_cacheable_tokens"]
 
 #: Anthropic requires ``max_tokens``; this is used when the request sets none.
 DEFAULT_MAX_TOKENS = 4096
+
+#: The shortest prefix each model caches (Anthropic's prompt-caching docs), by model id
+#: prefix, first match wins; other models: 1024. Sonnet 4.6 is listed at 1024 but is
+#: reported to cache only from 2048, which is used.
+_MIN_CACHEABLE: tuple[tuple[str, int], ...] = (
+    ("claude-opus-4-5", 4096),
+    ("claude-opus-4-6", 4096),
+    ("claude-opus-4-7", 4096),
+    ("claude-haiku-4", 4096),
+    ("claude-3-5-haiku", 2048),
+    ("claude-3-haiku", 2048),
+    ("claude-sonnet-4-6", 2048),
+)
+_DEFAULT_MIN_CACHEABLE = 1024
+_EPHEMERAL = {"type": "ephemeral"}
 
 _NO_KEY = "per-request-key-not-set"
 
@@ -99,6 +120,10 @@ class AnthropicProvider(ProviderTemplate):
         }
         if conversation.system:
             params["system"] = conversation.system
+            if _worth_caching(request):
+                params["system"] = [
+                    {"type": "text", "text": conversation.system, "cache_control": _EPHEMERAL}
+                ]
         # No temperature: API version 2026-10-21 (what SDK 2.x speaks) answers 400 to any
         # sampling parameter, and the SDK no longer accepts one.
         return params
@@ -177,6 +202,24 @@ class AnthropicProvider(ProviderTemplate):
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def min_cacheable_tokens(model: str) -> int:
+    """The fewest tokens a cached prefix of ``model`` must have to be cached at all."""
+    for prefix, tokens in _MIN_CACHEABLE:
+        if model.startswith(prefix):
+            return tokens
+    return _DEFAULT_MIN_CACHEABLE
+
+
+def _worth_caching(request: ChatRequest) -> bool:
+    """The request's system prompt is marked as a shared prefix and is long enough to be
+    cached. Its length is estimated on the high side: a prompt a little short of the
+    minimum is marked to no effect (Anthropic bills it as plain input)."""
+    system = [m for m in request.messages if m.role == "system"]
+    if not any(m.cache_prefix for m in system):
+        return False
+    return estimate_input_tokens(system) >= min_cacheable_tokens(request.model)
 
 
 def _usage(*reports: object) -> Usage:

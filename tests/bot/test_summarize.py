@@ -130,3 +130,22 @@ async def test_a_summary_of_unknown_cost_says_so_in_the_one_money_format(chat: C
         "/summarize --model gpt-99-unreleased Alice: We ship Friday. Bob: Docs by Thursday."
     )
     assert (said.reply.footer or "").endswith("900 in / 120 out tokens · cost unknown")
+
+
+async def test_anthropic_parts_send_their_instructions_unmarked_while_too_short_to_cache(
+    chat: Chat,
+) -> None:
+    """Every part repeats the summary instructions, but they are shorter than any Claude
+    model caches (1,024 tokens at least): marking them would only add a cache write."""
+    await chat.add_key("anthropic")
+    turns = "\n".join(
+        f"{'Alice' if n % 2 else 'Bob'}: Point {n} about the migration plan, " + "detail " * 20
+        for n in range(80)
+    )
+    script_summaries(chat, "anthropic", 30)
+    said = await chat.say(f"/summarize {turns}")
+    assert "parts" in (said.reply.footer or ""), said.text
+    bodies = [r.json() for r in chat.rig.fakes["anthropic"].requests if r.method == "POST"]
+    assert len(bodies) > 2
+    assert all(isinstance(b["system"], str) for b in bodies)
+    assert "cache_control" not in json.dumps(bodies)
