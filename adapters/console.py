@@ -33,7 +33,7 @@ from bot.commands.table import FILE_COMMAND_WORDS
 from bot.dispatch import Dispatcher
 from bot.grammar import CommandError
 from bot.invocation import Attachment, Invocation
-from bot.reply import Delta, Reply, Status
+from bot.reply import Delta, Part, Reply, Status
 from bot.summaries.transcripts import max_transcript_bytes, too_large_message
 
 if TYPE_CHECKING:
@@ -229,6 +229,8 @@ class ConsoleAdapter:
                     self._write(
                         f"… {event.text}\n", stream=self._out if self._interactive else self._err
                     )
+                elif isinstance(event, Part):
+                    self._part(event)
                 else:
                     await self._show(inv, event, "".join(streamed))
                     streamed.clear()
@@ -237,6 +239,14 @@ class ConsoleAdapter:
                 open_line = bool(streamed) and not streamed[-1].endswith("\n")
                 self._write(("\n" if open_line else "") + "(cancelled)\n\n")
             raise
+
+    def _part(self, part: Part) -> None:
+        """One answer of several side by side (``/ask --compare``): a labelled block,
+        printed whole when that answer is done, so answers streaming at once do not
+        interleave on the terminal."""
+        if isinstance(part.event, Reply):
+            self._write(f"── {part.title} ──\n")
+            self._render(part.event)
 
     async def _show(self, inv: Invocation, reply: Reply, streamed: str) -> None:
         if reply.secret_request is not None:

@@ -138,5 +138,9 @@ async def build_app(config: Config, metrics: Metrics | None = None) -> App:
     )
     await _warn_about_unreadable_keys(engine)
     await close_abandoned_attempts(engine)
-    context = BotContext(engine, max_transcript_chars=config.limits.max_transcript_chars)
+    context = BotContext(
+        engine,
+        max_transcript_chars=config.limits.max_transcript_chars,
+        compare_max_providers=config.compare.max_providers,
+    )
     return App(config, engine, Dispatcher(context, metrics), keyring)

@@ -222,6 +222,13 @@ class ResponseCacheSettings(_Section):
         return self
 
 
+class CompareSettings(_Section):
+    """``[compare]``: ``/ask --compare`` and ``--provider a,b,c`` (answers side by side)."""
+
+    #: The most providers one comparison asks at once (each is a request of its own).
+    max_providers: Annotated[int, Field(ge=2, le=5)] = 3
+
+
 class SlackSettings(_Section):
     enabled: bool = False
     mode: Literal["socket", "http"] = "socket"
@@ -292,6 +299,7 @@ class Config(_Section):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     limits: LimitsSettings = LimitsSettings()
     cache: ResponseCacheSettings = ResponseCacheSettings()
+    compare: CompareSettings = CompareSettings()
     slack: SlackSettings = SlackSettings()
     discord: DiscordSettings = DiscordSettings()
     http: HttpSettings = HttpSettings()

@@ -22,6 +22,8 @@ class BotContext:
     max_transcript_chars: int = 400_000
     summary_part_tokens: int = 24_000  # context per summary call: fits every current model
     summary_output_tokens: int = 2_000
+    #: The most providers one ``/ask`` comparison asks (``[compare] max_providers``).
+    compare_max_providers: int = 3
     # Filled by the running adapters: how to DM a user on each platform.
     messengers: dict[str, Messenger] = field(default_factory=dict)
     #: How an error's remedies are worded as commands: the dispatcher gives its table's

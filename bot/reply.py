@@ -1,7 +1,9 @@
 """What handlers produce and adapters render: Block Kit, embeds, or terminal text.
 
 A handler yields :class:`Status` and :class:`Delta` events while it works (progress,
-streamed text) and ends with one :class:`Reply`.
+streamed text) and ends with one :class:`Reply`. A reply made of several answers side by
+side (``/ask --compare``) also yields :class:`Part` events: each part streams and ends
+on its own, and adapters show each as its own message or block.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ __all__ = [
     "Delta",
     "Field",
     "FileOut",
+    "Part",
     "Reply",
     "ReplyEvent",
     "SecretRequest",
@@ -116,12 +119,30 @@ class Delta:
     text: str
 
 
-ReplyEvent = Status | Delta | Reply
+@dataclass(frozen=True, slots=True)
+class Part:
+    """An event of one part of a reply several answers share (``/ask --compare``).
+
+    ``key`` names the part (a provider id) and ``title`` heads it. A part's events are
+    :class:`Status` and :class:`Delta`, then its own :class:`Reply`, which ends it; parts
+    interleave as their answers stream. The command still ends with its own Reply (for
+    a comparison, the closing line). Adapters show each part as a message of its own
+    (Slack, Discord) or a labelled block (the console).
+    """
+
+    key: str
+    title: str
+    event: Status | Delta | Reply
 
 
-async def collect(events: AsyncIterator[ReplyEvent]) -> tuple[list[Status | Delta], Reply]:
+ReplyEvent = Status | Delta | Part | Reply
+
+
+async def collect(
+    events: AsyncIterator[ReplyEvent],
+) -> tuple[list[Status | Delta | Part], Reply]:
     """Run a handler to its end: the events on the way and the final reply."""
-    seen: list[Status | Delta] = []
+    seen: list[Status | Delta | Part] = []
     async for event in events:
         if isinstance(event, Reply):
             return seen, event

@@ -7,11 +7,20 @@ from datetime import datetime
 from decimal import Decimal
 
 from byok.alerts import QuotaNotice
-from byok.errors import Attempt
+from byok.errors import Attempt, ByokError
 from byok.types import Usage
 from byok.usage import KeySource
 
-__all__ = ["Answer", "FallingBack", "FromCache", "StreamEvent", "TextDelta"]
+__all__ = [
+    "Answer",
+    "CompareEvent",
+    "CompareFailure",
+    "Comparing",
+    "FallingBack",
+    "FromCache",
+    "StreamEvent",
+    "TextDelta",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +92,27 @@ class FallingBack:
 
 
 StreamEvent = TextDelta | FallingBack | Answer
+
+
+@dataclass(frozen=True, slots=True)
+class Comparing:
+    """A comparison begins: the providers asked, in the order their answers are shown."""
+
+    provider_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompareFailure:
+    """One provider of a comparison failed (its usage row is finished); the others go on.
+
+    ``partial_text`` is what it had streamed before it was cut off, if anything."""
+
+    provider_id: str
+    error: ByokError
+    partial_text: str = ""
+
+
+CompareEvent = Comparing | TextDelta | Answer | CompareFailure
+"""What :meth:`byok.service.BYOKService.compare` yields: ``Comparing`` first, then every
+provider's text deltas interleaved as they come, each provider ending with its
+``Answer`` or its ``CompareFailure``."""

@@ -19,7 +19,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from byok.answers import Answer, FallingBack, FromCache, StreamEvent, TextDelta
+from byok.answers import (
+    Answer,
+    CompareEvent,
+    CompareFailure,
+    Comparing,
+    FallingBack,
+    FromCache,
+    StreamEvent,
+    TextDelta,
+)
 from byok.attempts import Answered, Reservation
 from byok.catalog import Catalog
 from byok.engine import Engine, provider_named, refuse_unusable_characters
@@ -45,6 +54,7 @@ from byok.keystore import StoredKey
 from byok.preferences import Preferences
 from byok.pricing import cache_saving, estimate_input_tokens
 from byok.providers.builtins import builtin_record
+from byok.remedies import AddKey
 from byok.response_cache import CachedAnswer
 from byok.routing import Candidate, RoutePlan, plan_route
 from byok.secret import Secret, key_vendor, looks_like_key
@@ -57,6 +67,7 @@ __all__ = [
     "BYOKService",
     "KeyStatus",
     "MessageLike",
+    "compare_thread",
 ]
 
 MessageLike = ChatMessage | Mapping[str, str]
@@ -172,6 +183,143 @@ class BYOKService:
             streaming=True, fresh=fresh,
         )  # fmt: skip
 
+    async def compare(
+        self,
+        messages: Sequence[MessageLike],
+        *,
+        providers: Sequence[str] | None = None,
+        max_providers: int = 4,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        kind: str = "compare",
+        thread: str | None = None,
+        fresh: bool = False,
+    ) -> AsyncIterator[CompareEvent]:
+        """Ask several providers at once; their answers stream in, interleaved.
+
+        ``providers`` (ids or aliases, at most ``max_providers``), or None: every provider
+        the user holds a usable key for, in the catalog's order, the first
+        ``max_providers``. Each provider is one request of its own, with fallback off:
+        its own rate allowance, its own limit reservation and usage row, its own cached
+        answer (``fresh`` as in :meth:`chat`), its own conversation in ``thread`` (see
+        :func:`compare_thread`). Yields :class:`Comparing` first, then the text deltas as
+        they come, each provider ending with its ``Answer`` or :class:`CompareFailure`.
+
+        When the consumer stops early (or is cancelled), the attempts still running are
+        cancelled and awaited: every pending usage row is finished before this returns.
+        """
+        chosen = await self.compare_set(providers, max_providers)
+        if thread:
+            await self._remember_compare(thread, chosen)
+        yield Comparing(chosen)
+        queue: asyncio.Queue[CompareEvent | BaseException | None] = asyncio.Queue()
+
+        async def ask_one(provider_id: str) -> None:
+            shown: list[str] = []
+            run = self._run(
+                messages, provider_id, None, max_tokens, temperature, kind,
+                compare_thread(thread, provider_id) if thread else None,
+                streaming=True, fresh=fresh, fallback=False,
+            )  # fmt: skip
+            try:
+                async with aclosing(run):
+                    async for event in run:
+                        if isinstance(event, TextDelta):
+                            shown.append(event.text)
+                        if not isinstance(event, FallingBack):  # none: fallback is off
+                            queue.put_nowait(event)
+            except StreamInterruptedError as exc:
+                partial = exc.partial_text or "".join(shown)
+                queue.put_nowait(CompareFailure(provider_id, exc, partial))
+            except ByokError as exc:
+                queue.put_nowait(CompareFailure(provider_id, exc, "".join(shown)))
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, who raises it
+                queue.put_nowait(exc)
+            finally:
+                queue.put_nowait(None)
+
+        tasks = [asyncio.create_task(ask_one(pid), name=f"compare:{pid}") for pid in chosen]
+        try:
+            running = len(tasks)
+            while running:
+                item = await queue.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            # Each attempt finishes its row as it is cancelled (see AttemptRunner.stream);
+            # shielded, so a second cancel of the consumer does not leave a row pending.
+            await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+
+    async def compare_set(
+        self, providers: Sequence[str] | None, max_providers: int
+    ) -> tuple[str, ...]:
+        """The providers a comparison asks: those named (resolved, each once), or the
+        user's usable keys; refused when more than ``max_providers``."""
+        catalog = self._engine.catalog
+        if providers is not None:
+            chosen: list[str] = []
+            for name in providers:
+                pid = catalog.resolve(name).provider_id
+                if pid in chosen:
+                    raise ByokError(
+                        f"{pid} named twice",
+                        explanation=f"{_name_of(catalog, pid)} is named twice: name each "
+                        "provider once.",
+                    )
+                chosen.append(pid)
+            if len(chosen) > max_providers:
+                raise ByokError(
+                    "too many providers to compare",
+                    explanation=f"At most {max_providers} providers can be compared at once "
+                    f"({len(chosen)} were named).",
+                )
+            return tuple(chosen)
+        state = await self._engine.user_state(self.user)
+        usable = [
+            entry.provider_id
+            for entry in catalog
+            if (key := state.keys.get(entry.provider_id)) is not None and key.usable
+        ]
+        if len(usable) < 2:
+            raise ByokError(
+                "fewer than two keys to compare",
+                explanation="Comparing needs working keys for at least two providers "
+                f"(you have {len(usable)}).",
+                advice=("Add another with ", AddKey(), "."),
+            )
+        return tuple(usable[:max_providers])
+
+    async def compare_set_of(self, thread: str) -> tuple[str, ...] | None:
+        """The providers a comparison in ``thread`` asked (when history is kept), so a
+        follow-up asks them again; None when the thread is not a comparison."""
+        state = await self._engine.user_state(self.user)
+        if not state.prefs.store_conversation_history:
+            return None
+        kept = await self._engine.history.recent(self.user, compare_thread(thread, ""), 1000)
+        marks = [m.content for m in kept if m.role == "user"]
+        if not marks:
+            return None
+        known = set(self._engine.catalog.ids)
+        chosen = tuple(p for p in marks[-1].split(",") if p in known)
+        return chosen or None
+
+    async def _remember_compare(self, thread: str, chosen: Sequence[str]) -> None:
+        state = await self._engine.user_state(self.user)
+        if not state.prefs.store_conversation_history:
+            return
+        if await self.compare_set_of(thread) == tuple(chosen):
+            return
+        mark = ChatMessage("user", ",".join(chosen))
+        await self._engine.history.append(self.user, compare_thread(thread, ""), [mark])
+
     async def _prepare(
         self,
         messages: Sequence[MessageLike],
@@ -179,6 +327,8 @@ class BYOKService:
         model: str | None,
         max_tokens: int | None,
         thread: str | None,
+        *,
+        fallback: bool = True,
     ) -> tuple[tuple[ChatMessage, ...], UserState, RoutePlan, int, list[str]]:
         engine = self._engine
         asked = _messages(messages)
@@ -224,6 +374,8 @@ class BYOKService:
             max_tokens=limit,
         )
         notes.extend(plan.notes)
+        if not fallback:
+            plan = replace(plan, candidates=plan.candidates[:1])
         return full, state, plan, limit, notes
 
     async def _run(
@@ -238,10 +390,11 @@ class BYOKService:
         *,
         streaming: bool,
         fresh: bool = False,
-    ) -> AsyncIterator[StreamEvent]:
+        fallback: bool = True,
+    ) -> AsyncGenerator[StreamEvent, None]:
         engine = self._engine
         full, state, plan, limit, notes = await self._prepare(
-            messages, provider, model, max_tokens, thread
+            messages, provider, model, max_tokens, thread, fallback=fallback
         )
         prefs, user_ref = state.prefs, state.user_ref
         request_id = uuid.uuid4().hex
@@ -645,6 +798,12 @@ class BYOKService:
         async with self._engine.database.session() as session:
             user_ref = await user_id_or_create(session, self.user, self._engine.clock())
         return await self._engine.ledger.report(user_ref, start, end)
+
+
+def compare_thread(thread: str, provider_id: str) -> str:
+    """The history key of one provider's conversation in a comparison thread; with no
+    provider, the key under which the thread's set of providers is remembered."""
+    return f"{thread}#compare:{provider_id}" if provider_id else f"{thread}#compare"
 
 
 def _answer(

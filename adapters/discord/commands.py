@@ -106,6 +106,7 @@ def _ask(kit: _Kit, row: ChatCommand) -> AppCommand:
         max_tokens="The longest answer, in tokens",
         temperature="0 (focused) to 2 (inventive)",
         fresh="Ask the provider even if the answer is in your cache",
+        compare="Ask all your working keys at once and show the answers side by side",
         private="Show the answer to you alone",
     )
     @app_commands.choices(provider=kit.providers)
@@ -117,10 +118,12 @@ def _ask(kit: _Kit, row: ChatCommand) -> AppCommand:
         max_tokens: Range[int, 1, 200_000] | None = None,
         temperature: Range[float, 0.0, 2.0] | None = None,
         fresh: bool = False,
+        compare: bool = False,
         private: bool = False,
     ) -> None:
         flags = {
             "provider": provider,
+            "compare": True if compare else None,
             "model": model,
             "max-tokens": max_tokens,
             "temperature": temperature,

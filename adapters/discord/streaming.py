@@ -18,14 +18,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import aiohttp
 import discord
 
 from adapters.discord.render import Outgoing, live_view, render
-from bot.reply import Delta, Reply, ReplyEvent
+from bot.reply import Delta, Part, Reply, ReplyEvent
 
 __all__ = ["AnswerStream", "LiveMessage", "MessageHandle", "Pacing", "Surface", "close_events"]
 
@@ -151,6 +151,15 @@ async def close_events(events: AsyncIterator[ReplyEvent]) -> None:
         await aclose()
 
 
+@dataclass(slots=True)
+class _PartView:
+    """What one part of a reply shows while it streams."""
+
+    stream: AnswerStream
+    text: str = ""
+    status: str | None = None
+
+
 class AnswerStream:
     """Shows one command's events on a surface: streamed text, progress, the reply."""
 
@@ -158,6 +167,8 @@ class AnswerStream:
         self._surface = surface
         self._pacing = pacing or Pacing()
         self._live: list[LiveMessage] = []
+        #: Answers side by side (``/ask --compare``): each part is a message of its own.
+        self._parts: dict[str, _PartView] = {}
 
     async def run(
         self,
@@ -172,6 +183,9 @@ class AnswerStream:
                     reply = finish(event) if finish else event
                     await self.show_reply(reply)
                     return reply
+                if isinstance(event, Part):
+                    await self._part(event)
+                    continue
                 if isinstance(event, Delta):
                     text += event.text
                 else:
@@ -181,8 +195,25 @@ class AnswerStream:
             return None
         finally:
             await close_events(events)
-            for live in self._live:
+            parts = [m for view in self._parts.values() for m in view.stream._live]
+            for live in [*self._live, *parts]:
                 await live.close()
+
+    async def _part(self, part: Part) -> None:
+        """One answer of several: its own message (an embed titled with the part's title
+        once done), edited at the same pace as any streamed answer."""
+        view = self._parts.get(part.key)
+        if view is None:
+            view = self._parts[part.key] = _PartView(AnswerStream(self._surface, self._pacing))
+        event = part.event
+        if isinstance(event, Reply):
+            await view.stream.show_reply(replace(event, title=event.title or part.title))
+            return
+        if isinstance(event, Delta):
+            view.text += event.text
+        else:
+            view.status = event.text
+        await view.stream._show_live(live_view(f"**{part.title}**\n{view.text}", view.status))
 
     async def _show_live(self, contents: list[str]) -> None:
         for index, content in enumerate(contents):

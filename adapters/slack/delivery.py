@@ -39,7 +39,16 @@ from adapters.slack.streaming import (
     LiveReply,
     NativeStream,
 )
-from bot.reply import Delta, FileOut, Reply, ReplyEvent, SecretRequest, Section, Status
+from bot.reply import (
+    Delta,
+    FileOut,
+    Part,
+    Reply,
+    ReplyEvent,
+    SecretRequest,
+    Section,
+    Status,
+)
 
 __all__ = ["Delivery", "SlackOptions", "Target"]
 
@@ -119,6 +128,8 @@ class Delivery:
         #: The bot may not post here: the answer goes through response_url when done.
         self._via_response_url = False
         self._responses = 0
+        #: Answers side by side (``/ask --compare``): one message of its own per part.
+        self._parts: dict[str, Delivery] = {}
 
     def _new_live(self, adopt: list[str] | None = None) -> LiveReply:
         return LiveReply(
@@ -141,6 +152,8 @@ class Delivery:
                     await self._status(event.text)
                 elif isinstance(event, Delta):
                     await self._delta(event.text)
+                elif isinstance(event, Part):
+                    await self._part(event)
                 else:
                     reply = self._noted(event)
                     await self._finish(reply)
@@ -150,6 +163,37 @@ class Delivery:
             close = getattr(events, "aclose", None)
             if close is not None:
                 await close()
+
+    async def _part(self, part: Part) -> None:
+        """One answer of several: its own message, headed by its title, in the thread of
+        the command's message (which ends as the closing line), growing by paced edits
+        that share the workspace's edit budget. Through a response_url (the bot may not
+        post here) each part arrives whole when done, within the URL's 5 uses."""
+        event = part.event
+        if self._via_response_url:
+            if isinstance(event, Reply):
+                await self._respond_reply(replace(event, text=f"*{part.title}*\n{event.text}"))
+            return
+        child = self._parts.get(part.key)
+        if child is None:
+            thread = self.target.thread_ts
+            if thread is None and self._live is not None and self._live.posted:
+                thread = self._live.posted[0]
+            target = replace(
+                self.target, thread_ts=thread, header=part.title, placeholder=None, assistant=False
+            )
+            # Several messages streaming at once in one thread: edits, not native streams.
+            options = replace(self._options, native_streaming=False)
+            child = Delivery(
+                self._client, target, options, bot_user_id=self._bot_user_id, budget=self._budget
+            )
+            self._parts[part.key] = child
+        if isinstance(event, Status):
+            await child._status(event.text)
+        elif isinstance(event, Delta):
+            await child._delta(event.text)
+        else:
+            await child._finish(event)
 
     def _noted(self, reply: Reply) -> Reply:
         """The reply with this delivery's notes below an answer (not below an error)."""

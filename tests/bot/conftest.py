@@ -9,7 +9,7 @@ import pytest
 from bot.context import BotContext
 from bot.dispatch import Dispatcher
 from bot.invocation import Attachment, Invocation
-from bot.reply import Delta, Reply, Status, collect
+from bot.reply import Delta, Part, Reply, Status, collect
 from tests.engine.conftest import Clock, MakeRig, Rig, make_rig, rig  # noqa: F401 - fixtures
 
 __all__ = ["Chat", "Said"]
@@ -17,7 +17,7 @@ __all__ = ["Chat", "Said"]
 
 @dataclass
 class Said:
-    events: list[Status | Delta]
+    events: list[Status | Delta | Part]
     reply: Reply
 
     @property
