@@ -221,7 +221,8 @@ async def ask(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
 
 
 def _seconds(ms: int) -> str:
-    return f"{ms / 1000:.1f} s"
+    """A latency as people read it: "340 ms" under a second, else "1.2 s"."""
+    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
 def _compare_reply(answer: Answer, names: ProviderNames, *, public: bool) -> Reply:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -56,7 +57,8 @@ async def test_a_comma_list_asks_each_and_shows_each_in_its_part(three: Chat) ->
         assert isinstance(end.event, Reply) and end.title == key  # the rig names them by id
         assert "".join(e.event.text for e in streamed) == end.event.text  # type: ignore[union-attr]
         footer = end.event.footer or ""
-        assert footer.startswith(key) and "tokens" in footer and footer.endswith(" s")
+        assert footer.startswith(key) and "tokens" in footer
+        assert re.search(r" · (\d+ ms|\d+\.\d s)$", footer), footer  # then its latency
     assert part_reply(said, "anthropic").text == "from anthropic"
     assert said.statuses == ["Asking openai, anthropic, google…"]
     closing = said.reply.text
@@ -138,7 +140,7 @@ def test_an_unknown_cost_is_never_counted_as_zero() -> None:
     line = compare_summary(answers, [], NAMES)
     assert (
         line
-        == "fastest: OpenAI (0.9 s) · cheapest: Anthropic ($0.0008) · total ≥ $0.0008 + unknown"
+        == "fastest: OpenAI (900 ms) · cheapest: Anthropic ($0.0008) · total ≥ $0.0008 + unknown"
     )
     only_unknown = compare_summary([_answer("openai", 900, None)], [], NAMES)
     assert only_unknown == "only OpenAI answered · total unknown"
