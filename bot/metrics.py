@@ -94,13 +94,14 @@ class Metrics:
         labels = ("provider", "model", "outcome")
         self.requests = Counter(
             "byok_provider_requests",
-            "Attempts at a provider, by outcome (success, error, cancelled).",
+            "Attempts at a provider, by outcome (success, error, cancelled), and questions "
+            "answered from the response cache without one (outcome cached).",
             (*labels, "error_kind", "kind", "key_source"),
             registry=self.registry,
         )
         self.latency = Histogram(
             "byok_provider_latency_seconds",
-            "Time from sending a request to its last token.",
+            "Time from sending a request to its last token (outcome cached: the lookup).",
             labels,
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
@@ -120,6 +121,20 @@ class Metrics:
         self.unpriced = Counter(
             "byok_unpriced_requests",
             "Successful attempts whose price is unknown.",
+            ("provider", "model"),
+            registry=self.registry,
+        )
+        self.saved = Counter(
+            "byok_cache_saved_usd",
+            "What answers served from the response cache cost when first asked, in US "
+            "dollars (known savings only).",
+            ("provider", "model"),
+            registry=self.registry,
+        )
+        self.saved_unknown = Counter(
+            "byok_cache_saved_unknown",
+            "Answers served from the response cache whose saving is unknown (the original's "
+            "price was).",
             ("provider", "model"),
             registry=self.registry,
         )
@@ -184,6 +199,12 @@ class Metrics:
             self.tokens.labels(provider, model, "input").inc(record.input_tokens)
         if record.output_tokens:
             self.tokens.labels(provider, model, "output").inc(record.output_tokens)
+        if record.outcome == "cached":  # no provider was called: no cost, no fallback
+            if record.saved is None:
+                self.saved_unknown.labels(provider, model).inc()
+            else:
+                self.saved.labels(provider, model).inc(float(record.saved))
+            return
         if record.outcome == "success":
             if record.cost is None:
                 self.unpriced.labels(provider, model).inc()

@@ -58,7 +58,17 @@ from byok.db.columns import UTCDateTime, from_nanos
 from byok.db.database import Database
 from byok.types import UserRef
 from byok.usage import UsageLine, month_bounds
-from byok.usage_terms import FAILED, FALLBACK, FINISHED, SPEND, UNPRICED, UNPRICED_UNCOUNTED
+from byok.usage_terms import (
+    CACHED,
+    FAILED,
+    FALLBACK,
+    FINISHED,
+    SAVED,
+    SAVED_UNKNOWN,
+    SPEND,
+    UNPRICED,
+    UNPRICED_UNCOUNTED,
+)
 
 __all__ = [
     "DailyCost",
@@ -236,9 +246,10 @@ def _lines(rows: Sequence[Any]) -> list[UsageLine]:
     """Week lines from _week's rows."""
     return [
         UsageLine(provider, model, requests, failures, fallbacks, tokens_in, tokens_out,
-                  from_nanos(nanos), unpriced)
+                  from_nanos(nanos), unpriced, cached=cached, saved=from_nanos(saved),
+                  saved_unknown=saved_unknown)
         for _, provider, model, requests, failures, fallbacks, tokens_in, tokens_out, nanos,
-        unpriced in rows
+        unpriced, cached, saved, saved_unknown in rows
     ]  # fmt: skip
 
 
@@ -393,12 +404,14 @@ async def _wanted(database: Database, users: list[int] | None) -> dict[int, User
 async def _week(
     database: Database, window: DigestWindow, users: list[int] | None
 ) -> dict[int, list[Any]]:
-    """The week by provider and model: each row is one line of the digest (see _lines)."""
+    """The week by provider and model: each row is one line of the digest (see _lines),
+    with its cached answers and what they saved (known savings summed, unknown counted)."""
     async with _session(database) as session:
         rows = await session.execute(
             select(_E.user_ref, _E.provider, _E.model, func.count(), _int_sum(FAILED),
                    _int_sum(FALLBACK), _int_sum(_E.input_tokens), _int_sum(_E.output_tokens),
-                   _int_sum(_E.cost), _int_sum(UNPRICED))
+                   _int_sum(_E.cost), _int_sum(UNPRICED), _int_sum(CACHED), _int_sum(SAVED),
+                   _int_sum(SAVED_UNKNOWN))
             .where(_in_range(window.start, window.end), FINISHED, _only(_E.user_ref, users))
             .group_by(_E.user_ref, _E.provider, _E.model)
             .order_by(_E.user_ref, _E.provider, _E.model)

@@ -1,7 +1,9 @@
 """Hooks through which the engine reports what happened, for metrics and logs.
 
-The engine calls an :class:`EngineObserver` after every attempt and every refusal;
-``bot/`` turns these into Prometheus metrics. The default observer does nothing.
+The engine calls an :class:`EngineObserver` after every attempt and every refusal, and
+for every question answered from the response cache (outcome ``cached``: no provider was
+called, nothing was spent, ``saved`` is what the answer cost when first asked, None when
+unknown); ``bot/`` turns these into Prometheus metrics. The default observer does nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ __all__ = ["AttemptRecord", "EngineObserver", "NullObserver"]
 class AttemptRecord:
     provider_id: str
     model: str
-    outcome: str  # success, error, cancelled
+    outcome: str  # success, error, cancelled; cached: answered from the response cache
     error_kind: str | None
     request_kind: str
     is_fallback: bool
@@ -26,6 +28,7 @@ class AttemptRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     cost: Decimal | None = None
+    saved: Decimal | None = None  # a cached answer's saving (None: unknown, or not cached)
 
 
 class EngineObserver(Protocol):

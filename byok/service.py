@@ -51,6 +51,7 @@ from byok.errors import (
     as_operator_endpoint,
 )
 from byok.keystore import StoredKey
+from byok.observer import AttemptRecord
 from byok.preferences import Preferences
 from byok.pricing import cache_saving, estimate_input_tokens
 from byok.providers.builtins import builtin_record
@@ -549,7 +550,8 @@ class BYOKService:
         hit = await cache.lookup(self.user, user_ref, candidate.provider_id, key_hash, ttl_s)
         if hit is None:
             return None
-        latency_ms = round((time.perf_counter() - started) * 1000)
+        elapsed_s = time.perf_counter() - started
+        latency_ms = round(elapsed_s * 1000)
         engine.ledger.record(
             user_ref=user_ref,
             request_id=request_id,
@@ -563,6 +565,19 @@ class BYOKService:
             cost=Decimal(0),
             latency_ms=latency_ms,
             saved_cost=hit.cost,
+        )
+        engine.runner.observer.attempt_finished(
+            AttemptRecord(
+                provider_id=candidate.provider_id,
+                model=hit.model,
+                outcome="cached",
+                error_kind=None,
+                request_kind=kind,
+                is_fallback=candidate.is_fallback,
+                key_source=candidate.key_source,
+                latency_s=elapsed_s,
+                saved=hit.cost,
+            )
         )
         return Answer(
             text=hit.text,

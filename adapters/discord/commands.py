@@ -141,6 +141,7 @@ def _summarize(kit: _Kit, row: ChatCommand) -> AppCommand:
         transcript="A .txt, .vtt or .srt file (leave empty to paste the text instead)",
         provider="Which provider summarizes",
         model="A model id",
+        fresh="Summarise again even if your cache holds the answers",
         private="Show the summary to you alone",
     )
     @app_commands.choices(provider=kit.providers)
@@ -149,9 +150,10 @@ def _summarize(kit: _Kit, row: ChatCommand) -> AppCommand:
         transcript: discord.Attachment | None = None,
         provider: str | None = None,
         model: str | None = None,
+        fresh: bool = False,
         private: bool = False,
     ) -> None:
-        flags = {"provider": provider, "model": model}
+        flags = {"provider": provider, "model": model, "fresh": True if fresh else None}
         await kit.flows.summarize(interaction, transcript, flags, private=private)
 
     summarize.autocomplete("model")(kit.models_for_ask)

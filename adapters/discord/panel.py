@@ -5,7 +5,8 @@ controls in Discord's five action rows:
 
 1. a select for the default provider;
 2. a select for the fallback provider;
-3. a button per on/off preference (the first five; the rest stay in ``/byok prefs``);
+3. a select of the on/off preferences, each option naming its state: choosing one
+   switches it (a row of buttons would hold only five of them);
 4. a select of the provider whose key the last row acts on;
 5. that key's buttons — test, switch off/on, replace (the key modal), remove (asked
    first), and its preferred model (a small modal) — or "Add a key for …" when there is
@@ -44,10 +45,10 @@ __all__ = [
 ]
 
 PANEL_PREFIX = "panel"
-_ROW_BUTTONS = 5
 _SELECT_OPTIONS = 25
 _OPTION_TEXT = 100  # an option's label and description
 _BUTTON_TEXT = 80  # a button's label
+_PLACEHOLDER_TEXT = 150  # a select's placeholder
 _NOT_SET = "off"
 #: Verbs that run ``/byok <verb> <argument>``; the argument of a select is its choice.
 _COMMANDS = frozenset({"default", "fallback", "prefs", "test", "enable", "disable", "remove"})
@@ -141,19 +142,28 @@ def _provider_select(
     return ui.Select(custom_id=control.custom_id, options=options, row=row)
 
 
-def _switch_buttons(facts: PanelFacts, base: PanelControl, row: int) -> list[ui.Button[ui.View]]:
-    buttons: list[ui.Button[ui.View]] = []
-    for switch in SWITCHES[:_ROW_BUTTONS]:
+def _switch_select(facts: PanelFacts, base: PanelControl, row: int) -> ui.Select[ui.View]:
+    """Every on/off preference as an option (``cache: off``); choosing one runs
+    ``/byok prefs <name> on|off``. No option stays chosen: the placeholder names those on."""
+    options = []
+    for switch in SWITCHES[:_SELECT_OPTIONS]:
         on = facts.switch(switch)
-        buttons.append(
-            ui.Button(
-                label=f"{switch.name}: {switch.show(facts.prefs)}",
-                style=discord.ButtonStyle.success if on else discord.ButtonStyle.secondary,
-                custom_id=base.then("prefs", f"{switch.name} {'off' if on else 'on'}").custom_id,
-                row=row,
+        options.append(
+            _option(
+                f"{switch.name}: {switch.show(facts.prefs)}",
+                f"{switch.name} {'off' if on else 'on'}",
+                chosen=False,
+                description=f"Choose to turn it {'off' if on else 'on'}",
             )
         )
-    return buttons
+    names = [switch.name for switch in SWITCHES if facts.switch(switch)]
+    placeholder = f"Switch on or off (on: {', '.join(names) or 'none'})"
+    return ui.Select(
+        custom_id=base.then("prefs").custom_id,
+        options=options,
+        placeholder=trim(placeholder, _PLACEHOLDER_TEXT),
+        row=row,
+    )
 
 
 def _key_select(facts: PanelFacts, base: PanelControl, row: int) -> ui.Select[ui.View]:
@@ -208,8 +218,7 @@ def _controls(facts: PanelFacts, owner: int, focus: str, *, confirming: bool) ->
     view.add_item(
         _provider_select(base.then("fallback"), "Fallback", prefs.fallback_provider, facts, 1)
     )
-    for item in _switch_buttons(facts, base, 2):
-        view.add_item(item)
+    view.add_item(_switch_select(facts, base, 2))
     if focus:
         view.add_item(_key_select(facts, base, 3))
         for item in _key_buttons(facts, base, 4, confirming=confirming):

@@ -3,6 +3,13 @@
 Long transcripts are split on speaker turns, summarised in parts with progress shown,
 and merged. Each part is an ordinary engine request (kind ``summary``), so routing,
 fallback, limits and usage rows all apply.
+
+The user's response cache applies too, when they turned it on: a transcript summarised
+again answers each part (and the merge, whose input is then the same) from the cache.
+Each part is an entry of its own with a usage row of its own (outcome ``cached``, what
+that part cost when first asked as its saving), so a transcript changed in one part asks
+the provider for that part and the merge only. The footer says how many answers came
+from the cache and what they saved; ``--fresh`` asks the provider for every part.
 """
 
 from __future__ import annotations
@@ -13,8 +20,8 @@ from decimal import Decimal
 
 from bot.alert_delivery import refusal_notices, spending_section
 from bot.context import BotContext
-from bot.formatting import cost_text, saving_note, token_counts
-from bot.grammar import CommandError, Flag, model_value, parse_flags, text_value
+from bot.formatting import age, cost_text, money, plural, saving_note, token_counts
+from bot.grammar import CommandError, Flag, model_value, no_value, parse_flags, text_value
 from bot.invocation import Invocation
 from bot.provider_names import ProviderNames
 from bot.reply import Reply, ReplyEvent, Section, Status
@@ -33,8 +40,14 @@ SUMMARIZE_EXAMPLE = (
     "Ben: Agreed. I'll update the docs by Thursday. Ana: Who tells support?"
 )
 
-SUMMARIZE_USAGE = "/summarize [--provider P] [--model M] <transcript>  (or attach .txt/.vtt/.srt)"
-_FLAGS = (Flag("provider", text_value, "p"), Flag("model", model_value, "m"))
+SUMMARIZE_USAGE = (
+    "/summarize [--provider P] [--model M] [--fresh] <transcript>  (or attach .txt/.vtt/.srt)"
+)
+_FLAGS = (
+    Flag("provider", text_value, "p"),
+    Flag("model", model_value, "m"),
+    Flag("fresh", no_value, None, "summarise again even if your cache holds it", switch=True),
+)
 SUPPORTED = (".txt", ".vtt", ".srt")
 
 
@@ -99,20 +112,45 @@ def _summary_sections(summary: MeetingSummary) -> list[Section]:
 
 
 def _footer(answers: Sequence[Answer], parts: int, names: ProviderNames) -> str:
+    """Who answered, the calls made, their tokens and cost; answers from the user's cache
+    are counted apart with what they saved (``saved unknown``, never $0.00, for a saving
+    whose value is unknown), and ``--fresh`` is named."""
     providers = sorted({f"{names.label(a.provider_id)} · {a.model}" for a in answers})
-    tokens_in = sum(a.usage.input_tokens for a in answers)
-    tokens_out = sum(a.usage.output_tokens for a in answers)
-    cached = sum(a.usage.cached_input_tokens for a in answers)
-    known = [a.cost for a in answers if a.cost is not None]
-    cost = cost_text(sum(known, Decimal(0)), len(answers) - len(known))
-    # A saving is claimed only when every call's is known: a part would understate it.
-    savings = [a.cache_saved for a in answers]
-    saved = None if None in savings else sum((s for s in savings if s), Decimal(0))
-    calls = f"{len(answers)} call{'s' if len(answers) != 1 else ''}"
+    asked = [a for a in answers if a.from_cache is None]
+    cached = [a.from_cache for a in answers if a.from_cache is not None]
     split = f"{parts} parts, " if parts > 1 else ""
+    head = f"{', '.join(providers)} · {split}"
+    if not cached:
+        return head + _spent(asked)
+    saved = [c.saved for c in cached if c.saved is not None]
+    unknown = len(cached) - len(saved)
+    saving = f"saved {money(sum(saved, Decimal(0)) if saved else None)}"
+    if saved and unknown:
+        saving += f" ({unknown:,} of unknown value)"
+    when = age(max(c.age_s for c in cached))
+    when = when if when == "just now" else f"from {when}"
+    if not asked:
+        count = "" if len(cached) == 1 else f" ({plural(len(cached), 'answer')})"
+        return f"{head}cached{count} · {when} · {saving} · --fresh to ask again"
     return (
-        f"{', '.join(providers)} · {split}{calls} · "
-        f"{token_counts(tokens_in, tokens_out, cached)} · {cost}{saving_note(saved)}"
+        f"{head}{_spent(asked)} · {len(cached):,} cached, {when}, {saving} · --fresh to ask again"
+    )
+
+
+def _spent(asked: Sequence[Answer]) -> str:
+    """``2 calls · 1,800 in / 240 out tokens · $0.0123`` for the answers a provider gave."""
+    tokens_in = sum(a.usage.input_tokens for a in asked)
+    tokens_out = sum(a.usage.output_tokens for a in asked)
+    prompt_cached = sum(a.usage.cached_input_tokens for a in asked)
+    known = [a.cost for a in asked if a.cost is not None]
+    cost = cost_text(sum(known, Decimal(0)), len(asked) - len(known))
+    # A prompt-cache saving is claimed only when every call's is known: a part would
+    # understate it.
+    savings = [a.cache_saved for a in asked]
+    saved = None if None in savings else sum((s for s in savings if s), Decimal(0))
+    return (
+        f"{plural(len(asked), 'call')} · "
+        f"{token_counts(tokens_in, tokens_out, prompt_cached)} · {cost}{saving_note(saved)}"
     )
 
 
@@ -127,6 +165,7 @@ async def summarize(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEven
     if len(rendered) > limit:
         raise _too_large(len(rendered), limit)
     service = ctx.service(inv.user_ref)
+    fresh = bool(parsed.flags.get("fresh"))
     answers: list[Answer] = []
     progress: asyncio.Queue[Status] = asyncio.Queue()
 
@@ -138,6 +177,7 @@ async def summarize(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEven
                 model=parsed.flags.get("model"),
                 max_tokens=max_tokens,
                 kind="summary",
+                fresh=fresh,
             )
         except ByokError as exc:  # a limit's refusal may bring its 100% notice due
             await ctx.send_spend_alerts(inv.user_ref, refusal_notices(exc))

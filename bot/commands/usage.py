@@ -17,8 +17,9 @@ __all__ = ["report_sections", "saved_text", "usage"]
 
 
 def saved_text(report: UsageReport) -> str | None:
-    """``saved $0.0123 by 4 cached answers`` (and how many savings are unknown); None
-    without cached answers. An unknown saving is never shown as $0.00."""
+    """``saved $0.0123 by 4 cached answers`` (``(1 of unknown value)`` when some savings
+    are unknown: the sum leaves them out); None without cached answers. An unknown saving
+    is never shown as $0.00. ``/usage``, App Home and the weekly digest all say it so."""
     if not report.cached:
         return None
     answers = plural(report.cached, "cached answer")
@@ -26,7 +27,7 @@ def saved_text(report: UsageReport) -> str | None:
         return f"saved an unknown amount by {answers}"
     text = f"saved {money(report.saved)} by {answers}"
     if report.saved_unknown:
-        text += f" (+ {plural(report.saved_unknown, 'answer')} of unknown cost)"
+        text += f" ({report.saved_unknown:,} of unknown value)"
     return text
 
 

@@ -2,8 +2,10 @@
 
 Sections: the week by provider and model (the same lines as ``/usage``), the change
 from the week before, month-to-date spend against each key's monthly limit,
-failures and fallbacks, and a PNG of daily cost by provider over the last weeks.
-Requests whose price is unknown are counted and named, never shown as $0.
+failures and fallbacks, and a PNG of daily cost by provider over the last weeks. The
+summary says what answers from the user's response cache saved (as ``/usage`` does).
+Requests whose price is unknown are counted and named, never shown as $0, and so are
+savings whose value is unknown.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
-from bot.commands.usage import report_sections
+from bot.commands.usage import report_sections, saved_text
 from bot.digest.charts import daily_cost_chart
 from bot.formatting import cost_text, limit_spend, money, plural, spend, tokens
 from bot.provider_names import ProviderNames
@@ -55,10 +57,12 @@ def _summary(data: UserDigestData, report: UsageReport) -> str:
         return "No requests this week."
     tokens_in = sum(line.input_tokens for line in data.week)
     tokens_out = sum(line.output_tokens for line in data.week)
-    return (
+    text = (
         f"{plural(report.requests, 'request')} · {tokens(tokens_in)} in / "
         f"{tokens(tokens_out)} out tokens · {cost_text(report.cost, report.unpriced)}."
     )
+    saved = saved_text(report)
+    return text + (f" You {saved}." if saved else "")
 
 
 def _comparison(data: UserDigestData, report: UsageReport, names: ProviderNames) -> Section:

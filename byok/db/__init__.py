@@ -1,6 +1,6 @@
 """Storage: SQLAlchemy tables, engines and Alembic migrations."""
 
 from byok.db.database import Database
-from byok.db.migrate import current_revision, head_revision, upgrade
+from byok.db.migrate import current_revision, downgrade, head_revision, upgrade
 
-__all__ = ["Database", "current_revision", "head_revision", "upgrade"]
+__all__ = ["Database", "current_revision", "downgrade", "head_revision", "upgrade"]

@@ -1,4 +1,5 @@
-"""Schema migrations with Alembic, run from code (``byok-bot db upgrade``).
+"""Schema migrations with Alembic, run from code (``byok-bot db upgrade``); a downgrade
+too, for tests and an operator going back a release.
 
 On PostgreSQL an advisory lock serialises upgrades, so several instances starting
 at once never run the same migration twice.
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, text
 
 from byok.db.database import Database
 
-__all__ = ["current_revision", "head_revision", "upgrade"]
+__all__ = ["current_revision", "downgrade", "head_revision", "upgrade"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _ADVISORY_LOCK_ID = 0x6279_6F6B  # "byok"
@@ -36,13 +37,16 @@ def head_revision() -> str:
     return head
 
 
-def _upgrade_sync(connection: Connection, target: str) -> tuple[str | None, str | None]:
+def _upgrade_sync(
+    connection: Connection, target: str, down: bool = False
+) -> tuple[str | None, str | None]:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
         connection.commit()
     try:
         before = _current_sync(connection)
-        command.upgrade(_alembic_config(connection), target)
+        migrate = command.downgrade if down else command.upgrade
+        migrate(_alembic_config(connection), target)
         connection.commit()
         return before, _current_sync(connection)
     finally:
@@ -59,6 +63,15 @@ async def upgrade(database: Database, target: str = "head") -> tuple[str | None,
     """Bring the schema to ``target``; returns the revisions before and after."""
     async with database.engine.connect() as conn:
         before, after = await conn.run_sync(_upgrade_sync, target)
+    return before, after or ""
+
+
+async def downgrade(database: Database, target: str) -> tuple[str | None, str]:
+    """Take the schema back to ``target`` (what each migration's ``downgrade`` undoes is
+    lost: rows only a later revision can hold are deleted); the revisions before and after.
+    """
+    async with database.engine.connect() as conn:
+        before, after = await conn.run_sync(_upgrade_sync, target, True)
     return before, after or ""
 
 

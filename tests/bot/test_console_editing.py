@@ -208,7 +208,8 @@ def test_completion_knows_commands_subcommands_providers_and_flags(tmp_path: Pat
     assert _completions("/ask --max") == ["--max-tokens "]
     assert _completions("--prov") == ["--provider "]
     assert _completions("/ask --provider x") == ["xai "]
-    assert _completions("/summarize --f") == ["--file "]
+    assert _completions("/summarize --f") == ["--fresh ", "--file "]
+    assert _completions("/summarize --fi") == ["--file "]
     assert _completions("/usage ") == ["week ", "month "]
     assert _completions("/help su") == ["summarize "]
     assert _completions("what is a monad") == []  # a question is not completed

@@ -24,16 +24,18 @@ MONTH = "No requests since 01 November."
 KEYS_INTRO = (
     "Stored encrypted; only the last four characters are shown. Spend is this calendar month (UTC)."
 )
-SWITCH_ROW = (
-    "[auto-switch: on] [cost-optimization: off] [history: off] [quota-notices: on] [digest: on]"
-)
+SWITCH_ROW = "<Switch on or off (on: auto-switch, quota-notices, digest)>"
+SWITCH_OPTIONS = [
+    "auto-switch: on", "cost-optimization: off", "history: off", "quota-notices: on",
+    "digest: on", "empty-digest: off", "cache: off",
+]  # fmt: skip
 
 
 def _shown(component: dict[str, Any]) -> str:
     if component["type"] == 2:
         return f"[{component['label']}]"
     chosen = [o["label"] for o in component["options"] if o.get("default")]
-    return f"<{', '.join(chosen)}>"
+    return f"<{', '.join(chosen) or component.get('placeholder', '')}>"
 
 
 def panel_text(message: dict[str, Any]) -> str:
@@ -173,13 +175,43 @@ async def test_choosing_a_default_provider_updates_the_panel_in_place(
 async def test_a_toggle_turns_auto_switch_off_in_place(discord: DiscordRig) -> None:
     panel = await open_panel(discord)
 
-    payload = await use(discord, panel, control(panel, "prefs", "auto-switch"))
+    payload = await use(discord, panel, control(panel, "prefs"), ["auto-switch off"])
 
     text = panel_text(updated(discord, panel, payload))
     assert text.splitlines()[0] == "✅ `auto-switch` is now off."
     assert prefs_text(**{"auto-switch": "off"}) in text
-    assert SWITCH_ROW.replace("auto-switch: on", "auto-switch: off") in text.splitlines()
+    assert SWITCH_ROW.replace("auto-switch, ", "") in text.splitlines()
     assert not (await discord.engine.service(user_ref()).get_preferences()).auto_switch_provider
+
+
+async def test_every_switch_is_a_control_and_the_cache_turns_on_and_off_in_place(
+    discord: DiscordRig,
+) -> None:
+    panel = await open_panel(discord)
+    switches = control(panel, "prefs")
+    assert [o["label"] for o in switches["options"]] == SWITCH_OPTIONS
+    assert [o["label"].split(":")[0] for o in switches["options"]] == [s.name for s in SWITCHES]
+    [cache] = [o for o in switches["options"] if o["label"] == "cache: off"]
+    assert (cache["value"], cache["description"]) == ("cache on", "Choose to turn it on")
+
+    payload = await use(discord, panel, switches, [cache["value"]])
+
+    shown = updated(discord, panel, payload)
+    text = panel_text(shown)
+    assert text.splitlines()[0] == "✅ `cache` is now on."
+    assert prefs_text(cache="on") in text
+    assert "<Switch on or off (on: auto-switch, quota-notices, digest, cache)>" in text
+    assert (await discord.engine.service(user_ref()).get_preferences()).cache_answers
+    assert not components_errors(shown["components"])
+    [again] = [o for o in control(shown, "prefs")["options"] if o["label"] == "cache: on"]
+    assert again["value"] == "cache off"
+
+    payload = await use(discord, shown, control(shown, "prefs"), [again["value"]])
+
+    text = panel_text(updated(discord, shown, payload))
+    assert text.splitlines()[0] == "✅ `cache` is now off. Your cached answers were deleted."
+    assert SWITCH_ROW in text.splitlines()
+    assert not (await discord.engine.service(user_ref()).get_preferences()).cache_answers
 
 
 async def test_add_key_opens_the_key_modal_and_the_key_shows_on_the_panel(
@@ -276,7 +308,7 @@ async def test_a_slow_command_is_acknowledged_first_then_the_panel_is_edited(
     monkeypatch.setattr(interactions, "_FIRST_RESPONSE_BUDGET", 0.0)  # every command is slow
     panel = await open_panel(discord)
 
-    payload = await use(discord, panel, control(panel, "prefs", "history"))
+    payload = await use(discord, panel, control(panel, "prefs"), ["history on"])
 
     assert discord.callbacks(payload) == [{"type": 6}]
     text = panel_text(discord.fake.messages[panel["id"]])
@@ -334,14 +366,9 @@ async def test_app_home_and_the_panel_show_the_same_facts(discord: DiscordRig) -
     assert "<Default: openai>" in discord_text and "<Fallback: not set (your other keys)>" in (
         discord_text
     )
-    shown_switches = {
-        name: value
-        for name, value in (
-            label.strip("[]").split(": ") for label in discord_text.splitlines()[-3].split("] [")
-        )
-    }
-    assert shown_switches == {k: v for k, v in slack["switches"].items() if k in shown_switches}
-    assert len(shown_switches) == 5 and shown_switches["history"] == "on"
+    shown_switches = dict(o["label"].split(": ") for o in control(panel, "prefs")["options"])
+    assert shown_switches == slack["switches"]  # every one of them, on both platforms
+    assert len(shown_switches) == len(SWITCHES) and shown_switches["history"] == "on"
 
 
 async def test_the_model_button_sets_the_preferred_model_in_place(discord: DiscordRig) -> None:

@@ -357,3 +357,38 @@ async def test_clearing_deleting_history_or_turning_off_deletes_the_users_answer
     assert len(await cache_rows(rig)) == 1
     await rig.service(BOB).set_preferences(cache_answers=False)
     assert await cache_rows(rig) == []
+
+
+class SlowSharedLimiter:
+    """A shared allowance (a database round trip in production) that refuses once open."""
+
+    in_database = True
+
+    def __init__(self, refuse: bool = False) -> None:
+        import asyncio
+
+        self.refuse = refuse
+        self.gate = asyncio.Event()
+        self.calls = 0
+
+    async def acquire(self, user: object) -> None:
+        from byok.errors import RequestRateLimitError
+
+        self.calls += 1
+        await self.gate.wait()
+        if self.refuse:
+            raise RequestRateLimitError(30.0)
+
+
+async def test_a_refused_allowance_serves_no_hit_and_records_nothing(rig: Rig) -> None:
+    from byok.errors import RequestRateLimitError
+
+    await caching_user(rig)
+    await rig.service().chat(QUESTION)
+    limiter = SlowSharedLimiter(refuse=True)
+    limiter.gate.set()
+    rig.engine.limiter = limiter  # type: ignore[assignment]
+    with pytest.raises(RequestRateLimitError):
+        await rig.service().chat(QUESTION)
+    assert [r["outcome"] for r in await rig.usage_rows()] == ["success"]
+    assert calls(rig) == 1
