@@ -374,6 +374,7 @@ class BYOKService:
             model=model,
             input_tokens=estimate_input_tokens(full),
             max_tokens=limit,
+            images=any(m.images for m in full),
         )
         notes.extend(plan.notes)
         if not fallback:

@@ -12,10 +12,11 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
-from byok.errors import ImageError
+from byok.errors import ImageError, NoVisionModelError
 from byok.images import check_image, fit_image, fitted_size, image_limits, image_tokens
 from byok.pricing import estimate_input_tokens
 from byok.providers.builtins import ANTHROPIC_IMAGES, GEMINI_IMAGES, OPENAI_IMAGES, XAI_IMAGES
+from byok.remedies import ChooseModel, ChooseProvider
 from byok.types import ChatMessage
 from tests.engine.conftest import Rig
 
@@ -214,3 +215,49 @@ async def test_too_many_images_are_refused_before_anything_is_billed(rig: Rig) -
     assert "at most 100 images" in caught.value.explanation
     assert await rig.usage_rows() == []
     assert [r for r in rig.fakes["anthropic"].requests if r.method == "POST"] == []
+
+
+# --- models that read images ---------------------------------------------------------------------
+
+
+def _photo() -> tuple[ChatMessage, ...]:
+    return (ChatMessage("user", "What is this?", images=(check_image(encode("PNG", 64, 64)),)),)
+
+
+async def test_a_model_that_cannot_see_is_replaced_by_one_of_the_same_provider(rig: Rig) -> None:
+    await rig.add_key("xai")
+    answer = await rig.service().chat(_photo(), provider="xai", model="grok-3")
+    assert (answer.provider_id, answer.model) == ("xai", "grok-4.3")
+    assert "grok-3 does not read images, so xai's grok-4.3 answered." in answer.notes
+    (request,) = [r for r in rig.fakes["xai"].requests if r.method == "POST"]
+    assert request.json()["model"] == "grok-4.3"
+
+
+async def test_without_images_the_model_asked_for_answers(rig: Rig) -> None:
+    rig.fakes["xai"].models.append("grok-3")
+    await rig.add_key("xai")
+    answer = await rig.service().chat(
+        [ChatMessage("user", "What is this?")], provider="xai", model="grok-3"
+    )
+    assert answer.model == "grok-3"
+
+
+async def test_no_model_that_sees_is_a_clear_error_and_bills_nothing(rig: Rig) -> None:
+    await rig.add_key("anthropic", allowed_models=["claude-3-5-haiku-20241022"])
+    with pytest.raises(NoVisionModelError) as caught:
+        await rig.service().chat(_photo(), provider="anthropic")
+    assert caught.value.explanation == (
+        "No anthropic model you can use reads images, so the question was not sent."
+    )
+    assert caught.value.remedies == (ChooseModel(), ChooseProvider())
+    assert await rig.usage_rows() == []
+
+
+async def test_another_provider_answers_when_the_first_cannot_see(rig: Rig) -> None:
+    await rig.add_key("anthropic", allowed_models=["claude-3-5-haiku-20241022"])
+    await rig.add_key("google")
+    await rig.service().set_preferences(default_provider="anthropic", auto_switch_provider=True)
+    answer = await rig.service().chat(_photo())
+    assert answer.provider_id == "google"
+    assert "No anthropic model you can use reads images." in answer.notes
+    assert "google answered, as its models read images." in answer.notes
