@@ -261,3 +261,23 @@ async def test_another_provider_answers_when_the_first_cannot_see(rig: Rig) -> N
     assert answer.provider_id == "google"
     assert "No anthropic model you can use reads images." in answer.notes
     assert "google answered, as its models read images." in answer.notes
+
+
+async def test_history_keeps_a_placeholder_for_an_image_never_its_bytes(rig: Rig) -> None:
+    await rig.add_key("openai")
+    service = rig.service()
+    await service.set_preferences(store_conversation_history=True)
+    photo = check_image(encode("PNG", 320, 200), "chart.png")
+    await service.chat(
+        [ChatMessage("user", "What does this chart show?", images=(photo,))],
+        provider="openai",
+        thread="T-1",
+    )
+    await service.chat([ChatMessage("user", "And the trend?")], provider="openai", thread="T-1")
+    first, second = [r.json() for r in rig.fakes["openai"].requests if r.method == "POST"]
+    assert first["messages"][-1]["content"][1]["type"] == "image_url"
+    assert second["messages"][0] == {
+        "role": "user",
+        "content": "[image: chart.png 320\u00d7200]\nWhat does this chart show?",
+    }
+    assert second["messages"][-1] == {"role": "user", "content": "And the trend?"}
