@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from adapters.control_codes import control_codes_refusal
+from bot.bounds import MAX_IMAGE_FILE_BYTES
 from bot.commands.table import FILE_COMMAND_WORDS
 from bot.dispatch import Dispatcher
 from bot.grammar import CommandError
@@ -45,6 +46,8 @@ T = TypeVar("T")
 
 _QUIT = {"/quit", "/exit", "quit", "exit"}
 _FILE_USAGE = "/summarize --file meeting.vtt"
+_IMAGE_USAGE = "/ask --image photo.png what is this?"
+_IMAGE_FLAG = re.compile(r"(?:^|(?<=\s))--image\s+(\"[^\"]*\"|'[^']*'|(?!--)\S+)")
 _READ_CHUNK = 1 << 16
 
 
@@ -135,6 +138,8 @@ class ConsoleAdapter:
         if command.lower() in FILE_COMMAND_WORDS:
             limit = max_transcript_bytes(self._dispatcher.ctx.max_transcript_chars)
             rest, attachments = _take_file(rest, limit)
+        elif command.lower() == "ask":
+            rest, attachments = _take_images(rest)
         return Invocation(
             platform="console",
             workspace="local",
@@ -314,6 +319,27 @@ def _take_file(text: str, limit: int) -> tuple[str, tuple[Attachment, ...]]:
         raise CommandError(f"`--file` needs a path: {_FILE_USAGE}")
     attachment = _read_file(words[at + 1], limit)
     return " ".join(words[:at] + words[at + 2 :]), (attachment,)
+
+
+def _take_images(text: str) -> tuple[str, tuple[Attachment, ...]]:
+    """Pull every ``--image PATH`` (a path may be quoted) out of /ask's text and read each
+    file, no larger than :data:`~bot.bounds.MAX_IMAGE_FILE_BYTES` (bounded as
+    :func:`_read_file` bounds any file); the rest of the text is left as typed (an
+    apostrophe in the question is no quoting). Whether each is an image is /ask's to
+    judge, from its bytes."""
+    images: list[Attachment] = []
+
+    def take(match: re.Match[str]) -> str:
+        path = match.group(1)
+        if path[:1] in "\"'" and path[-1:] == path[:1] and len(path) > 1:
+            path = path[1:-1]
+        images.append(_read_file(path, MAX_IMAGE_FILE_BYTES))
+        return " "
+
+    rest = _IMAGE_FLAG.sub(take, text)
+    if re.search(r"(^|\s)--image(\s*$|\s+--)", rest):
+        raise CommandError(f"`--image` needs a path: {_IMAGE_USAGE}")
+    return " ".join(rest.split()) if images else text, tuple(images)
 
 
 def _read_file(name: str, limit: int) -> Attachment:

@@ -13,9 +13,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, String
 
 from byok.db.tables import UsageEvent, UserApiKey
+from byok.images import MAX_IMAGE_FILE_BYTES
 
 __all__ = [
     "LABEL_MAX_CHARS",
+    "MAX_IMAGE_FILE_BYTES",
     "MAX_TOKENS",
     "MODEL_MAX_CHARS",
     "MONTHLY_LIMIT_MAX_USD",

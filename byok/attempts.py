@@ -417,7 +417,7 @@ def _worst_case(request: ChatRequest, candidate: Candidate) -> Decimal | None:
     return worst_case_cost(
         candidate.provider_id,
         request.model,
-        estimate_input_tokens(request.messages),
+        estimate_input_tokens(request.messages, candidate.provider_id, request.model),
         request.max_tokens or 0,
     )
 

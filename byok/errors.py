@@ -24,6 +24,8 @@
     ├─ SpendLimitError
     ├─ UnpricedModelError
     ├─ KeyInPromptError
+    ├─ ImageError
+    ├─ NoVisionModelError
     └─ RequestRateLimitError(retry_after)
 
 Every error tells a user, from safe fields only (provider, model, setting names,
@@ -72,6 +74,7 @@ __all__ = [
     "ByokError",
     "ConfigError",
     "DatabaseUnavailableError",
+    "ImageError",
     "InvalidKeyError",
     "KeyDecryptError",
     "KeyForAnotherProviderError",
@@ -80,6 +83,7 @@ __all__ = [
     "KeyProblem",
     "MasterKeyMissingError",
     "NoKeyError",
+    "NoVisionModelError",
     "ProviderError",
     "ProviderQuotaError",
     "ProviderUnavailableError",
@@ -625,6 +629,50 @@ class KeyInPromptError(ByokError):
                 ".",
             ),
         )
+
+
+class ImageError(ByokError):
+    """An attached image cannot be sent: not an image, too large, or more than the
+    provider takes. Raised before any provider call; nothing is billed."""
+
+    default_brief = "the image cannot be sent"
+
+
+class NoVisionModelError(ByokError):
+    """The question has images and no model the user can use reads them."""
+
+    def __init__(self, provider_id: str | None, *, name: str | None = None) -> None:
+        if provider_id is None:
+            super().__init__(
+                "no vision-capable model among the user's providers",
+                explanation=(
+                    "None of the models you can use reads images, so the question was not sent."
+                ),
+                advice=(
+                    "Add a key for a provider whose models see images (OpenAI, Anthropic, "
+                    "Google Gemini, xAI Grok) with ",
+                    AddKey(),
+                    ", or ask without the image.",
+                ),
+                brief="no model reads images",
+            )
+        else:
+            super().__init__(
+                f"no vision-capable {provider_id} model",
+                explanation=lambda name: (
+                    f"No {name} model you can use reads images, so the question was not sent."
+                ),
+                advice=(
+                    "Name a model that sees images with ",
+                    ChooseModel(),
+                    ", or another provider with ",
+                    ChooseProvider(),
+                    ".",
+                ),
+                brief="no model reads images",
+                name=name or provider_id,
+            )
+        self.provider_id = provider_id
 
 
 class RequestRateLimitError(ByokError):

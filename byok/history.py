@@ -39,8 +39,8 @@ class ConversationStore:
                         user_ref=user_ref,
                         thread_key=thread_key,
                         role=message.role,
-                        content=message.content,
-                        token_estimate=estimate_tokens(message.content),
+                        content=_kept(message),
+                        token_estimate=estimate_tokens(_kept(message)),
                         created_at=now,
                     )
                 )
@@ -108,3 +108,12 @@ class ConversationStore:
                 query = query.where(ConversationMessage.thread_key == thread_key)
             result = await session.execute(query)
             return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _kept(message: ChatMessage) -> str:
+    """What history keeps of a message: its text, each image as a short placeholder
+    (``[image: photo.png 1024x768]``) before it; an image's bytes are never stored, so a
+    follow-up knows an image was there, not what it showed beyond the answer's words."""
+    if not message.images:
+        return message.content
+    return "\n".join([*(image.placeholder for image in message.images), message.content])

@@ -20,8 +20,9 @@ from functools import lru_cache
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
 
+from byok.images import image_tokens
 from byok.plausible import is_plausible_cost
-from byok.providers.builtins import builtin_record
+from byok.providers.builtins import BUILTIN_RECORDS, builtin_record
 from byok.types import ChatMessage, Usage
 
 __all__ = ["cache_saving", "estimate_input_tokens", "price_of", "worst_case_cost"]
@@ -30,15 +31,32 @@ __all__ = ["cache_saving", "estimate_input_tokens", "price_of", "worst_case_cost
 _MESSAGE_OVERHEAD_TOKENS = 4
 
 
-def estimate_input_tokens(messages: Sequence[ChatMessage]) -> int:
+def estimate_input_tokens(
+    messages: Sequence[ChatMessage], provider_id: str | None = None, model: str = ""
+) -> int:
     """A deliberately high estimate for worst-case cost checks.
 
     English runs at about four characters a token; three are counted. Other scripts
     run at one to two tokens a character (CJK, emoji), so each non-ASCII character
     counts as two: assuming three characters a token there would undercount 3-6x.
+
+    Each image counts as the most tokens ``provider_id`` bills for it (its documented
+    formula, :func:`byok.images.image_tokens`); with no provider named, the most any
+    built-in provider's model would.
     """
-    return sum(_content_tokens(m.content) + _MESSAGE_OVERHEAD_TOKENS for m in messages) + (
-        _MESSAGE_OVERHEAD_TOKENS
+    text = sum(_content_tokens(m.content) + _MESSAGE_OVERHEAD_TOKENS for m in messages)
+    images = sum(
+        _image_tokens(provider_id, model, i.width, i.height) for m in messages for i in m.images
+    )
+    return text + images + _MESSAGE_OVERHEAD_TOKENS
+
+
+def _image_tokens(provider_id: str | None, model: str, width: int, height: int) -> int:
+    if provider_id is not None:
+        return image_tokens(provider_id, model, width, height)
+    return max(
+        image_tokens(p, record.default_model, width, height)
+        for p, record in ((r.provider_id, r) for r in BUILTIN_RECORDS)
     )
 
 

@@ -104,15 +104,22 @@ def canonical_request(
     temperature: float | None,
 ) -> bytes:
     """The request as one canonical JSON text: equal requests, equal bytes."""
+    fields: dict[str, object] = {
+        "v": 1,
+        "provider": provider_id,
+        "model": model,
+        "messages": [[m.role, m.content] for m in messages],
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+    }
+    if any(m.images for m in messages):
+        # The same words about another picture are another question: each image counts
+        # by its digest (a request without images keeps the key it always had).
+        fields["images"] = [
+            [hashlib.sha256(i.data).hexdigest() for i in m.images] for m in messages
+        ]
     return json.dumps(
-        {
-            "v": 1,
-            "provider": provider_id,
-            "model": model,
-            "messages": [[m.role, m.content] for m in messages],
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-        },
+        fields,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

@@ -11,11 +11,12 @@ a silent fallback.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from byok.catalog import Catalog, ProviderEntry
-from byok.errors import ByokError, NoKeyError
+from byok.errors import ByokError, NoKeyError, NoVisionModelError
+from byok.images import sees_images
 from byok.keystore import StoredKey
 from byok.money import usd
 from byok.preferences import Preferences
@@ -165,8 +166,11 @@ def plan_route(
     model: str | None = None,
     input_tokens: int = 0,
     max_tokens: int = 1024,
+    images: bool = False,
 ) -> RoutePlan:
-    """The ordered candidates for one request. Raises a user-facing error when none exist."""
+    """The ordered candidates for one request. Raises a user-facing error when none exist.
+
+    With ``images`` every candidate is a model that reads images (:func:`_seeing`)."""
     by_provider = {k.provider_id: k for k in keys}
     notes: list[str] = []
     primary: Candidate | None = None
@@ -226,7 +230,50 @@ def plan_route(
     candidates = [primary]
     if prefs.auto_switch_provider:
         candidates.extend(_fallbacks(catalog, prefs, by_provider, resolve, primary, notes))
-    return RoutePlan(tuple(candidates), tuple(notes))
+    return RoutePlan(
+        tuple(_seeing(catalog, candidates, by_provider, resolve, notes) if images else candidates),
+        tuple(notes),
+    )
+
+
+def _seeing(
+    catalog: Catalog,
+    candidates: Sequence[Candidate],
+    keys: dict[str, StoredKey],
+    resolve: ResolveModel,
+    notes: list[str],
+) -> list[Candidate]:
+    """The candidates, each with a model that reads images: a model known not to
+    (:func:`byok.images.sees_images`) is replaced by the provider's default model or the
+    first of the key's allowed models that does, and the reply says so; a provider with
+    none is dropped, and the next one answers. None left: NoVisionModelError."""
+    kept: list[Candidate] = []
+    for candidate in candidates:
+        pid = candidate.provider_id
+        if sees_images(pid, candidate.model) is not False:
+            kept.append(candidate)
+            continue
+        entry = catalog.get(pid)
+        key = keys.get(pid) if candidate.key_source == "user" else None
+        options = key.allowed_models if key is not None and key.allowed_models else ()
+        models = [resolve(pid, m, entry.default_model)[0] for m in options] or [entry.default_model]
+        seeing = next((m for m in models if sees_images(pid, m)), None)
+        if seeing is not None:
+            notes.append(
+                f"{candidate.model} does not read images, so {entry.display_name}'s "
+                f"{seeing} answered."
+            )
+            kept.append(replace(candidate, model=seeing))
+        else:
+            notes.append(f"No {entry.display_name} model you can use reads images.")
+    if not kept:
+        only = {c.provider_id for c in candidates}
+        asked = only.pop() if len(only) == 1 else None
+        raise NoVisionModelError(asked, name=catalog.get(asked).display_name if asked else None)
+    if kept[0].provider_id != candidates[0].provider_id:
+        first = catalog.get(kept[0].provider_id).display_name
+        notes.append(f"{first} answered, as its models read images.")
+    return kept
 
 
 def _owner_of(catalog: Catalog, prefs: Preferences, model: str, notes: list[str]) -> str | None:

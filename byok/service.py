@@ -50,6 +50,7 @@ from byok.errors import (
     VaultError,
     as_operator_endpoint,
 )
+from byok.images import fit_messages
 from byok.keystore import StoredKey
 from byok.observer import AttemptRecord
 from byok.preferences import Preferences
@@ -373,6 +374,7 @@ class BYOKService:
             model=model,
             input_tokens=estimate_input_tokens(full),
             max_tokens=limit,
+            images=any(m.images for m in full),
         )
         notes.extend(plan.notes)
         if not fallback:
@@ -401,7 +403,11 @@ class BYOKService:
         request_id = uuid.uuid4().hex
         failures: list[Attempt] = []
         for index, candidate in enumerate(plan.candidates):
-            request = ChatRequest(candidate.model, full, limit, temperature)
+            # Images fitted to this provider's limits (each candidate may differ), before
+            # anything is reserved or billed.
+            request = ChatRequest(
+                candidate.model, await fit_messages(candidate.provider_id, full), limit, temperature
+            )
             key_hash = self._cache_key(prefs, candidate, request)
             # Before the limit check: a cached answer costs nothing, so it is served even
             # when the month's limit is reached.

@@ -12,6 +12,7 @@ __all__ = [
     "ChatRequest",
     "ChatResult",
     "Chunk",
+    "ImageInput",
     "KeyInfo",
     "ModelInfo",
     "ModelRef",
@@ -47,6 +48,29 @@ class ModelRef:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageInput:
+    """One image sent with a message, already checked and fitted to the provider's limits
+    (:mod:`byok.images`): its real media type (read from the bytes, never a file name),
+    the bytes themselves and their pixel size. ``name`` is what the user called the file,
+    for replies and history placeholders only; it never reaches a provider.
+
+    Its repr leaves the bytes out: an image is user content, not something for a log.
+    """
+
+    media_type: str
+    data: bytes = field(repr=False)
+    width: int
+    height: int
+    name: str = ""
+
+    @property
+    def placeholder(self) -> str:
+        """What stands for the image where bytes are not kept (conversation history)."""
+        label = self.name or self.media_type
+        return f"[image: {label} {self.width}\u00d7{self.height}]"
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
     """One message. ``cache_prefix`` is a hint that the conversation up to and including
     this message will be sent again soon (instructions shared by the parts of a long
@@ -54,11 +78,16 @@ class ChatMessage:
     Anthropic marks such a system prompt with ``cache_control`` when it is long enough to
     be cached; providers that cache by themselves (OpenAI, Gemini, xAI) ignore the hint.
     It never changes the answer, so it is no part of a response-cache key.
+
+    ``images`` go with the text, never inside it: each provider renders them in its own
+    form (OpenAI ``image_url`` data URLs, Anthropic base64 image blocks, Gemini inline
+    data). Only user messages carry images.
     """
 
     role: Role
     content: str
     cache_prefix: bool = False
+    images: tuple[ImageInput, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ the same providers again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
@@ -24,7 +25,7 @@ from bot.grammar import (
     parse_number,
     text_value,
 )
-from bot.invocation import Invocation
+from bot.invocation import Attachment, Invocation
 from bot.provider_names import ProviderNames
 from bot.reply import Delta, Part, Reply, ReplyEvent, Section, Status
 from byok.answers import Answer, CompareFailure, Comparing, FallingBack, TextDelta
@@ -34,6 +35,7 @@ from byok.errors import (
     SpendLimitError,
     StreamInterruptedError,
 )
+from byok.images import check_image
 from byok.remedies import ChooseMaxTokens, ChooseModel, ChooseProvider
 from byok.types import ChatMessage
 
@@ -43,6 +45,7 @@ __all__ = [
     "answer_reply",
     "ask",
     "compare_summary",
+    "question_with_images",
     "stream_answer",
     "stream_compare",
 ]
@@ -178,10 +181,23 @@ def _provider_list(raw: str | None) -> list[str]:
     return names
 
 
+async def question_with_images(text: str, attachments: Sequence[Attachment]) -> ChatMessage:
+    """The user's question with the attached files as images, each checked from its bytes
+    (:func:`byok.images.check_image`, off the event loop): a file that is not an image is
+    an ImageError before anything is sent or billed."""
+    images = tuple([await asyncio.to_thread(check_image, a.data, a.filename) for a in attachments])
+    return ChatMessage("user", text or _ABOUT_THE_IMAGE, images=images)
+
+
+#: The question when images come with no words.
+_ABOUT_THE_IMAGE = "What is in this image?"
+
+
 async def ask(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     parsed = parse_flags(inv.text, ASK_FLAGS, usage=ASK_USAGE)
-    if not parsed.text:
+    if not parsed.text and not inv.attachments:
         raise CommandError(f"What would you like to ask? Usage: `{ASK_USAGE}`")
+    question = await question_with_images(parsed.text, inv.attachments)
     names = _provider_list(parsed.flags.get("provider"))
     comparing = bool(parsed.flags.get("compare")) or len(names) > 1
     followed: Sequence[str] | None = None
@@ -198,7 +214,7 @@ async def ask(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         events = stream_compare(
             ctx,
             inv,
-            [ChatMessage("user", parsed.text)],
+            [question],
             providers=names or followed or None,
             max_tokens=parsed.flags.get("max-tokens"),
             temperature=parsed.flags.get("temperature"),
@@ -210,7 +226,7 @@ async def ask(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
     async for event in stream_answer(
         ctx,
         inv,
-        [ChatMessage("user", parsed.text)],
+        [question],
         provider=names[0] if names else None,
         model=parsed.flags.get("model"),
         max_tokens=parsed.flags.get("max-tokens"),

@@ -23,6 +23,7 @@ validate what it parses, so every figure goes through :class:`byok.plausible.Usa
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -46,7 +47,7 @@ from byok.providers.failures import (
     waits_too_long,
 )
 from byok.providers.template import ProviderTemplate
-from byok.providers.turns import split_system
+from byok.providers.turns import Turn, split_system
 from byok.secret import Secret
 from byok.types import ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo, Usage
 
@@ -112,7 +113,7 @@ class AnthropicProvider(ProviderTemplate):
             raise BadRequestError(
                 self.provider_id, "there is no message to answer", model_id=request.model
             )
-        messages = [{"role": t.role, "content": t.text} for t in conversation.turns]
+        messages = [_message(t) for t in conversation.turns]
         params: dict[str, Any] = {
             "model": request.model,
             "messages": messages,
@@ -202,6 +203,28 @@ class AnthropicProvider(ProviderTemplate):
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _message(turn: Turn) -> dict[str, Any]:
+    """A turn as a Messages API message. With images, content is a list of blocks: each
+    image as ``{"type": "image", "source": {"type": "base64", "media_type", "data"}}``,
+    then the text (Anthropic's vision guide: images before the question work best)."""
+    if not turn.images:
+        return {"role": turn.role, "content": turn.text}
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "image",
+            "source": {
+                "type": "base64",
+                "media_type": image.media_type,
+                "data": base64.b64encode(image.data).decode("ascii"),
+            },
+        }
+        for image in turn.images
+    ]
+    if turn.text:
+        blocks.append({"type": "text", "text": turn.text})
+    return {"role": turn.role, "content": blocks}
 
 
 def min_cacheable_tokens(model: str) -> int:

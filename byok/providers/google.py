@@ -56,7 +56,7 @@ from byok.providers.failures import (
     timed_out,
 )
 from byok.providers.template import ProviderTemplate
-from byok.providers.turns import split_system
+from byok.providers.turns import Turn, split_system
 from byok.secret import Secret
 from byok.types import NOT_REPORTED, ChatRequest, ChatResult, Chunk, KeyInfo, ModelInfo, Usage
 
@@ -130,9 +130,7 @@ class GoogleProvider(ProviderTemplate):
                 self.provider_id, "there is no message to answer", model_id=request.model
             )
         contents = [
-            types.Content(
-                role="user" if t.role == "user" else "model", parts=[types.Part(text=t.text)]
-            )
+            types.Content(role="user" if t.role == "user" else "model", parts=_parts(t))
             for t in conversation.turns
         ]
         system = (
@@ -338,3 +336,15 @@ def _header_delay(exc: genai_errors.APIError) -> float | None:
     response = exc.response
     headers = getattr(response, "headers", None)
     return retry_after_seconds(dict(headers)) if headers is not None else None
+
+
+def _parts(turn: Turn) -> list[types.Part]:
+    """A turn's parts: each image as ``inlineData`` (``mimeType`` + base64 ``data``, the
+    SDK encodes the bytes), then the text, as Gemini's image-understanding guide shows."""
+    parts = [
+        types.Part(inline_data=types.Blob(mime_type=image.media_type, data=image.data))
+        for image in turn.images
+    ]
+    if turn.text or not parts:
+        parts.append(types.Part(text=turn.text))
+    return parts

@@ -9,17 +9,40 @@ that ``Usage.output_tokens`` always includes reasoning, as :class:`byok.types.Us
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from byok.plausible import UsageReport, implausible_usage
-from byok.types import NOT_REPORTED, ChatMessage, Usage
+from byok.types import NOT_REPORTED, ChatMessage, ImageInput, Usage
 
-__all__ = ["messages_to_openai", "usage_from_openai"]
+__all__ = ["image_data_url", "messages_to_openai", "usage_from_openai"]
 
 
-def messages_to_openai(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
-    """Our messages as Chat Completions message objects, unchanged in order and role."""
-    return [{"role": m.role, "content": m.content} for m in messages]
+def messages_to_openai(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """Our messages as Chat Completions message objects, unchanged in order and role.
+
+    A message with images has array content, as the Chat Completions reference documents
+    for vision input: a ``text`` part, then one ``image_url`` part per image whose ``url``
+    is a base64 ``data:`` URL (xAI and OpenRouter take the same shape).
+    """
+    return [_message(m) for m in messages]
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    if not message.images:
+        return {"role": message.role, "content": message.content}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+    parts.extend(
+        {"type": "image_url", "image_url": {"url": image_data_url(image)}}
+        for image in message.images
+    )
+    return {"role": message.role, "content": parts}
+
+
+def image_data_url(image: ImageInput) -> str:
+    """``data:<media type>;base64,<bytes>``: an image inline in a Chat Completions part."""
+    return f"data:{image.media_type};base64,{base64.b64encode(image.data).decode('ascii')}"
 
 
 def usage_from_openai(raw: object) -> Usage:

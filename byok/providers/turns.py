@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from byok.types import ChatMessage
+from byok.types import ChatMessage, ImageInput
 
 __all__ = ["Conversation", "Turn", "split_system"]
 
@@ -23,6 +23,8 @@ TurnRole = Literal["user", "assistant"]
 class Turn:
     role: TurnRole
     text: str
+    #: The images of the merged messages, in order (user turns only).
+    images: tuple[ImageInput, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,10 @@ def split_system(messages: Sequence[ChatMessage]) -> Conversation:
             continue
         role: TurnRole = "user" if message.role == "user" else "assistant"
         if turns and turns[-1].role == role:
-            turns[-1] = Turn(role, f"{turns[-1].text}\n\n{message.content}")
+            last = turns[-1]
+            turns[-1] = Turn(
+                role, f"{last.text}\n\n{message.content}", (*last.images, *message.images)
+            )
         else:
-            turns.append(Turn(role, message.content))
+            turns.append(Turn(role, message.content, message.images))
     return Conversation("\n\n".join(system_parts) or None, tuple(turns))

@@ -9,7 +9,8 @@ output usage, ``message_stop``); ``input_tokens`` that exclude cache reads and w
 errors as ``{"type": "error", "error": {"type", "message"}, "request_id"}``, 529
 ``overloaded_error``, and ``event: error`` inside a stream; key check ``GET /v1/models``;
 and, for API version 2026-10-21 (SDK 2.x), a 400 for any
-``temperature``/``top_p``/``top_k``.
+``temperature``/``top_p``/``top_k``; base64 image blocks checked as the API does (real
+format matching ``media_type``, 5 MB and 8000 px per image, 100 images).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from tests.fakes.images import SeenImage, decode_image
 from tests.fakes.llm_script import Failure, FakeLLM, KeyState, Reply
 from tests.fakes.loopback import RECORDED, Fault, RecordedRequest
 
@@ -26,6 +28,10 @@ __all__ = ["FakeAnthropic"]
 
 _STOP = {"stop": "end_turn", "length": "max_tokens"}
 NEW_API_VERSION = "2026-10-21"  # rejects temperature/top_p/top_k, even at defaults
+# Vision limits (https://docs.anthropic.com/en/docs/build-with-claude/vision).
+_MAX_IMAGE_BYTES = 5 * 1024 * 1024
+_MAX_SIDE = 8000
+_MAX_IMAGES = 100
 
 
 class FakeAnthropic(FakeLLM):
@@ -71,11 +77,48 @@ class FakeAnthropic(FakeLLM):
             )
         if model not in self.models:
             return self.json_response(self.error("not_found_error", f"model: {model}"), 404)
+        refused = self.image_failure(body)
+        if refused is not None:
+            return self.json_response(self.error("invalid_request_error", refused), 400)
         reply = self.next_reply(recorded)
         served = self.served_model(reply, model)
         if body.get("stream"):
             return await self.respond_sse(request, self.stream_events(reply, served))
         return await self.respond_json(request, self.message(reply, served))
+
+    def image_failure(self, body: Mapping[str, Any]) -> str | None:
+        """Image blocks as the Messages API documents them (``source`` of ``type``
+        ``base64`` with ``media_type`` and ``data``), at most 100 images a request, each at
+        most 5 MB and 8000 px a side; the message of the real 400 otherwise."""
+        seen: list[SeenImage] = []
+        for m, message in enumerate(body.get("messages") or []):
+            content = message.get("content")
+            if not isinstance(content, list):
+                continue
+            for b, block in enumerate(content):
+                where = f"messages.{m}.content.{b}"
+                if not isinstance(block, dict) or block.get("type") not in ("text", "image"):
+                    return f"{where}: Input tag does not match any of the expected tags"
+                if block["type"] == "text":
+                    continue
+                source = block.get("source") or {}
+                if source.get("type") != "base64":
+                    return f"{where}.image.source: Input tag does not match expected tags"
+                image = decode_image(str(source.get("data", "")), str(source.get("media_type")))
+                if isinstance(image, str):
+                    return f"{where}.image.source.base64: {image}"
+                if image.size > _MAX_IMAGE_BYTES:
+                    return f"{where}.image.source.base64: image exceeds 5 MB maximum"
+                if max(image.width, image.height) > _MAX_SIDE:
+                    return (
+                        f"{where}.image.source.base64.data: At least one of the image "
+                        f"dimensions exceed max allowed size: {_MAX_SIDE} pixels"
+                    )
+                seen.append(image)
+        if len(seen) > _MAX_IMAGES:
+            return f"Too many images: at most {_MAX_IMAGES} images per request"
+        self.images_seen.extend(seen)
+        return None
 
     async def handle_models(self, request: web.Request) -> web.StreamResponse:
         failure = self.auth_failure(request[RECORDED])

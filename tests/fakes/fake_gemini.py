@@ -8,7 +8,8 @@ bodies with ``systemInstruction`` and the ``model`` role; SSE frames
 ``data: {...}\\r\\n\\r\\n`` each with ``usageMetadata`` (the last is final);
 ``thoughtsTokenCount`` outside ``candidatesTokenCount``; an invalid key answered with
 **400** ``INVALID_ARGUMENT`` / ``API_KEY_INVALID``; 429 ``RESOURCE_EXHAUSTED`` with a
-``RetryInfo``; key check ``GET /{version}/models``.
+``RetryInfo``; key check ``GET /{version}/models``; ``inlineData`` parts (``mimeType``
+and base64 ``data``) checked as the API does, the request at most 20 MB in all.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from tests.fakes.images import SeenImage, decode_image
 from tests.fakes.llm_script import Failure, FakeLLM, KeyState, Reply
 from tests.fakes.loopback import RECORDED, Fault, RecordedRequest
 
@@ -32,6 +34,9 @@ _STATUS = {
     500: "INTERNAL",
     503: "UNAVAILABLE",
 }
+
+
+_MAX_REQUEST_BYTES = 20 * 1024 * 1024  # inline data: the whole request
 
 
 class FakeGemini(FakeLLM):
@@ -73,6 +78,13 @@ class FakeGemini(FakeLLM):
                 ),
                 404,
             )
+        if len(recorded.body) > _MAX_REQUEST_BYTES:
+            return self.json_response(
+                self.error(400, "Request payload size exceeds the limit: 20971520 bytes."), 400
+            )
+        refused = self.image_failure(recorded.json())
+        if refused is not None:
+            return self.json_response(self.error(400, refused), 400)
         reply = self.next_reply(recorded)
         served = self.served_model(reply, model)
         if action == "streamGenerateContent":
@@ -82,6 +94,25 @@ class FakeGemini(FakeLLM):
         return await self.respond_json(
             request, self.response(reply, served, reply.text, final=True)
         )
+
+    def image_failure(self, body: Mapping[str, Any]) -> str | None:
+        """``inlineData`` parts must hold a supported image of the ``mimeType`` they say;
+        Gemini answers 400 INVALID_ARGUMENT otherwise."""
+        seen: list[SeenImage] = []
+        for content in body.get("contents") or []:
+            for part in content.get("parts") or []:
+                inline = part.get("inlineData") if isinstance(part, dict) else None
+                if inline is None:
+                    continue
+                # Protobuf's JSON mapping takes the field's proto name too, and
+                # google-genai writes ``mime_type`` inside ``inlineData``.
+                mime = inline.get("mimeType", inline.get("mime_type"))
+                image = decode_image(str(inline.get("data", "")), str(mime), url_safe=True)
+                if isinstance(image, str):
+                    return f"Unable to process input image: {image}."
+                seen.append(image)
+        self.images_seen.extend(seen)
+        return None
 
     async def handle_models(self, request: web.Request) -> web.StreamResponse:
         failure = self.auth_failure(request[RECORDED])

@@ -20,10 +20,14 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from tests.fakes.images import SeenImage, decode_image
 from tests.fakes.llm_script import Failure, FakeLLM, KeyState, Reply
 from tests.fakes.loopback import RECORDED, Fault
 
 __all__ = ["FakeOpenAI"]
+
+_DATA_URL = re.compile(r"data:(image/[a-z+.-]+);base64,(.*)", re.DOTALL)
+_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
 #: Models that refuse ``max_tokens`` ("Use 'max_completion_tokens' instead").
 _REASONING_MODEL = re.compile(r"(gpt-5|o\d)([.-]|$)")
@@ -64,7 +68,7 @@ class FakeOpenAI(FakeLLM):
         if model not in self.models:
             status, error = self.unknown_model(model)
             return self.json_response(error, status)
-        refused = self.parameter_failure(body, model)
+        refused = self.parameter_failure(body, model) or self.image_failure(body)
         if refused is not None:
             return self.json_response(refused[1], refused[0])
         reply = self.next_reply(recorded)
@@ -169,6 +173,53 @@ class FakeOpenAI(FakeLLM):
                 "stream_options",
                 "invalid_value",
             )
+        return None
+
+    def image_failure(self, body: Mapping[str, Any]) -> Failure | None:
+        """Vision input as the Chat Completions reference documents it: array content of
+        ``text`` and ``image_url`` parts, each ``url`` a base64 ``data:`` URL of PNG, JPEG,
+        GIF or WebP; anything else is a 400 naming the part, as OpenAI answers."""
+        seen: list[SeenImage] = []
+        for m, message in enumerate(body.get("messages") or []):
+            content = message.get("content")
+            if not isinstance(content, list):
+                continue
+            for p, part in enumerate(content):
+                param = f"messages.[{m}].content.[{p}]"
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "text" and isinstance(part.get("text"), str):
+                    continue
+                if kind != "image_url" or message.get("role") != "user":
+                    return 400, self.parameter_error(
+                        f"Invalid content part in '{param}'.", param, "invalid_value"
+                    )
+                url = str((part.get("image_url") or {}).get("url") or "")
+                match = _DATA_URL.fullmatch(url)
+                if match is None:
+                    return 400, self.parameter_error(
+                        f"Invalid '{param}.image_url.url'. Expected a base64-encoded data URL "
+                        "with an image MIME type (e.g. 'data:image/png;base64,aW1nIGJ5dGVz'), "
+                        "but got an invalid value.",
+                        f"{param}.image_url.url",
+                        "invalid_value",
+                    )
+                image = decode_image(match.group(2), match.group(1))
+                if isinstance(image, str):
+                    return 400, self.parameter_error(
+                        "You uploaded an unsupported image. Please make sure your image is "
+                        "valid and of one of the following formats: "
+                        f"['png', 'jpeg', 'gif', 'webp']. ({image})",
+                        f"{param}.image_url.url",
+                        "invalid_image_format",
+                    )
+                if image.size > _MAX_IMAGE_BYTES:
+                    return 400, self.parameter_error(
+                        "Image too large: images must be at most 20 MB.",
+                        f"{param}.image_url.url",
+                        "image_too_large",
+                    )
+                seen.append(image)
+        self.images_seen.extend(seen)
         return None
 
     @staticmethod

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from tests.fakes.images import SeenImage
 from tests.fakes.loopback import Fault, LoopbackServer, RecordedRequest
 
 __all__ = ["Failure", "FakeLLM", "KeyState", "Reply", "ReplyPolicy"]
@@ -87,6 +88,8 @@ class FakeLLM(LoopbackServer):
         self.reply_policy: ReplyPolicy | None = None
         #: Accept requests without any key (a local endpoint such as Ollama).
         self.open_access = False
+        #: Every image a request carried that the fake accepted, in order.
+        self.images_seen: list[SeenImage] = []
         self.valid_key = self.add_key()
 
     @property

@@ -167,7 +167,9 @@ class LoopbackServer:
         """Add the service's routes. Overridden by each fake."""
 
     async def start(self) -> Self:
-        app = web.Application(middlewares=[self._middleware])
+        # Requests as large as the real services take (images inline reach tens of MB);
+        # aiohttp's own default would refuse anything over 1 MB.
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         self.setup_routes(app)
         self._runner = web.AppRunner(
             app,
