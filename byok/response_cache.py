@@ -15,8 +15,9 @@ off at the token limit, not interrupted). Entries expire after the user's TTL (t
 operator's default unless the user set one); expired rows are deleted lazily (when
 found, and on every store for that user), and each user keeps at most
 ``max_entries_per_user`` entries, the oldest evicted first. A change of master key
-makes every entry unreachable (its hash changes): they are deleted as they expire or
-are evicted, and a ``/byok prefs cache clear`` deletes them at once.
+makes every entry unreachable (its hash changes): ``byok-bot keys rotate`` deletes them
+(the old key still opens them), else they go as they expire or are evicted, and a
+``/byok prefs cache clear`` deletes them at once.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "CacheSettings",
     "CachedAnswer",
     "ResponseCache",
+    "delete_sealed_under_other_keys",
     "is_complete",
 ]
 
@@ -166,6 +168,20 @@ def _answer(plain: bytes, provider_id: str, created_at: datetime) -> CachedAnswe
         )
     except (ValueError, TypeError, KeyError, ArithmeticError):
         return None
+
+
+async def delete_sealed_under_other_keys(database: Database, current_key_id: str) -> int:
+    """Delete every cached answer not sealed under ``current_key_id``; how many there were.
+
+    Such an answer is never served again (its name is an HMAC under the current key), but
+    the old master key still opens it: ``byok-bot keys rotate`` deletes them, so that
+    retiring a master key that may be exposed leaves nothing it can read.
+    """
+    async with database.transaction() as connection:
+        result = await connection.execute(
+            delete(ResponseCacheEntry).where(_CACHE.master_key_id != current_key_id)
+        )
+    return int(result.rowcount)
 
 
 _LOOKUP = select(
