@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, exists, func, insert, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from byok.clock import Clock
 from byok.db.database import Database
-from byok.db.tables import ResponseCacheEntry
+from byok.db.tables import ResponseCacheEntry, UserAIPreferences
 from byok.errors import StorageError
 from byok.types import ChatMessage, Usage, UserRef
 from byok.users import get_user_id
@@ -59,6 +59,7 @@ COMPLETE_FINISH_REASONS = frozenset({"stop", "end_turn", "stop_sequence"})
 _HASH_PURPOSE = b"byok-bot response cache key v1"
 _PAYLOAD_VERSION = 1
 _CACHE = ResponseCacheEntry.__table__.c
+_PREFS = UserAIPreferences.__table__.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,18 +286,29 @@ class ResponseCache:
                         mine, (_CACHE.key_hash == key_hash) | (_CACHE.expires_at <= now)
                     )
                 )
-                await connection.execute(
-                    insert(ResponseCacheEntry).values(
-                        user_ref=user_ref,
-                        key_hash=key_hash,
-                        provider=answer.provider_id,
-                        sealed=sealed.blob,
-                        master_key_id=sealed.master_key_id,
-                        size=len(sealed.blob),
-                        created_at=now,
-                        expires_at=now + timedelta(seconds=ttl_s),
+                values = {
+                    "user_ref": user_ref,
+                    "key_hash": key_hash,
+                    "provider": answer.provider_id,
+                    "sealed": sealed.blob,
+                    "master_key_id": sealed.master_key_id,
+                    "size": len(sealed.blob),
+                    "created_at": now,
+                    "expires_at": now + timedelta(seconds=ttl_s),
+                }
+                # Only while the user still has the cache on: the request may have been
+                # asked before they turned it off (and their answers were deleted).
+                still_on = exists().where(_PREFS.user_ref == user_ref, _PREFS.cache_answers)
+                kept = await connection.execute(
+                    insert(ResponseCacheEntry).from_select(
+                        list(values),
+                        select(*(literal(v, _CACHE[k].type) for k, v in values.items())).where(
+                            still_on
+                        ),
                     )
                 )
+                if not kept.rowcount:
+                    return False
                 keep = self.settings.max_entries_per_user
                 count = await connection.scalar(
                     select(func.count()).select_from(ResponseCacheEntry).where(mine)

@@ -246,7 +246,7 @@ def test_rotate_deletes_cached_answers_sealed_under_the_old_key(tmp_path: Path) 
     code = (
         "import asyncio, sys\nfrom datetime import UTC, datetime\n"
         "from bot.config import load_config\nfrom bot.master_key import build_keyring\n"
-        "from byok.db import Database\n"
+        "from byok.db import Database\nfrom byok.preferences import PreferenceStore\n"
         "from byok.response_cache import CacheSettings, CachedAnswer, ResponseCache\n"
         "from byok.types import UserRef, Usage\nfrom byok.users import user_id_or_create\n"
         "async def main():\n"
@@ -257,6 +257,7 @@ def test_rotate_deletes_cached_answers_sealed_under_the_old_key(tmp_path: Path) 
         "    ref = UserRef('console', 'local', 'me')\n"
         "    async with db.session() as session:\n"
         "        user = await user_id_or_create(session, ref, now)\n"
+        "    await PreferenceStore(db).update(ref, cache_answers=True)\n"
         "    answer = CachedAnswer(sys.argv[1], 'openai', 'gpt', Usage(), None, 'stop', now)\n"
         "    assert await cache.put(ref, user, 'h' * 64, answer, 3600)\n"
         "    await db.dispose()\n"
