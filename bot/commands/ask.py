@@ -192,6 +192,12 @@ async def ask(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         followed = await ctx.service(inv.user_ref).compare_set_of(inv.thread)
         comparing = followed is not None
     if comparing:
+        if len(names) == 1:
+            raise CommandError(
+                "A comparison needs at least two providers: name them, like "
+                "`--provider openai,anthropic`, or leave `--provider` out to compare all "
+                "your working keys."
+            )
         if parsed.flags.get("model") is not None:
             raise CommandError(
                 "`--model` names one provider's model: leave it out when comparing "
