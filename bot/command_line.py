@@ -20,6 +20,7 @@ from byok.db.database import unavailable_error
 from byok.errors import ByokError, ConfigError, DatabaseUnavailableError
 from byok.installations import InstallationStore
 from byok.keystore import KeyStore
+from byok.response_cache import delete_sealed_under_other_keys
 
 __all__ = ["COMMANDS", "Command", "build_parser", "execute", "main", "say"]
 
@@ -67,6 +68,9 @@ async def _keys_rotate(args: argparse.Namespace, config: Config, source: ConfigS
         installs_resealed, installs_unreadable = await InstallationStore(
             database, setup.keyring
         ).rotate()
+        answers_deleted = await delete_sealed_under_other_keys(
+            database, setup.keyring.current.key_id
+        )
     finally:
         await database.dispose()
     current = setup.keyring.current.key_id
@@ -88,6 +92,11 @@ async def _keys_rotate(args: argparse.Namespace, config: Config, source: ConfigS
                 else ""
             )
             + "."
+        )
+    if answers_deleted:
+        say(
+            f"Deleted {answers_deleted} cached answer(s) sealed under an earlier master key "
+            "(none of them could be served again)."
         )
     stale = {k: n for k, n in remaining.items() if k != current}
     if stale or installs_unreadable:

@@ -23,7 +23,7 @@ from bot.grammar import CommandError, closest
 from bot.incidents import record_incident
 from bot.inflight import InFlightWork
 from bot.invocation import Invocation
-from bot.reply import Reply, ReplyEvent, SecretRequest
+from bot.reply import Reply, ReplyEvent, SecretRequest, closed_after
 from byok.errors import AllProvidersFailedError, ByokError
 from byok.remedies import AddKey
 from byok.secret import Secret, looks_like_key
@@ -112,8 +112,9 @@ class Dispatcher:
             self._metrics.command_started(inv.platform, name)
         try:
             with self.work.track():
-                async for event in self._run(inv, command):
-                    yield event
+                async with closed_after(self._run(inv, command)) as events:
+                    async for event in events:
+                        yield event
         finally:
             if self._metrics is not None:
                 self._metrics.command_finished()
@@ -139,8 +140,11 @@ class Dispatcher:
                 ),
             )
             return
-        async for event in self._guarded(command, replace(inv, command=command.name)):
-            yield event
+        async with closed_after(
+            self._guarded(command, replace(inv, command=command.name))
+        ) as events:
+            async for event in events:
+                yield event
 
     async def submit_key(self, inv: Invocation, request: SecretRequest, key: str) -> Reply:
         """The second half of ``/byok add``: the key the adapter collected privately."""
@@ -158,8 +162,9 @@ class Dispatcher:
     async def _guarded(self, command: ChatCommand, inv: Invocation) -> AsyncIterator[ReplyEvent]:
         try:
             handler, inv_for_handler = _with_subcommand(command, inv)
-            async for event in handler(inv_for_handler, self.ctx):
-                yield event
+            async with closed_after(handler(inv_for_handler, self.ctx)) as events:
+                async for event in events:
+                    yield event
         except Exception as exc:  # noqa: BLE001 - this is the boundary
             yield _error_reply(exc, inv, self.ctx)
 

@@ -9,8 +9,9 @@ on its own, and adapters show each as its own message or block.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 __all__ = [
     "Delta",
@@ -22,6 +23,7 @@ __all__ = [
     "SecretRequest",
     "Section",
     "Status",
+    "closed_after",
     "collect",
 ]
 
@@ -136,6 +138,25 @@ class Part:
 
 
 ReplyEvent = Status | Delta | Part | Reply
+
+
+_Events = TypeVar("_Events", bound=AsyncIterator[object])
+
+
+@asynccontextmanager
+async def closed_after(events: _Events) -> AsyncIterator[_Events]:
+    """Iterate ``events`` and close them when done, also when the consumer is closed.
+
+    A loop over an inner generator does not close it when the outer one is closed (an
+    adapter that stops showing a reply calls ``aclose``): left open, the provider streams
+    under it ran on, their usage rows pending, until the garbage collector got to them.
+    """
+    try:
+        yield events
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def collect(

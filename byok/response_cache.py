@@ -15,8 +15,9 @@ off at the token limit, not interrupted). Entries expire after the user's TTL (t
 operator's default unless the user set one); expired rows are deleted lazily (when
 found, and on every store for that user), and each user keeps at most
 ``max_entries_per_user`` entries, the oldest evicted first. A change of master key
-makes every entry unreachable (its hash changes): they are deleted as they expire or
-are evicted, and a ``/byok prefs cache clear`` deletes them at once.
+makes every entry unreachable (its hash changes): ``byok-bot keys rotate`` deletes them
+(the old key still opens them), else they go as they expire or are evicted, and a
+``/byok prefs cache clear`` deletes them at once.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, exists, func, insert, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from byok.clock import Clock
 from byok.db.database import Database
-from byok.db.tables import ResponseCacheEntry
+from byok.db.tables import ResponseCacheEntry, UserAIPreferences
 from byok.errors import StorageError
 from byok.types import ChatMessage, Usage, UserRef
 from byok.users import get_user_id
@@ -46,6 +47,7 @@ __all__ = [
     "CacheSettings",
     "CachedAnswer",
     "ResponseCache",
+    "delete_sealed_under_other_keys",
     "is_complete",
 ]
 
@@ -57,6 +59,7 @@ COMPLETE_FINISH_REASONS = frozenset({"stop", "end_turn", "stop_sequence"})
 _HASH_PURPOSE = b"byok-bot response cache key v1"
 _PAYLOAD_VERSION = 1
 _CACHE = ResponseCacheEntry.__table__.c
+_PREFS = UserAIPreferences.__table__.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,20 @@ def _answer(plain: bytes, provider_id: str, created_at: datetime) -> CachedAnswe
         return None
 
 
+async def delete_sealed_under_other_keys(database: Database, current_key_id: str) -> int:
+    """Delete every cached answer not sealed under ``current_key_id``; how many there were.
+
+    Such an answer is never served again (its name is an HMAC under the current key), but
+    the old master key still opens it: ``byok-bot keys rotate`` deletes them, so that
+    retiring a master key that may be exposed leaves nothing it can read.
+    """
+    async with database.transaction() as connection:
+        result = await connection.execute(
+            delete(ResponseCacheEntry).where(_CACHE.master_key_id != current_key_id)
+        )
+    return int(result.rowcount)
+
+
 _LOOKUP = select(
     _CACHE.id, _CACHE.sealed, _CACHE.master_key_id, _CACHE.created_at, _CACHE.expires_at
 )
@@ -276,18 +293,29 @@ class ResponseCache:
                         mine, (_CACHE.key_hash == key_hash) | (_CACHE.expires_at <= now)
                     )
                 )
-                await connection.execute(
-                    insert(ResponseCacheEntry).values(
-                        user_ref=user_ref,
-                        key_hash=key_hash,
-                        provider=answer.provider_id,
-                        sealed=sealed.blob,
-                        master_key_id=sealed.master_key_id,
-                        size=len(sealed.blob),
-                        created_at=now,
-                        expires_at=now + timedelta(seconds=ttl_s),
+                values = {
+                    "user_ref": user_ref,
+                    "key_hash": key_hash,
+                    "provider": answer.provider_id,
+                    "sealed": sealed.blob,
+                    "master_key_id": sealed.master_key_id,
+                    "size": len(sealed.blob),
+                    "created_at": now,
+                    "expires_at": now + timedelta(seconds=ttl_s),
+                }
+                # Only while the user still has the cache on: the request may have been
+                # asked before they turned it off (and their answers were deleted).
+                still_on = exists().where(_PREFS.user_ref == user_ref, _PREFS.cache_answers)
+                kept = await connection.execute(
+                    insert(ResponseCacheEntry).from_select(
+                        list(values),
+                        select(*(literal(v, _CACHE[k].type) for k, v in values.items())).where(
+                            still_on
+                        ),
                     )
                 )
+                if not kept.rowcount:
+                    return False
                 keep = self.settings.max_entries_per_user
                 count = await connection.scalar(
                     select(func.count()).select_from(ResponseCacheEntry).where(mine)

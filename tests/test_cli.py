@@ -235,3 +235,49 @@ def test_a_malformed_database_url_names_the_setting_without_its_password(
             ], (url, command)
             assert "Traceback" not in result.stdout + result.stderr
             assert password not in result.stdout + result.stderr
+
+
+def test_rotate_deletes_cached_answers_sealed_under_the_old_key(tmp_path: Path) -> None:
+    """A cached answer sealed under the old master key can no longer be found (its name is
+    an HMAC under the current key), yet the old key still opens it: rotating, which is
+    done when the old key may be out, deletes such answers rather than leave them."""
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    canary = "ANSWER-" + secrets.token_hex(12)
+    code = (
+        "import asyncio, sys\nfrom datetime import UTC, datetime\n"
+        "from bot.config import load_config\nfrom bot.master_key import build_keyring\n"
+        "from byok.db import Database\nfrom byok.preferences import PreferenceStore\n"
+        "from byok.response_cache import CacheSettings, CachedAnswer, ResponseCache\n"
+        "from byok.types import UserRef, Usage\nfrom byok.users import user_id_or_create\n"
+        "async def main():\n"
+        "    config, _ = load_config()\n"
+        "    db = Database(config.database.url)\n"
+        "    now = datetime.now(UTC)\n"
+        "    cache = ResponseCache(db, build_keyring(config).keyring, lambda: now, CacheSettings())\n"
+        "    ref = UserRef('console', 'local', 'me')\n"
+        "    async with db.session() as session:\n"
+        "        user = await user_id_or_create(session, ref, now)\n"
+        "    await PreferenceStore(db).update(ref, cache_answers=True)\n"
+        "    answer = CachedAnswer(sys.argv[1], 'openai', 'gpt', Usage(), None, 'stop', now)\n"
+        "    assert await cache.put(ref, user, 'h' * 64, answer, 3600)\n"
+        "    await db.dispose()\n"
+        "asyncio.run(main())\n"
+    )
+    kept = subprocess.run(
+        [sys.executable, "-c", code, canary],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert kept.returncode == 0, kept.stderr
+    with sqlite3.connect(tmp_path / "byok.db") as db:
+        assert db.execute("SELECT count(*) FROM response_cache").fetchone() == (1,)
+    new_key = {"BYOK_ENCRYPTION_KEY": secrets.token_hex(32)}
+    rotated = run(tmp_path, "keys", "rotate", env=new_key)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "Deleted 1 cached answer(s) sealed under an earlier master key" in rotated.stdout
+    with sqlite3.connect(tmp_path / "byok.db") as db:
+        assert db.execute("SELECT count(*) FROM response_cache").fetchone() == (0,)
+    assert "Traceback" not in rotated.stderr and canary not in rotated.stdout + rotated.stderr

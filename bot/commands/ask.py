@@ -27,7 +27,7 @@ from bot.grammar import (
 )
 from bot.invocation import Attachment, Invocation
 from bot.provider_names import ProviderNames
-from bot.reply import Delta, Part, Reply, ReplyEvent, Section, Status
+from bot.reply import Delta, Part, Reply, ReplyEvent, Section, Status, closed_after
 from byok.answers import Answer, CompareFailure, Comparing, FallingBack, TextDelta
 from byok.errors import (
     AllProvidersFailedError,
@@ -135,7 +135,7 @@ async def stream_answer(
     names = ctx.provider_names
     shown: list[str] = []
     try:
-        async for event in service.stream(
+        stream = service.stream(
             messages,
             provider=provider,
             model=model,
@@ -144,15 +144,17 @@ async def stream_answer(
             kind=kind,
             thread=inv.thread,
             fresh=fresh,
-        ):
-            if isinstance(event, TextDelta):
-                shown.append(event.text)
-                yield Delta(event.text)
-            elif isinstance(event, FallingBack):
-                yield Status(fallback_status(event.failed, event.next_provider_id, names))
-            else:
-                await ctx.send_spend_alerts(inv.user_ref, event.notices)
-                yield answer_reply(event, names, public=not inv.private)
+        )
+        async with closed_after(stream):
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    shown.append(event.text)
+                    yield Delta(event.text)
+                elif isinstance(event, FallingBack):
+                    yield Status(fallback_status(event.failed, event.next_provider_id, names))
+                else:
+                    await ctx.send_spend_alerts(inv.user_ref, event.notices)
+                    yield answer_reply(event, names, public=not inv.private)
     except (SpendLimitError, AllProvidersFailedError) as exc:
         await ctx.send_spend_alerts(inv.user_ref, refusal_notices(exc))
         raise
@@ -206,6 +208,12 @@ async def ask(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         followed = await ctx.service(inv.user_ref).compare_set_of(inv.thread)
         comparing = followed is not None
     if comparing:
+        if len(names) == 1:
+            raise CommandError(
+                "A comparison needs at least two providers: name them, like "
+                "`--provider openai,anthropic`, or leave `--provider` out to compare all "
+                "your working keys."
+            )
         if parsed.flags.get("model") is not None:
             raise CommandError(
                 "`--model` names one provider's model: leave it out when comparing "
@@ -220,10 +228,11 @@ async def ask(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
             temperature=parsed.flags.get("temperature"),
             fresh=bool(parsed.flags.get("fresh")),
         )
-        async for event in events:
-            yield event
+        async with closed_after(events):
+            async for event in events:
+                yield event
         return
-    async for event in stream_answer(
+    answering = stream_answer(
         ctx,
         inv,
         [question],
@@ -232,8 +241,10 @@ async def ask(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEvent]:
         max_tokens=parsed.flags.get("max-tokens"),
         temperature=parsed.flags.get("temperature"),
         fresh=bool(parsed.flags.get("fresh")),
-    ):
-        yield event
+    )
+    async with closed_after(answering):
+        async for event in answering:
+            yield event
 
 
 def _seconds(ms: int) -> str:
@@ -329,7 +340,7 @@ async def stream_compare(
     names = ctx.provider_names
     answers: list[Answer] = []
     failures: list[CompareFailure] = []
-    async for event in service.compare(
+    comparing = service.compare(
         messages,
         providers=providers,
         max_providers=ctx.compare_max_providers,
@@ -337,22 +348,26 @@ async def stream_compare(
         temperature=temperature,
         thread=inv.thread,
         fresh=fresh,
-    ):
-        if isinstance(event, Comparing):
-            yield Status(f"Asking {names.labels(event.provider_ids)}…")
-            continue
-        title = names.label(event.provider_id)
-        if isinstance(event, TextDelta):
-            yield Part(event.provider_id, title, Delta(event.text))
-        elif isinstance(event, Answer):
-            answers.append(event)
-            await ctx.send_spend_alerts(inv.user_ref, event.notices)
-            reply = _compare_reply(event, names, public=not inv.private)
-            yield Part(event.provider_id, title, reply)
-        else:
-            failures.append(event)
-            await ctx.send_spend_alerts(inv.user_ref, refusal_notices(event.error))
-            yield Part(event.provider_id, title, _failure_reply(event, ctx, private=inv.private))
+    )
+    async with closed_after(comparing):
+        async for event in comparing:
+            if isinstance(event, Comparing):
+                yield Status(f"Asking {names.labels(event.provider_ids)}…")
+                continue
+            title = names.label(event.provider_id)
+            if isinstance(event, TextDelta):
+                yield Part(event.provider_id, title, Delta(event.text))
+            elif isinstance(event, Answer):
+                answers.append(event)
+                await ctx.send_spend_alerts(inv.user_ref, event.notices)
+                reply = _compare_reply(event, names, public=not inv.private)
+                yield Part(event.provider_id, title, reply)
+            else:
+                failures.append(event)
+                await ctx.send_spend_alerts(inv.user_ref, refusal_notices(event.error))
+                yield Part(
+                    event.provider_id, title, _failure_reply(event, ctx, private=inv.private)
+                )
     yield Reply(
         text=compare_summary(answers, failures, names),
         tone="answer" if answers else "error",

@@ -214,4 +214,7 @@ async def summarize(inv: Invocation, ctx: BotContext) -> AsyncIterator[ReplyEven
     finally:
         if not task.done():
             task.cancel()
+            # The part being asked finishes its usage row as it is cancelled: waited for
+            # (shielded, so a second cancel does not leave it pending), not left to run on.
+            await asyncio.shield(asyncio.gather(task, return_exceptions=True))
     yield summary_reply(summary, answers, ctx.provider_names, public=not inv.private)

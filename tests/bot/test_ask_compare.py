@@ -91,6 +91,7 @@ async def test_one_failure_is_shown_in_its_place(three: Chat) -> None:
         ("/ask --provider openai, anthropic hi", "no spaces"),
         ("/ask --provider openai,anthropic --model gpt-4o hi", "leave it out when comparing"),
         ("/ask --provider openai,anthropic,google,xai hi", "At most 3 providers"),
+        ("/ask --compare --provider openai hi", "at least two providers"),
     ],
 )
 async def test_mistakes_in_the_list_are_explained(three: Chat, line: str, message: str) -> None:

@@ -392,3 +392,35 @@ async def test_a_refused_allowance_serves_no_hit_and_records_nothing(rig: Rig) -
         await rig.service().chat(QUESTION)
     assert [r["outcome"] for r in await rig.usage_rows()] == ["success"]
     assert calls(rig) == 1
+
+
+async def test_an_answer_arriving_after_the_cache_was_turned_off_is_not_kept(
+    rig_any_db: Rig,
+) -> None:
+    """The question was asked with the cache on; the user turned it off (which deletes
+    their answers) while it was being answered: the answer is not kept, so turning the
+    cache on again later serves nothing from before."""
+    import asyncio
+
+    rig = rig_any_db
+    await caching_user(rig)
+    answered, go_on = asyncio.Event(), asyncio.Event()
+    call = rig.engine.runner.call
+
+    async def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = await call(*args, **kwargs)
+        answered.set()
+        await go_on.wait()  # the answer is in, not yet kept
+        return result
+
+    rig.engine.runner.call = held  # type: ignore[method-assign]
+    asking = asyncio.create_task(rig.service().chat(QUESTION))
+    await answered.wait()
+    await rig.service().set_preferences(cache_answers=False)
+    go_on.set()
+    assert (await asking).text
+    rig.engine.runner.call = call  # type: ignore[method-assign]
+    assert await cache_rows(rig) == []
+    await rig.service().set_preferences(cache_answers=True)
+    again = await rig.service().chat(QUESTION)
+    assert again.from_cache is None and calls(rig) == 2
