@@ -108,6 +108,7 @@ def _ask(kit: _Kit, row: ChatCommand) -> AppCommand:
         fresh="Ask the provider even if the answer is in your cache",
         compare="Ask all your working keys at once and show the answers side by side",
         private="Show the answer to you alone",
+        image="A picture to ask about (PNG, JPEG, GIF or WebP)",
     )
     @app_commands.choices(provider=kit.providers)
     async def ask(
@@ -120,6 +121,7 @@ def _ask(kit: _Kit, row: ChatCommand) -> AppCommand:
         fresh: bool = False,
         compare: bool = False,
         private: bool = False,
+        image: discord.Attachment | None = None,
     ) -> None:
         flags = {
             "provider": provider,
@@ -129,7 +131,7 @@ def _ask(kit: _Kit, row: ChatCommand) -> AppCommand:
             "temperature": temperature,
             "fresh": True if fresh else None,
         }
-        await kit.flows.ask(interaction, prompt, flags, private=private)
+        await kit.flows.ask(interaction, prompt, flags, private=private, image=image)
 
     ask.autocomplete("model")(kit.models_for_ask)
     return ask

@@ -2,7 +2,8 @@
 
 A DM is a conversation with the bot: a line is a question (``/ask``) unless it starts
 with a slash (``/usage``, ``/byok add openai <key>`` — a DM is private) or comes with a
-.txt/.vtt/.srt file, which is summarised (``/summarize``). In a server the
+.txt/.vtt/.srt file, which is summarised (``/summarize``); images (PNG, JPEG, GIF, WebP)
+attached to a question go with it to /ask. In a server the
 bot answers a message that mentions it or replies to one of its answers. A reply chain
 is one conversation, named by its root (the llmcord way: walk the chain, bounded, with
 a bounded cache of where each message belongs). The engine keeps the conversation's
@@ -24,10 +25,11 @@ from dataclasses import replace
 import discord
 
 from adapters.discord.identity import chain_thread, dm_thread, invocation
+from adapters.discord.images import ImageRefusedError, download_images, image_attachments
 from adapters.discord.streaming import AnswerStream, Pacing
 from adapters.discord.surfaces import ChannelSurface
 from adapters.downloads import DownloadFailedError, TooLargeError, download_capped
-from bot.commands.table import FILE_COMMAND_WORDS, SHARED_FILE_COMMAND
+from bot.commands.table import FILE_COMMAND_WORDS, SHARED_FILE_COMMAND, command_named
 from bot.dispatch import Dispatcher
 from bot.history_notice import HISTORY_OFF, HISTORY_OFF_DM
 from bot.incidents import record_incident
@@ -132,27 +134,9 @@ class Conversations:
             # free instructions.
             command = SHARED_FILE_COMMAND.name
         surface = ChannelSurface(message)
-        attachments: tuple[Attachment, ...] = ()
-        if command.lower() in FILE_COMMAND_WORDS and message.attachments:
-            file = message.attachments[0]
-            limit = max_transcript_bytes(self._dispatcher.ctx.max_transcript_chars)
-            problem = (
-                f"`{file.filename}` is {file.size:,} bytes; I read transcripts up to "
-                f"{limit:,}. Split it and summarise each part."
-            )
-            try:
-                if file.size <= limit:
-                    data = await download_capped(file.url, limit)
-                    attachments = (Attachment(file.filename, data, file.content_type),)
-            except TooLargeError:
-                problem = too_large_message(file.filename, limit)
-            except DownloadFailedError as exc:
-                log.warning("downloading an attachment failed: HTTP %s", exc.status)
-                problem = f"I couldn't download `{file.filename}` from Discord; please try again."
-            if not attachments:
-                reply = Reply(tone="error", text=problem, private=False)
-                await AnswerStream(surface, self._pacing).show_reply(reply)
-                return
+        attachments = await self._files(message, command, surface)
+        if attachments is None:
+            return
         thread = dm_thread(message.channel.id) if dm else await self._thread_of(message, me)
         self._note(message.id, thread)
         inv = invocation(
@@ -187,6 +171,43 @@ class Conversations:
         await AnswerStream(surface, self._pacing).run(self._dispatcher.run(inv), finish)
         for message_id in surface.posted_ids:
             self._note(message_id, thread)
+
+    async def _files(
+        self, message: discord.Message, command: str, surface: ChannelSurface
+    ) -> tuple[Attachment, ...] | None:
+        """What the command reads of the message's attachments (a transcript for the
+        file-taking command, images for /ask), or None after saying why not."""
+        attachments: tuple[Attachment, ...] = ()
+        if command.lower() in FILE_COMMAND_WORDS and message.attachments:
+            file = message.attachments[0]
+            limit = max_transcript_bytes(self._dispatcher.ctx.max_transcript_chars)
+            problem = (
+                f"`{file.filename}` is {file.size:,} bytes; I read transcripts up to "
+                f"{limit:,}. Split it and summarise each part."
+            )
+            try:
+                if file.size <= limit:
+                    data = await download_capped(file.url, limit)
+                    attachments = (Attachment(file.filename, data, file.content_type),)
+            except TooLargeError:
+                problem = too_large_message(file.filename, limit)
+            except DownloadFailedError as exc:
+                log.warning("downloading an attachment failed: HTTP %s", exc.status)
+                problem = f"I couldn't download `{file.filename}` from Discord; please try again."
+            if not attachments:
+                reply = Reply(tone="error", text=problem, private=False)
+                await AnswerStream(surface, self._pacing).show_reply(reply)
+                return None
+        asked = command_named(command)
+        images = image_attachments(message.attachments)
+        if asked is not None and asked.name == "ask" and images:
+            try:
+                attachments = await download_images(images)
+            except ImageRefusedError as exc:
+                reply = Reply(tone="error", text=str(exc), private=False)
+                await AnswerStream(surface, self._pacing).show_reply(reply)
+                return None
+        return attachments
 
     async def _history_note(self, inv: Invocation, *, dm: bool, continuing: bool) -> Section | None:
         """Say that earlier messages went unsent with history off; in a DM only once."""

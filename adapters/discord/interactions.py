@@ -26,6 +26,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord.identity import chain_thread, dm_thread, invocation
+from adapters.discord.images import ImageRefusedError, download_images
 from adapters.discord.modals import (
     PASTE_FORM,
     KeyForm,
@@ -220,13 +221,34 @@ class InteractionFlows:
                 await self._answer(interaction, inv, ephemeral=True)
 
     async def ask(
-        self, interaction: Interaction, prompt: str, flags: Mapping[str, object], *, private: bool
+        self,
+        interaction: Interaction,
+        prompt: str,
+        flags: Mapping[str, object],
+        *,
+        private: bool,
+        image: discord.Attachment | None = None,
     ) -> None:
+        """The question, with an attached image when there is one (downloaded bounded)."""
         async with self.boundary(interaction) as serving:
-            if serving:
-                text = command_text(flags=flags, free=prompt)
-                inv = self._invocation(interaction, "ask", text, private=private, conversation=True)
-                await self._answer(interaction, inv, ephemeral=private)
+            if not serving:
+                return
+            attachments: tuple[Attachment, ...] = ()
+            if image is not None:
+                await interaction.response.defer(ephemeral=private, thinking=True)
+                try:
+                    attachments = await download_images([image])
+                except ImageRefusedError as exc:
+                    surface = InteractionSurface(interaction, ephemeral=private)
+                    refusal = Reply(tone="error", text=str(exc))
+                    await AnswerStream(surface, self._pacing).show_reply(refusal)
+                    return
+            text = command_text(flags=flags, free=prompt)
+            inv = self._invocation(
+                interaction, "ask", text, private=private, attachments=attachments,
+                conversation=True,
+            )  # fmt: skip
+            await self._answer(interaction, inv, ephemeral=private, deferred=image is not None)
 
     # -- the settings panel ---------------------------------------------------------------
 

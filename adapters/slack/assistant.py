@@ -25,9 +25,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts
 from adapters.slack.delivery import Target
-from adapters.slack.events import EventSettings, shared_files, unescape
+from adapters.slack.events import EventSettings, question_in, shared_files, unescape
 from adapters.slack.runtime import Runtime, command_in, invocation
-from bot.commands.table import SHARED_FILE_COMMAND
 
 __all__ = ["build_assistant"]
 
@@ -70,11 +69,13 @@ def build_assistant(runtime: Runtime, settings: EventSettings) -> AsyncAssistant
         except SlackApiError as exc:  # a DM thread outside the assistant pane has no status
             log.debug("slack: no assistant status (%s)", exc.response.get("error"))
         if event.get("files"):
-            found = await shared_files(runtime, settings, event["files"], target, client, context)
-            if found is None:
+            shared = await shared_files(runtime, settings, event["files"], target, client, context)
+            if shared is None:
                 return
-            command, text = SHARED_FILE_COMMAND.name, str(event.get("text") or "")
-            attachments = found
+            command, attachments = shared
+            text = str(event.get("text") or "")
+            if command == "ask":
+                text = question_in(unescape(text))
         else:
             command, text = command_in(unescape(str(event.get("text") or "")))
             attachments = ()

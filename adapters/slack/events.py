@@ -5,7 +5,8 @@ A mention is answered in its thread. When the user allows history
 as context (see :mod:`adapters.slack.threads`); messages holding something shaped like a
 key are left out. A DM is a
 question (or ``/usage``-style command); a .txt/.vtt/.srt file shared in a DM or with a
-mention is summarised.
+mention is summarised; images (PNG, JPEG, GIF, WebP) shared so go with the message's text
+to /ask.
 
 Mentions and DMs are Events API events, which Slack re-sends when unsure they arrived:
 each is answered once, whichever instance gets it (``first_of``, see
@@ -27,7 +28,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import texts
 from adapters.slack.delivery import Target
-from adapters.slack.files import FileRefusedError, fetch_transcripts
+from adapters.slack.files import (
+    FileRefusedError,
+    fetch_images,
+    fetch_transcripts,
+    image_files,
+    is_transcript,
+)
 from adapters.slack.render import SlackMessage, context_block
 from adapters.slack.runtime import Runtime, command_in, invocation
 from adapters.slack.threads import thread_messages
@@ -40,6 +47,7 @@ from bot.lookup import history_allowed
 __all__ = [
     "SHORTCUT_CALLBACK",
     "EventSettings",
+    "question_in",
     "register",
     "shared_files",
     "unescape",
@@ -68,6 +76,12 @@ def _strip_mention(text: str, bot_user_id: str | None) -> str:
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
     return unescape(" ".join(text.split()))
+
+
+def question_in(text: str) -> str:
+    """The question sent with images: the text, less a leading ``/ask``."""
+    command, rest = command_in(text)
+    return rest if command == "ask" else text.strip()
 
 
 def with_thread_context(question: str, earlier: list[str]) -> str:
@@ -102,15 +116,23 @@ async def shared_files(
     target: Target,
     client: AsyncWebClient,
     context: AsyncBoltContext,
-) -> tuple[Attachment, ...] | None:
-    """The transcript among shared files, or None after telling the user why not."""
+    *,
+    images: bool = True,
+) -> tuple[str, tuple[Attachment, ...]] | None:
+    """The command for shared files and what it reads, or None after telling the user why
+    not: the transcript among them for the file-taking command or, with ``images`` and no
+    transcript among them, the images for /ask."""
+    token = str(context.bot_token or client.token or "")
+    listed = files if isinstance(files, list | tuple) else []
+    transcript = any(isinstance(f, Mapping) and is_transcript(f) for f in listed)
     try:
-        return await fetch_transcripts(
-            files,
-            token=str(context.bot_token or client.token or ""),
-            api_url=settings.api_url,
-            max_bytes=settings.max_file_bytes,
+        if images and not transcript and image_files(files):
+            found = await fetch_images(files, token=token, api_url=settings.api_url)
+            return "ask", found
+        found = await fetch_transcripts(
+            files, token=token, api_url=settings.api_url, max_bytes=settings.max_file_bytes
         )
+        return SHARED_FILE_COMMAND.name, found
     except FileRefusedError as exc:
         text = f":warning: {exc}"
         delivery = runtime.delivery(client, target, bot_user_id=context.bot_user_id)
@@ -135,12 +157,14 @@ class _Work:
         text = _strip_mention(str(event.get("text") or ""), context.bot_user_id)
         attachments: tuple[Attachment, ...] = ()
         if event.get("files"):
-            found = await shared_files(
+            shared = await shared_files(
                 self.runtime, self.settings, event["files"], target, client, context
             )
-            if found is None:
+            if shared is None:
                 return
-            command, attachments = SHARED_FILE_COMMAND.name, found
+            command, attachments = shared
+            if command == "ask":
+                text = question_in(text)
         else:
             command, text = command_in(text)
         inv = invocation(
@@ -167,13 +191,15 @@ class _Work:
         target = Target(channel=channel, user=user, team=team, private=True, in_bot_dm=True)
         attachments: tuple[Attachment, ...] = ()
         if event.get("files"):
-            found = await shared_files(
+            shared = await shared_files(
                 self.runtime, self.settings, event["files"], target, client, context
             )
-            if found is None:
+            if shared is None:
                 return
-            command, text = SHARED_FILE_COMMAND.name, str(event.get("text") or "")
-            attachments = found
+            command, attachments = shared
+            text = str(event.get("text") or "")
+            if command == "ask":
+                text = question_in(unescape(text))
         else:
             command, text = command_in(unescape(str(event.get("text") or "")))
         inv = invocation(
@@ -203,12 +229,13 @@ class _Work:
         )
         attachments: tuple[Attachment, ...] = ()
         if message.get("files"):
-            found = await shared_files(
-                self.runtime, self.settings, message["files"], target, client, context
-            )
-            if found is None:
+            shared = await shared_files(
+                self.runtime, self.settings, message["files"], target, client, context,
+                images=False,
+            )  # fmt: skip
+            if shared is None:
                 return
-            attachments = found
+            attachments = shared[1]
         inv = invocation(
             team=team, user=user, channel=channel, private=private,
             command=SHARED_FILE_COMMAND.name,

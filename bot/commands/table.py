@@ -87,6 +87,7 @@ COMMAND_TABLE: tuple[ChatCommand, ...] = (
             "/ask --provider anthropic --model claude-3-haiku --max-tokens 200 Summarise RFC 9110",
             "/ask --temperature 1.2 Give me five project names",
             "/ask --fresh What is a monad, briefly?",
+            "/ask What is in this screenshot?   (with a PNG, JPEG, GIF or WebP image attached)",
         ),
         slack=SlashCommand(
             "Ask a question with your own keys", "[--provider grok] [--model M] your question"

@@ -183,8 +183,10 @@ class DiscordEvents:
         user: dict[str, Any] = ALICE,
         dm: bool = False,
         attachment: dict[str, Any] | None = None,
+        attachment_option: str = "transcript",
     ) -> dict[str, Any]:
-        """A slash command (type 2); ``attachment`` fills an ATTACHMENT option ``transcript``."""
+        """A slash command (type 2); ``attachment`` fills the ATTACHMENT option
+        ``attachment_option`` (``transcript`` for /summarize, ``image`` for /ask)."""
         data: dict[str, Any] = {
             "id": self.fake.snowflake(),
             "name": name,
@@ -192,7 +194,8 @@ class DiscordEvents:
             "options": list(options or []),
         }
         if attachment is not None:
-            data["options"].append({"name": "transcript", "type": 11, "value": attachment["id"]})
+            option = {"name": attachment_option, "type": 11, "value": attachment["id"]}
+            data["options"].append(option)
             data["resolved"] = {"attachments": {attachment["id"]: attachment}}
         return self._interaction(2, data, user, dm)
 

@@ -144,16 +144,24 @@ class FakeSlack(LoopbackServer):
         self._limits.append((method, retry_after, times))
 
     def share_file(
-        self, name: str, content: bytes, *, file_id: str | None = None
+        self,
+        name: str,
+        content: bytes,
+        *,
+        file_id: str | None = None,
+        mimetype: str = "text/plain",
+        filetype: str = "text",
     ) -> dict[str, Any]:
-        """A file as it appears in a message event, downloadable with a bot token."""
+        """A file as it appears in a message event, downloadable with a bot token (Slack
+        names its type from the file's name: ``mimetype``/``filetype`` say what it said)."""
         file_id = file_id or f"F{next(self._ids):04d}"
         self.files[file_id] = content
         return {
             "id": file_id,
             "name": name,
             "size": len(content),
-            "mimetype": "text/plain",
+            "mimetype": mimetype,
+            "filetype": filetype,
             "url_private": f"{self.url}/files-pri/{file_id}/{name}",
             "url_private_download": f"{self.url}/files-pri/{file_id}/download/{name}",
         }
