@@ -10,7 +10,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -165,14 +165,21 @@ class RemoteFakes:
 
 
 @asynccontextmanager
-async def fake_services(keys: int = 0) -> AsyncIterator[tuple[RemoteFakes, int]]:
-    """Start :mod:`bench.fake_services`; yields the fakes and the process id."""
+async def fake_services(
+    keys: int = 0, latency_ms: Mapping[str, float] | None = None
+) -> AsyncIterator[tuple[RemoteFakes, int]]:
+    """Start :mod:`bench.fake_services`; yields the fakes and the process id.
+
+    ``latency_ms``: how long each named provider waits before answering."""
+    latency = ",".join(f"{pid}={ms:g}" for pid, ms in (latency_ms or {}).items())
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bench.fake_services",
         "--keys",
         str(keys),
+        "--latency-ms",
+        latency,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )

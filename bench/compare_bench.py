@@ -8,7 +8,11 @@ minus the slowest single stream of that round: the cost of the merge, the three 
 and their bookkeeping (three usage rows, three rate-limit checks) running side by side
 on one event loop. The fake providers run in a process of its own. SQLite.
 
-    .venv/bin/python -m bench.compare_bench [--rounds 300]
+``--latency`` makes the providers wait before answering as real ones do (OpenAI 300 ms,
+Anthropic 450 ms, Google 600 ms to the first byte), so a comparison's own work can
+overlap the waiting; without it the fakes answer at once and every millisecond is CPU.
+
+    .venv/bin/python -m bench.compare_bench [--rounds 300] [--latency]
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from byok.types import UserRef
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 USER = UserRef("slack", "T1", "U1")
 PROVIDERS = ("openai", "anthropic", "google")
+#: Time to first byte with --latency: distinct, so one provider is clearly the slowest.
+REALISTIC_LATENCY_MS = {"openai": 300.0, "anthropic": 450.0, "google": 600.0}
 
 
 async def _single(service: BYOKService, provider: str) -> float:
@@ -51,13 +57,16 @@ async def _compare(service: BYOKService) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--latency", action="store_true", help="providers answer after a wait")
     args = parser.parse_args()
     print(machine())
     slowest: list[float] = []
     summed: list[float] = []
     compared: list[float] = []
     added: list[float] = []
-    async with fake_services() as (fakes, _pid):
+    latency = REALISTIC_LATENCY_MS if args.latency else None
+    print(f"provider latency: {latency or 'none (instant answers)'}")
+    async with fake_services(latency_ms=latency) as (fakes, _pid):
         with tempfile.TemporaryDirectory() as folder:
             engine = await make_engine(f"sqlite+aiosqlite:///{Path(folder)}/compare.db", fakes)
             try:

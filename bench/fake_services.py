@@ -3,9 +3,10 @@
 Started by :func:`bench.common.fake_services`, not by hand: it starts the five loopback
 fakes, prints one JSON line with their URLs, models and keys they accept, and serves
 until its stdin closes. ``--keys N`` registers N more random keys per provider (one per
-benchmark user). Recorded requests are dropped every second to keep memory flat.
+benchmark user); ``--latency-ms openai=300,anthropic=450`` makes those providers wait
+before answering, like a real provider's time to first byte. Recorded requests are dropped every second to keep memory flat.
 
-    .venv/bin/python -m bench.fake_services [--keys N]
+    .venv/bin/python -m bench.fake_services [--keys N] [--latency-ms P=MS,…]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ async def _forget(fakes: list[FakeLLM]) -> None:
             fake.requests.clear()
 
 
-async def main(extra_keys: int) -> None:
+async def main(extra_keys: int, latency_ms: dict[str, float]) -> None:
     fakes: list[FakeLLM] = [
         FakeOpenAI(),
         FakeAnthropic(),
@@ -40,6 +41,7 @@ async def main(extra_keys: int) -> None:
     ]
     described: dict[str, object] = {}
     for fake in fakes:
+        fake.latency_s = latency_ms.get(fake.provider_id, 0.0) / 1000
         await fake.start()
         keys = [fake.valid_key, *(fake.add_key() for _ in range(extra_keys))]
         described[fake.provider_id] = {
@@ -58,4 +60,9 @@ async def main(extra_keys: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=0)
-    asyncio.run(main(parser.parse_args().keys))
+    parser.add_argument("--latency-ms", default="", help="provider=ms,… (default: none)")
+    args = parser.parse_args()
+    latency = {
+        pid: float(ms) for pid, _, ms in (p.partition("=") for p in args.latency_ms.split(",") if p)
+    }
+    asyncio.run(main(args.keys, latency))

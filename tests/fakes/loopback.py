@@ -151,6 +151,8 @@ class LoopbackServer:
     #: Cancel a request's handler when its client disconnects (aiohttp's option); set
     #: before ``start()``. Off by default, as in aiohttp.
     handler_cancellation = False
+    #: Seconds each request waits before it is answered: a provider's time to first byte.
+    latency_s = 0.0
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
@@ -278,6 +280,8 @@ class LoopbackServer:
         self.requests.append(recorded)
         self._peers.append(recorded.peer)
         request[RECORDED] = recorded
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
         fault = self._take_fault(recorded)
         if fault is None:
             return await handler(request)
