@@ -12,9 +12,14 @@ import pytest
 from byok.db import Database
 from byok.vault import Keyring, MasterKey
 from tests.databases import migrated_sqlite_url, sqlite_url
+from tests.loopback_trust import trust_only_a_throwaway_ca
 from tests.postgres_server import PostgresServer, find_pg_bin
 
 pytest_plugins = ["tests.fakes.plugin"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    trust_only_a_throwaway_ca()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
