@@ -5,20 +5,30 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.vault import Keyring, MasterKey
+from tests.databases import migrated_sqlite_url, sqlite_url
+from tests.loopback_trust import trust_only_a_throwaway_ca
 from tests.postgres_server import PostgresServer, find_pg_bin
 
 pytest_plugins = ["tests.fakes.plugin"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    trust_only_a_throwaway_ca()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("db_url") == "postgresql":
+        if callspec is not None and "postgresql" in (
+            callspec.params.get("db_url"),
+            callspec.params.get("empty_db_url"),
+        ):
             item.add_marker(pytest.mark.postgres)
 
 
@@ -40,9 +50,20 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database of this test's own (a copy of the session's template):
+    SQLite in tmp_path, then real PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/byok.db"
+        return migrated_sqlite_url(tmp_path / "byok.db")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_migrated_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database, for tests that run the migrations themselves."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "byok.db")
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.create_database()
 
@@ -51,15 +72,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
 async def database(db_url: str) -> AsyncIterator[Database]:
     """A migrated, empty database: SQLite in tmp_path, then real PostgreSQL."""
     db = Database(db_url)
-    await upgrade(db)
     yield db
     await db.dispose()
 
 
 @pytest.fixture
-async def sqlite_database(tmp_path: os.PathLike[str]) -> AsyncIterator[Database]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path}/byok.db")
-    await upgrade(db)
+async def sqlite_database(tmp_path: Path) -> AsyncIterator[Database]:
+    db = Database(migrated_sqlite_url(tmp_path / "byok.db"))
     yield db
     await db.dispose()
 

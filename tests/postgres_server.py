@@ -2,6 +2,9 @@
 
 PostgreSQL refuses to run as root, so as root the server runs as the ``postgres``
 system user in a folder that user owns.
+
+Each test's database is created over a connection (no ``psql`` process per test); a
+migrated one is a copy of a template database migrated once per server.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+import asyncpg
+
+from tests.databases import migrate, run_blocking
 
 __all__ = ["PostgresServer", "find_pg_bin"]
 
@@ -41,6 +48,7 @@ class PostgresServer:
         self.data = self.root / "data"
         self._as_root = os.geteuid() == 0
         self._counter = 0
+        self._template: str | None = None
 
     def _run(self, *args: str) -> None:
         command = [str(self.bindir / args[0]), *args[1:]]
@@ -81,21 +89,45 @@ class PostgresServer:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def _execute(self, statement: str) -> None:
+        async def execute() -> None:
+            connection = await asyncpg.connect(
+                host="127.0.0.1", port=self.port, user="postgres", database="postgres"
+            )
+            try:
+                await connection.execute(statement)
+            finally:
+                await connection.close()
+
+        run_blocking(execute())
+
+    def _new_name(self) -> str:
+        self._counter += 1
+        return f"byok_test_{os.getpid()}_{self._counter}"
+
     def create_database(self) -> str:
         """A fresh empty database; returns its asyncpg URL."""
-        self._counter += 1
-        name = f"byok_test_{os.getpid()}_{self._counter}"
-        self._run(
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-c",
-            f"CREATE DATABASE {name}",
-        )
+        name = self._new_name()
+        self._execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def create_migrated_database(self) -> str:
+        """A fresh database at the schema's head revision; returns its asyncpg URL.
+
+        A copy of this server's template database, migrated on first use and closed to
+        connections from then on (PostgreSQL copies a template only while nobody is
+        connected to it).
+        """
+        if self._template is None:
+            template = self._new_name() + "_template"
+            self._execute(f"CREATE DATABASE {template}")
+            run_blocking(migrate(self.url(template)))
+            self._execute(
+                f"ALTER DATABASE {template} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"
+            )
+            self._template = template
+        name = self._new_name()
+        self._execute(f"CREATE DATABASE {name} TEMPLATE {self._template}")
         return self.url(name)
 
     def url(self, name: str) -> str:

@@ -78,8 +78,8 @@ async def test_concurrent_upgrades_on_postgresql_do_not_conflict(
             await db.dispose()
 
 
-async def test_upgrading_to_64_bit_token_counts_keeps_the_rows(db_url: str) -> None:
-    database = Database(db_url)
+async def test_upgrading_to_64_bit_token_counts_keeps_the_rows(empty_db_url: str) -> None:
+    database = Database(empty_db_url)
     try:
         await upgrade(database, "0003")
         now = datetime(2026, 11, 18, tzinfo=UTC)

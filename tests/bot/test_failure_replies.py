@@ -19,13 +19,14 @@ from bot.context import BotContext
 from bot.dispatch import Dispatcher
 from bot.formatting import money
 from byok.catalog import Catalog, ProviderEntry
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.engine import Engine, EngineSettings
 from byok.pricing import estimate_input_tokens, worst_case_cost
 from byok.providers.registry import PROVIDER_ALIASES, build_provider, provider_settings
 from byok.types import ChatMessage
 from byok.vault import Keyring
 from tests.bot.conftest import Chat
+from tests.databases import migrated_sqlite_url
 from tests.engine.conftest import Clock, Rig
 from tests.fakes.loopback import Fault
 from tests.fakes.plugin import FakeProviders
@@ -185,8 +186,7 @@ async def with_local(
     rig: Rig, fake_providers: FakeProviders, keyring: Keyring, tmp_path: Path
 ) -> AsyncIterator[Chat]:
     """The five fakes plus ``local``: an operator's keyless endpoint that is down."""
-    database = Database(f"sqlite+aiosqlite:///{tmp_path}/local.db")
-    await upgrade(database)
+    database = Database(migrated_sqlite_url(tmp_path / "local.db"))
     entries = {
         pid: ProviderEntry(build_provider(fake_providers.settings(pid)), display_name=pid)
         for pid in PROVIDERS
@@ -231,8 +231,7 @@ async def test_an_operator_endpoint_refusing_the_request_never_asks_for_a_key(
 ) -> None:
     fake = fake_providers["openai"]
     fake.inject(fake.bad_key_fault(), path="chat/completions")
-    database = Database(f"sqlite+aiosqlite:///{tmp_path}/open.db")
-    await upgrade(database)
+    database = Database(migrated_sqlite_url(tmp_path / "open.db"))
     local = provider_settings(
         "local", base_url=fake.base_url, default_model="gpt-5.6-terra", max_retries=0
     )

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.once import SWEEP_EVERY_S, EventLedger
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.db.tables import HandledEvent
 from tests.postgres_server import PostgresServer
 
@@ -22,9 +22,8 @@ from tests.postgres_server import PostgresServer
 @pytest.fixture
 async def two_instances(postgres_server: PostgresServer) -> AsyncIterator[list[Database]]:
     """Two Database objects (two instances' pools) on one migrated PostgreSQL database."""
-    url = postgres_server.create_database()
+    url = postgres_server.create_migrated_database()
     databases = [Database(url), Database(url)]
-    await upgrade(databases[0])
     yield databases
     for database in databases:
         await database.dispose()

@@ -18,7 +18,7 @@ from bot.context import BotContext
 from bot.dispatch import Dispatcher
 from bot.provider_names import ProviderNames
 from byok.catalog import Catalog, ProviderEntry
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.engine import Engine, EngineSettings
 from byok.money import usd
 from byok.pricing import estimate_input_tokens, worst_case_cost
@@ -27,6 +27,7 @@ from byok.types import ChatMessage
 from byok.vault import Keyring
 from tests.bot.conftest import Chat
 from tests.bot.test_money_surfaces import _discord_text, _slack_text
+from tests.databases import migrated_sqlite_url
 from tests.engine.conftest import Clock, MakeRig, Rig
 from tests.fakes.loopback import Fault
 from tests.fakes.plugin import FakeProviders
@@ -137,8 +138,7 @@ async def office_llama(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    database = Database(f"sqlite+aiosqlite:///{tmp_path}/llama.db")
-    await upgrade(database)
+    database = Database(migrated_sqlite_url(tmp_path / "llama.db"))
     local = provider_settings(
         "local",
         base_url=f"http://127.0.0.1:{closed_port}/v1",

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from bot.instances import InstanceRegistry
 from bot.shard_keeper import ShardKeeper
 from bot.shard_leases import ShardLeases, fair_share
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.db.tables import DiscordShardLease
 from tests.ops.harness import poll
 from tests.postgres_server import PostgresServer
@@ -248,10 +248,7 @@ async def _child(url: str, shard_count: int) -> None:
 async def test_an_instance_cut_off_from_the_database_disconnects_before_another_connects(
     postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    url = postgres_server.create_database()
-    setup = Database(url)
-    await upgrade(setup)
-    await setup.dispose()
+    url = postgres_server.create_migrated_database()
     timeline = Timeline()
     async with TcpProxy(postgres_server.port) as proxy, _keepers(url) as start:
         cut_off = await start("cut-off", timeline, 2, url.replace(

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from adapters.cli import main
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.types import Usage, UserRef
 from byok.usage import UsageLedger, week_bounds
 from byok.users import user_id_or_create
+from tests.databases import migrated_sqlite_url
 from tests.fakes.fake_discord import FakeDiscord
 
 
@@ -45,7 +46,6 @@ def process_logging() -> Iterator[None]:
 
 async def seed(url: str) -> None:
     database = Database(url)
-    await upgrade(database)
     ledger = UsageLedger(database)
     last_week = week_bounds(datetime.now(UTC))[0] - timedelta(days=3)
     async with database.session() as session:
@@ -66,7 +66,7 @@ def test_dry_run_shows_the_digest_and_sends_nothing(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BYOK_ENCRYPTION_KEY", secrets.token_hex(32))
-    asyncio.run(seed("sqlite+aiosqlite:///byok.db"))
+    asyncio.run(seed(migrated_sqlite_url(tmp_path / "byok.db")))
     assert main(["digest", "--dry-run", "--charts", str(tmp_path / "charts")]) == 0
     out = capsys.readouterr().out
     assert "slack:T1:U1" in out and "gpt-5.6-terra" in out and "$0.01" in out
@@ -109,7 +109,7 @@ def test_the_digest_names_providers_as_the_config_does(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BYOK_ENCRYPTION_KEY", secrets.token_hex(32))
-    asyncio.run(seed("sqlite+aiosqlite:///byok.db"))
+    asyncio.run(seed(migrated_sqlite_url(tmp_path / "byok.db")))
     (tmp_path / "byok.toml").write_text('[providers.openai]\ndisplay_name = "Azure GPT"\n')
     assert main(["--config", "byok.toml", "digest", "--dry-run"]) == 0
     out = capsys.readouterr().out

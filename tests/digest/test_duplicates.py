@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from bot.digest.runner import DigestRunner
 from bot.digest.scheduler import DigestScheduler
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.db.tables import DigestLog
 from byok.types import UserRef
 from byok.vault import Keyring
@@ -42,7 +42,6 @@ async def two_instances(
     db_url: str, keyring: Keyring
 ) -> AsyncIterator[tuple[Database, Database, Seeder]]:
     first, second = Database(db_url), Database(db_url)
-    await upgrade(first)
     seed = Seeder(first, keyring)
     await seed_standard(seed)
     # Unknown prices: no chart to draw, so the race is about claims, not rendering time.

@@ -18,6 +18,7 @@ from byok.secret import Secret
 from byok.service import BYOKService
 from byok.types import UserRef
 from byok.vault import Keyring
+from tests.databases import migrated_sqlite_url
 from tests.fakes.plugin import FakeProviders
 
 ALICE = UserRef("slack", "T111", "U111")
@@ -83,10 +84,7 @@ async def make_rig(
         **provider_overrides: Any,
     ) -> Rig:
         if database is None:
-            from byok.db import upgrade
-
-            database = Database(f"sqlite+aiosqlite:///{tmp_path}/engine-{len(engines)}.db")
-            await upgrade(database)
+            database = Database(migrated_sqlite_url(tmp_path / f"engine-{len(engines)}.db"))
         entries = {}
         for provider_id in fake_providers:
             options = (operator or {}).get(provider_id, {})

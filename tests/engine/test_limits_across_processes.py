@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import event
 
 from byok.answers import Answer
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.db.columns import to_nanos
 from byok.errors import SpendLimitError
+from tests.databases import migrated_sqlite_url
 from tests.engine.conftest import MakeRig, Rig
 from tests.engine.test_limits import FULL_COST, MAX_TOKENS, QUESTION, WORST, script_full_answers
 
@@ -83,8 +84,7 @@ async def test_no_other_process_can_reserve_between_the_spend_check_and_the_pend
     make_rig: MakeRig, tmp_path: Path
 ) -> None:
     path = tmp_path / "shared.db"
-    database = Database(f"sqlite+aiosqlite:///{path}")
-    await upgrade(database)
+    database = Database(migrated_sqlite_url(path))
     rig = await make_rig(database)
     await rig.add_key("openai", limit=str(LIMIT))
     script_full_answers(rig, "openai", 1)
@@ -104,9 +104,8 @@ async def test_no_other_process_can_reserve_between_the_spend_check_and_the_pend
 async def test_two_processes_on_one_sqlite_file_never_pass_a_limit_together(
     make_rig: MakeRig, tmp_path: Path
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/shared.db"
+    url = migrated_sqlite_url(tmp_path / "shared.db")
     first = Database(url)
-    await upgrade(first)
     run, console = await make_rig(first), await make_rig(Database(url))
     await run.add_key("openai", limit=str(3 * WORST))  # room for three in flight at once
     script_full_answers(run, "openai", 20)  # one fake provider serves both

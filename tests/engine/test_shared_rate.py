@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.db.tables import RateBucket
 from byok.engine import EngineSettings
 from byok.errors import RequestRateLimitError
@@ -30,7 +30,6 @@ QUESTION = [{"role": "user", "content": "What is 2+2?"}]
 async def two_databases(db_url: str) -> AsyncIterator[tuple[Database, Database]]:
     """Two Database objects (two instances' pools) on one migrated database."""
     first = Database(db_url)
-    await upgrade(first)
     second = Database(db_url)
     yield first, second
     await first.dispose()
@@ -104,9 +103,8 @@ def test_the_limiter_is_shared_on_postgresql_and_in_process_on_sqlite(
 async def test_two_instances_allow_a_user_the_per_minute_allowance_once(
     make_rig: MakeRig, postgres_server: PostgresServer
 ) -> None:
-    url = postgres_server.create_database()
+    url = postgres_server.create_migrated_database()
     databases = [Database(url), Database(url)]
-    await upgrade(databases[0])
     settings = EngineSettings(requests_per_minute=20)
     rigs = [await make_rig(db, settings=settings) for db in databases]
     await rigs[0].add_key("openai")

@@ -12,12 +12,13 @@ import pytest
 
 import byok.db.database as db_engine
 from byok.answers import Answer, TextDelta
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.errors import ProviderUnavailableError
 from byok.pricing import price_of
 from byok.service import BYOKService
 from byok.types import Usage
 from byok.usage import SpendKey
+from tests.databases import migrated_sqlite_url
 from tests.engine.conftest import ALICE, BOB, MakeRig, Rig
 from tests.fakes.loopback import Fault
 
@@ -179,9 +180,7 @@ async def _limited_rig_and_a_second_writer(
     """A rig on a SQLite file (a key with a limit, one answer queued) and another
     connection to that file, which a test uses to hold the write lock."""
     path = tmp_path / "byok.db"
-    database = Database(f"sqlite+aiosqlite:///{path}")
-    await upgrade(database)
-    rig = await make_rig(database)
+    rig = await make_rig(Database(migrated_sqlite_url(path)))
     await rig.add_key("openai", limit="10")
     rig.fakes["openai"].reply(text="Four, as always.", input_tokens=11, output_tokens=6)
     return rig, sqlite3.connect(path, isolation_level=None)

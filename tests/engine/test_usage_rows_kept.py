@@ -20,12 +20,13 @@ import pytest
 from sqlalchemy import select
 
 import byok.db.database as db_engine
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.db.tables import UsageEvent
 from byok.errors import DatabaseUnavailableError
 from byok.types import Usage, UserRef
 from byok.usage import SpendKey, UsageLedger, month_bounds
 from byok.users import user_id_or_create
+from tests.databases import migrated_sqlite_url
 from tests.engine.conftest import MakeRig
 from tests.fakes.loopback import Fault
 from tests.ops.harness import poll
@@ -39,8 +40,7 @@ THREE_BILLION = 3_000_000_000
 
 @pytest.fixture
 async def postgres_database(postgres_server: PostgresServer) -> AsyncIterator[Database]:
-    database = Database(postgres_server.create_database())
-    await upgrade(database)
+    database = Database(postgres_server.create_migrated_database())
     yield database
     await database.dispose()
 
@@ -186,9 +186,7 @@ async def test_an_attempt_whose_row_cannot_be_written_is_not_sent(
     """A call with no row could be billed and never counted: the database must take it first."""
     monkeypatch.setattr(db_engine, "SQLITE_BUSY_TIMEOUT_MS", 100)
     path = tmp_path / "locked.db"
-    database = Database(f"sqlite+aiosqlite:///{path}")
-    await upgrade(database)
-    rig = await make_rig(database)
+    rig = await make_rig(Database(migrated_sqlite_url(path)))
     await rig.add_key("openai")
     await rig.engine.user_state(rig.service().user)  # known to the engine before the lock
     other = sqlite3.connect(path, isolation_level=None)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.db.state_changes import LISTENER_NAME, PostgresChangeListener, SqliteCommitWatch
 from byok.engine import EngineSettings
 from byok.errors import SpendLimitError
@@ -221,13 +221,11 @@ async def test_sqlite_watch_reads_data_version_on_the_write_connection(
 
 @pytest.fixture
 def pg_url(postgres_server: object) -> str:
-    return postgres_server.create_database()  # type: ignore[attr-defined, no-any-return]
+    return postgres_server.create_migrated_database()  # type: ignore[attr-defined, no-any-return]
 
 
 async def _pg_database(url: str) -> Database:
-    database = Database(url)
-    await upgrade(database)
-    return database
+    return Database(url)
 
 
 async def test_postgres_key_disabled_by_another_engine_is_honoured(

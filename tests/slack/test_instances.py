@@ -19,7 +19,7 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.slack.streaming import SharedEditBudget
-from byok.db import Database, upgrade
+from byok.db import Database
 from byok.shared_rate import SharedBucket
 from tests.postgres_server import PostgresServer
 from tests.slack.conftest import CHANNEL, TEAM, USER, MakeSlack, SlackRig, serve
@@ -32,9 +32,8 @@ Instances = Callable[..., Awaitable[tuple[SlackRig, SlackRig]]]
 @pytest.fixture
 def two_instances(make_slack: MakeSlack, postgres_server: PostgresServer) -> Instances:
     async def make(**settings: Any) -> tuple[SlackRig, SlackRig]:
-        url = postgres_server.create_database()
+        url = postgres_server.create_migrated_database()
         databases = [Database(url), Database(url)]
-        await upgrade(databases[0])
         signing = {"signing_secret": SecretStr(secrets.token_hex(16))}
         options = settings.pop("options", {})
         first, second = [
