@@ -105,9 +105,11 @@ async def test_upgrading_to_64_bit_token_counts_keeps_the_rows(empty_db_url: str
         await database.dispose()
 
 
-async def test_rows_from_before_cache_writes_were_recorded_say_unknown(db_url: str) -> None:
+async def test_rows_from_before_cache_writes_were_recorded_say_unknown(
+    empty_db_url: str,
+) -> None:
     """Migration 0007: an older row's cache writes are unknown (NULL), not 0."""
-    database = Database(db_url)
+    database = Database(empty_db_url)
     try:
         await upgrade(database, "0006")
         now = datetime(2026, 12, 1, tzinfo=UTC)
