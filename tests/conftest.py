@@ -1,10 +1,16 @@
-"""Shared fixtures: databases (SQLite and a real throwaway PostgreSQL), keyrings, canaries."""
+"""Shared fixtures: databases (SQLite and a real throwaway PostgreSQL), keyrings, canaries.
+
+Also the tiers: tests that start processes, soak or take seconds are marked ``slow``,
+those that need the PostgreSQL server ``postgres``, and ``--quick`` (the same as
+``-m "not slow and not postgres"``) runs the rest: the quick tier (docs/testing.md). A
+test that starts a process unmarked fails (tests/processes.py).
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,22 +20,64 @@ from byok.vault import Keyring, MasterKey
 from tests.databases import migrated_sqlite_url, sqlite_url
 from tests.loopback_trust import trust_only_a_throwaway_ca
 from tests.postgres_server import PostgresServer, find_pg_bin
+from tests.processes import guard_processes, infrastructure, permitted
 
 pytest_plugins = ["tests.fakes.plugin"]
 
+#: Every test under these folders runs the bot as a process, or soaks.
+SLOW_FOLDERS = ("ops", "soak")
+#: Fixtures that run the bot as a process: any test using one is slow, wherever it lives.
+SLOW_FIXTURES = {"deployment", "own_postgres"}
+_TESTS = Path(__file__).parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--quick",
+        action="store_true",
+        help="the quick tier: leave out the tests marked slow or postgres (docs/testing.md)",
+    )
+
 
 def pytest_configure(config: pytest.Config) -> None:
+    guard_processes()
     trust_only_a_throwaway_ca()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def _is_slow_by_place(item: pytest.Item) -> bool:
+    parts = item.path.relative_to(_TESTS).parts if item.path.is_relative_to(_TESTS) else ()
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return (bool(parts) and parts[0] in SLOW_FOLDERS) or bool(fixtures & SLOW_FIXTURES)
+
+
+def _needs_postgres(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    on_postgres = "postgresql" in (params.get("db_url"), params.get("empty_db_url"))
+    return on_postgres or "postgres_server" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "postgresql" in (
-            callspec.params.get("db_url"),
-            callspec.params.get("empty_db_url"),
-        ):
+        if _needs_postgres(item):
             item.add_marker(pytest.mark.postgres)
+        if _is_slow_by_place(item):
+            item.add_marker(pytest.mark.slow)
+    if config.getoption("quick"):
+        left_out = [item for item in items if not _is_quick(item)]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = [item for item in items if _is_quick(item)]
+
+
+def _is_quick(item: pytest.Item) -> bool:
+    return not any(item.get_closest_marker(name) for name in ("slow", "postgres"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    with permitted(item.get_closest_marker("slow") is not None):
+        return (yield)
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +92,11 @@ def postgres_server() -> Iterator[PostgresServer]:
             pytest.fail(message)
         pytest.skip(message)
     server = PostgresServer(bindir)
-    server.start()
+    with infrastructure():  # the session's, started by whichever test needs it first
+        server.start()
     yield server
-    server.stop()
+    with infrastructure():
+        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -20,6 +20,8 @@ from bench.common import fake_services
 from byok.db import Database
 from byok.db.tables import UsageEvent, User, UserApiKey
 
+pytestmark = pytest.mark.slow  # it runs the fake services as processes (tests/processes.py)
+
 CONCURRENCY = (1, 2)
 
 

@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # it runs the bot as a process (tests/processes.py)
+
 BYOK_BOT = [sys.executable, "-m", "adapters.cli"]
 ROOT = Path(__file__).resolve().parent.parent
 

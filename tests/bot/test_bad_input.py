@@ -153,6 +153,7 @@ async def test_refused_input_does_not_count_against_the_request_rate(make_rig: M
     assert len(await rig.usage_rows()) == 1
 
 
+@pytest.mark.slow
 async def test_the_console_refuses_a_piped_key_with_a_zero_width_space(
     tmp_path: Path, fake_providers: FakeProviders
 ) -> None:

@@ -9,7 +9,11 @@ import secrets
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fakes.plugin import FakeProviders
+
+pytestmark = pytest.mark.slow  # it runs the bot as a process (tests/processes.py)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "transcripts"

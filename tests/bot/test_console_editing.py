@@ -11,6 +11,7 @@ import secrets
 import stat
 from pathlib import Path
 
+import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
@@ -48,6 +49,7 @@ def _add_key(terminal: Terminal, provider_id: str, key: str) -> None:
     terminal.expect(b"Key added")
 
 
+@pytest.mark.slow
 async def test_arrows_edit_the_line_and_history_outlives_the_session(
     tmp_path: Path, fake_providers: FakeProviders
 ) -> None:
@@ -99,6 +101,7 @@ async def test_arrows_edit_the_line_and_history_outlives_the_session(
     assert b"Traceback" not in last.screen
 
 
+@pytest.mark.slow
 async def test_tab_completes_and_ctrl_c_clears_a_typed_line(
     tmp_path: Path, fake_providers: FakeProviders
 ) -> None:
@@ -130,6 +133,7 @@ async def test_tab_completes_and_ctrl_c_clears_a_typed_line(
     assert all(not fake_providers[pid].requests for pid in fake_providers)
 
 
+@pytest.mark.slow
 async def test_a_line_of_escape_codes_is_never_sent(
     tmp_path: Path, fake_providers: FakeProviders
 ) -> None:
@@ -160,6 +164,7 @@ async def test_a_line_of_escape_codes_is_never_sent(
     assert "\x1b" not in _history_file(tmp_path).read_text()
 
 
+@pytest.mark.slow
 async def test_a_piped_line_of_escape_codes_is_never_sent(
     tmp_path: Path, fake_providers: FakeProviders
 ) -> None:

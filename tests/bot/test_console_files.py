@@ -12,8 +12,12 @@ import secrets
 import socket
 from pathlib import Path
 
+import pytest
+
 from tests.bot.test_console import console, write_config
 from tests.fakes.plugin import FakeProviders
+
+pytestmark = pytest.mark.slow  # it runs the bot as a process (tests/processes.py)
 
 MAX_CHARS = 1000  # the smallest [limits] max_transcript_chars
 MAX_BYTES = 4 * MAX_CHARS

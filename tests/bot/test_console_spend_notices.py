@@ -9,8 +9,12 @@ import json
 import secrets
 from pathlib import Path
 
+import pytest
+
 from tests.bot.test_console import FIXTURES, console, write_config
 from tests.fakes.plugin import FakeProviders
+
+pytestmark = pytest.mark.slow  # it runs the bot as a process (tests/processes.py)
 
 #: 50,000 in and 750,000 out on gpt-5.6-terra: $9.10, 91% of a $10 limit.
 OPENAI_USAGE = {"input_tokens": 50_000, "output_tokens": 750_000}

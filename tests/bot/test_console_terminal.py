@@ -17,10 +17,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.bot.test_console import ROOT, write_config
 from tests.fakes.llm_script import FakeLLM
 from tests.fakes.loopback import Fault
 from tests.fakes.plugin import FakeProviders
+
+pytestmark = pytest.mark.slow  # it runs the bot as a process (tests/processes.py)
 
 CTRL_C, CTRL_D = b"\x03", b"\x04"
 CURSOR_POSITION_REQUEST = b"\x1b[6n"

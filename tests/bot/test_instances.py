@@ -93,6 +93,7 @@ async def test_a_heartbeat_renews_re_registers_and_sweeps_day_old_rows(database:
     assert await _ids(database) == {registry.id, "just-gone@elsewhere:1/abcdef"}
 
 
+@pytest.mark.slow
 async def test_a_second_live_run_on_one_sqlite_file_is_refused_clearly(
     sqlite_database: Database,
 ) -> None:
@@ -131,6 +132,7 @@ async def test_an_earlier_life_of_this_pid_does_not_block_a_start(
     assert await _ids(sqlite_database) == {registry.id}
 
 
+@pytest.mark.slow
 async def test_on_sqlite_a_dead_process_or_a_run_out_row_does_not_block_a_start(
     sqlite_database: Database,
 ) -> None:
@@ -145,6 +147,7 @@ async def test_on_sqlite_a_dead_process_or_a_run_out_row_does_not_block_a_start(
     assert [i.id for i in await registry.live()] == [registry.id]
 
 
+@pytest.mark.slow
 async def test_on_sqlite_a_live_process_of_this_host_is_respected(
     sqlite_database: Database,
 ) -> None:

@@ -13,6 +13,8 @@ import re
 import secrets
 from pathlib import Path
 
+import pytest
+
 from adapters.discord.render import render as discord_render
 from adapters.slack.render import render_reply as slack_render
 from bot.reply import Reply
@@ -85,6 +87,7 @@ async def test_byok_list_names_the_requests_of_unknown_cost(chat: Chat) -> None:
     assert f"This month: {KEY_SPEND}" in listed.plain_text()
 
 
+@pytest.mark.slow
 async def test_the_console_shows_the_same_text(
     tmp_path: Path, fake_providers: FakeProviders
 ) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+import pytest
+
 from bot.context import BotContext
 from bot.dispatch import Dispatcher
 from bot.provider_names import ProviderNames
@@ -52,6 +54,7 @@ def _with_office_llama(tmp_path: Path, fakes: FakeProviders) -> Path:
     return config
 
 
+@pytest.mark.slow
 async def test_the_console_names_built_in_and_operator_providers(
     tmp_path: Path, fake_providers: FakeProviders
 ) -> None:

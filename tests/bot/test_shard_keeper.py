@@ -131,6 +131,7 @@ async def _leases_table(database: Database) -> dict[int, str | None]:
         return {shard: holder for shard, holder in rows}
 
 
+@pytest.mark.slow  # waits out leases and renewals
 async def test_keepers_share_the_shards_fairly_and_never_connect_one_twice(
     database: Database, instances: Start
 ) -> None:
@@ -165,6 +166,7 @@ async def test_keepers_share_the_shards_fairly_and_never_connect_one_twice(
     timeline.assert_never_overlapping()
 
 
+@pytest.mark.slow  # waits out leases and renewals
 async def test_an_instance_that_runs_no_keeper_is_not_counted_in_the_fair_share(
     database: Database, instances: Start
 ) -> None:
@@ -188,6 +190,7 @@ def _by_holder(connected: dict[int, str]) -> dict[str, set[int]]:
     return held
 
 
+@pytest.mark.slow
 async def test_the_shards_of_an_instance_killed_outright_are_taken_over_within_ttl_plus_interval(
     db_url: str, database: Database, instances: Start
 ) -> None:
@@ -454,6 +457,7 @@ async def test_a_shard_that_fails_to_connect_is_released_and_tried_again(
     ]
 
 
+@pytest.mark.slow  # waits out leases and renewals
 async def test_a_connect_slower_than_one_renewal_is_trusted_for_is_not_cut_short(
     sqlite_database: Database, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -7,6 +7,8 @@ import json
 import secrets
 from pathlib import Path
 
+import pytest
+
 from adapters.discord.render import render as discord_render
 from adapters.slack.render import render_reply as slack_render
 from bot.commands.summarize import SUMMARIZE_EXAMPLE
@@ -80,6 +82,7 @@ def test_readme_lists_home_and_summarizes_the_shipped_example() -> None:
     assert (ROOT / "examples" / "standup.vtt").is_file()
 
 
+@pytest.mark.slow
 async def test_readme_console_line_summarises_the_shipped_standup(
     tmp_path: Path, fake_providers: FakeProviders
 ) -> None:

@@ -8,6 +8,8 @@ import signal
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.bot.test_console import console, write_config
 from tests.bot.test_console_terminal import (
     Terminal,
@@ -16,6 +18,8 @@ from tests.bot.test_console_terminal import (
     at_terminal,
 )
 from tests.fakes.plugin import FakeProviders
+
+pytestmark = pytest.mark.slow  # it runs the bot as a process (tests/processes.py)
 
 
 def _usage(tmp_path: Path) -> list[tuple[str, str | None, str | None]]:

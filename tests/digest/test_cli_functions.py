@@ -31,6 +31,8 @@ from tests.digest.conftest import (
     settings,
 )
 
+pytestmark = pytest.mark.slow  # whole digest rounds, a chart drawn for each user: seconds a test
+
 NOW = SEND_AT + timedelta(hours=30)  # any time in the week after: the same period
 
 

@@ -32,6 +32,8 @@ from tests.digest.conftest import (
     settings,
 )
 
+pytestmark = pytest.mark.slow  # two instances race over dozens of digests, charts and all
+
 CROWD = [UserRef("slack", "T1", f"W{n:02}") for n in range(30)] + [
     UserRef("discord", "G2", f"D{n:02}") for n in range(10)
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.digest.runner import DigestRunner
@@ -25,6 +26,8 @@ from tests.discord.conftest import (  # noqa: F401 - fixtures
 )
 from tests.fakes.fake_discord import parse_body
 from tests.slack.conftest import SlackRig, fake_slack, make_slack, slack  # noqa: F401
+
+pytestmark = pytest.mark.slow  # whole digest rounds, a chart drawn for each user: seconds a test
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHART = "byok-usage-2026-11-16.png"

@@ -28,6 +28,8 @@ from tests.digest.conftest import (
     settings,
 )
 
+pytestmark = pytest.mark.slow  # whole digest rounds, a chart drawn for each user: seconds a test
+
 
 async def log_rows(database: Database) -> dict[int, DigestLog]:
     async with database.session() as session:

@@ -32,6 +32,8 @@ from tests.digest.conftest import (
     settings,
 )
 
+pytestmark = pytest.mark.slow  # whole digest rounds, a chart drawn for each user: seconds a test
+
 NEW_YORK = ZoneInfo("America/New_York")
 
 

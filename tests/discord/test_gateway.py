@@ -80,6 +80,7 @@ async def _adapter(rig: Rig, fake: FakeDiscord, token: str | None) -> DiscordAda
     return DiscordAdapter(Dispatcher(BotContext(rig.engine)), settings)
 
 
+@pytest.mark.slow
 async def test_a_wrong_token_fails_start_clearly(rig: Rig, discord_api: FakeDiscord) -> None:
     before = discord_py.http.Route.BASE
     adapter = await _adapter(rig, discord_api, "not-the-token")

@@ -114,6 +114,7 @@ def _check_answer(
     return messages
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(ASKS))
 async def test_a_long_fast_answer_arrives_whole_within_discords_limits(
     paced: DiscordRig, seed: int, caplog: pytest.LogCaptureFixture

@@ -284,6 +284,7 @@ def test_the_worst_case_estimate_covers_non_latin_text() -> None:
     assert estimate_input_tokens([ChatMessage("user", mixed)]) - overhead == 4 + 12
 
 
+@pytest.mark.slow
 async def test_an_unpriced_model_on_the_operator_allowance_says_to_add_ones_own_key(
     make_rig: MakeRig, fake_providers: FakeProviders
 ) -> None:

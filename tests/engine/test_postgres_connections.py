@@ -14,6 +14,8 @@ from byok.db import Database
 from byok.errors import DatabaseUnavailableError
 from tests.postgres_server import PostgresServer, find_pg_bin
 
+pytestmark = pytest.mark.slow  # each test starts a PostgreSQL server of its own
+
 
 @pytest.fixture
 def server() -> Iterator[PostgresServer]:

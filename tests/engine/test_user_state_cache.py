@@ -142,6 +142,7 @@ async def test_sqlite_key_disabled_through_another_connection_is_honoured_next(
         await rig.service().chat(QUESTION, provider="openai")
 
 
+@pytest.mark.slow
 async def test_sqlite_limit_lowered_by_another_process_is_honoured_next(
     make_rig: MakeRig,
 ) -> None:
@@ -162,6 +163,7 @@ async def test_sqlite_limit_lowered_by_another_process_is_honoured_next(
         await rig.service().chat(QUESTION, provider="openai")
 
 
+@pytest.mark.slow  # waits a second by design
 async def test_sqlite_default_checks_are_made_in_passing_and_within_a_second(
     make_rig: MakeRig,
 ) -> None:

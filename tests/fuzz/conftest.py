@@ -1,8 +1,10 @@
 """Hypothesis profiles for the fuzz tier.
 
 ``ci`` (the default) is derandomized — the same examples on every run and machine — and
-bounded, so the whole tier stays within about a minute on two cores. ``long`` explores
-for real; run it locally for a few minutes (see docs/testing.md)::
+bounded, so the whole tier stays within about a minute on two cores. ``quick``, the
+default under ``--quick``, is ``ci`` cut to a tenth of the examples: a smoke test of every
+property for the inner loop. ``long`` explores for real; run it locally for a few
+minutes (see docs/testing.md)::
 
     HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/fuzz
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.bot.conftest import chat  # noqa: F401 - fixtures
@@ -31,6 +34,7 @@ settings.register_profile(
     suppress_health_check=_SHARED_FIXTURES,
     print_blob=True,
 )
+settings.register_profile("quick", settings.get_profile("ci"), max_examples=15)
 settings.register_profile(
     "long",
     max_examples=20_000,
@@ -39,4 +43,8 @@ settings.register_profile(
     suppress_health_check=_SHARED_FIXTURES,
     print_blob=True,
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    default = "quick" if config.getoption("quick") else "ci"
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", default))

@@ -35,6 +35,7 @@ from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.plugin import FakeProviders
 from tests.ops.harness import BotProcess, SlackSender, clean_env, toml
 from tests.postgres_server import PostgresServer, find_pg_bin
+from tests.processes import infrastructure
 
 TEAM = "T111"
 
@@ -372,8 +373,10 @@ def own_postgres() -> Iterator[PausablePostgres]:
     if bindir is None:
         pytest.skip("PostgreSQL binaries not found (scripts/test installs them)")
     server = PausablePostgres(bindir)
-    server.start()
+    with infrastructure():  # the session's: stopped after whichever test runs last
+        server.start()
     try:
         yield server
     finally:
-        server.stop()
+        with infrastructure():
+            server.stop()

@@ -163,6 +163,7 @@ print("sixth provider: ok")
 """
 
 
+@pytest.mark.slow
 def test_a_new_openai_compatible_provider_is_one_record(tmp_path: Path) -> None:
     for package in ("byok", "bot"):
         shutil.copytree(

@@ -79,8 +79,13 @@ EXCEPTIONS: dict[tuple[str, str], Case] = {
 }
 
 
+def _slow_if_stall(name: str) -> Any:
+    """A stall waits out the client's timeout, a second: slow (left out of --quick)."""
+    return pytest.param(name, marks=pytest.mark.slow) if name == "stall" else name
+
+
 @pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
-@pytest.mark.parametrize("case_name", list(CASES))
+@pytest.mark.parametrize("case_name", [_slow_if_stall(name) for name in CASES])
 async def test_fault_becomes_the_right_error(
     subject: Subject, case_name: str, streamed: bool
 ) -> None:
@@ -108,7 +113,9 @@ async def test_fault_becomes_the_right_error(
     assert len(fake.requests) == 1
 
 
-@pytest.mark.parametrize("fault_name", ["cut", "stall", "malformed", "error_event"])
+@pytest.mark.parametrize(
+    "fault_name", [_slow_if_stall(name) for name in ("cut", "stall", "malformed", "error_event")]
+)
 async def test_stream_broken_after_text_is_interrupted_not_short(
     build: Callable[..., Provider], fake: FakeLLM, key: Secret, fault_name: str
 ) -> None:

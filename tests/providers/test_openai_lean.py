@@ -144,6 +144,7 @@ def _echoing(key: str) -> object:
     return {"error": {"message": message, "type": "invalid_request_error", "code": None}}
 
 
+@pytest.mark.slow  # waits out a timeout
 @pytest.mark.parametrize("streamed", [False, True], ids=["chat", "stream"])
 async def test_the_key_never_reaches_logs_or_exceptions_even_when_echoed(
     build: Callable[..., Provider],

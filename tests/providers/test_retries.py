@@ -94,6 +94,7 @@ async def test_refused_key_is_never_retried(make: Callable[..., Provider], fake:
     assert len(fake.requests) == 1
 
 
+@pytest.mark.slow  # waits out a timeout
 async def test_stall_ends_at_timeout_and_timeouts_count_as_retryable(
     make: Callable[..., Provider], fake: FakeLLM
 ) -> None:

@@ -148,6 +148,7 @@ async def test_ask_where_the_bot_is_not_a_member_answers_through_response_url(
     assert "Hello, channel." not in caplog.text  # the webhook client logs no payloads
 
 
+@pytest.mark.slow  # paced by Slack's rate limits
 async def test_a_group_dm_gets_a_long_answer_in_the_five_messages_allowed(
     slack: SlackRig,
 ) -> None:

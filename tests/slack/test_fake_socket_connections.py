@@ -97,6 +97,7 @@ def acked_ids(fake: FakeSlack) -> list[str]:
     return [m["envelope_id"] for m in fake.socket_messages if "envelope_id" in m]
 
 
+@pytest.mark.slow
 async def test_envelopes_spread_over_the_open_connections_each_acked_once(
     fake: FakeSlack, instances: Callable[..., Any]
 ) -> None:

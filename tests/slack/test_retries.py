@@ -99,6 +99,7 @@ async def test_a_new_assistant_thread_sent_again_is_greeted_once(slack: SlackRig
     assert len(slack.fake.calls_to("assistant.threads.setSuggestedPrompts")) == 1
 
 
+@pytest.mark.slow
 async def test_distinct_events_with_the_same_text_are_each_answered(slack: SlackRig) -> None:
     await slack.add_key("openai")
     for _ in range(2):
