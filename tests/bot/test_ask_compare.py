@@ -162,6 +162,7 @@ def test_cached_answers_are_not_the_fastest_nor_the_cheapest() -> None:
     assert compare_summary([], [failed], NAMES) == "no provider answered · 1 failed"
 
 
+@pytest.mark.slow  # runs the console as a process
 async def test_the_console_prints_one_labelled_block_per_provider(
     tmp_path: Path, fake_providers: FakeProviders
 ) -> None:

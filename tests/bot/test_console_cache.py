@@ -7,8 +7,12 @@ import re
 import secrets
 from pathlib import Path
 
+import pytest
+
 from tests.bot.test_console import console, write_config
 from tests.fakes.plugin import FakeProviders
+
+pytestmark = pytest.mark.slow  # each test runs the console as a process
 
 
 async def test_ask_again_is_cached_and_fresh_asks_the_provider(

@@ -9,10 +9,13 @@ import io
 import secrets
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from tests.bot.test_console import console, write_config
 from tests.fakes.plugin import FakeProviders
+
+pytestmark = pytest.mark.slow  # each test runs the console as a process
 
 
 def _png(path: Path, width: int, height: int) -> bytes:
