@@ -9,7 +9,8 @@ process test cannot slip into the quick tier unmarked.
 
 A session-scoped fixture that starts processes (the throwaway PostgreSQL servers) does so
 inside :func:`infrastructure`, both when it starts them and when it stops them: it is set
-up by whichever test needs it first and torn down after whichever test runs last.
+up by whichever test needs it first and torn down after whichever test runs last. And a
+library probing the system by itself (:data:`SYSTEM_PROBES`) is let through.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from typing import Any
 __all__ = ["UnmarkedProcessError", "guard_processes", "infrastructure", "permitted"]
 
 _state = {"permitted": True, "infrastructure": 0}
+
+#: Commands a library runs by itself, once per process, to learn about the system:
+#: matplotlib lists the fonts with fc-list when it builds its font cache (a fresh machine
+#: builds it in the first test to draw a chart).
+SYSTEM_PROBES = frozenset({"fc-list"})
 
 
 class UnmarkedProcessError(RuntimeError):
@@ -52,7 +58,7 @@ def infrastructure() -> Iterator[None]:
 
 
 def _check(what: object) -> None:
-    if _state["permitted"] or _state["infrastructure"]:
+    if _state["permitted"] or _state["infrastructure"] or _is_probe(what):
         return
     command = repr(what)
     if len(command) > 160:
@@ -62,6 +68,13 @@ def _check(what: object) -> None:
         "@pytest.mark.slow (or move it under tests/ops/), so that the quick tier "
         "(--quick, docs/testing.md) leaves it out"
     )
+
+
+def _is_probe(what: object) -> bool:
+    argv = [what] if isinstance(what, str | bytes | os.PathLike) else what
+    if not isinstance(argv, list | tuple) or not argv:
+        return False
+    return os.path.basename(os.fsdecode(argv[0])) in SYSTEM_PROBES
 
 
 def _guarded(original: Callable[..., Any], name: str) -> Callable[..., Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -30,6 +31,12 @@ def test_a_test_not_marked_slow_cannot_start_a_process() -> None:
 async def test_nor_through_asyncio() -> None:
     with pytest.raises(UnmarkedProcessError):
         await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+
+
+def test_a_system_probe_a_library_runs_by_itself_is_let_through() -> None:
+    """matplotlib's fc-list, run in the first test to draw a chart on a fresh machine."""
+    with contextlib.suppress(OSError):  # no fontconfig here
+        subprocess.run(["fc-list", "--help"], capture_output=True, check=False)
 
 
 @pytest.mark.slow
